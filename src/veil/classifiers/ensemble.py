@@ -1,0 +1,74 @@
+"""Random Forest and AdaBoost over masked vectors (scikit-learn, 100 estimators, defaults otherwise), saved with
+skops: a format that rebuilds only allow-listed scikit-learn types and never runs pickle."""
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+
+import numpy as np
+import skops.io as sio
+from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
+
+from veil.classifiers.base import MaskedClassifier, register_classifier
+from veil.errors import VeilError
+from veil.io import atomic_path
+
+#: the only type outside skops' own allow-list that these models contain
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
+
+
+class SklearnClassifier(MaskedClassifier):
+    weight_file = "model.skops"
+
+    def __init__(self, n_estimators: int = 100, seed: int = 0, n_jobs: int | None = None):
+        super().__init__(seed)
+        if n_estimators < 1:
+            raise VeilError(f"n_estimators must be at least 1, got {n_estimators}")
+        self.n_estimators = n_estimators
+        self.n_jobs = n_jobs
+        self.estimator_ = None
+
+    def params(self) -> dict:
+        return {"n_estimators": self.n_estimators, "seed": self.seed, "n_jobs": self.n_jobs}
+
+    @abstractmethod
+    def _make(self):
+        """The scikit-learn estimator this class wraps."""
+
+    def _fit(self, X, y, **kwargs):
+        self.estimator_ = self._make().fit(X.reshape(len(X), -1), y)
+
+    def predict_proba(self, X) -> np.ndarray:
+        X = self.check_input(X)
+        proba = self.estimator_.predict_proba(X.reshape(len(X), -1))
+        full = np.zeros((len(X), len(self.class_names)), dtype=np.float64)
+        full[:, self.estimator_.classes_] = proba
+        return full
+
+    def _save_weights(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            sio.dump(self.estimator_, str(tmp))
+
+    def _load_weights(self, path: Path, extra: dict) -> None:
+        try:
+            untrusted = sio.get_untrusted_types(file=str(path))
+            unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+            if unexpected:
+                raise VeilError(f"refused: the model file contains untrusted types {', '.join(unexpected)}", path)
+            self.estimator_ = sio.load(str(path), trusted=untrusted)
+        except VeilError:
+            raise
+        except Exception as exc:  # a damaged zip or a foreign file
+            raise VeilError(f"not a valid skops model ({type(exc).__name__}: {exc})", path) from None
+
+
+@register_classifier("rf")
+class RandomForest(SklearnClassifier):
+    def _make(self):
+        return RandomForestClassifier(n_estimators=self.n_estimators, random_state=self.seed, n_jobs=self.n_jobs)
+
+
+@register_classifier("adaboost")
+class AdaBoost(SklearnClassifier):
+    def _make(self):
+        return AdaBoostClassifier(n_estimators=self.n_estimators, random_state=self.seed)

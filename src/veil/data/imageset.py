@@ -1,0 +1,77 @@
+"""ImageSet: labelled (or unlabelled) images as float32 RGB 32x32 in [0, 1], channels first."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from veil.errors import VeilError
+
+SIZE = 32
+
+
+@dataclass
+class ImageSet:
+    """Images (N, 3, 32, 32) float32 in [0, 1]; labels (N,) int64 or None; class names indexed by label."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.images.ndim != 4 or self.images.shape[1:] != (3, SIZE, SIZE):
+            raise VeilError(f"images must have shape (N, 3, {SIZE}, {SIZE}), got {self.images.shape}", self.source or None)
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels, dtype=np.int64)
+            if self.labels.shape != (len(self.images),):
+                raise VeilError(f"{len(self.labels)} labels for {len(self.images)} images", self.source or None)
+            if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+                raise VeilError(f"labels out of range for {len(self.class_names)} classes", self.source or None)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None
+
+    def subset(self, index) -> "ImageSet":
+        labels = None if self.labels is None else self.labels[index]
+        return ImageSet(self.images[index], labels, list(self.class_names), self.source)
+
+    def require_labels(self) -> np.ndarray:
+        if self.labels is None:
+            raise VeilError("these images have no labels (a flat folder); labels are needed here", self.source or None)
+        return self.labels
+
+    def select_classes(self, classes) -> "ImageSet":
+        """Keep the named (or numbered) classes, relabelled 0..k-1 in the order given."""
+        labels = self.require_labels()
+        wanted = [self._class_index(c) for c in classes]
+        if len(set(wanted)) != len(wanted):
+            raise VeilError(f"a class is named twice in {list(classes)}", self.source or None)
+        keep = np.isin(labels, wanted)
+        remap = np.full(len(self.class_names), -1, dtype=np.int64)
+        remap[wanted] = np.arange(len(wanted))
+        return ImageSet(self.images[keep], remap[labels[keep]], [self.class_names[i] for i in wanted], self.source)
+
+    def _class_index(self, name) -> int:
+        if isinstance(name, (int, np.integer)) or (isinstance(name, str) and name.isdigit() and name not in self.class_names):
+            index = int(name)
+            if not 0 <= index < len(self.class_names):
+                raise VeilError(f"class number {index} out of range (0..{len(self.class_names) - 1})", self.source or None)
+            return index
+        if name not in self.class_names:
+            raise VeilError(f"unknown class {name!r}; classes are {', '.join(self.class_names)}", self.source or None)
+        return self.class_names.index(name)
+
+
+def to_float_images(pixels: np.ndarray) -> np.ndarray:
+    """uint8 (N, 32, 32, 3) -> float32 (N, 3, 32, 32) in [0, 1]."""
+    return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+
+
+def to_uint8_images(images: np.ndarray) -> np.ndarray:
+    """float32 (N, 3, 32, 32) in [0, 1] -> uint8 (N, 32, 32, 3), rounding to the nearest level."""
+    return np.ascontiguousarray(np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))

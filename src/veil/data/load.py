@@ -1,0 +1,96 @@
+"""`load(spec)`: one entry point for every input, with a decoded-pixel cache for slow sources."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, read_archive, read_cifar,
+                               read_digits, read_folder, read_mnist, read_npz)
+from veil.data.imageset import ImageSet, to_float_images
+from veil.errors import VeilError
+from veil.io import atomic_path, write_json
+
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Decoded-array cache: $VEIL_CACHE_DIR, else $XDG_CACHE_HOME/veil, else ~/.cache/veil."""
+    if os.environ.get("VEIL_CACHE_DIR"):
+        return Path(os.environ["VEIL_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "veil"
+
+
+def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True) -> ImageSet:
+    """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, or `digits`) as float32 RGB 32x32 images.
+
+    `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order.
+    """
+    raw = _read(str(spec), split)
+    if require_labels and raw.labels is None:
+        raise VeilError("images have no labels (a flat folder); this command needs class sub-folders", spec)
+    if len(raw.pixels) == 0:
+        raise VeilError("empty dataset", spec)
+    images = ImageSet(to_float_images(raw.pixels), raw.labels, raw.class_names, str(spec))
+    if classes:
+        images = images.select_classes(classes)
+        if len(images) == 0:
+            raise VeilError("no images in the chosen classes", spec)
+    return images
+
+
+def _read(spec: str, split: str | None) -> Raw:
+    if spec == "digits":
+        if split is not None:
+            raise VeilError("the digits set has no splits; drop --split", spec)
+        return read_digits()
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise VeilError("no such file or directory", path)
+    if path.is_file() and path.name.lower().endswith(".npz"):
+        if split is not None:
+            raise VeilError("an .npz dataset has no splits; drop --split", path)
+        return read_npz(path)
+    if is_cifar_folder(path):
+        return read_cifar(path, split)
+    if is_mnist(path):
+        return read_mnist(path, split)
+    if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return _cached(path, split, read_archive)
+    if path.is_dir():
+        return _cached(path, split, read_folder)
+    raise VeilError("unsupported input (expected a folder, .tar/.tar.gz/.zip, CIFAR or MNIST folder, .npz, or digits)", path)
+
+
+def _fingerprint(path: Path, split: str | None) -> str:
+    """Identify a source by location, size and modification times (content hashing 60k files would cost a decode)."""
+    stats = [path.stat()] if path.is_file() else [path.stat(), *(f.stat() for f in sorted(path.rglob("*")))]
+    state = [(s.st_size, s.st_mtime_ns) for s in stats]
+    return hashlib.sha256(json.dumps([CACHE_VERSION, str(path.resolve()), split, state]).encode()).hexdigest()[:32]
+
+
+def _cached(path: Path, split: str | None, reader) -> Raw:
+    """Decode once, then reuse a memory-mapped uint8 .npy keyed by the source's fingerprint."""
+    key = _fingerprint(path, split)
+    pixels_file, index_file = cache_dir() / f"{key}.npy", cache_dir() / f"{key}.json"
+    if pixels_file.exists() and index_file.exists():
+        try:
+            index = json.loads(index_file.read_text())
+            pixels = np.load(pixels_file, mmap_mode="r", allow_pickle=False)
+            labels = None if index["labels"] is None else np.asarray(index["labels"], dtype=np.int64)
+            return Raw(pixels, labels, index["class_names"])
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is rebuilt below
+    raw = reader(path, split)
+    try:
+        with atomic_path(pixels_file) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, raw.pixels, allow_pickle=False)
+        labels = None if raw.labels is None else raw.labels.tolist()
+        write_json(index_file, {"source": str(path), "split": split, "labels": labels, "class_names": raw.class_names})
+    except VeilError:
+        pass  # an unwritable cache only costs speed
+    return raw

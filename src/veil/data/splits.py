@@ -1,0 +1,38 @@
+"""Seeded subset helpers: k random classes, stratified train/validation/test splits."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from veil.errors import VeilError
+
+
+def random_classes(class_names: list[str], k: int, seed: int) -> list[str]:
+    """k distinct class names drawn with a seeded generator (sorted by draw order)."""
+    if not 1 <= k <= len(class_names):
+        raise VeilError(f"cannot draw {k} classes from {len(class_names)}")
+    rng = np.random.default_rng(seed)
+    return [class_names[i] for i in rng.choice(len(class_names), size=k, replace=False)]
+
+
+def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) with class proportions kept on both sides."""
+    index = np.arange(len(labels))
+    _check_classes(labels)
+    train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)
+    return np.sort(train), np.sort(test)
+
+
+def train_val_test_split(labels: np.ndarray, val_size: float, test_size: float, seed: int):
+    """Indices (train, validation, test): the test part first, then validation carved from the rest."""
+    rest, test = stratified_split(labels, test_size, seed)
+    train_in_rest, val_in_rest = stratified_split(labels[rest], val_size / (1.0 - test_size), seed + 1)
+    return rest[train_in_rest], rest[val_in_rest], test
+
+
+def _check_classes(labels: np.ndarray) -> None:
+    values, counts = np.unique(labels, return_counts=True)
+    if len(values) < 2:
+        raise VeilError(f"need at least two classes, got {len(values)}")
+    if counts.min() < 2:
+        raise VeilError(f"class {values[counts.argmin()]} has a single image; a stratified split needs two per class")

@@ -1,0 +1,1 @@
+"""The papers' protocols (demo, tables, pair test, trade-off curves), built from the library pieces."""

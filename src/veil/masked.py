@@ -1,0 +1,75 @@
+"""Masked datasets: what a data owner hands to a third party. One .npz that loads without pickle:
+masked data, labels, class names, and metadata naming the masking method and the masker's fingerprint.
+No secret (decoder, key) is ever written here."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from veil.errors import VeilError
+from veil.io import load_npz, save_npz
+
+FORMAT = "veil-masked/1"
+
+
+@dataclass
+class MaskedSet:
+    data: np.ndarray
+    labels: np.ndarray | None
+    class_names: list[str]
+    method: str
+    fingerprint: str
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def require_labels(self, where=None) -> np.ndarray:
+        if self.labels is None:
+            raise VeilError("masked set has no labels (it was masked from unlabelled images)", where)
+        return self.labels
+
+    def subset(self, index) -> "MaskedSet":
+        labels = None if self.labels is None else self.labels[index]
+        return MaskedSet(self.data[index], labels, list(self.class_names), self.method, self.fingerprint, dict(self.meta))
+
+    def save(self, path) -> None:
+        meta = {"format": FORMAT, "method": self.method, "fingerprint": self.fingerprint, **self.meta}
+        arrays = {"data": np.ascontiguousarray(self.data), "class_names": np.array(self.class_names, dtype=np.str_),
+                  "meta": np.array(json.dumps(meta))}
+        if self.labels is not None:
+            arrays["labels"] = self.labels.astype(np.int64)
+        save_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "MaskedSet":
+        path = Path(path)
+        arrays = load_npz(path)
+        missing = {"data", "class_names", "meta"} - set(arrays)
+        if missing:
+            raise VeilError(f"not a veil masked set (missing {', '.join(sorted(missing))})", path)
+        try:
+            meta = json.loads(str(arrays["meta"]))
+        except json.JSONDecodeError:
+            raise VeilError("not a veil masked set (unreadable metadata)", path) from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise VeilError(f"not a veil masked set (format is not {FORMAT})", path)
+        data = arrays["data"]
+        if data.dtype.kind != "f" or data.ndim < 2 or len(data) == 0:
+            raise VeilError(f"masked data must be a non-empty float array, got {data.dtype} {data.shape}", path)
+        if not np.isfinite(data).all():
+            raise VeilError("masked data contain NaN or infinite values", path)
+        class_names = [str(n) for n in arrays["class_names"]]
+        labels = arrays.get("labels")
+        if labels is not None:
+            if labels.dtype.kind not in "iu" or labels.shape != (len(data),):
+                raise VeilError(f"labels must be {len(data)} integers, got {labels.dtype} {labels.shape}", path)
+            if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+                raise VeilError(f"labels out of range for {len(class_names)} classes", path)
+            labels = labels.astype(np.int64)
+        fingerprint, method = meta.pop("fingerprint", ""), meta.pop("method", "")
+        meta.pop("format")
+        return cls(data.astype(np.float32, copy=False), labels, class_names, method, fingerprint, meta)

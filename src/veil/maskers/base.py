@@ -1,0 +1,114 @@
+"""The one interface every masking scheme shares, its manifest format, and the registry `--method NAME` uses.
+
+A masker directory holds safetensors/JSON files and `manifest.json` (method, configuration, sha256 of every file,
+fingerprint). Loading verifies every checksum, so a tampered or truncated file is refused. Secret parts (an AAE
+decoder, a key) are listed under `secret_files` and are never needed to mask.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from veil import __version__
+from veil.data.imageset import ImageSet
+from veil.errors import VeilError
+from veil.io import read_json, sha256_file, verify_sha256, write_json
+
+MANIFEST = "manifest.json"
+MASKERS: dict[str, type["Masker"]] = {}
+_MODULES = ("veil.maskers.aae",)
+
+
+def register_masker(name: str):
+    def decorator(cls):
+        cls.method = name
+        MASKERS[name] = cls
+        return cls
+
+    return decorator
+
+
+def masker_class(name: str) -> type["Masker"]:
+    for module in _MODULES:
+        importlib.import_module(module)
+    if name not in MASKERS:
+        raise VeilError(f"unknown masking method {name!r}; known: {', '.join(sorted(MASKERS))}")
+    return MASKERS[name]
+
+
+def as_images(images) -> np.ndarray:
+    """Accept an ImageSet or an array (N, 3, 32, 32) in [0, 1]; validate and return float32."""
+    array = images.images if isinstance(images, ImageSet) else np.asarray(images)
+    if array.ndim != 4 or array.shape[1:] != (3, 32, 32):
+        raise VeilError(f"images must have shape (N, 3, 32, 32), got {array.shape}")
+    if len(array) == 0:
+        raise VeilError("no images (empty dataset)")
+    array = np.asarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise VeilError("images contain NaN or infinite values")
+    return array
+
+
+class Masker:
+    """fit / transform / inverse_transform / save / load, in the manner of a scikit-learn transformer."""
+
+    method: ClassVar[str] = ""
+    #: files that hold the secret (never needed to mask, never put in masked outputs)
+    secret_files: ClassVar[tuple[str, ...]] = ()
+
+    def fit(self, images, **kwargs) -> "Masker":
+        return self
+
+    def transform(self, images) -> np.ndarray:
+        raise VeilError(f"{self.method} masker cannot transform")
+
+    def inverse_transform(self, masked: np.ndarray) -> np.ndarray:
+        raise VeilError(f"the {self.method} scheme has no inverse")
+
+    @property
+    def fingerprint(self) -> str:
+        """One-way identifier of the public masking function (encoder weights or key), stored with masked data."""
+        raise VeilError(f"{self.method} masker is not fitted")
+
+    def save(self, directory) -> None:
+        raise VeilError(f"{self.method} masker cannot be saved")
+
+    @classmethod
+    def load(cls, directory, **kwargs) -> "Masker":
+        raise VeilError(f"{cls.method} masker cannot be loaded")
+
+
+def write_manifest(directory, method: str, config: dict, files: list[str], **extra) -> None:
+    directory = Path(directory)
+    manifest = {"format": "veil-masker/1", "veil_version": __version__, "method": method, "config": config,
+                "files": {name: sha256_file(directory / name) for name in files}, **extra}
+    write_json(directory / MANIFEST, manifest)
+
+
+def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
+    """Read and verify a masker manifest; files named in `skip` are not needed and not checked."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise VeilError("masker directory not found", directory)
+    manifest = read_json(directory / MANIFEST)
+    for key in ("method", "config", "files"):
+        if key not in manifest:
+            raise VeilError(f"manifest lacks {key!r}", directory / MANIFEST)
+    for name, digest in manifest["files"].items():
+        if name not in skip and (directory / name).exists():
+            verify_sha256(directory / name, digest)
+    return manifest
+
+
+def load_masker(directory, **kwargs) -> Masker:
+    """Load whatever masker a directory holds, dispatching on its manifest's method."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise VeilError("masker directory not found", directory)
+    method = read_json(directory / MANIFEST).get("method")
+    if not isinstance(method, str):
+        raise VeilError("manifest lacks 'method'", directory / MANIFEST)
+    return masker_class(method).load(directory, **kwargs)

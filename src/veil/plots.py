@@ -1,0 +1,88 @@
+"""Figures (PNG, matplotlib Agg): the paper's Fig 1, training curves, and the encoder/decoder pair grid."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from veil.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _hwc(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(image).transpose(1, 2, 0), 0, 1)
+
+
+def gaussian_square(gauss: np.ndarray) -> np.ndarray:
+    """The Gaussian part padded with zeros to the next square (384 -> 400) and shown as a 20x20 image."""
+    side = int(np.ceil(np.sqrt(gauss.shape[-1])))
+    padded = np.zeros(side * side, dtype=np.float32)
+    padded[:gauss.shape[-1]] = gauss
+    return padded.reshape(side, side)
+
+
+def masked_examples(path, originals: np.ndarray, gauss: np.ndarray, decoded: np.ndarray, title: str = "") -> None:
+    """Fig 1: originals (top), Gaussian part as a square image (middle), decoder output (bottom)."""
+    n = len(originals)
+    fig, axes = plt.subplots(3, n, figsize=(1.3 * n, 4.2), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(_hwc(originals[i]))
+        axes[1, i].imshow(gaussian_square(gauss[i]), cmap="gray")
+        axes[2, i].imshow(_hwc(decoded[i]))
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
+    for row, label in enumerate(["original", "masked\n(Gaussian)", "decoded"]):
+        axes[row, 0].set_ylabel(label)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def curves(path, rows: list[dict], keys: list[str], ylabel: str, title: str, logy: bool = False) -> None:
+    """Per-epoch curves from a training log (one line per key)."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    epochs = [row["epoch"] for row in rows]
+    for key in keys:
+        ax.plot(epochs, [row[key] for row in rows], marker="o", ms=3, label=key)
+    ax.set_xlabel("epoch"), ax.set_ylabel(ylabel), ax.set_title(title)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def pair_grid(path, original: np.ndarray, grid: np.ndarray, title: str) -> None:
+    """Figs 8-9: dec_i(enc_j(x)) for every (encoder j, decoder i); the original in the corner."""
+    n = grid.shape[0]
+    fig, axes = plt.subplots(n + 1, n + 1, figsize=(1.3 * (n + 1), 1.3 * (n + 1)))
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.axis("off")
+    axes[0, 0].imshow(_hwc(original)), axes[0, 0].set_title("x", fontsize=8)
+    for j in range(n):
+        axes[0, j + 1].text(0.5, 0.3, f"dec {j}", ha="center", fontsize=8)
+        axes[j + 1, 0].text(0.5, 0.5, f"enc {j}", ha="center", fontsize=8)
+        for i in range(n):
+            axes[j + 1, i + 1].imshow(_hwc(grid[j, i]))
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def tradeoff(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: str, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)

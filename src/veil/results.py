@@ -1,0 +1,59 @@
+"""The one shape every results or benchmark JSON has: {"figures": {...}, "meta": {...}, ...}."""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from veil.io import write_json
+
+_START = time.time()
+
+
+def git_commit() -> str:
+    """The commit of the checkout the code runs from ('unknown' outside git)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    commit = out.stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    return commit + ("-dirty" if dirty else "")
+
+
+def machine() -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {device}"
+
+
+def command_line() -> str:
+    return " ".join(shlex.quote(arg) for arg in ["veil", *sys.argv[1:]]) if sys.argv else "veil"
+
+
+def make_meta(seed, wall_s: float | None = None, command: str | None = None, **extra) -> dict:
+    return {
+        "command": command or command_line(),
+        "commit": git_commit(),
+        "seed": seed,
+        "wall_s": round(time.time() - _START if wall_s is None else wall_s, 3),
+        "machine": machine(),
+        **extra,
+    }
+
+
+def write_results(path, figures: dict, seed, wall_s: float | None = None, **extra) -> dict:
+    """Write a results JSON; non-figure payload (tables, rows) goes beside figures and meta."""
+    clean = {name: (None if value is None else float(value)) for name, value in figures.items()}
+    doc = {"figures": clean, "meta": make_meta(seed, wall_s), **extra}
+    write_json(path, doc)
+    return doc

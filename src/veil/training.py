@@ -1,0 +1,147 @@
+"""Shared PyTorch-Ignite machinery: device choice, seeded deterministic engines, progress bars, per-epoch logs,
+checkpoints every epoch, and resume.
+
+Every torch model in veil (AAE, MLP, CNN, ConvMixer, ViT) trains through `fit_engine`, so all of them get the same
+crash safety: a run killed at any point and resumed from its last checkpoint reaches the same weights as an
+uninterrupted run with the same seed (DeterministicEngine re-seeds every epoch from the seed and the epoch number).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ignite.engine import DeterministicEngine, Engine, Events
+from ignite.handlers import Checkpoint, DiskSaver
+from ignite.metrics import Average, RunningAverage
+from ignite.utils import manual_seed
+
+from veil.errors import VeilError
+from veil.io import write_json
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise VeilError(f"device {device!r} asked for but CUDA is not available")
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def tensor_loader(*arrays, batch_size: int, shuffle: bool, drop_last: bool = False) -> torch.utils.data.DataLoader:
+    tensors = [torch.as_tensor(np.asarray(a)) for a in arrays]
+    dataset = torch.utils.data.TensorDataset(*tensors)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+
+
+class _EngineState:
+    """The trainer's epoch/iteration counters without the RNG snapshot (it holds NumPy objects that a
+    weights-only load refuses; we only ever resume at epoch boundaries, where the engine re-seeds anyway)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def state_dict(self):
+        return {k: v for k, v in self.engine.state_dict().items() if k != "rng_states"}
+
+    def load_state_dict(self, state):
+        self.engine.load_state_dict({**state, "rng_states": None})
+
+
+def make_trainer(step, seed: int) -> DeterministicEngine:
+    """A DeterministicEngine whose per-epoch seeds derive from `seed` (not from a random draw)."""
+    trainer = DeterministicEngine(step)
+
+    @trainer.on(Events.STARTED)
+    def _fix_seed(engine):
+        engine.state.seed = int(seed)
+
+    return trainer
+
+
+def latest_checkpoint(out_dir) -> Path | None:
+    folder = Path(out_dir) / CHECKPOINT_DIR
+    found = sorted(folder.glob("checkpoint_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[-1])) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, loss_names: list[str],
+               resume: bool = False, progress: bool = True, evaluate=None, after_log=(),
+               log_name: str = "training_log.json") -> list[dict]:
+    """Run `trainer` for `epochs` with live losses, an epoch log, a checkpoint per epoch, and optional resume.
+
+    `evaluate(epoch) -> dict` adds validation figures to each epoch's log row; `after_log` handlers (early
+    stopping) run after it, each epoch. Returns the log rows.
+    """
+    out_dir = Path(out_dir)
+    log_path = out_dir / log_name
+    to_save = {**to_save, "trainer": _EngineState(trainer)}
+    rows: list[dict] = []
+    if resume:
+        rows = _resume(out_dir, to_save, log_path, epochs)
+    for name in loss_names:
+        RunningAverage(output_transform=_pick(name), alpha=0.9).attach(trainer, f"running_{name}")
+        Average(output_transform=_pick(name)).attach(trainer, name)
+    if progress and os.environ.get("VEIL_NO_PROGRESS") != "1":
+        from ignite.handlers import ProgressBar
+
+        ProgressBar(persist=False).attach(trainer, metric_names=[f"running_{n}" for n in loss_names])
+
+    epoch_start = {}
+
+    @trainer.on(Events.EPOCH_STARTED)
+    def _clock(engine):
+        epoch_start["t"] = time.perf_counter()
+
+    @trainer.on(Events.EPOCH_COMPLETED)
+    def _log(engine):
+        row = {"epoch": engine.state.epoch, **{n: float(engine.state.metrics[n]) for n in loss_names}}
+        if evaluate is not None:
+            row.update(evaluate(engine.state.epoch))
+        row["epoch_s"] = round(time.perf_counter() - epoch_start["t"], 3)
+        rows.append(row)
+        write_json(log_path, {"epochs": rows})
+
+    for handler in after_log:
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, handler)
+    saver = DiskSaver(str(out_dir / CHECKPOINT_DIR), require_empty=False, atomic=True)
+    # registered after the log, so a checkpoint always has its log row on disk before it
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint(to_save, saver, filename_prefix="checkpoint",
+                                                                  n_saved=1, global_step_transform=lambda e, _: e.state.epoch))
+    if trainer.state.epoch >= epochs and trainer.state.iteration > 0:
+        return rows
+    trainer.run(loader, max_epochs=epochs)
+    return rows
+
+
+def _resume(out_dir: Path, to_save: dict, log_path: Path, epochs: int) -> list[dict]:
+    checkpoint = latest_checkpoint(out_dir)
+    if checkpoint is None:
+        return []
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        Checkpoint.load_objects(to_load=to_save, checkpoint=state)
+    except Exception as exc:  # a checkpoint from another configuration, or a damaged file
+        raise VeilError(f"cannot resume from this checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                        checkpoint) from None
+    engine = to_save["trainer"].engine
+    done = engine.state.epoch
+    engine.state.max_epochs = max(epochs, done)  # allows extending a finished run with a larger --epochs
+    if log_path.exists():
+        from veil.io import read_json
+
+        return [row for row in read_json(log_path).get("epochs", []) if row.get("epoch", 0) <= done]
+    return []
+
+
+def _pick(name: str):
+    return lambda output: output[name]
+
+
+def set_seed(seed: int) -> None:
+    manual_seed(int(seed))

@@ -1,0 +1,117 @@
+"""The library functions behind each `veil` command: load, mask, train, evaluate, unmask.
+
+The CLI only parses arguments and prints; everything it does is reachable from here.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from veil.classifiers import classifier_class, load_classifier
+from veil.data import ImageSet, load, to_uint8_images
+from veil.errors import VeilError
+from veil.io import atomic_dir
+from veil.maskers import AAEMasker, load_masker
+from veil.masked import MaskedSet
+from veil.metrics import classification_figures, per_image_mse, ssim_psnr
+from veil.results import write_results
+
+
+def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16, seed: int = 0, resume: bool = False,
+                 progress: bool = True, device: str | None = None, **params) -> AAEMasker:
+    """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`."""
+    start = time.time()
+    out_dir = Path(out_dir)
+    masker = AAEMasker(epochs=epochs, batch_size=batch_size, seed=seed, device=device, **params)
+    masker.fit(data, work_dir=out_dir, resume=resume, progress=progress)
+    masker.save(out_dir)
+    report = masker.report_
+    write_results(out_dir / "training.json", {k: report[k] for k in
+                  ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob",
+                   "cat_used", "epoch_s")}, seed=seed, wall_s=time.time() - start,
+                  epochs=masker.history_, training_data=masker.training_data_, n_images=len(data))
+    return masker
+
+
+def mask_images(masker, data: ImageSet) -> MaskedSet:
+    """Apply a masker to a dataset; the result carries labels, class names and the masker's fingerprint only."""
+    return MaskedSet(masker.transform(data), data.labels, list(data.class_names), masker.method, masker.fingerprint,
+                     {"source": data.source, "n": len(data)})
+
+
+def mask(masker_dir, data: ImageSet, out_file) -> MaskedSet:
+    """`veil mask`: needs only the public part of the masker (an AAE decoder is never read)."""
+    masker = load_masker(masker_dir, decoder=False)
+    masked = mask_images(masker, data)
+    masked.save(out_file)
+    return masked
+
+
+def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit: int | None = None) -> dict:
+    """Reconstruct images with the masker's private part; PNGs to `out_dir`, plus `mse.json` when `data` is given."""
+    masked = MaskedSet.load(masked_file)
+    masker = load_masker(masker_dir)
+    if getattr(masker, "decoder", True) is None:
+        raise VeilError("this masker directory holds no decoder (the private key); unmasking needs it", masker_dir)
+    if masked.method != masker.method:
+        raise VeilError(f"masked with method {masked.method!r} but the masker is {masker.method!r}", masked_file)
+    if masked.fingerprint != masker.fingerprint:
+        print(f"veil: warning: {masked_file} was masked by another encoder/key than {masker_dir}; "
+              "the reconstructions will not resemble the images", file=sys.stderr)
+    count = len(masked) if limit is None else min(limit, len(masked))
+    recon = masker.inverse_transform(masked.data[:count])
+    figures = {}
+    if data is not None:
+        if len(data) < count:
+            raise VeilError(f"{len(data)} source images for {count} masked ones", data.source)
+        originals = data.images[:count]
+        figures = {"reconstruction_mse": float(per_image_mse(originals, recon).mean()), **ssim_psnr(originals, recon),
+                   "n": count, "matched_fingerprint": float(masked.fingerprint == masker.fingerprint)}
+    with atomic_dir(out_dir) as tmp:
+        for i, pixels in enumerate(to_uint8_images(recon)):
+            Image.fromarray(pixels).save(tmp / f"{i:06d}.png")
+        if figures:
+            write_results(tmp / "mse.json", figures, seed=None, masked=str(masked_file), masker=str(masker_dir))
+    return figures
+
+
+def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
+                     progress: bool = True, **params):
+    """`veil train`: fit a classifier on a whole masked set and save it (it remembers the masker fingerprint)."""
+    labels = masked.require_labels()
+    cls = classifier_class(model)
+    estimator = cls(seed=seed, **params)
+    kwargs = {"work_dir": Path(out_dir), "resume": resume, "progress": progress} if model == "nn" else {}
+    estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
+    estimator.save(out_dir)
+    return estimator
+
+
+def evaluate(model_dir, masked: MaskedSet, where=None) -> dict:
+    """`veil evaluate`: accuracy, macro precision, macro recall and n of a saved model on a masked set."""
+    estimator = load_classifier(model_dir)
+    labels = masked.require_labels(where)
+    if masked.class_names != estimator.class_names:
+        raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names}", where)
+    X = estimator.check_input(masked.data, masked.fingerprint, where)
+    return classification_figures(labels, estimator.predict(X))
+
+
+def holdout_scores(masked: MaskedSet, models=("nn", "rf", "adaboost"), test_size: float = 0.2, seed: int = 0,
+                   params: dict | None = None) -> dict:
+    """Stratified 8:2 split of a masked set; train each model on the 8 and score it on the 2."""
+    from veil.data import stratified_split
+
+    labels = masked.require_labels()
+    train, test = stratified_split(labels, test_size, seed)
+    figures = {}
+    for name in models:
+        estimator = classifier_class(name)(seed=seed, **(params or {}).get(name, {}))
+        estimator.fit(masked.data[train], labels[train], class_names=masked.class_names)
+        for metric, value in estimator.score(masked.data[test], labels[test]).items():
+            figures[f"{name}_{metric}"] = value
+    return figures
