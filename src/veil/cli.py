@@ -101,6 +101,15 @@ def cmd_demo(args):
     print(f"results.json and fig1_masked_examples.png written to {args.out}")
 
 
+def cmd_reproduce(args):
+    from veil.experiments import protocol
+
+    options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist}.items() if v}
+    figures = protocol(args.name)(args.out, quick=args.quick, seed=args.seed, **options)
+    _print_figures(figures)
+    print(f"report and JSON written to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="veil", description="Classify images nobody may see.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -156,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/demo")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("reproduce", help="regenerate a paper's tables and figures (table1, table2, pairs, all, ...)")
+    p.add_argument("name")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quick", action="store_true", help="small subsets and few epochs (a smoke run)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
+    p.add_argument("--data", help="CIFAR-10 source (default ../shared/data/cifar10-jpeg.tar.gz)")
+    p.add_argument("--mnist", help="MNIST source (default ../shared/data/mnist)")
+    p.set_defaults(func=cmd_reproduce)
     return parser
 
 
