@@ -1,6 +1,10 @@
 """Masked datasets: what a data owner hands to a third party. One .npz that loads without pickle:
 masked data, labels, class names, and metadata naming the masking method and the masker's fingerprint.
-No secret (decoder, key) is ever written here."""
+No secret (decoder, key) is ever written here.
+
+Masked data are float32 in memory. Exact 8-bit schemes (EtC, LE, ELE, PE, scrambling) mark their sets with
+`meta["storage"] = "uint8"`: the file then holds the pixels as uint8 (a quarter of the size), and loading turns
+them back into the same float32 values k/255."""
 from __future__ import annotations
 
 import json
@@ -13,6 +17,7 @@ from veil.errors import VeilError
 from veil.io import load_npz, save_npz
 
 FORMAT = "veil-masked/1"
+UINT8_STORAGE = "uint8"
 
 
 @dataclass
@@ -38,7 +43,10 @@ class MaskedSet:
 
     def save(self, path) -> None:
         meta = {"format": FORMAT, "method": self.method, "fingerprint": self.fingerprint, **self.meta}
-        arrays = {"data": np.ascontiguousarray(self.data), "class_names": np.array(self.class_names, dtype=np.str_),
+        data = self.data
+        if self.meta.get("storage") == UINT8_STORAGE:
+            data = np.clip(np.rint(data * np.float32(255)), 0, 255).astype(np.uint8)
+        arrays = {"data": np.ascontiguousarray(data), "class_names": np.array(self.class_names, dtype=np.str_),
                   "meta": np.array(json.dumps(meta))}
         if self.labels is not None:
             arrays["labels"] = self.labels.astype(np.int64)
@@ -58,8 +66,11 @@ class MaskedSet:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise VeilError(f"not a veil masked set (format is not {FORMAT})", path)
         data = arrays["data"]
+        if data.dtype == np.uint8 and meta.get("storage") == UINT8_STORAGE:
+            data = data.astype(np.float32) / np.float32(255)
         if data.dtype.kind != "f" or data.ndim < 2 or len(data) == 0:
-            raise VeilError(f"masked data must be a non-empty float array, got {data.dtype} {data.shape}", path)
+            raise VeilError(f"masked data must be a non-empty float array (or uint8 pixels marked as such), "
+                            f"got {data.dtype} {data.shape}", path)
         if not np.isfinite(data).all():
             raise VeilError("masked data contain NaN or infinite values", path)
         class_names = [str(n) for n in arrays["class_names"]]

@@ -19,7 +19,8 @@ from veil.io import read_json, sha256_file, verify_sha256, write_json
 
 MANIFEST = "manifest.json"
 MASKERS: dict[str, type["Masker"]] = {}
-_MODULES = ("veil.maskers.aae",)
+_MODULES = ("veil.maskers.aae", "veil.maskers.etc", "veil.maskers.learnable", "veil.maskers.scramble",
+            "veil.maskers.filters")
 
 
 def register_masker(name: str):

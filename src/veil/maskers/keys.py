@@ -1,0 +1,92 @@
+"""Secrets for the keyed schemes: reading them, deriving per-step keys, and turning keys into random choices.
+
+secret (a key file or an environment variable, never a command-line value)
+  -> HKDF-SHA256 (RFC 5869) with info "<method>/<config>/<step>" -> one 32-byte key per encryption step
+  -> SHAKE-256 of that key -> a byte stream -> permutations (argsort of 64-bit words) and choices (words mod n).
+
+Only standard primitives (hashlib, hmac) are used, and nothing depends on NumPy's random generators, so a key gives
+the same encryption on every machine and NumPy version. The fingerprint is another HKDF output: it identifies the
+(method, configuration, secret) triple without revealing the secret.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from veil.errors import VeilError
+
+SALT = b"veil-keyed-schemes/1"
+MIN_SECRET_BYTES = 8
+
+
+def hkdf(secret: bytes, info: str | bytes, length: int = 32, salt: bytes = SALT) -> bytes:
+    """HKDF-SHA256 (RFC 5869): extract with `salt` (veil's fixed salt by default), expand with `info`."""
+    prk = hmac.new(salt, secret, hashlib.sha256).digest()
+    info = info.encode() if isinstance(info, str) else info
+    blocks, previous = [], b""
+    for counter in range(1, -(-length // 32) + 1):
+        previous = hmac.new(prk, previous + info + bytes([counter]), hashlib.sha256).digest()
+        blocks.append(previous)
+    return b"".join(blocks)[:length]
+
+
+def _words(step_key: bytes, count: int) -> np.ndarray:
+    """`count` uniform 64-bit words from the step key's SHAKE-256 stream."""
+    return np.frombuffer(hashlib.shake_256(step_key).digest(8 * count), dtype=">u8").astype(np.uint64)
+
+
+def permutations(step_key: bytes, rows: int, size: int) -> np.ndarray:
+    """`rows` independent uniform permutations of range(size), shape (rows, size)."""
+    return np.argsort(_words(step_key, rows * size).reshape(rows, size), axis=1, kind="stable")
+
+
+def choices(step_key: bytes, count: int, options: int) -> np.ndarray:
+    """`count` uniform integers in range(options) (bias below 2**-58 for the small option counts used here)."""
+    return (_words(step_key, count) % np.uint64(options)).astype(np.int64)
+
+
+def read_secret(key_file=None, key_env: str | None = None) -> bytes:
+    """The secret from exactly one of a key file and an environment variable, as bytes (trailing newline dropped)."""
+    if (key_file is None) == (key_env is None):
+        raise VeilError("give the secret with exactly one of --key-file FILE and --key-env VARIABLE")
+    if key_file is not None:
+        path = Path(key_file)
+        try:
+            secret, where = path.read_bytes().rstrip(b"\r\n"), path
+        except FileNotFoundError:
+            raise VeilError("key file not found (create one with `veil keygen --out FILE`)", path) from None
+        except OSError as exc:
+            raise VeilError(f"cannot read key file ({exc.strerror or exc})", path) from None
+    else:
+        if key_env not in os.environ:
+            raise VeilError(f"environment variable {key_env} is not set")
+        secret, where = os.environ[key_env].encode(), f"${key_env}"
+    if len(secret) < MIN_SECRET_BYTES:
+        raise VeilError(f"the secret is shorter than {MIN_SECRET_BYTES} bytes; use `veil keygen` for a strong one",
+                        where)
+    return secret
+
+
+def write_new_key(path) -> Path:
+    """Write a fresh random secret (32 bytes, hex) to a new file readable by its owner only (mode 0600)."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise VeilError("already exists; refusing to overwrite a key", path) from None
+    except OSError as exc:
+        raise VeilError(f"cannot create key file ({exc.strerror or exc})", path) from None
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def experiment_secret(seed: int) -> bytes:
+    """A reproducible stand-in secret for experiments and benchmarks (never for real data)."""
+    return f"veil-experiment-key-seed-{int(seed)}".encode()

@@ -1,0 +1,48 @@
+"""The learnable perceptual encryptions compared in paper 003 (Table II): LE, ELE and PE. All uint8-exact.
+
+- LE (Tanaka 2018): inside every B x B block the B*B*3 values are shuffled and some are inverted (p xor 255), with
+  one shuffle and one inversion pattern shared by all blocks (so an adaptation layer can learn to undo them).
+  Tanaka's split of each 8-bit value into two 4-bit channels is left out: the encrypted image stays an 8-bit RGB
+  image, comparable with the others (and compressible, in principle).
+- ELE (Madono et al. 2020): LE with block scrambling added and a different shuffle and inversion pattern per block.
+- PE (Sirichotedumrong et al. 2019): pixel-based: every value is inverted or not, and every pixel's three colour
+  channels are put in one of six orders, each by the key (a block size of 1).
+"""
+from __future__ import annotations
+
+from veil.maskers.base import register_masker
+from veil.maskers.keyed import (BlockLayout, KeyedMasker, permute_blocks, shuffle_channels, shuffle_values)
+from veil.maskers.keys import choices, permutations
+
+
+@register_masker("le")
+class LEMasker(KeyedMasker):
+    default_block = 4
+    allowed_blocks = (2, 4, 8, 16)
+
+    def _build(self, layout: BlockLayout) -> None:
+        size = layout.block_values
+        layout.move(shuffle_values, permutations(self.step_key("shuffle"), 1, size)[0])
+        layout.invert(choices(self.step_key("negative-positive"), size, 2).reshape(layout.index.shape[1:]))
+
+
+@register_masker("ele")
+class ELEMasker(KeyedMasker):
+    default_block = 4
+    allowed_blocks = (2, 4, 8, 16)
+
+    def _build(self, layout: BlockLayout) -> None:
+        blocks, size = layout.n_blocks, layout.block_values
+        layout.move(permute_blocks, permutations(self.step_key("block-scramble"), 1, blocks)[0])
+        layout.move(shuffle_values, permutations(self.step_key("shuffle"), blocks, size))
+        layout.invert(choices(self.step_key("negative-positive"), blocks * size, 2).reshape(layout.index.shape))
+
+
+@register_masker("pe")
+class PEMasker(KeyedMasker):
+    default_block = 1
+    allowed_blocks = (1,)
+
+    def _build(self, layout: BlockLayout) -> None:
+        layout.invert(choices(self.step_key("negative-positive"), layout.index.size, 2).reshape(layout.index.shape))
+        layout.move(shuffle_channels, choices(self.step_key("colour-shuffle"), layout.n_blocks, 6))

@@ -1,0 +1,18 @@
+"""Block pixel scrambling (paper 004, sec. 3.4): one keyed permutation of the pixels (RGB triples move together)
+applied inside every K x K block, K = 2, 4, 8 (or 16). Spatial structure between blocks survives, so a CNN still
+learns; inside a block the arrangement is lost unless one learns the inverse permutation (the descrambler)."""
+from __future__ import annotations
+
+from veil.maskers.base import register_masker
+from veil.maskers.keyed import BlockLayout, KeyedMasker, shuffle_values
+from veil.maskers.keys import permutations
+
+
+@register_masker("scramble")
+class ScrambleMasker(KeyedMasker):
+    default_block = 8
+    allowed_blocks = (2, 4, 8, 16)
+
+    def _build(self, layout: BlockLayout) -> None:
+        pixels = layout.block * layout.block
+        layout.move(shuffle_values, permutations(self.step_key("pixels"), 1, pixels)[0], 3)
