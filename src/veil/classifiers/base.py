@@ -18,7 +18,7 @@ from veil.metrics import classification_figures
 
 MODEL_MANIFEST = "model.json"
 CLASSIFIERS: dict[str, type["MaskedClassifier"]] = {}
-_MODULES = ("veil.classifiers.nn", "veil.classifiers.ensemble")
+_MODULES = ("veil.classifiers.nn", "veil.classifiers.ensemble", "veil.classifiers.images")
 
 
 def register_classifier(name: str):

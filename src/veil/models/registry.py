@@ -6,7 +6,8 @@ import importlib
 from veil.errors import VeilError
 
 MODELS: dict = {}
-_MODULES = ("veil.models.aae", "veil.models.mlp")
+_MODULES = ("veil.models.aae", "veil.models.mlp", "veil.models.cnn", "veil.models.convmixer", "veil.models.vit",
+            "veil.models.descrambler")
 
 
 def register_model(name: str):
