@@ -8,15 +8,26 @@ import sys
 from veil.errors import VeilError
 
 
+DEFAULT_CIFAR = "../shared/data/cifar10-jpeg.tar.gz"
+METHODS = ("aae", "etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter")
+MODELS = ("nn", "rf", "adaboost", "cnn", "convmixer", "vit", "descrambler-cnn")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise VeilError(f"{self.prog}: {message}")
 
 
-def _data_args(parser, labels_optional: bool = False):
-    parser.add_argument("--data", required=True, help="folder, archive, CIFAR/MNIST folder, .npz, or 'digits'")
+def _data_args(parser, required: bool = True, default: str = ""):
+    parser.add_argument("--data", required=required, help="folder, archive, CIFAR/MNIST folder, .npz, or 'digits'"
+                        + (f" (default {default})" if default else ""))
     parser.add_argument("--split", help="top-level part to use (train/test)")
     parser.add_argument("--classes", help="comma-separated class names (or numbers) to keep")
+
+
+def _key_args(parser):
+    parser.add_argument("--key-file", help="file holding the secret (see `veil keygen`)")
+    parser.add_argument("--key-env", help="environment variable holding the secret")
 
 
 def _load_data(args, require_labels=True):
@@ -49,19 +60,44 @@ def cmd_export_encoder(args):
     print(f"encoder only (no decoder) written to {args.out}")
 
 
+def _secret(args, required: bool = True):
+    from veil.maskers.keys import read_secret
+
+    if args.key_file is None and args.key_env is None and not required:
+        return None
+    return read_secret(args.key_file, args.key_env)
+
+
 def cmd_mask(args):
+    from veil.schemes import build_masker, mask_with
     from veil.workflows import mask
 
     data = _load_data(args, require_labels=False)
-    masked = mask(args.masker, data, args.out)
+    if args.method == "aae":
+        if not args.masker:
+            raise VeilError("--method aae needs --masker DIR (a trained or exported AAE masker)")
+        masked = mask(args.masker, data, args.out)
+    else:
+        if args.masker:
+            raise VeilError(f"--masker is for --method aae; {args.method} is built from its key/options")
+        masker = build_masker(args.method, _secret(args, required=False), block=args.block, kernel=args.kernel,
+                              seed=args.seed)
+        masked = mask_with(masker, data)
+        masked.save(args.out)
     print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
 
 
 def cmd_unmask(args):
+    from veil.schemes import unmask_with_key
     from veil.workflows import unmask
 
     data = _load_data(args, require_labels=False) if args.data else None
-    figures = unmask(args.masker, args.masked, args.out, data=data, limit=args.limit)
+    if bool(args.masker) == (args.key_file is not None or args.key_env is not None):
+        raise VeilError("give --masker DIR (AAE) or the key (--key-file / --key-env) of a keyed scheme, not both")
+    if args.masker:
+        figures = unmask(args.masker, args.masked, args.out, data=data, limit=args.limit)
+    else:
+        figures = unmask_with_key(args.masked, _secret(args), args.out, data=data, limit=args.limit)
     _print_figures(figures)
     print(f"reconstructions written to {args.out}")
 
@@ -101,10 +137,38 @@ def cmd_demo(args):
     print(f"results.json and fig1_masked_examples.png written to {args.out}")
 
 
+def cmd_compress_report(args):
+    from veil.compress import compress_report
+    from veil.maskers.keys import experiment_secret
+
+    data = _load_data(args, require_labels=False)
+    secret = _secret(args, required=False) or experiment_secret(args.seed)
+    _print_figures(compress_report(data, args.out, secret, seed=args.seed))
+    print(f"compress.json and compress.md written to {args.out}")
+
+
+def cmd_bench(args):
+    from veil.bench import bench_encrypt
+    from veil.maskers.keys import experiment_secret
+
+    if args.data is None:
+        args.data, args.split = DEFAULT_CIFAR, args.split or "test"
+    data = _load_data(args, require_labels=False)
+    _print_figures(bench_encrypt(data, args.json, experiment_secret(args.seed), seed=args.seed, repeats=args.repeats))
+    print(f"written to {args.json}")
+
+
+def cmd_keygen(args):
+    from veil.maskers.keys import write_new_key
+
+    print(f"new secret key written to {write_new_key(args.out)} (mode 0600; keep it private, back it up)")
+
+
 def cmd_reproduce(args):
     from veil.experiments import protocol
 
-    options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist}.items() if v}
+    options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
+                                 "parts": args.parts}.items() if v}
     figures = protocol(args.name)(args.out, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
@@ -129,14 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export_encoder)
 
-    p = sub.add_parser("mask", help="mask images with a masker (needs only the encoder)")
-    p.add_argument("--masker", required=True)
+    p = sub.add_parser("mask", help="mask images: an AAE masker's encoder, a keyed encryption or a filter")
+    p.add_argument("--method", default="aae", choices=METHODS)
+    p.add_argument("--masker", help="AAE masker directory (--method aae)")
+    _key_args(p)
+    p.add_argument("--block", type=int, help="block size of a keyed scheme (etc: 4/8/16, default 16)")
+    p.add_argument("--kernel", type=int, help="filter size of blur/randfilter/iidfilter (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of randfilter/iidfilter")
     _data_args(p)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_mask)
 
-    p = sub.add_parser("unmask", help="reconstruct images from a masked file (needs the private decoder)")
-    p.add_argument("--masker", required=True)
+    p = sub.add_parser("unmask", help="reconstruct images from a masked file (the AAE decoder, or the key)")
+    p.add_argument("--masker", help="AAE masker directory with its private decoder")
+    _key_args(p)
     p.add_argument("--masked", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--data", help="the source images, to measure reconstruction MSE")
@@ -147,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a classifier on a masked file")
     p.add_argument("--masked", required=True)
-    p.add_argument("--model", required=True, choices=["nn", "rf", "adaboost"])
+    p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int)
@@ -161,6 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("compress-report", help="JPEG (QF 85/80) and PNG sizes: plain vs each keyed scheme")
+    _data_args(p)
+    p.add_argument("--out", required=True, help="folder for compress.json and compress.md")
+    _key_args(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the stand-in key when no key is given")
+    p.set_defaults(func=cmd_compress_report)
+
+    p = sub.add_parser("bench", help="benchmarks: `veil bench encrypt --json OUT`")
+    p.add_argument("what", choices=["encrypt"])
+    p.add_argument("--json", required=True)
+    _data_args(p, required=False, default=f"{DEFAULT_CIFAR} --split test")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="seed of the stand-in key")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("keygen", help="create a random secret key file (mode 0600) for the keyed schemes")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_keygen)
+
     p = sub.add_parser("demo", help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 cores)")
     p.add_argument("--out", default="out/demo")
     p.add_argument("--seed", type=int, default=0)
@@ -173,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
     p.add_argument("--data", help="CIFAR-10 source (default ../shared/data/cifar10-jpeg.tar.gz)")
     p.add_argument("--mnist", help="MNIST source (default ../shared/data/mnist)")
+    p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 

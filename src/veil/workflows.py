@@ -62,6 +62,14 @@ def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit
     if masked.fingerprint != masker.fingerprint:
         print(f"veil: warning: {masked_file} was masked by another encoder/key than {masker_dir}; "
               "the reconstructions will not resemble the images", file=sys.stderr)
+    return write_reconstructions(masker, masked, out_dir, data, limit,
+                                 {"masked": str(masked_file), "masker": str(masker_dir)})
+
+
+def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | None = None, limit: int | None = None,
+                          provenance: dict | None = None) -> dict:
+    """Invert the first `limit` masked samples to PNGs in `out_dir`; with `data`, also `mse.json` against them
+    (`provenance` names the inputs in it)."""
     count = len(masked) if limit is None else min(limit, len(masked))
     recon = masker.inverse_transform(masked.data[:count])
     figures = {}
@@ -75,7 +83,7 @@ def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit
         for i, pixels in enumerate(to_uint8_images(recon)):
             Image.fromarray(pixels).save(tmp / f"{i:06d}.png")
         if figures:
-            write_results(tmp / "mse.json", figures, seed=None, masked=str(masked_file), masker=str(masker_dir))
+            write_results(tmp / "mse.json", figures, seed=None, **(provenance or {}))
     return figures
 
 
@@ -85,7 +93,8 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     labels = masked.require_labels()
     cls = classifier_class(model)
     estimator = cls(seed=seed, **params)
-    kwargs = {"work_dir": Path(out_dir), "resume": resume, "progress": progress} if model == "nn" else {}
+    kwargs = {"work_dir": Path(out_dir), "resume": resume, "progress": progress} if getattr(
+        cls, "trains_with_engine", False) else {}
     estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
     estimator.save(out_dir)
     return estimator
