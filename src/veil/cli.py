@@ -168,7 +168,7 @@ def cmd_reproduce(args):
     from veil.experiments import protocol
 
     options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
-                                 "parts": args.parts}.items() if v}
+                                 "work": args.work, "parts": args.parts}.items() if v}
     figures = protocol(args.name)(args.out, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
@@ -262,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
     p.add_argument("--data", help="CIFAR-10 source (default ../shared/data/cifar10-jpeg.tar.gz)")
     p.add_argument("--mnist", help="MNIST source (default ../shared/data/mnist)")
+    p.add_argument("--work", help="where trained masker instances (weights) go (default runs/reproduce)")
     p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all)")
     p.set_defaults(func=cmd_reproduce)
     return parser

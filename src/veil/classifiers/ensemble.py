@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import skops.io as sio
 from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
+from sklearn.tree import DecisionTreeClassifier
 
 from veil.classifiers.base import MaskedClassifier, register_classifier
 from veil.errors import VeilError
@@ -20,16 +21,19 @@ TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 class SklearnClassifier(MaskedClassifier):
     weight_file = "model.skops"
 
-    def __init__(self, n_estimators: int = 100, seed: int = 0, n_jobs: int | None = None):
+    def __init__(self, n_estimators: int = 100, seed: int = 0, n_jobs: int | None = None, max_depth: int | None = None):
         super().__init__(seed)
         if n_estimators < 1:
             raise VeilError(f"n_estimators must be at least 1, got {n_estimators}")
+        if max_depth is not None and max_depth < 1:
+            raise VeilError(f"max_depth must be at least 1, got {max_depth}")
         self.n_estimators = n_estimators
         self.n_jobs = n_jobs
+        self.max_depth = max_depth
         self.estimator_ = None
 
     def params(self) -> dict:
-        return {"n_estimators": self.n_estimators, "seed": self.seed, "n_jobs": self.n_jobs}
+        return {"n_estimators": self.n_estimators, "seed": self.seed, "n_jobs": self.n_jobs, "max_depth": self.max_depth}
 
     @abstractmethod
     def _make(self):
@@ -65,10 +69,15 @@ class SklearnClassifier(MaskedClassifier):
 @register_classifier("rf")
 class RandomForest(SklearnClassifier):
     def _make(self):
-        return RandomForestClassifier(n_estimators=self.n_estimators, random_state=self.seed, n_jobs=self.n_jobs)
+        return RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth, random_state=self.seed,
+                                      n_jobs=self.n_jobs)
 
 
 @register_classifier("adaboost")
 class AdaBoost(SklearnClassifier):
+    """SAMME AdaBoost; the base learner is a decision stump (scikit-learn's default, the paper's setting) unless
+    `max_depth` asks for deeper trees."""
+
     def _make(self):
-        return AdaBoostClassifier(n_estimators=self.n_estimators, random_state=self.seed)
+        return AdaBoostClassifier(DecisionTreeClassifier(max_depth=self.max_depth or 1), n_estimators=self.n_estimators,
+                                  random_state=self.seed)

@@ -13,8 +13,10 @@ from veil.plots import masked_examples
 from veil.results import write_results
 from veil.workflows import holdout_scores, mask_images, train_masker
 
-DEMO_EPOCHS = 15
-DEMO_PARAMS = {"nn": {"batch_size": 16, "epochs": 40, "patience": 8}}
+DEMO_EPOCHS = 12
+#: AdaBoost's default decision stumps reach only ~0.75 on 10 digit classes (the paper's MNIST table shows the same
+#: weakness: 0.689); the demo boosts depth-4 trees so that all three classifiers are usable.
+DEMO_PARAMS = {"nn": {"batch_size": 16, "epochs": 40, "patience": 8}, "adaboost": {"max_depth": 4}}
 
 
 def run_demo(out_dir, seed: int = 0, epochs: int = DEMO_EPOCHS, progress: bool = True) -> dict:
@@ -33,5 +35,6 @@ def run_demo(out_dir, seed: int = 0, epochs: int = DEMO_EPOCHS, progress: bool =
     masked_examples(out_dir / "fig1_masked_examples.png", shown.images, vectors[:, :masker.config.gauss_dim],
                     masker.inverse_transform(vectors), "digits: original / masked form / decoded")
     write_results(out_dir / "results.json", figures, seed=seed, wall_s=time.time() - start,
-                  protocol="masker on a stratified half of digits; the other half masked and split 8:2")
+                  protocol="masker on a stratified half of digits; the other half masked and split 8:2",
+                  classifier_params=DEMO_PARAMS)
     return figures

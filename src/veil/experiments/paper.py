@@ -1,0 +1,315 @@
+"""Reproduction of Lis et al. (2021), "Classification of masked image data": Table 1 (k-class draws), Table 2
+(MNIST), the matched encoder/decoder pair experiment (eqs 1-12), and Figs 1, 5-11.
+
+Dataset A (the AAE's training set) is the CIFAR-10 train split. The paper's set B is CIFAR-100, which is not
+available here, so B is the CIFAR-10 test split (disjoint from A); a CIFAR-100 python folder given with --data is
+used as B, as in the paper. Masker instances are weights, so they go to a work folder (default runs/reproduce),
+never into the results folder; a finished instance with the same configuration is reused.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from veil.data import ImageSet, load, random_classes, stratified_split
+from veil.data.patterns import test_patterns
+from veil.experiments import register_protocol
+from veil.experiments.report import paper_report
+from veil.errors import VeilError
+from veil.io import read_json
+from veil.maskers import AAEMasker, load_masker
+from veil.metrics import per_image_mse
+from veil.plots import curves, masked_examples, pair_grid
+from veil.results import write_results
+from veil.workflows import mask_images, train_masker
+
+CIFAR10 = "../shared/data/cifar10-jpeg.tar.gz"
+MNIST = "../shared/data/mnist"
+METHODS = ("nn", "rf", "adaboost")
+METRICS = ("accuracy", "precision", "recall")
+
+# The paper's values (Table 1: CIFAR-100 draws; Table 2: MNIST; eqs 1-12), shown beside ours in the report.
+PAPER_TABLE1 = {
+    ("nn", 2): (0.852, 0.068, 0.855, 0.067, 0.851, 0.068), ("nn", 3): (0.804, 0.090, 0.805, 0.091, 0.804, 0.090),
+    ("nn", 4): (0.769, 0.098, 0.771, 0.098, 0.769, 0.098), ("rf", 2): (0.822, 0.077, 0.822, 0.076, 0.823, 0.077),
+    ("rf", 3): (0.625, 0.121, 0.748, 0.067, 0.626, 0.119), ("rf", 4): (0.435, 0.113, 0.746, 0.037, 0.428, 0.102),
+    ("adaboost", 2): (0.804, 0.088, 0.805, 0.089, 0.804, 0.088),
+    ("adaboost", 3): (0.660, 0.081, 0.670, 0.084, 0.659, 0.082),
+    ("adaboost", 4): (0.592, 0.070, 0.600, 0.071, 0.592, 0.070),
+}
+PAPER_TABLE2 = {"nn": (0.983, 0.983, 0.983), "rf": (0.672, 0.920, 0.666), "adaboost": (0.689, 0.685, 0.684)}
+PAPER_PAIRS = {"P": (0.001811, 0.000647, 0.312014, 0.065740), "T": (0.003543, 0.000764, 0.111649, 0.014910),
+               "V": (0.003550, 0.000709, 0.112298, 0.012321)}
+
+
+@dataclass
+class Setup:
+    """Sizes and budgets of one run; `quick` shrinks everything to a smoke run of a few minutes."""
+
+    epochs: int = 8
+    batch_size: int = 64
+    train_images: int | None = None  # None: all of set A
+    per_class_b: int | None = None  # None: all of set B
+    draws: int = 10
+    ks: tuple[int, ...] = (2, 3, 4)
+    mnist_images: int | None = None
+    instances: int = 4
+    pair_images: int = 2000
+    nn_epochs: int = 30
+
+    @classmethod
+    def make(cls, quick: bool) -> "Setup":
+        if not quick:
+            return cls()
+        return cls(epochs=2, batch_size=64, train_images=1500, per_class_b=60, draws=2, mnist_images=600,
+                   pair_images=100, nn_epochs=4)
+
+    def masker_config(self) -> dict:
+        return {"epochs": self.epochs, "batch_size": self.batch_size}
+
+
+class Context:
+    """Loads each dataset and each masker instance once, for every protocol of a run."""
+
+    def __init__(self, out_dir, setup: Setup, seed: int, data: str | None, mnist: str | None, masker: str | None,
+                 work: str | None):
+        self.out = Path(out_dir)
+        self.setup, self.seed = setup, seed
+        self.data_spec, self.mnist_spec = data or CIFAR10, mnist or MNIST
+        self.given_masker = masker
+        self.work = Path(work or "runs/reproduce") / ("quick" if setup.train_images else "full")
+        self._cache: dict = {}
+
+    def set_a(self) -> ImageSet:
+        if "A" not in self._cache:
+            images = load(CIFAR10 if self.is_cifar100() else self.data_spec, split="train", require_labels=False)
+            if self.setup.train_images:
+                images = images.subset(np.random.default_rng(self.seed).permutation(len(images))[:self.setup.train_images])
+            self._cache["A"] = images
+        return self._cache["A"]
+
+    def is_cifar100(self) -> bool:
+        return (Path(self.data_spec) / "meta").exists() and (Path(self.data_spec) / "train").is_file()
+
+    def set_b(self) -> ImageSet:
+        """Set B: CIFAR-100 (train and test merged, as the paper's 8:2 split does) when given, else CIFAR-10 test."""
+        if "B" not in self._cache:
+            images = load(self.data_spec, split=None if self.is_cifar100() else "test")
+            self._cache["B"] = _per_class(images, self.setup.per_class_b, self.seed)
+        return self._cache["B"]
+
+    def b_description(self) -> str:
+        return ("CIFAR-100 (train+test merged)" if self.is_cifar100()
+                else "CIFAR-10 test split (CIFAR-100 is not available here)")
+
+    def masker(self, index: int) -> AAEMasker:
+        if index not in self._cache:
+            if index == 0 and self.given_masker:
+                self._cache[index] = load_masker(self.given_masker)
+            else:
+                self._cache[index] = self._instance(index)
+        return self._cache[index]
+
+    def masker_dir(self, index: int) -> Path:
+        return Path(self.given_masker) if index == 0 and self.given_masker else self.work / f"instance{index}"
+
+    def _instance(self, index: int) -> AAEMasker:
+        folder = self.work / f"instance{index}"
+        config = {**self.instance_config(), "seed": self.seed + index}
+        if (folder / "manifest.json").exists():
+            saved = read_json(folder / "manifest.json")["config"]
+            if all(saved.get(k) == v for k, v in config.items()):
+                return load_masker(folder)
+        epochs, batch_size, seed = config.pop("epochs"), config.pop("batch_size"), config.pop("seed")
+        return train_masker(self.set_a(), folder, epochs=epochs, batch_size=batch_size, seed=seed, resume=True,
+                            **config)
+
+    def instance_config(self) -> dict:
+        """Every instance shares instance 0's configuration (only the seed differs)."""
+        if self.given_masker:
+            config = read_json(Path(self.given_masker) / "manifest.json")["config"]
+            config.pop("seed", None)
+            return config
+        return self.setup.masker_config()
+
+
+def _per_class(images: ImageSet, per_class: int | None, seed: int) -> ImageSet:
+    if not per_class:
+        return images
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(images.labels == c))[:per_class]
+                           for c in range(len(images.class_names))])
+    return images.subset(np.sort(keep))
+
+
+# ---------------------------------------------------------------- classification protocol
+
+
+def score_methods(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: int, keep_nn=None) -> dict:
+    """One draw: stratified 8:2 split; RF and AdaBoost (100 estimators) train on the 8, the NN on the 8 minus a
+    stratified validation tenth (best epoch, early stopping); all are scored on the same 2."""
+    from veil.classifiers import classifier_class
+
+    train, test = stratified_split(labels, 0.2, seed)
+    row = {}
+    for method in METHODS:
+        params = {"epochs": nn_epochs} if method == "nn" else {}
+        model = classifier_class(method)(seed=seed, **params).fit(vectors[train], labels[train])
+        for metric, value in model.score(vectors[test], labels[test]).items():
+            if metric in METRICS:
+                row[f"{method}_{metric}"] = value
+        if method == "nn" and keep_nn is not None:
+            keep_nn.append(model.history_)
+    return row
+
+
+def class_draws(masked_vectors: np.ndarray, images: ImageSet, k: int, draws: int, seed: int, nn_epochs: int,
+                nn_histories=None) -> list[dict]:
+    """`draws` seeded draws of k classes; per draw, every method's accuracy / macro precision / macro recall."""
+    rows = []
+    for draw in range(draws):
+        classes = random_classes(images.class_names, k, seed=seed * 1000 + k * 100 + draw)
+        index = np.flatnonzero(np.isin(images.labels, [images.class_names.index(c) for c in classes]))
+        labels = np.searchsorted(sorted(images.class_names.index(c) for c in classes), images.labels[index])
+        row = {"k": k, "draw": draw, "classes": classes, "n": int(len(index))}
+        row.update(score_methods(masked_vectors[index], labels, seed + draw, nn_epochs, nn_histories))
+        rows.append(row)
+    return rows
+
+
+def summarise(rows: list[dict], k: int) -> dict:
+    figures = {}
+    for method in METHODS:
+        for metric in METRICS:
+            values = [r[f"{method}_{metric}"] for r in rows if r["k"] == k]
+            figures[f"{method}_k{k}_{metric}"] = float(np.mean(values))
+            figures[f"{method}_k{k}_{metric}_std"] = float(np.std(values))
+    return figures
+
+
+def run_table1(ctx: Context) -> dict:
+    start = time.time()
+    masker, images = ctx.masker(0), ctx.set_b()
+    vectors = masker.transform(images)
+    rows, histories = [], []
+    for k in ctx.setup.ks:
+        rows += class_draws(vectors, images, k, ctx.setup.draws, ctx.seed, ctx.setup.nn_epochs,
+                            histories if k == 2 else None)
+    figures = {}
+    for k in ctx.setup.ks:
+        figures.update(summarise(rows, k))
+    history = histories[0]
+    curves(ctx.out / "fig10_nn_accuracy.png", history, ["train_accuracy", "val_accuracy"], "accuracy",
+           "Fig 10: NN accuracy, 2-class draw 0")
+    curves(ctx.out / "fig11_nn_loss.png", history, ["train_loss", "val_loss"], "cross-entropy", "Fig 11: NN loss, 2-class draw 0")
+    write_results(ctx.out / "table1.json", figures, seed=ctx.seed, wall_s=time.time() - start, rows=rows,
+                  set_b=ctx.b_description(), n_b=len(images), draws=ctx.setup.draws, nn_history_k2_draw0=history)
+    return figures
+
+
+def run_table2(ctx: Context) -> dict:
+    start = time.time()
+    mnist = load(ctx.mnist_spec, split="test")
+    if ctx.setup.mnist_images:
+        mnist = mnist.subset(np.sort(np.random.default_rng(ctx.seed).permutation(len(mnist))[:ctx.setup.mnist_images]))
+    masked = mask_images(ctx.masker(0), mnist)
+    row = score_methods(masked.data, masked.labels, ctx.seed, ctx.setup.nn_epochs)
+    write_results(ctx.out / "table2.json", row, seed=ctx.seed, wall_s=time.time() - start, n=len(mnist),
+                  data=f"{ctx.mnist_spec} (test split, grayscale to RGB 32x32)")
+    return row
+
+
+# ---------------------------------------------------------------- matched pairs
+
+
+def pair_mse(maskers: list[AAEMasker], images: np.ndarray) -> np.ndarray:
+    """mse[j, i, n] = MSE(x_n, dec_i(enc_j(x_n)))."""
+    out = np.empty((len(maskers), len(maskers), len(images)))
+    for j, encoder in enumerate(maskers):
+        vectors = encoder.transform(images)
+        for i, decoder in enumerate(maskers):
+            out[j, i] = per_image_mse(images, decoder.inverse_transform(vectors))
+    return out
+
+
+def pair_figures(mse: np.ndarray, name: str) -> dict:
+    matched = np.eye(mse.shape[0], dtype=bool)
+    on, off = mse[matched].ravel(), mse[~matched].ravel()
+    return {f"{name}_matched_mse": float(on.mean()), f"{name}_matched_std": float(on.std()),
+            f"{name}_mismatched_mse": float(off.mean()), f"{name}_mismatched_std": float(off.std()),
+            f"{name}_ratio": float(off.mean() / on.mean())}
+
+
+def run_pairs(ctx: Context) -> dict:
+    start = time.time()
+    maskers = [ctx.masker(i) for i in range(ctx.setup.instances)]
+    rng = np.random.default_rng(ctx.seed)
+    train, held = ctx.set_a(), ctx.set_b()
+    sets = {"P": test_patterns().images,
+            "T": train.images[np.sort(rng.permutation(len(train))[:ctx.setup.pair_images])],
+            "V": held.images[np.sort(rng.permutation(len(held))[:ctx.setup.pair_images])]}
+    figures = {}
+    for name, images in sets.items():
+        figures.update(pair_figures(pair_mse(maskers, images), name))
+    figures["reconstruction_mse"] = float(per_image_mse(sets["V"], maskers[0].inverse_transform(
+        maskers[0].transform(sets["V"]))).mean())
+    for fig, name, index in (("fig8_pairs_image.png", "V", 0), ("fig9_pairs_pattern.png", "P", 3)):
+        x = sets[name][index:index + 1]
+        grid = np.stack([np.stack([d.inverse_transform(e.transform(x))[0] for d in maskers]) for e in maskers])
+        pair_grid(ctx.out / fig, x[0], grid, f"dec_i(enc_j(x)), {'image' if name == 'V' else 'pattern'}")
+    instances = [{"dir": str(ctx.masker_dir(i)), "seed": m.config.seed, "fingerprint": m.fingerprint}
+                 for i, m in enumerate(maskers)]
+    write_results(ctx.out / "pairs.json", figures, seed=ctx.seed, wall_s=time.time() - start, instances=instances,
+                  sets={k: len(v) for k, v in sets.items()})
+    return figures
+
+
+def run_figures(ctx: Context) -> None:
+    """Fig 1 (masked examples) and Figs 5-7 (AAE training curves of instance 0)."""
+    masker, images = ctx.masker(0), ctx.set_b()
+    shown = images.images[np.linspace(0, len(images) - 1, 8).astype(int)]
+    vectors = masker.transform(shown)
+    masked_examples(ctx.out / "fig1_masked_examples.png", shown, vectors[:, :masker.config.gauss_dim],
+                    masker.inverse_transform(vectors), "original / Gaussian part as 20x20 / decoded")
+    log_file = ctx.masker_dir(0) / "training_log.json"
+    if log_file.exists():
+        log = read_json(log_file)["epochs"]
+        curves(ctx.out / "fig5_reconstruction_loss.png", log, ["recon", "holdout_mse"], "MSE", "Fig 5: reconstruction loss",
+               logy=True)
+        curves(ctx.out / "fig6_generator_loss.png", log, ["gen"], "BCE", "Fig 6: generator loss")
+        curves(ctx.out / "fig7_discriminator_loss.png", log, ["disc"], "BCE (sum of both)", "Fig 7: discriminators' total loss")
+
+
+# ---------------------------------------------------------------- entry points
+
+PARTS = {"table1": run_table1, "table2": run_table2, "pairs": run_pairs}
+
+
+def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, data=None, mnist=None, masker=None,
+         work=None, parts: str | None = None) -> dict:
+    """Run the named parts (`parts`, comma-separated, narrows them further), then the figures and the report."""
+    start = time.time()
+    if parts:
+        wanted = [p.strip() for p in parts.split(",") if p.strip()]
+        unknown = sorted(set(wanted) - set(PARTS))
+        if unknown:
+            raise VeilError(f"unknown part(s) {', '.join(unknown)}; parts are {', '.join(PARTS)}")
+        names = tuple(n for n in names if n in wanted)
+    setup = Setup.make(quick)
+    ctx = Context(out_dir, setup, seed, data, mnist, masker, work)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for name in names:
+        figures.update(PARTS[name](ctx))
+    run_figures(ctx)
+    paper_report(ctx.out, setup=asdict(setup), set_b=ctx.b_description(), masker=str(ctx.masker_dir(0)),
+                 wall_s=time.time() - start, quick=quick)
+    return figures
+
+
+for _name in PARTS:
+    register_protocol(_name)(lambda out_dir, _names=(_name,), **kw: _run(_names, out_dir, **kw))
+register_protocol("all")(lambda out_dir, **kw: _run(tuple(PARTS), out_dir, **kw))

@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+
+from veil.data import load
+from veil.errors import VeilError
+from veil.maskers import AAEMasker, load_masker
+from veil.metrics import reconstruction_mse
+from veil.models.aae import Encoder, count_parameters
+
+
+def test_encoder_is_large_enough_and_latent_has_paper_shape():
+    assert count_parameters(Encoder()) > 400_000
+    masker = AAEMasker()
+    assert masker.latent_dim == 404
+
+
+def test_training_reduces_reconstruction_loss(trained_masker):
+    out, masker = trained_masker
+    log = json.loads((out / "training_log.json").read_text())["epochs"]
+    assert len(log) == 2
+    assert log[-1]["recon"] < log[0]["recon"]
+    figures = json.loads((out / "training.json").read_text())["figures"]
+    for name in ("reconstruction_mse", "gauss_ks", "cat_mean_max_prob", "cat_used", "epoch_s"):
+        assert name in figures
+    assert 0 < figures["reconstruction_mse"] < 0.1
+
+
+def test_save_load_round_trip_gives_identical_vectors(trained_masker):
+    out, masker = trained_masker
+    images = load("digits").images[:50]
+    reloaded = AAEMasker.load(out)
+    np.testing.assert_array_equal(masker.transform(images), reloaded.transform(images))
+    np.testing.assert_array_equal(masker.inverse_transform(masker.transform(images)),
+                                  reloaded.inverse_transform(reloaded.transform(images)))
+    assert reloaded.fingerprint == masker.fingerprint
+
+
+def test_encoder_only_directory_masks_but_cannot_unmask(trained_masker, tmp_path):
+    out, masker = trained_masker
+    load_masker(out, decoder=False).save(tmp_path / "enc", include_decoder=False)
+    assert not (tmp_path / "enc" / "decoder.safetensors").exists()
+    public = load_masker(tmp_path / "enc")
+    images = load("digits").images[:10]
+    np.testing.assert_array_equal(public.transform(images), masker.transform(images))
+    with pytest.raises(VeilError, match="private key"):
+        public.inverse_transform(public.transform(images))
+
+
+def test_tampered_weights_are_refused(trained_masker, tmp_path):
+    import shutil
+
+    out, _ = trained_masker
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    data = bytearray((copy / "encoder.safetensors").read_bytes())
+    data[-5] ^= 0xFF
+    (copy / "encoder.safetensors").write_bytes(bytes(data))
+    with pytest.raises(VeilError, match="checksum"):
+        load_masker(copy)
+
+
+def test_only_the_matching_decoder_reconstructs(trained_masker, tmp_path):
+    """dec_i(enc_j(x)) for i != j must be far worse than dec_i(enc_i(x)), even after brief training."""
+    from veil.data import stratified_split
+    from veil.workflows import train_masker
+
+    _, first = trained_masker
+    digits = load("digits")
+    public, private = stratified_split(digits.labels, 0.5, 0)
+    second = train_masker(digits.subset(public), tmp_path / "other", epochs=2, batch_size=32, seed=1, progress=False)
+    images = digits.images[private[:200]]
+    matched = reconstruction_mse(images, first.inverse_transform(first.transform(images)))
+    mismatched = reconstruction_mse(images, second.inverse_transform(first.transform(images)))
+    assert mismatched > 3 * matched
+
+
+def test_resume_continues_to_more_epochs(tmp_path):
+    from veil.workflows import train_masker
+
+    images = load("digits").subset(slice(0, 200))
+    train_masker(images, tmp_path / "m", epochs=1, batch_size=50, seed=3, progress=False, channels=8)
+    resumed = train_masker(images, tmp_path / "m", epochs=2, batch_size=50, seed=3, progress=False, channels=8,
+                           resume=True)
+    straight = train_masker(images, tmp_path / "s", epochs=2, batch_size=50, seed=3, progress=False, channels=8)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2]
+    np.testing.assert_allclose(resumed.transform(images), straight.transform(images), atol=1e-5)
+
+
+def test_bad_parameters_are_clear():
+    with pytest.raises(VeilError, match="unknown AAE parameter"):
+        AAEMasker(colour=3)
+    with pytest.raises(VeilError, match="epochs"):
+        AAEMasker(epochs=0)
+    with pytest.raises(VeilError, match="at least 20 images"):
+        AAEMasker(epochs=1).fit(np.zeros((5, 3, 32, 32), np.float32))

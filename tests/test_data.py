@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from veil.data import load, random_classes, stratified_split, train_val_test_split
+from veil.errors import VeilError
+from conftest import SHARED_DATA
+
+
+def _check(images, n=None, classes=None):
+    assert images.images.dtype == np.float32
+    assert images.images.shape[1:] == (3, 32, 32)
+    assert 0.0 <= images.images.min() and images.images.max() <= 1.0
+    if n is not None:
+        assert len(images) == n
+    if classes is not None:
+        assert images.class_names == classes
+
+
+def test_folder_with_splits_and_modes(image_tree):
+    _check(load(str(image_tree)), 24, ["cat", "dog", "emu"])
+    train = load(str(image_tree), split="train")
+    _check(train, 18, ["cat", "dog", "emu"])
+    assert np.bincount(train.labels).tolist() == [6, 6, 6]
+    _check(load(str(image_tree / "test")), 6)
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_archives_match_folder(image_tree, tree_archives, kind):
+    folder = load(str(image_tree), split="test")
+    archived = load(str(tree_archives[kind]), split="test")
+    np.testing.assert_array_equal(folder.images, archived.images)
+    np.testing.assert_array_equal(folder.labels, archived.labels)
+
+
+def test_archive_cache_gives_same_arrays(tree_archives):
+    first = load(str(tree_archives["tar.gz"]))
+    second = load(str(tree_archives["tar.gz"]))
+    np.testing.assert_array_equal(first.images, second.images)
+
+
+def test_classes_select_and_relabel(image_tree):
+    subset = load(str(image_tree), classes=["emu", "cat"])
+    assert subset.class_names == ["emu", "cat"]
+    assert set(subset.labels.tolist()) == {0, 1} and len(subset) == 16
+
+
+def test_flat_folder_is_unlabelled(tmp_path, image_tree):
+    for f in list((image_tree / "train" / "cat").glob("*.png"))[:3]:
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    flat = load(str(tmp_path), require_labels=False)
+    assert flat.labels is None and len(flat) == 3
+    with pytest.raises(VeilError, match="no labels"):
+        load(str(tmp_path))
+
+
+def test_cifar_pickles(cifar_folder):
+    _check(load(str(cifar_folder)), 70)
+    test = load(str(cifar_folder), split="test")
+    _check(test, 20)
+    assert test.class_names[0] == "airplane"
+
+
+def test_mnist_idx_gz_and_raw(mnist_folder):
+    _check(load(str(mnist_folder), split="test"), 12, [str(d) for d in range(10)])
+    _check(load(str(mnist_folder), split="train"), 8)
+    _check(load(str(mnist_folder)), 20)
+    gray = load(str(mnist_folder), split="test").images
+    np.testing.assert_array_equal(gray[:, 0], gray[:, 2])  # grayscale became RGB
+
+
+def test_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "a.npz", images=rng.random((6, 28, 28)).astype(np.float32), labels=np.array([0, 1] * 3),
+             class_names=np.array(["no", "yes"]))
+    _check(load(str(tmp_path / "a.npz")), 6, ["no", "yes"])
+    np.savez(tmp_path / "b.npz", images=rng.integers(0, 255, (4, 3, 32, 32), dtype=np.uint8), labels=np.arange(4))
+    _check(load(str(tmp_path / "b.npz")), 4)
+
+
+def test_digits_default():
+    digits = load("digits")
+    _check(digits, 1797, [str(d) for d in range(10)])
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").exists(), reason="shared MNIST not present")
+def test_shared_mnist_test_set():
+    _check(load(str(SHARED_DATA / "mnist"), split="test"), 10000)
+
+
+def test_seeded_helpers():
+    names = [str(i) for i in range(10)]
+    assert random_classes(names, 3, 7) == random_classes(names, 3, 7)
+    assert len(set(random_classes(names, 4, 1))) == 4
+    labels = np.repeat(np.arange(3), 20)
+    train, val, test = train_val_test_split(labels, 0.1, 0.2, 0)
+    assert len(set(train) | set(val) | set(test)) == 60 and not set(train) & set(test)
+    assert np.bincount(labels[test]).tolist() == [4, 4, 4]
+    a, b = stratified_split(labels, 0.2, 3)
+    assert len(a) == 48 and len(b) == 12
