@@ -73,7 +73,8 @@ class FilterMasker(Masker, ABC):
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.method}:k{self.kernel}:" + hashlib.sha256(self.kernels(np.zeros((1, 3, 32, 32), np.float32)).tobytes()).hexdigest()[:32]
+        kernel = self.kernels(np.zeros((1, 3, 32, 32), np.float32))
+        return f"{self.method}:k{self.kernel}:" + hashlib.sha256(kernel.tobytes()).hexdigest()[:32]
 
     def save(self, directory) -> None:
         write_manifest(directory, self.method, self.config, [], fingerprint=self.fingerprint, secret_files=[])

@@ -4,7 +4,8 @@ Every one of these schemes moves values around (blocks, pixels inside blocks, co
 them (negative-positive, p xor 255). Composed, that is one permutation P of the 32*32*3 values of an image and one
 xor mask: `encrypted = image.flat[P] ^ mask`. Each scheme builds its (P, mask) once from the key, by applying its
 steps to an image of value *positions* (`BlockLayout`), with vectorised NumPy block operations; encrypting a batch is
-then a single gather and xor over the whole batch, and decrypting is the inverse gather. uint8 in, uint8 out, exact.
+then a single gather and xor over the whole batch, and so is decrypting (with the inverse permutation). uint8 in,
+uint8 out, exact.
 """
 from __future__ import annotations
 
@@ -115,9 +116,10 @@ class KeyedMasker(Masker, ABC):
         self._secret = bytes(secret)
         layout = BlockLayout(block)
         self._build(layout)
-        self._perm_hwc, self._mask_hwc = layout.flat()
+        perm, mask = layout.flat()
         chw_to_hwc, hwc_to_chw = _hwc_to_chw_positions()
-        self._perm_chw, self._mask_chw = hwc_to_chw[self._perm_hwc[chw_to_hwc]], self._mask_hwc[chw_to_hwc]
+        self._encrypt_hwc, self._decrypt_hwc = _cipher_and_inverse(perm, mask)
+        self._encrypt_chw, self._decrypt_chw = _cipher_and_inverse(hwc_to_chw[perm[chw_to_hwc]], mask[chw_to_hwc])
 
     @abstractmethod
     def _build(self, layout: BlockLayout) -> None:
@@ -139,20 +141,20 @@ class KeyedMasker(Masker, ABC):
 
     def encrypt(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (N, 32, 32, 3) -> encrypted uint8 (N, 32, 32, 3)."""
-        return _gather_xor(_check_uint8(pixels), self._perm_hwc, self._mask_hwc)
+        return _gather_xor(_check_uint8(pixels), *self._encrypt_hwc)
 
     def decrypt(self, pixels: np.ndarray) -> np.ndarray:
         """The exact inverse of `encrypt` (with another key, the result is just another scrambled image)."""
-        return _xor_scatter(_check_uint8(pixels), self._perm_hwc, self._mask_hwc)
+        return _gather_xor(_check_uint8(pixels), *self._decrypt_hwc)
 
     # ------------------------------------------------------------------ the Masker interface: float, channels first
 
     def transform(self, images) -> np.ndarray:
         """Images (N, 3, 32, 32) in [0, 1] -> encrypted images, same shape, values k/255 (exact 8-bit pixels)."""
-        return _gather_xor(_quantise(as_images(images)), self._perm_chw, self._mask_chw).reshape(-1, 3, 32, 32) / np.float32(255)
+        return _gather_xor(_quantise(as_images(images)), *self._encrypt_chw) / np.float32(255)
 
     def inverse_transform(self, masked: np.ndarray) -> np.ndarray:
-        return _xor_scatter(_quantise(as_images(masked)), self._perm_chw, self._mask_chw).reshape(-1, 3, 32, 32) / np.float32(255)
+        return _gather_xor(_quantise(as_images(masked)), *self._decrypt_chw) / np.float32(255)
 
     # ------------------------------------------------------------------ persistence: configuration and fingerprint only
 
@@ -188,13 +190,13 @@ def _quantise(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(images * np.float32(255)), 0, 255).astype(np.uint8)
 
 
+def _cipher_and_inverse(perm: np.ndarray, mask: np.ndarray) -> tuple[tuple, tuple]:
+    """(perm, mask) of `encrypted = x[perm] ^ mask`, and of its inverse `x = encrypted[inverse] ^ mask[inverse]`."""
+    inverse = np.argsort(perm)
+    return (perm, mask), (inverse, mask[inverse])
+
+
 def _gather_xor(pixels: np.ndarray, perm: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = np.take(pixels.reshape(len(pixels), -1), perm, axis=1)
     np.bitwise_xor(out, mask, out=out)
-    return out.reshape(pixels.shape)
-
-
-def _xor_scatter(pixels: np.ndarray, perm: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    out = np.empty((len(pixels), VALUES), dtype=np.uint8)
-    out[:, perm] = pixels.reshape(len(pixels), -1) ^ mask
     return out.reshape(pixels.shape)
