@@ -86,3 +86,22 @@ def tradeoff(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: st
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)
+
+
+def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
+    """One row per masking scheme (images (N, 3, H, W)) in a single mosaic; unbounded outputs (random filters) are
+    min-max scaled per image."""
+    names = list(rows)
+    n, _, height, width = next(iter(rows.values())).shape
+    mosaic = np.ones((len(names) * (height + pad), n * (width + pad), 3), dtype=np.float32)
+    for r, name in enumerate(names):
+        for i, image in enumerate(rows[name]):
+            low, high = float(image.min()), float(image.max())
+            scaled = image if low >= 0 and high <= 1 else (image - low) / max(high - low, 1e-8)
+            top, left = r * (height + pad), i * (width + pad)
+            mosaic[top:top + height, left:left + width] = _hwc(scaled)
+    fig, ax = plt.subplots(figsize=(0.9 * n + 1.2, 0.9 * len(names)))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_yticks([r * (height + pad) + height / 2 for r in range(len(names))], names, fontsize=8)
+    ax.set_xticks([])
+    _save(fig, path)

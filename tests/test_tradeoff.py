@@ -1,0 +1,20 @@
+"""`veil reproduce tradeoff --quick` on digits: the contract figure names, results shape and report."""
+from __future__ import annotations
+
+import json
+
+from veil.experiments import protocol
+
+
+def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
+    figures = protocol("tradeoff")(tmp_path, quick=True, seed=0, data="digits", parts="convmixer,scramble")
+    convmixer = json.loads((tmp_path / "convmixer_etc.json").read_text())
+    assert set(convmixer["figures"]) == {"plain_accuracy", "etc_accuracy", "ratio", "epochs"}
+    assert convmixer["figures"]["ratio"] == convmixer["figures"]["etc_accuracy"] / convmixer["figures"]["plain_accuracy"]
+    assert {"command", "commit", "seed", "wall_s", "machine"} <= set(convmixer["meta"])
+    scramble = json.loads((tmp_path / "scramble.json").read_text())["figures"]
+    assert {"cnn_plain_accuracy", "cnn_scramble8_accuracy", "descrambler_scramble8_accuracy"} <= set(scramble)
+    assert figures["convmixer/epochs"] == 1
+    report = (tmp_path / "report.md").read_text()
+    assert "convmixer_etc.json" in report and "scramble.json" in report
+    assert (tmp_path / "examples.png").stat().st_size > 0
