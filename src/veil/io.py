@@ -66,7 +66,9 @@ def _json_default(value):
 def read_json(path) -> dict:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise VeilError("not valid JSON (not UTF-8 text)", path) from None
     except FileNotFoundError:
         raise VeilError("file not found", path) from None
     except OSError as exc:

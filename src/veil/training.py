@@ -65,9 +65,17 @@ def make_trainer(step, seed: int) -> DeterministicEngine:
 
 
 def latest_checkpoint(out_dir) -> Path | None:
+    """The newest checkpoint; older ones a killed run left behind are removed."""
     folder = Path(out_dir) / CHECKPOINT_DIR
-    found = sorted(folder.glob("checkpoint_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[-1])) if folder.is_dir() else []
+    found = sorted(folder.glob("*.pt"), key=_epoch_of) if folder.is_dir() else []
+    for stale in found[:-1]:
+        stale.unlink(missing_ok=True)
     return found[-1] if found else None
+
+
+def _epoch_of(path: Path) -> int:
+    suffix = path.stem.rsplit("_", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, loss_names: list[str],
@@ -111,7 +119,7 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
         trainer.add_event_handler(Events.EPOCH_COMPLETED, handler)
     saver = DiskSaver(str(out_dir / CHECKPOINT_DIR), require_empty=False, atomic=True)
     # registered after the log, so a checkpoint always has its log row on disk before it
-    trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint(to_save, saver, filename_prefix="checkpoint",
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint(to_save, saver, filename_prefix="",
                                                                   n_saved=1, global_step_transform=lambda e, _: e.state.epoch))
     if trainer.state.epoch >= epochs and trainer.state.iteration > 0:
         return rows
