@@ -5,7 +5,6 @@ trained for, sha256 of the weight file) and one weight file that loads without p
 """
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -15,27 +14,12 @@ import numpy as np
 from veil.errors import VeilError
 from veil.io import read_json, sha256_file, verify_sha256, write_json
 from veil.metrics import classification_figures
+from veil.registry import Registry
 
 MODEL_MANIFEST = "model.json"
-CLASSIFIERS: dict[str, type["MaskedClassifier"]] = {}
-_MODULES = ("veil.classifiers.nn", "veil.classifiers.ensemble", "veil.classifiers.images")
-
-
-def register_classifier(name: str):
-    def decorator(cls):
-        cls.kind = name
-        CLASSIFIERS[name] = cls
-        return cls
-
-    return decorator
-
-
-def classifier_class(name: str) -> type["MaskedClassifier"]:
-    for module in _MODULES:
-        importlib.import_module(module)
-    if name not in CLASSIFIERS:
-        raise VeilError(f"unknown model {name!r}; known: {', '.join(sorted(CLASSIFIERS))}")
-    return CLASSIFIERS[name]
+CLASSIFIERS = Registry("model", ("veil.classifiers.nn", "veil.classifiers.ensemble", "veil.classifiers.images"), tag="kind")
+register_classifier = CLASSIFIERS.register
+classifier_class = CLASSIFIERS.get
 
 
 def check_training_data(X, y) -> tuple[np.ndarray, np.ndarray]:

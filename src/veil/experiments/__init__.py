@@ -5,29 +5,8 @@ A protocol is `run(out_dir, quick=False, seed=0, **options) -> dict` and writes 
 """
 from __future__ import annotations
 
-import importlib
+from veil.registry import Registry
 
-from veil.errors import VeilError
-
-PROTOCOLS: dict = {}
-_MODULES = ("veil.experiments.paper", "veil.experiments.tradeoff")
-
-
-def register_protocol(name: str):
-    def decorator(run):
-        PROTOCOLS[name] = run
-        return run
-
-    return decorator
-
-
-def protocol(name: str):
-    for module in _MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    if name not in PROTOCOLS:
-        raise VeilError(f"unknown protocol {name!r}; known: {', '.join(sorted(PROTOCOLS))}")
-    return PROTOCOLS[name]
+PROTOCOLS = Registry("protocol", ("veil.experiments.paper", "veil.experiments.tradeoff"))
+register_protocol = PROTOCOLS.register
+protocol = PROTOCOLS.get

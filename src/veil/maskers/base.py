@@ -6,7 +6,6 @@ decoder, a key) are listed under `secret_files` and are never needed to mask.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,28 +15,13 @@ from veil import __version__
 from veil.data.imageset import ImageSet
 from veil.errors import VeilError
 from veil.io import read_json, sha256_file, verify_sha256, write_json
+from veil.registry import Registry
 
 MANIFEST = "manifest.json"
-MASKERS: dict[str, type["Masker"]] = {}
-_MODULES = ("veil.maskers.aae", "veil.maskers.etc", "veil.maskers.learnable", "veil.maskers.scramble",
-            "veil.maskers.filters")
-
-
-def register_masker(name: str):
-    def decorator(cls):
-        cls.method = name
-        MASKERS[name] = cls
-        return cls
-
-    return decorator
-
-
-def masker_class(name: str) -> type["Masker"]:
-    for module in _MODULES:
-        importlib.import_module(module)
-    if name not in MASKERS:
-        raise VeilError(f"unknown masking method {name!r}; known: {', '.join(sorted(MASKERS))}")
-    return MASKERS[name]
+MASKERS = Registry("masking method", ("veil.maskers.aae", "veil.maskers.etc", "veil.maskers.learnable",
+                                       "veil.maskers.scramble", "veil.maskers.filters"), tag="method")
+register_masker = MASKERS.register
+masker_class = MASKERS.get
 
 
 def as_images(images) -> np.ndarray:
