@@ -76,7 +76,10 @@ def cmd_mask(args):
     if args.method == "aae":
         if not args.masker:
             raise VeilError("--method aae needs --masker DIR (a trained or exported AAE masker)")
+        if args.key_file or args.key_env or args.block or args.kernel:
+            raise VeilError("--method aae takes --masker DIR only (no key, --block or --kernel)")
         masked = mask(args.masker, data, args.out)
+        _print_figures(masked.meta["latent_conformity"])
     else:
         if args.masker:
             raise VeilError(f"--masker is for --method aae; {args.method} is built from its key/options")

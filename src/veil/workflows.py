@@ -47,6 +47,7 @@ def mask(masker_dir, data: ImageSet, out_file) -> MaskedSet:
     """`veil mask`: needs only the public part of the masker (an AAE decoder is never read)."""
     masker = load_masker(masker_dir, decoder=False)
     masked = mask_images(masker, data)
+    masked.meta["latent_conformity"] = masker.conformity(masked.data)
     masked.save(out_file)
     return masked
 

@@ -198,8 +198,12 @@ class AAEMasker(Masker):
         """Held-out reconstruction MSE and the latent's conformity to its priors."""
         vectors = self.transform(images)
         figures = {"reconstruction_mse": reconstruction_mse(as_images(images), self.inverse_transform(vectors))}
-        figures.update(latent_conformity(vectors[:, :self.config.gauss_dim], vectors[:, self.config.gauss_dim:]))
-        return figures
+        return {**figures, **self.conformity(vectors)}
+
+    def conformity(self, vectors: np.ndarray) -> dict:
+        """How closely masked vectors follow the priors (needs no decoder): see `metrics.latent_conformity`."""
+        g = self.config.gauss_dim
+        return latent_conformity(vectors[:, :g], vectors[:, g:])
 
     # ------------------------------------------------------------------ persistence
 
