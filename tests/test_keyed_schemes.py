@@ -7,7 +7,7 @@ import stat
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -52,8 +52,8 @@ def test_decrypt_inverts_encrypt_bit_exactly(scheme_block, secret, pixels):
 @given(scheme_and_block(), secrets_, secrets_, st.integers(0, 2 ** 32 - 1))
 def test_other_keys_give_other_outputs_and_do_not_invert(scheme_block, secret, other, seed):
     scheme, block = scheme_block
-    if secret == other:
-        other = other + b"!"
+    # 2x2 scrambling has only 4! = 24 permutations: two keys give the same one with probability 1/24
+    assume(secret != other and (scheme, block) != ("scramble", 2))
     pixels = random_images(seed)
     right, wrong = masker_class(scheme)(secret, block=block), masker_class(scheme)(other, block=block)
     encrypted = right.encrypt(pixels)

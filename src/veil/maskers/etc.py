@@ -17,9 +17,9 @@ class EtCMasker(KeyedMasker):
     default_block = 16
     allowed_blocks = (4, 8, 16)
 
-    def _build(self, layout: BlockLayout) -> None:
+    def _build(self, layout: BlockLayout, step_key) -> None:
         blocks = layout.n_blocks
-        layout.move(permute_blocks, permutations(self.step_key("K1"), 1, blocks)[0])
-        layout.move(rotate_flip_blocks, choices(self.step_key("K2"), blocks, 8))
-        layout.invert(choices(self.step_key("K3"), blocks, 2)[:, None, None, None])
-        layout.move(shuffle_channels, choices(self.step_key("K4"), blocks, 6))
+        layout.move(permute_blocks, permutations(step_key("K1"), 1, blocks)[0])
+        layout.move(rotate_flip_blocks, choices(step_key("K2"), blocks, 8))
+        layout.invert(choices(step_key("K3"), blocks, 2)[:, None, None, None])
+        layout.move(shuffle_channels, choices(step_key("K4"), blocks, 6))

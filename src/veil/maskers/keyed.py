@@ -113,29 +113,27 @@ class KeyedMasker(Masker, ABC):
         if block not in self.allowed_blocks:
             raise VeilError(f"{self.method} takes block sizes {', '.join(map(str, self.allowed_blocks))}, got {block}")
         self.block = block
-        self._secret = bytes(secret)
+        prefix = f"{self.method}/block={block}/"
+        # the secret is used here only: the object keeps the derived permutation, mask and fingerprint
+        self._fingerprint = f"{self.method}:b{block}:" + hkdf(secret, prefix + "fingerprint", 16).hex()
         layout = BlockLayout(block)
-        self._build(layout)
+        self._build(layout, lambda step: hkdf(secret, prefix + step))
         perm, mask = layout.flat()
         chw_to_hwc, hwc_to_chw = _hwc_to_chw_positions()
         self._encrypt_hwc, self._decrypt_hwc = _cipher_and_inverse(perm, mask)
         self._encrypt_chw, self._decrypt_chw = _cipher_and_inverse(hwc_to_chw[perm[chw_to_hwc]], mask[chw_to_hwc])
 
     @abstractmethod
-    def _build(self, layout: BlockLayout) -> None:
-        """Apply the scheme's steps to `layout`, drawing each step's randomness from `self.step_key(step)`."""
+    def _build(self, layout: BlockLayout, step_key) -> None:
+        """Apply the scheme's steps to `layout`, drawing each step's randomness from `step_key(step name)`."""
 
     @property
     def config(self) -> dict:
         return {"block": self.block}
 
-    def step_key(self, step: str) -> bytes:
-        return hkdf(self._secret, f"{self.method}/block={self.block}/{step}")
-
     @property
     def fingerprint(self) -> str:
-        return f"{self.method}:b{self.block}:" + hkdf(self._secret, f"{self.method}/block={self.block}/fingerprint",
-                                                        16).hex()
+        return self._fingerprint
 
     # ------------------------------------------------------------------ uint8 images, channels last
 

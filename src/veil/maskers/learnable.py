@@ -20,10 +20,10 @@ class LEMasker(KeyedMasker):
     default_block = 4
     allowed_blocks = (2, 4, 8, 16)
 
-    def _build(self, layout: BlockLayout) -> None:
+    def _build(self, layout: BlockLayout, step_key) -> None:
         size = layout.block_values
-        layout.move(shuffle_values, permutations(self.step_key("shuffle"), 1, size)[0])
-        layout.invert(choices(self.step_key("negative-positive"), size, 2).reshape(layout.index.shape[1:]))
+        layout.move(shuffle_values, permutations(step_key("shuffle"), 1, size)[0])
+        layout.invert(choices(step_key("negative-positive"), size, 2).reshape(layout.index.shape[1:]))
 
 
 @register_masker("ele")
@@ -31,11 +31,11 @@ class ELEMasker(KeyedMasker):
     default_block = 4
     allowed_blocks = (2, 4, 8, 16)
 
-    def _build(self, layout: BlockLayout) -> None:
+    def _build(self, layout: BlockLayout, step_key) -> None:
         blocks, size = layout.n_blocks, layout.block_values
-        layout.move(permute_blocks, permutations(self.step_key("block-scramble"), 1, blocks)[0])
-        layout.move(shuffle_values, permutations(self.step_key("shuffle"), blocks, size))
-        layout.invert(choices(self.step_key("negative-positive"), blocks * size, 2).reshape(layout.index.shape))
+        layout.move(permute_blocks, permutations(step_key("block-scramble"), 1, blocks)[0])
+        layout.move(shuffle_values, permutations(step_key("shuffle"), blocks, size))
+        layout.invert(choices(step_key("negative-positive"), blocks * size, 2).reshape(layout.index.shape))
 
 
 @register_masker("pe")
@@ -43,6 +43,6 @@ class PEMasker(KeyedMasker):
     default_block = 1
     allowed_blocks = (1,)
 
-    def _build(self, layout: BlockLayout) -> None:
-        layout.invert(choices(self.step_key("negative-positive"), layout.index.size, 2).reshape(layout.index.shape))
-        layout.move(shuffle_channels, choices(self.step_key("colour-shuffle"), layout.n_blocks, 6))
+    def _build(self, layout: BlockLayout, step_key) -> None:
+        layout.invert(choices(step_key("negative-positive"), layout.index.size, 2).reshape(layout.index.shape))
+        layout.move(shuffle_channels, choices(step_key("colour-shuffle"), layout.n_blocks, 6))

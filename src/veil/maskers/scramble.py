@@ -1,6 +1,7 @@
 """Block pixel scrambling (paper 004, sec. 3.4): one keyed permutation of the pixels (RGB triples move together)
 applied inside every K x K block, K = 2, 4, 8 (or 16). Spatial structure between blocks survives, so a CNN still
-learns; inside a block the arrangement is lost unless one learns the inverse permutation (the descrambler)."""
+learns; inside a block the arrangement is lost unless one learns the inverse permutation (the descrambler).
+The key space is (K*K)! permutations: only 24 for K = 2, which a brute-force search exhausts at once."""
 from __future__ import annotations
 
 from veil.maskers.base import register_masker
@@ -13,6 +14,6 @@ class ScrambleMasker(KeyedMasker):
     default_block = 8
     allowed_blocks = (2, 4, 8, 16)
 
-    def _build(self, layout: BlockLayout) -> None:
+    def _build(self, layout: BlockLayout, step_key) -> None:
         pixels = layout.block * layout.block
-        layout.move(shuffle_values, permutations(self.step_key("pixels"), 1, pixels)[0], 3)
+        layout.move(shuffle_values, permutations(step_key("pixels"), 1, pixels)[0], 3)
