@@ -3,6 +3,8 @@ training early, the Ignite trainer (`fit_engine`: checkpoints, resume, epoch log
 and safetensors weights. Subclasses supply the network, the optimiser (and schedule) and the training loss."""
 from __future__ import annotations
 
+import logging
+
 import contextlib
 import tempfile
 from abc import abstractmethod
@@ -112,6 +114,7 @@ class TorchClassifier(MaskedClassifier):
         trainer = make_trainer(self._step(**optim), self.seed)
         latest = {}
         stopper = EarlyStopping(self.patience, lambda engine: latest["score"], trainer)
+        stopper.logger.setLevel(logging.WARNING)  # the epoch log already records when training stopped
         tensors = {name: torch.as_tensor(a) for name, a in {"Xt": X, "yt": y, "Xv": X_val, "yv": y_val}.items()}
 
         def evaluate(epoch):
