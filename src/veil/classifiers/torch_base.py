@@ -3,9 +3,8 @@ training early, the Ignite trainer (`fit_engine`: checkpoints, resume, epoch log
 and safetensors weights. Subclasses supply the network, the optimiser (and schedule) and the training loss."""
 from __future__ import annotations
 
-import logging
-
 import contextlib
+import logging
 import tempfile
 from abc import abstractmethod
 from pathlib import Path
