@@ -93,7 +93,10 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     """`veil train`: fit a classifier on a whole masked set and save it (it remembers the masker fingerprint)."""
     labels = masked.require_labels()
     cls = classifier_class(model)
-    estimator = cls(seed=seed, **params)
+    try:
+        estimator = cls(seed=seed, **params)
+    except TypeError as exc:
+        raise VeilError(f"bad --params for {model}: {exc}") from None
     kwargs = {"work_dir": Path(out_dir), "resume": resume, "progress": progress} if getattr(
         cls, "trains_with_engine", False) else {}
     estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)

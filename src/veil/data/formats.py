@@ -9,6 +9,7 @@ import gzip
 import pickle
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -75,15 +76,9 @@ def read_archive(path: Path, split: str | None) -> Raw:
             with tarfile.open(path, "r:*") as archive:
                 entries = [(member.name, _constant(archive.extractfile(member).read()))
                            for member in archive if member.isfile()]
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib_error()) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise VeilError(f"corrupt or truncated archive ({type(exc).__name__}: {exc})", path) from None
     return read_tree(entries, split, str(path))
-
-
-def zlib_error():
-    import zlib
-
-    return zlib.error
 
 
 def _constant(data: bytes):
