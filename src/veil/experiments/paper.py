@@ -256,7 +256,7 @@ def run_pairs(ctx: Context) -> dict:
         figures.update(pair_figures(pair_mse(maskers, images), name))
     figures["reconstruction_mse"] = float(per_image_mse(sets["V"], maskers[0].inverse_transform(
         maskers[0].transform(sets["V"]))).mean())
-    for fig, name, index in (("fig8_pairs_image.png", "V", 0), ("fig9_pairs_pattern.png", "P", 3)):
+    for fig, name, index in (("fig8_pairs_image.png", "V", 0), ("fig9_pairs_pattern.png", "P", 13)):
         x = sets[name][index:index + 1]
         grid = np.stack([np.stack([d.inverse_transform(e.transform(x))[0] for d in maskers]) for e in maskers])
         pair_grid(ctx.out / fig, x[0], grid, f"dec_i(enc_j(x)), {'image' if name == 'V' else 'pattern'}")
