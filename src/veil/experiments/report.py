@@ -21,54 +21,88 @@ def _load(out: Path, name: str):
     return read_json(out / name) if (out / name).exists() else None
 
 
+def _section(title: str, intro: str, columns: list[str], rows: list[list[str]], notes: tuple[str, ...] = ()) -> list[str]:
+    """A Markdown section: heading, one line of context, a table, optional notes."""
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + ["| " + " | ".join(r) + " |" for r in rows]
+    return [f"## {title}", "", intro, "", *table, "", *notes, *([""] if notes else [])]
+
+
 def _table1(doc) -> list[str]:
     from veil.experiments.paper import METHODS, METRICS, PAPER_TABLE1
 
     f = doc["figures"]
-    lines = ["## Table 1: classification of masked k-class draws", "",
-             f"Set B: {doc.get('set_b')}, {doc.get('n_b')} images; {doc.get('draws')} seeded draws per k. "
-             "Cells: ours mean ± std (paper mean ± std).", "",
-             "| Method | k | Accuracy | Precision | Recall |", "|---|---|---|---|---|"]
     ks = sorted({int(name.split("_k")[1].split("_")[0]) for name in f if "_k" in name})
+    rows = []
     for method in METHODS:
         for k in ks:
             paper = PAPER_TABLE1.get((method, k))
-            cells = []
-            for m, metric in enumerate(METRICS):
-                ours = f"{f[f'{method}_k{k}_{metric}']:.3f} ± {f[f'{method}_k{k}_{metric}_std']:.3f}"
-                cells.append(ours + (f" ({paper[2 * m]:.3f} ± {paper[2 * m + 1]:.3f})" if paper else ""))
-            lines.append(f"| {METHOD_NAMES[method]} | {k} | " + " | ".join(cells) + " |")
-    lines += ["", "Per-draw rows (the paper's S5-S7 tables) are in `table1.json` under `rows`.", ""]
-    return lines
+            cells = [f"{f[f'{method}_k{k}_{metric}']:.3f} ± {f[f'{method}_k{k}_{metric}_std']:.3f}"
+                     + (f" ({paper[2 * m]:.3f} ± {paper[2 * m + 1]:.3f})" if paper else "")
+                     for m, metric in enumerate(METRICS)]
+            rows.append([METHOD_NAMES[method], str(k), *cells])
+    intro = (f"Set B: {doc.get('set_b')}, {doc.get('n_b')} images; {doc.get('draws')} seeded draws per k. "
+             "Cells: ours mean ± std (paper mean ± std).")
+    return _section("Table 1: classification of masked k-class draws", intro,
+                    ["Method", "k", "Accuracy", "Precision", "Recall"], rows,
+                    ("Per-draw rows (the paper's S5-S7 tables) are in `table1.json` under `rows`.",))
 
 
 def _table2(doc) -> list[str]:
     from veil.experiments.paper import METHODS, METRICS, PAPER_TABLE2
 
     f = doc["figures"]
-    lines = ["## Table 2: MNIST (masked by the CIFAR-10 encoder)", "", f"{doc.get('n')} images, stratified 8:2. "
-             "Cells: ours (paper).", "", "| Method | Accuracy | Precision | Recall |", "|---|---|---|---|"]
-    for method in METHODS:
-        cells = [f"{f[f'{method}_{metric}']:.3f} ({PAPER_TABLE2[method][m]:.3f})" for m, metric in enumerate(METRICS)]
-        lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    rows = [[METHOD_NAMES[method], *(f"{f[f'{method}_{metric}']:.3f} ({PAPER_TABLE2[method][m]:.3f})"
+                                     for m, metric in enumerate(METRICS))] for method in METHODS]
+    return _section("Table 2: MNIST (masked by the CIFAR-10 encoder)",
+                    f"{doc.get('n')} images, stratified 8:2. Cells: ours (paper).",
+                    ["Method", "Accuracy", "Precision", "Recall"], rows)
 
 
 def _pairs(doc) -> list[str]:
     from veil.experiments.paper import PAPER_PAIRS
 
     f = doc["figures"]
-    lines = ["## Matched encoder/decoder pairs (eqs 1-12)", "",
-             f"{len(doc.get('instances', []))} AAE instances, same data, different seeds; set sizes {doc.get('sets')}. "
-             "MSE(x, dec_i(enc_j(x))): ours (paper).", "",
-             "| Set | μ, i=j | σ, i=j | μ, i≠j | σ, i≠j | ratio μ(i≠j)/μ(i=j) |", "|---|---|---|---|---|---|"]
+    rows = []
     for name, label in (("P", "P (test patterns)"), ("T", "T (training images)"), ("V", "V (held-out images)")):
-        p = PAPER_PAIRS[name]
-        ours = [f[f"{name}_matched_mse"], f[f"{name}_matched_std"], f[f"{name}_mismatched_mse"], f[f"{name}_mismatched_std"]]
-        cells = [f"{o:.6f} ({q:.6f})" for o, q in zip(ours, p)]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {f[f'{name}_ratio']:.1f} ({p[2] / p[0]:.1f}) |")
-    lines += ["", f"Reconstruction MSE of instance 0 on V: {f['reconstruction_mse']:.6f} (paper: 0.003550).", ""]
-    return lines
+        paper = PAPER_PAIRS[name]
+        ours = [f[f"{name}_{part}"] for part in ("matched_mse", "matched_std", "mismatched_mse", "mismatched_std")]
+        rows.append([label, *(f"{o:.6f} ({q:.6f})" for o, q in zip(ours, paper)),
+                     f"{f[f'{name}_ratio']:.1f} ({paper[2] / paper[0]:.1f})"])
+    intro = (f"{len(doc.get('instances', []))} AAE instances, same data, different seeds; set sizes {doc.get('sets')}. "
+             "MSE(x, dec_i(enc_j(x))): ours (paper).")
+    return _section("Matched encoder/decoder pairs (eqs 1-12)", intro,
+                    ["Set", "μ, i=j", "σ, i=j", "μ, i≠j", "σ, i≠j", "ratio μ(i≠j)/μ(i=j)"], rows,
+                    (f"Reconstruction MSE of instance 0 on V: {f['reconstruction_mse']:.6f} (paper: 0.003550).",))
+
+
+def _claims(docs: dict) -> list[str]:
+    """The paper's three claims checked against this run, and every figure where we fall short of the paper."""
+    from veil.experiments.paper import METHODS, METRICS, PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2
+
+    checks, below = [], []
+    if docs["table1"]:
+        f = docs["table1"]["figures"]
+        for k in sorted({int(n.split("_k")[1].split("_")[0]) for n in f if "_k" in n}):
+            nn, rf, ada = (f[f"{m}_k{k}_accuracy"] for m in METHODS)
+            checks.append((f"k={k}: NN mean accuracy {nn:.3f} >= RF {rf:.3f} and >= AdaBoost {ada:.3f}",
+                           nn >= rf and nn >= ada))
+            below += [f"Table 1, {m}, k={k}, {metric}: {f[f'{m}_k{k}_{metric}']:.3f} vs {PAPER_TABLE1[(m, k)][2 * i]:.3f}"
+                      for m in METHODS for i, metric in enumerate(METRICS)
+                      if (m, k) in PAPER_TABLE1 and f[f"{m}_k{k}_{metric}"] < PAPER_TABLE1[(m, k)][2 * i] - 0.01]
+    if docs["table2"]:
+        f = docs["table2"]["figures"]
+        checks.append((f"MNIST NN accuracy {f['nn_accuracy']:.3f} >= 0.95", f["nn_accuracy"] >= 0.95))
+        below += [f"Table 2, {m}, {metric}: {f[f'{m}_{metric}']:.3f} vs {PAPER_TABLE2[m][i]:.3f}"
+                  for m in METHODS for i, metric in enumerate(METRICS) if f[f"{m}_{metric}"] < PAPER_TABLE2[m][i] - 0.01]
+    if docs["pairs"]:
+        f = docs["pairs"]["figures"]
+        checks += [(f"{s}: mismatched/matched MSE ratio {f[f'{s}_ratio']:.1f} >= 10", f[f"{s}_ratio"] >= 10) for s in "VP"]
+        below += [f"pairs, {s}: matched MSE {f[f'{s}_matched_mse']:.4f} vs {PAPER_PAIRS[s][0]:.4f}, ratio "
+                  f"{f[f'{s}_ratio']:.1f} vs {PAPER_PAIRS[s][2] / PAPER_PAIRS[s][0]:.1f}"
+                  for s in "PTV" if f[f"{s}_ratio"] < PAPER_PAIRS[s][2] / PAPER_PAIRS[s][0]]
+    lines = ["## The paper's claims in this run", ""] + [f"- [{'x' if ok else ' '}] {text}" for text, ok in checks]
+    lines += ["", "Where this run is below the paper (by more than 0.01, or a smaller pair ratio):", ""]
+    return lines + ([f"- {b}" for b in below] or ["- nowhere"]) + [""]
 
 
 def paper_report(out, setup: dict, set_b: str, masker: str, wall_s: float, quick: bool) -> None:
@@ -85,6 +119,7 @@ def paper_report(out, setup: dict, set_b: str, masker: str, wall_s: float, quick
         lines += _table2(docs["table2"])
     if docs["pairs"]:
         lines += _pairs(docs["pairs"])
+    lines += _claims(docs)
     lines += ["## Figures", ""] + [f"![{caption}]({name})" for name, caption in FIGURES if (out / name).exists()] + [""]
     lines += ["## How this run differs from the paper", "",
               f"- Set A: CIFAR-10 train split (the paper: CIFAR-10); set B: {set_b}.",
