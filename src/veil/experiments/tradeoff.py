@@ -40,9 +40,12 @@ JPEG_QUALITIES = (85, 80)
 
 @dataclass(frozen=True)
 class Budget:
-    n_train: int
+    """Training images and epochs of each comparison (plain and masked runs of one comparison share them)."""
     n_test: int
-    epochs: int
+    convmixer_train: int
+    convmixer_epochs: int
+    cnn_train: int
+    cnn_epochs: int
     curve_train: int
     curve_epochs: int
     convmixer: dict
@@ -52,9 +55,11 @@ class Budget:
 
 BUDGETS = {
     # a CPU-budget ConvMixer (paper 003: ConvMixer-256/8, patch 1, kernel 9, 300 epochs) and CNN widths
-    "full": Budget(5000, 2000, 5, 3000, 4, {"dim": 128, "depth": 4, "kernel": 5, "patch": 4}, {"widths": [16, 32]}),
+    "full": Budget(2000, 10000, 8, 5000, 5, 3000, 4, {"dim": 128, "depth": 4, "kernel": 9, "patch": 4},
+                   {"widths": [16, 32]}),
     # a smoke run
-    "quick": Budget(200, 100, 1, 100, 1, {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}, {"widths": [4, 8]}, 32),
+    "quick": Budget(100, 200, 1, 200, 1, 100, 1, {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}, {"widths": [4, 8]},
+                    32),
 }
 
 
@@ -85,7 +90,7 @@ def load_train_test(data: str, budget: Budget, seed: int) -> tuple[ImageSet, Ima
         train, test = whole.subset(train_idx), whole.subset(test_idx)
     else:
         train, test = load(data, split="train"), load(data, split="test")
-    return subsample(train, budget.n_train, seed), subsample(test, budget.n_test, seed)
+    return train, subsample(test, budget.n_test, seed)
 
 
 def subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
@@ -107,74 +112,74 @@ class Experiment:
             return cls(self.secret, block=size)
         return cls(kernel=size, seed=self.seed)
 
-    def accuracy(self, model: str, arch: dict, train_x, test_x, train: ImageSet | None = None,
-                 epochs: int | None = None) -> dict:
+    def subset(self, n: int) -> ImageSet:
+        return subsample(self.train, n, self.seed)
+
+    def accuracy(self, model: str, arch: dict, train: ImageSet, train_x, test_x, epochs: int) -> dict:
         """Train `model` on masked training images and score it on the masked test images."""
         start = time.time()
-        train = train or self.train
-        estimator = classifier_class(model)(seed=self.seed, epochs=epochs or self.budget.epochs,
-                                            batch_size=self.budget.batch_size, **arch)
+        estimator = classifier_class(model)(seed=self.seed, epochs=epochs, batch_size=self.budget.batch_size, **arch)
         estimator.fit(train_x, train.labels, class_names=train.class_names, progress=False)
         figures = estimator.score(test_x, self.test.labels)
         return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_,
                 "train_s": round(time.time() - start, 1), "history": estimator.history_}
 
-    def write(self, name: str, figures: dict, start: float, runs: dict, **extra) -> dict:
+    def write(self, name: str, figures: dict, start: float, runs: dict, train: ImageSet, **extra) -> dict:
         write_results(self.out_dir / name, figures, seed=self.seed, wall_s=time.time() - start,
-                      n_train=len(self.train), n_test=len(self.test), budget=asdict(self.budget), runs=runs, **extra)
+                      n_train=len(train), n_test=len(self.test), budget=asdict(self.budget), runs=runs, **extra)
         return figures
 
     def convmixer(self) -> dict:
         start = time.time()
-        etc = self.masker("etc")
-        model = self.budget.convmixer
-        runs = {"plain": self.accuracy("convmixer", model, self.train.images, self.test.images),
-                "etc": self.accuracy("convmixer", model, etc.transform(self.train), etc.transform(self.test))}
+        etc, model = self.masker("etc"), self.budget.convmixer
+        train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
+        runs = {"plain": self.accuracy("convmixer", model, train, train.images, self.test.images, epochs),
+                "etc": self.accuracy("convmixer", model, train, etc.transform(train), etc.transform(self.test), epochs)}
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
-        figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain,
-                   "epochs": self.budget.epochs}
-        return self.write("convmixer_etc.json", figures, start, runs, model=model, etc_block=etc.block)
+        figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain, "epochs": epochs}
+        return self.write("convmixer_etc.json", figures, start, runs, train, model=model, etc_block=etc.block)
 
     def jpeg(self) -> dict:
         start = time.time()
-        etc = self.masker("etc")
-        train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (self.train, self.test))
-        model = self.budget.convmixer
-        runs = {f"etc_jpeg{q}": self.accuracy("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
-                                              to_float_images(jpeg_roundtrip(test_px, q))) for q in JPEG_QUALITIES}
+        etc, model = self.masker("etc"), self.budget.convmixer
+        train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
+        train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (train, self.test))
+        runs = {f"etc_jpeg{q}": self.accuracy("convmixer", model, train, to_float_images(jpeg_roundtrip(train_px, q)),
+                                              to_float_images(jpeg_roundtrip(test_px, q)), epochs)
+                for q in JPEG_QUALITIES}
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
-        figures["epochs"] = self.budget.epochs
-        return self.write("jpeg.json", figures, start, runs, model=model, etc_block=etc.block)
+        figures["epochs"] = epochs
+        return self.write("jpeg.json", figures, start, runs, train, model=model, etc_block=etc.block)
 
     def scramble(self) -> dict:
         start = time.time()
-        scrambler = self.masker("scramble", 8)
-        train_x, test_x = scrambler.transform(self.train), scrambler.transform(self.test)
-        model = self.budget.cnn
-        runs = {"cnn_plain": self.accuracy("cnn", model, self.train.images, self.test.images),
-                "cnn_scramble8": self.accuracy("cnn", model, train_x, test_x),
-                "descrambler_scramble8": self.accuracy("descrambler-cnn", {**model, "block": 8}, train_x, test_x)}
+        scrambler, model = self.masker("scramble", 8), self.budget.cnn
+        train, epochs = self.subset(self.budget.cnn_train), self.budget.cnn_epochs
+        train_x, test_x = scrambler.transform(train), scrambler.transform(self.test)
+        runs = {"cnn_plain": self.accuracy("cnn", model, train, train.images, self.test.images, epochs),
+                "cnn_scramble8": self.accuracy("cnn", model, train, train_x, test_x, epochs),
+                "descrambler_scramble8": self.accuracy("descrambler-cnn", {**model, "block": 8}, train, train_x, test_x,
+                                                       epochs)}
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
-        figures["epochs"] = self.budget.epochs
-        return self.write("scramble.json", figures, start, runs, model=self.budget.cnn)
+        figures["epochs"] = epochs
+        return self.write("scramble.json", figures, start, runs, train, model=model)
 
     def curves(self) -> dict:
         start = time.time()
-        train = subsample(self.train, self.budget.curve_train, self.seed)
-        epochs = self.budget.curve_epochs
-        runs = {"plain": self.accuracy("cnn", self.budget.cnn, train.images, self.test.images, train, epochs)}
+        train, epochs, model = self.subset(self.budget.curve_train), self.budget.curve_epochs, self.budget.cnn
+        runs = {"plain": self.accuracy("cnn", model, train, train.images, self.test.images, epochs)}
         for method, sizes in CURVES.items():
             for size in sizes:
                 masker = self.masker(method, size)
-                runs[f"{method}_{size}"] = self.accuracy("cnn", self.budget.cnn, masker.transform(train),
-                                                         masker.transform(self.test), train, epochs)
+                runs[f"{method}_{size}"] = self.accuracy("cnn", model, train, masker.transform(train),
+                                                         masker.transform(self.test), epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         series = {method: (list(sizes), [figures[f"{method}_{s}_accuracy"] for s in sizes])
                   for method, sizes in CURVES.items()}
         tradeoff(self.out_dir / "tradeoff.png", series, "kernel / block size K", "test accuracy",
                  f"CNN on CIFAR-10 ({len(train)} train, {epochs} epochs); plain {figures['plain_accuracy']:.2f}")
-        return self.write("tradeoff.json", figures, start, runs, model=self.budget.cnn, n_train_curves=len(train))
+        return self.write("tradeoff.json", figures, start, runs, train, model=model)
 
 
 def example_rows(images: np.ndarray, secret: bytes) -> dict:
@@ -190,16 +195,18 @@ def example_rows(images: np.ndarray, secret: bytes) -> dict:
 def report(out_dir: Path, budget: Budget) -> str:
     """Markdown of every result JSON present in `out_dir`."""
     lines = ["# Other published schemes on CIFAR-10 at CPU budgets (`veil reproduce tradeoff`)", "",
-             f"Budget: {budget.n_train} training / {budget.n_test} test images, {budget.epochs} epochs "
-             f"(curves: {budget.curve_train} training images, {budget.curve_epochs} epochs). "
-             f"ConvMixer {budget.convmixer}; CNN {budget.cnn}. Papers: ConvMixer-256/8 for 300 epochs (96.07% plain, "
+             f"Budgets (training images x epochs): ConvMixer {budget.convmixer_train} x {budget.convmixer_epochs}, "
+             f"CNN {budget.cnn_train} x {budget.cnn_epochs}, curves {budget.curve_train} x {budget.curve_epochs}; "
+             f"{budget.n_test} test images from the test split. ConvMixer {budget.convmixer}; CNN {budget.cnn}. Papers: ConvMixer-256/8 for 300 epochs (96.07% plain, "
              "92.72% EtC); paper 004's CNN 74% plain, 58% with 8x8 scrambling, about 10 points less with the descrambler.", ""]
     for name in ("convmixer_etc.json", "jpeg.json", "scramble.json", "tradeoff.json", "compress.json",
                  "bench_encrypt.json"):
         if (out_dir / name).exists():
             doc = read_json(out_dir / name)
             lines += [f"## {name}", "", f"`{doc['meta']['command']}` (commit {doc['meta']['commit']}, "
-                      f"seed {doc['meta']['seed']}, {doc['meta']['wall_s']:.0f} s)", "", "| figure | value |",
+                      f"seed {doc['meta']['seed']}, {doc['meta']['wall_s']:.0f} s"
+                      + (f", {doc['n_train']} training / {doc['n_test']} test images" if "n_train" in doc else "")
+                      + ")", "", "| figure | value |",
                       "|---|---|"]
             lines += [f"| {key} | {value:.4g} |" for key, value in doc["figures"].items() if value is not None]
             lines.append("")
