@@ -55,7 +55,7 @@ class Budget:
 
 BUDGETS = {
     # a CPU-budget ConvMixer (paper 003: ConvMixer-256/8, patch 1, kernel 9, 300 epochs) and CNN widths
-    "full": Budget(2000, 10000, 8, 5000, 5, 3000, 4, {"dim": 128, "depth": 4, "kernel": 9, "patch": 4},
+    "full": Budget(2000, 10000, 8, 5000, 5, 3000, 4, {"dim": 128, "depth": 4, "kernel": 5, "patch": 4},
                    {"widths": [16, 32]}),
     # a smoke run
     "quick": Budget(100, 200, 1, 200, 1, 100, 1, {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}, {"widths": [4, 8]},
