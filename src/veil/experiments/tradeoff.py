@@ -215,7 +215,24 @@ def report(out_dir: Path, budget: Budget) -> str:
                       + (f", {doc['n_train']} training / {doc['n_test']} test images" if "n_train" in doc else "")
                       + ")", "", "| figure | value |",
                       "|---|---|"]
-            lines += [f"| {key} | {value:.4g} |" for key, value in doc["figures"].items() if value is not None]
+            lines += [f"| {key} | {_number(value)} |" for key, value in doc["figures"].items() if value is not None]
             lines.append("")
+    lines += checks(out_dir)
     lines += ["![trade-off curves](tradeoff.png)", "", "![examples](examples.png)", ""]
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def checks(out_dir: Path) -> list[str]:
+    """The issue's targets against the figures present, met or not."""
+    targets = [("convmixer_etc.json", "ratio", 0.95, "ConvMixer accuracy on EtC >= 0.95 x plain, same epochs"),
+               ("bench_encrypt.json", "etc_images_per_s", 20000, "EtC encrypts >= 20k images/s")]
+    lines = ["## Targets", ""]
+    for name, figure, threshold, claim in targets:
+        if (out_dir / name).exists():
+            value = read_json(out_dir / name)["figures"][figure]
+            lines.append(f"- {claim}: {figure} = {_number(value)} -> {'met' if value >= threshold else 'NOT met'}")
+    return lines + [""]
