@@ -14,7 +14,7 @@ from veil.models import build_model
 
 @register_classifier("nn")
 class NNClassifier(TorchClassifier):
-    def __init__(self, hidden: tuple[int, int] | list[int] = (256, 128), epochs: int = 30, batch_size: int = 4,
+    def __init__(self, hidden: tuple[int, int] | list[int] = (512, 256), epochs: int = 30, batch_size: int = 4,
                  lr: float = 1e-3, validation_fraction: float = 0.1, patience: int = 5, seed: int = 0,
                  device: str | None = None):
         self.hidden = tuple(int(h) for h in hidden)

@@ -9,7 +9,7 @@ from veil.models.registry import register_model
 
 @register_model("mlp")
 class MLP(nn.Module):
-    def __init__(self, in_dim: int, n_classes: int, hidden: tuple[int, int] = (256, 128)):
+    def __init__(self, in_dim: int, n_classes: int, hidden: tuple[int, int] = (512, 256)):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dim, hidden[0]), nn.ReLU(), nn.Linear(hidden[0], hidden[1]), nn.ReLU(),
                                  nn.Linear(hidden[1], n_classes))
