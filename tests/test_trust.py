@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from veil.cli import main
-from veil.errors import VeilError
 from test_cli import assert_clean_error, run
 
 

@@ -8,11 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from veil.classifiers import classifier_class, load_classifier
-from veil.data import ImageSet, load, to_uint8_images
+from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
 from veil.io import atomic_dir
 from veil.maskers import AAEMasker, load_masker
