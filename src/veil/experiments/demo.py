@@ -27,8 +27,8 @@ def run_demo(out_dir, seed: int = 0, epochs: int = DEMO_EPOCHS, progress: bool =
     masker = train_masker(digits.subset(public), out_dir / "masker", epochs=epochs, batch_size=32, seed=seed,
                           progress=progress)
     masked = mask_images(masker, digits.subset(private))
-    figures = holdout_scores(masked, seed=seed, params=DEMO_PARAMS)
-    figures = {k: v for k, v in figures.items() if not k.endswith("_n")}
+    figures, _ = holdout_scores(masked.data, masked.require_labels(), seed=seed, params=DEMO_PARAMS,
+                                class_names=masked.class_names)
     figures["reconstruction_mse"] = masker.evaluate(digits.subset(private))["reconstruction_mse"]
     shown = digits.subset(private[:8])
     vectors = masker.transform(shown)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from veil.data import ImageSet, load, random_classes, stratified_split
+from veil.data import ImageSet, load, random_classes
 from veil.data.patterns import test_patterns
 from veil.experiments import register_protocol
 from veil.experiments.report import paper_report
@@ -24,7 +24,7 @@ from veil.maskers import AAEMasker, load_masker
 from veil.metrics import per_image_mse
 from veil.plots import curves, masked_examples, pair_grid
 from veil.results import write_results
-from veil.workflows import mask_images, train_masker
+from veil.workflows import holdout_scores, mask_images, train_masker
 
 CIFAR10 = "../shared/data/cifar10-jpeg.tar.gz"
 MNIST = "../shared/data/mnist"
@@ -151,18 +151,9 @@ def _per_class(images: ImageSet, per_class: int | None, seed: int) -> ImageSet:
 def score_methods(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: int, keep_nn=None) -> dict:
     """One draw: stratified 8:2 split; RF and AdaBoost (100 estimators) train on the 8, the NN on the 8 minus a
     stratified validation tenth (best epoch, early stopping); all are scored on the same 2."""
-    from veil.classifiers import classifier_class
-
-    train, test = stratified_split(labels, 0.2, seed)
-    row = {}
-    for method in METHODS:
-        params = {"epochs": nn_epochs} if method == "nn" else {}
-        model = classifier_class(method)(seed=seed, **params).fit(vectors[train], labels[train])
-        for metric, value in model.score(vectors[test], labels[test]).items():
-            if metric in METRICS:
-                row[f"{method}_{metric}"] = value
-        if method == "nn" and keep_nn is not None:
-            keep_nn.append(model.history_)
+    row, fitted = holdout_scores(vectors, labels, METHODS, seed=seed, params={"nn": {"epochs": nn_epochs}})
+    if keep_nn is not None:
+        keep_nn.append(fitted["nn"].history_)
     return row
 
 
