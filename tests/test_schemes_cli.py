@@ -75,3 +75,15 @@ def test_compress_report_and_bench_write_results_json(tmp_path, dataset):
                  "--repeats", "1"]) == 0
     bench = json.loads((tmp_path / "b.json").read_text())["figures"]
     assert all(bench[f"{s}_images_per_s"] > 0 for s in ("etc", "le", "ele", "pe", "scramble"))
+
+
+@pytest.mark.parametrize("method, options, message", [("etc", {"secret": b"k" * 32}, "masks with its secret"),
+                                                      ("blur", {"kernel": 3}, "takes an AAE masker")])
+def test_mask_refuses_a_saved_non_aae_masker_directory(tmp_path, dataset, capsys, method, options, message):
+    from veil.maskers.base import masker_class
+
+    masker_class(method)(**options).save(tmp_path / method)
+    out = tmp_path / "masked.npz"
+    assert main(["mask", "--method", "aae", "--masker", str(tmp_path / method), "--data", str(dataset[0]),
+                 "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()

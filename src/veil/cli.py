@@ -56,7 +56,7 @@ def cmd_train_masker(args):
 def cmd_export_encoder(args):
     from veil.maskers import load_masker
 
-    load_masker(args.masker, decoder=False).save(args.out, include_decoder=False)
+    load_masker(args.masker, public_only=True).save(args.out, include_decoder=False)
     print(f"encoder only (no decoder) written to {args.out}")
 
 

@@ -44,7 +44,9 @@ def mask_images(masker, data: ImageSet) -> MaskedSet:
 
 def mask(masker_dir, data: ImageSet, out_file) -> MaskedSet:
     """`veil mask`: needs only the public part of the masker (an AAE decoder is never read)."""
-    masker = load_masker(masker_dir, decoder=False)
+    masker = load_masker(masker_dir, public_only=True)
+    if not isinstance(masker, AAEMasker):
+        raise VeilError(f"holds a {masker.method!r} masker; --masker takes an AAE masker directory", masker_dir)
     masked = mask_images(masker, data)
     masked.meta["latent_conformity"] = masker.conformity(masked.data)
     masked.save(out_file)

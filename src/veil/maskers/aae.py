@@ -232,6 +232,10 @@ class AAEMasker(Masker):
                        report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @classmethod
+    def load_public(cls, directory) -> "AAEMasker":
+        return cls.load(directory, decoder=False)
+
+    @classmethod
     def load(cls, directory, decoder: bool = True, device: str | None = None) -> "AAEMasker":
         """Load the encoder, and the decoder when asked for and present (`decoder=False` never reads it)."""
         directory = Path(directory)

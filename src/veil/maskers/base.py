@@ -65,6 +65,11 @@ class Masker:
     def load(cls, directory, **kwargs) -> "Masker":
         raise VeilError(f"{cls.method} masker cannot be loaded")
 
+    @classmethod
+    def load_public(cls, directory) -> "Masker":
+        """Load only what masking needs; a secret part is never read."""
+        return cls.load(directory)
+
 
 def write_manifest(directory, method: str, config: dict, files: list[str], **extra) -> None:
     directory = Path(directory)
@@ -88,12 +93,14 @@ def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
     return manifest
 
 
-def load_masker(directory, **kwargs) -> Masker:
-    """Load whatever masker a directory holds, dispatching on its manifest's method."""
+def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:
+    """Load whatever masker a directory holds, dispatching on its manifest's method; with `public_only`, only
+    what masking needs (`Masker.load_public`)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise VeilError("masker directory not found", directory)
     method = read_json(directory / MANIFEST).get("method")
     if not isinstance(method, str):
         raise VeilError("manifest lacks 'method'", directory / MANIFEST)
-    return masker_class(method).load(directory, **kwargs)
+    cls = masker_class(method)
+    return cls.load_public(directory) if public_only else cls.load(directory, **kwargs)

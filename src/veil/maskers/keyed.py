@@ -164,6 +164,12 @@ class KeyedMasker(Masker, ABC):
                        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @classmethod
+    def load_public(cls, directory) -> "KeyedMasker":
+        """A keyed scheme has no public part: masking needs the secret itself."""
+        raise VeilError(f"a {cls.method} masker masks with its secret: use --method {cls.method} with --key-file "
+                        "or --key-env", directory)
+
+    @classmethod
     def load(cls, directory, secret: bytes | None = None) -> "KeyedMasker":
         """Rebuild from a saved manifest and the secret; a secret that does not match the fingerprint is refused."""
         manifest = read_manifest(directory)
