@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        from veil.results import git_commit
+        git_commit()  # pin the commit results will name before the run can change the checkout
         args.func(args)
     except VeilError as exc:
         print(f"veil: error: {exc}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The one shape every results or benchmark JSON has: {"figures": {...}, "meta": {...}, ...}."""
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shlex
@@ -14,8 +15,11 @@ from veil.io import write_json
 _START = time.time()
 
 
+@functools.cache
 def git_commit() -> str:
-    """The commit of the checkout the code runs from ('unknown' outside git)."""
+    """The commit of the checkout the code runs from ('unknown' outside git), '-dirty' when the package's own
+    source differs from it. Cached: the first call (the CLI makes it on start) pins the code a long run started with,
+    and results that the run itself writes into the checkout do not count as changes."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
@@ -24,7 +28,7 @@ def git_commit() -> str:
     if out.returncode != 0:
         return "unknown"
     commit = out.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
                            capture_output=True, text=True, timeout=10).stdout.strip()
     return commit + ("-dirty" if dirty else "")
 
