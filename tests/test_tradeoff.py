@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 
+from veil.cli import main
 from veil.experiments import protocol
 
 
 def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
-    figures = protocol("tradeoff")(tmp_path, quick=True, seed=0, data="digits", parts="convmixer,scramble")
+    figures = protocol("tradeoff")(tmp_path, quick=True, seed=0, data="digits", parts="convmixer,scramble", jobs=2)
     convmixer = json.loads((tmp_path / "convmixer_etc.json").read_text())
     assert set(convmixer["figures"]) == {"plain_accuracy", "etc_accuracy", "ratio", "epochs"}
     assert convmixer["figures"]["ratio"] == convmixer["figures"]["etc_accuracy"] / convmixer["figures"]["plain_accuracy"]
@@ -18,3 +19,11 @@ def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "convmixer_etc.json" in report and "scramble.json" in report
     assert (tmp_path / "examples.png").stat().st_size > 0
+
+
+def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):
+    assert main(["reproduce", "tradeoff", "--out", str(tmp_path), "--masker", "m"]) == 2
+    assert "reproduce tradeoff takes no --masker" in capsys.readouterr().err
+    assert main(["reproduce", "tradeoff", "--out", str(tmp_path), "--jobs", "0"]) == 2
+    assert main(["reproduce", "table1", "--out", str(tmp_path), "--jobs", "2"]) == 2
+    assert not any(tmp_path.iterdir())

@@ -168,11 +168,11 @@ def cmd_keygen(args):
 
 
 def cmd_reproduce(args):
-    from veil.experiments import protocol
+    from veil.experiments import run_protocol
 
     options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
-                                 "work": args.work, "parts": args.parts}.items() if v}
-    figures = protocol(args.name)(args.out, quick=args.quick, seed=args.seed, **options)
+                                 "work": args.work, "parts": args.parts, "jobs": args.jobs}.items() if v is not None}
+    figures = run_protocol(args.name, args.out, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
 
@@ -267,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mnist", help="MNIST source (default ../shared/data/mnist)")
     p.add_argument("--work", help="where trained masker instances (weights) go (default runs/reproduce)")
     p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all)")
+    p.add_argument("--jobs", type=int, help="tradeoff: train this many runs of a comparison at once, one process "
+                   "each (2 on a 2-core machine)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 

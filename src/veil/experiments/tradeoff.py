@@ -15,11 +15,15 @@ always share data, model, epochs and seed. Keys are a fixed stand-in derived fro
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from veil.classifiers import classifier_class
 from veil.compress import jpeg_roundtrip
@@ -67,13 +71,17 @@ BUDGETS = {
 
 
 @register_protocol("tradeoff")
-def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, parts: str | None = None) -> dict:
+def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, parts: str | None = None,
+        jobs: int = 1) -> dict:
+    """`jobs`: how many runs of a comparison train at once, each in its own process (one per core suits a CPU)."""
+    if jobs < 1:
+        raise VeilError(f"--jobs must be at least 1, got {jobs}")
     chosen = chosen_parts(parts)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = BUDGETS["quick" if quick else "full"]
     train, test = load_train_test(data or DEFAULT_DATA, budget, seed)
-    experiment = Experiment(train, test, budget, seed, out_dir)
+    experiment = Experiment(train, test, budget, seed, out_dir, jobs)
     figures = {}
     for part in chosen:
         figures.update({f"{part}/{name}": value for name, value in getattr(experiment, part)().items()})
@@ -108,11 +116,23 @@ def subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
     return images.subset(stratified_split(images.labels, n / len(images), seed)[1])
 
 
+def train_and_score(model: str, arch: dict, train_x, test_x, labels, class_names, test_labels, epochs: int,
+                    batch_size: int, seed: int) -> dict:
+    """One run of a comparison (a module-level function, so that worker processes can run it)."""
+    start = time.time()
+    estimator = classifier_class(model)(seed=seed, epochs=epochs, batch_size=batch_size, **arch)
+    estimator.fit(train_x, labels, class_names=class_names, progress=False)
+    figures = estimator.score(test_x, test_labels)
+    return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_,
+            "train_s": round(time.time() - start, 1), "history": estimator.history_}
+
+
 class Experiment:
     """Mask, train, score: one method per part."""
 
-    def __init__(self, train: ImageSet, test: ImageSet, budget: Budget, seed: int, out_dir: Path):
+    def __init__(self, train: ImageSet, test: ImageSet, budget: Budget, seed: int, out_dir: Path, jobs: int = 1):
         self.train, self.test, self.budget, self.seed, self.out_dir = train, test, budget, seed, out_dir
+        self.jobs = jobs
         self.secret = experiment_secret(seed)
 
     def masker(self, method: str, size: int | None = None):
@@ -124,14 +144,17 @@ class Experiment:
     def subset(self, n: int) -> ImageSet:
         return subsample(self.train, n, self.seed)
 
-    def accuracy(self, model: str, arch: dict, train: ImageSet, train_x, test_x, epochs: int) -> dict:
-        """Train `model` on masked training images and score it on the masked test images."""
-        start = time.time()
-        estimator = classifier_class(model)(seed=self.seed, epochs=epochs, batch_size=self.budget.batch_size, **arch)
-        estimator.fit(train_x, train.labels, class_names=train.class_names, progress=False)
-        figures = estimator.score(test_x, self.test.labels)
-        return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_,
-                "train_s": round(time.time() - start, 1), "history": estimator.history_}
+    def accuracies(self, runs: dict, train: ImageSet, epochs: int) -> dict:
+        """{name: (model, arch, masked train images, masked test images)} -> {name: figures of that run}: each model
+        trained on its masked training images and scored on its masked test images, `self.jobs` at a time."""
+        common = (train.labels, list(train.class_names), self.test.labels, epochs, self.budget.batch_size, self.seed)
+        if self.jobs == 1 or len(runs) == 1:
+            return {name: train_and_score(*spec, *common) for name, spec in runs.items()}
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        with ProcessPoolExecutor(min(self.jobs, len(runs)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+            futures = {name: pool.submit(train_and_score, *spec, *common) for name, spec in runs.items()}
+            return {name: future.result() for name, future in futures.items()}
 
     def write(self, name: str, figures: dict, start: float, runs: dict, train: ImageSet, **extra) -> dict:
         write_results(self.out_dir / name, figures, seed=self.seed, wall_s=time.time() - start,
@@ -142,8 +165,8 @@ class Experiment:
         start = time.time()
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
-        runs = {"plain": self.accuracy("convmixer", model, train, train.images, self.test.images, epochs),
-                "etc": self.accuracy("convmixer", model, train, etc.transform(train), etc.transform(self.test), epochs)}
+        runs = self.accuracies({"plain": ("convmixer", model, train.images, self.test.images),
+                                "etc": ("convmixer", model, etc.transform(train), etc.transform(self.test))}, train, epochs)
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
         figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain, "epochs": epochs}
         return self.write("convmixer_etc.json", figures, start, runs, train, model=model, etc_block=etc.block)
@@ -153,9 +176,9 @@ class Experiment:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
         train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (train, self.test))
-        runs = {f"etc_jpeg{q}": self.accuracy("convmixer", model, train, to_float_images(jpeg_roundtrip(train_px, q)),
-                                              to_float_images(jpeg_roundtrip(test_px, q)), epochs)
-                for q in JPEG_QUALITIES}
+        runs = self.accuracies({f"etc_jpeg{q}": ("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
+                                                 to_float_images(jpeg_roundtrip(test_px, q))) for q in JPEG_QUALITIES},
+                               train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         return self.write("jpeg.json", figures, start, runs, train, model=model, etc_block=etc.block)
@@ -165,10 +188,10 @@ class Experiment:
         scrambler, model = self.masker("scramble", 8), self.budget.cnn
         train, epochs = self.subset(self.budget.cnn_train), self.budget.cnn_epochs
         train_x, test_x = scrambler.transform(train), scrambler.transform(self.test)
-        runs = {"cnn_plain": self.accuracy("cnn", model, train, train.images, self.test.images, epochs),
-                "cnn_scramble8": self.accuracy("cnn", model, train, train_x, test_x, epochs),
-                "descrambler_scramble8": self.accuracy("descrambler-cnn", {**model, "block": 8}, train, train_x, test_x,
-                                                       epochs)}
+        runs = self.accuracies({"cnn_plain": ("cnn", model, train.images, self.test.images),
+                                "cnn_scramble8": ("cnn", model, train_x, test_x),
+                                "descrambler_scramble8": ("descrambler-cnn", {**model, "block": 8}, train_x, test_x)},
+                               train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         return self.write("scramble.json", figures, start, runs, train, model=model)
@@ -176,12 +199,12 @@ class Experiment:
     def curves(self) -> dict:
         start = time.time()
         train, epochs, model = self.subset(self.budget.curve_train), self.budget.curve_epochs, self.budget.cnn
-        runs = {"plain": self.accuracy("cnn", model, train, train.images, self.test.images, epochs)}
+        specs = {"plain": ("cnn", model, train.images, self.test.images)}
         for method, sizes in CURVES.items():
             for size in sizes:
                 masker = self.masker(method, size)
-                runs[f"{method}_{size}"] = self.accuracy("cnn", model, train, masker.transform(train),
-                                                         masker.transform(self.test), epochs)
+                specs[f"{method}_{size}"] = ("cnn", model, masker.transform(train), masker.transform(self.test))
+        runs = self.accuracies(specs, train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         series = {method: (list(sizes), [figures[f"{method}_{s}_accuracy"] for s in sizes])
