@@ -8,6 +8,7 @@ never into the results folder; a finished instance with the same configuration i
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -302,5 +303,5 @@ def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, da
 
 
 for _name in PARTS:
-    register_protocol(_name)(lambda out_dir, _names=(_name,), **kw: _run(_names, out_dir, **kw))
-register_protocol("all")(lambda out_dir, **kw: _run(tuple(PARTS), out_dir, **kw))
+    register_protocol(_name)(functools.partial(_run, (_name,)))
+register_protocol("all")(functools.partial(_run, tuple(PARTS)))
