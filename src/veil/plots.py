@@ -1,7 +1,6 @@
 """Figures (PNG, matplotlib Agg): the paper's Fig 1, training curves, and the encoder/decoder pair grid."""
 from __future__ import annotations
 
-
 import matplotlib
 
 matplotlib.use("Agg")
