@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 from veil.errors import VeilError
 
 
 DEFAULT_CIFAR = "../shared/data/cifar10-jpeg.tar.gz"
 METHODS = ("aae", "etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter")
+ATTACK_METHODS = ("mismatch", "itn", "latent-align", "fr", "jigsaw", "gan")
 MODELS = ("nn", "rf", "adaboost", "cnn", "convmixer", "vit", "descrambler-cnn")
 
 
@@ -126,6 +128,31 @@ def cmd_evaluate(args):
     _print_figures(figures)
     if args.json:
         write_results(args.json, figures, seed=None, model=str(args.model), masked=str(args.masked))
+
+
+def cmd_attack(args):
+    from veil.attacks import Budget
+    from veil.attacks.run import attack_files
+    from veil.data import load
+
+    budget = Budget.quick() if args.quick else Budget()
+    overrides = {"train_images": args.train_images, "epochs": args.epochs}
+    budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
+    victim = load(args.victim, split=args.victim_split)
+    public = load(args.public, split=args.public_split, require_labels=False)
+    secret = _secret(args, required=False)
+    figures = attack_files(args.method, args.threat, args.masked, victim, public, args.out, masker_dir=args.masker,
+                           secret=secret, pairs=args.pairs, seed=args.seed, budget=budget)
+    _print_figures(figures)
+    print(f"attack.json and grid.png written to {args.out}")
+
+
+def cmd_report(args):
+    from veil.experiments.privacy import run
+
+    figures = run(args.out, quick=args.quick, seed=args.seed, data=args.data, masker=args.masker, work=args.work,
+                  schemes=args.schemes)
+    print(f"{len(figures)} figures; privacy.json, report.md and plots written to {args.out}")
 
 
 def cmd_demo(args):
@@ -252,6 +279,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keygen", help="create a random secret key file (mode 0600) for the keyed schemes")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("attack", help="attack a masked set under a threat model and measure what it reveals",
+                       description="Threat models: a = ciphertext-only (masked data, algorithm, architecture, public "
+                       "images; no secret); b = a + the victim's encoder or masking oracle (--masker / --key-file); "
+                       "c = a + N known (image, masked) pairs of the victim (--pairs N; those images are not scored).")
+    p.add_argument("--method", required=True, choices=ATTACK_METHODS)
+    p.add_argument("--threat", required=True, choices=("a", "b", "c"))
+    p.add_argument("--masked", required=True, help="the victim's masked set (.npz); the scheme comes from it")
+    p.add_argument("--victim", required=True, help="the victim's plain images, in the masked set's order (scoring "
+                   "and threat c's pairs only)")
+    p.add_argument("--victim-split", help="part of --victim to use (train/test)")
+    p.add_argument("--public", required=True, help="public images of the same kind, disjoint from the victim's")
+    p.add_argument("--public-split", help="part of --public to use (train/test)")
+    p.add_argument("--pairs", type=int, help="threat c: how many of the victim's pairs the attacker knows")
+    p.add_argument("--masker", help="threat b against an AAE: the victim's masker folder (its encoder only is read)")
+    _key_args(p)
+    p.add_argument("--train-images", type=int, help="public images a trained attack learns from (default 20000)")
+    p.add_argument("--epochs", type=int, help="epochs of a trained attack (default 3)")
+    p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="new folder for attack.json and grid.png")
+    p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("report", help="`veil report privacy`: every scheme attacked under every threat model, "
+                       "beside the accuracy it keeps")
+    p.add_argument("name", choices=("privacy",))
+    p.add_argument("--out", required=True, help="folder for privacy.json, report.md, plots and runs/ (a report "
+                   "interrupted there continues where it stopped)")
+    p.add_argument("--data", help=f"source with train/test splits (default {DEFAULT_CIFAR}); victim = test, "
+                   "public = train")
+    p.add_argument("--masker", help="the victim's AAE masker folder (default: one trained under --work)")
+    p.add_argument("--work", help="where the victim's AAE is trained (default runs/privacy)")
+    p.add_argument("--schemes", help="comma-separated schemes to run (default all)")
+    p.add_argument("--quick", action="store_true", help="small subsets and budgets (a smoke run)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 cores)")
     p.add_argument("--out", default="out/demo")

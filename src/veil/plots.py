@@ -103,3 +103,46 @@ def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
     ax.set_yticks([r * (height + pad) + height / 2 for r in range(len(names))], names, fontsize=8)
     ax.set_xticks([])
     _save(fig, path)
+
+
+def attack_grid(path, victim: np.ndarray, masked: np.ndarray, recon: np.ndarray, title: str = "") -> None:
+    """Rows: the victim's images, their masked form (vectors shown as Fig 1's square), the attack's reconstruction."""
+    n = len(victim)
+    fig, axes = plt.subplots(3, n, figsize=(1.3 * n, 4.2), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(_hwc(victim[i]))
+        if masked.ndim == 4:
+            low, high = float(masked[i].min()), float(masked[i].max())
+            axes[1, i].imshow(_hwc((masked[i] - low) / max(high - low, 1e-9)))
+        else:
+            axes[1, i].imshow(gaussian_square(masked[i]), cmap="gray")
+        axes[2, i].imshow(_hwc(recon[i]))
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
+    for row, label in enumerate(["victim", "masked", "attack"]):
+        axes[row, 0].set_ylabel(label)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def frontier(path, points: dict[str, tuple[float, float]], xlabel: str, ylabel: str, title: str) -> None:
+    """One labelled point per scheme (x: what the best attack recovers, y: the accuracy the scheme keeps)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for name, (x, y) in points.items():
+        ax.scatter([x], [y], s=18)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
+    ax.set_xlim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def box_stats(path, boxes: list[tuple[str, dict]], ylabel: str, title: str) -> None:
+    """Box plots drawn from precomputed statistics (q1, med, q3, whislo, whishi, mean), as paper 003's Fig 8."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(boxes)), 4.4))
+    ax.bxp([{**stats, "label": label, "fliers": []} for label, stats in boxes], showmeans=True, showfliers=False)
+    ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)

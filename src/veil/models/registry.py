@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from veil.registry import Registry
 
-MODELS = Registry("architecture", ("veil.models.aae", "veil.models.mlp", "veil.models.cnn", "veil.models.convmixer", "veil.models.vit",
+MODELS = Registry("architecture", ("veil.models.aae", "veil.models.mlp", "veil.models.cnn", "veil.models.convmixer", "veil.models.vit", "veil.models.inverse", "veil.models.gan",
             "veil.models.descrambler"))
 register_model = MODELS.register
 

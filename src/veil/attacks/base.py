@@ -1,0 +1,136 @@
+"""What every attack shares: the three threat models, what the attacker holds under each (`Knowledge`), the
+`Attack` interface and its registry (`veil attack --method NAME`), and the attack budget.
+
+An attack never sees the victim's plain images: `Knowledge` holds only what its threat model grants. The victim's
+images are used afterwards, by `veil.attacks.scoring`, to measure what the reconstructions reveal.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from veil.data.imageset import ImageSet
+from veil.errors import VeilError
+from veil.masked import MaskedSet
+from veil.maskers.base import Masker, masker_class
+from veil.registry import Registry
+
+#: threat model -> what the attacker holds (the wording used in code, CLI help and results)
+THREATS = {
+    "a": "ciphertext-only: the victim's masked data, the algorithm, the architecture and public images of the same "
+         "kind; no secret",
+    "b": "encoder or oracle: (a) plus the victim's encoder (AAE) or black-box use of its masking function under the "
+         "victim's secret",
+    "c": "known pairs: (a) plus n (image, masked) pairs of the victim",
+}
+KEYED = ("etc", "le", "ele", "pe", "scramble")
+FILTERS = ("blur", "randfilter", "iidfilter")
+SCHEMES = ("aae", *KEYED, *FILTERS)
+
+ATTACKS = Registry("attack", ("veil.attacks.mismatch", "veil.attacks.itn", "veil.attacks.latent_align",
+                              "veil.attacks.fr", "veil.attacks.jigsaw", "veil.attacks.gan"), tag="name")
+register_attack = ATTACKS.register
+attack_class = ATTACKS.get
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much an attacker may spend; stated in every attack's output."""
+
+    train_images: int = 10000  # public images (or pairs) an image attack learns from
+    epochs: int = 1  # ITN refinement: this many passes over train_images (the same steps whatever the pair count)
+    batch_size: int = 64
+    aae_images: int = 20000  # an AAE or AAE decoder the attacker trains: the owner's recipe
+    aae_epochs: int = 5
+    gan_steps: int = 300  # generator updates of the GAN attack
+    semantic_train: int = 50000  # public images the semantic-leakage classifier trains on
+    semantic_epochs: int = 5
+
+    @classmethod
+    def quick(cls) -> "Budget":
+        return cls(train_images=400, epochs=1, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=20,
+                   semantic_train=400, semantic_epochs=2)
+
+
+@dataclass
+class Knowledge:
+    """What the attacker holds. `oracle` only under threat b, `pairs` only under threat c (checked on creation)."""
+
+    threat: str
+    masked: MaskedSet
+    public: ImageSet
+    oracle: Masker | None = None
+    pairs: tuple[np.ndarray, np.ndarray] | None = None
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+
+    def __post_init__(self):
+        if self.threat not in THREATS:
+            raise VeilError(f"unknown threat model {self.threat!r}; known: {', '.join(THREATS)}")
+        if (self.oracle is not None) != (self.threat == "b"):
+            raise VeilError("the victim's encoder, key or oracle is given under threat b only, and threat b needs it")
+        if (self.pairs is not None) != (self.threat == "c"):
+            raise VeilError("known pairs are given under threat c only, and threat c needs them")
+
+    @property
+    def method(self) -> str:
+        return self.masked.method
+
+    @property
+    def config(self) -> dict:
+        """The scheme's public configuration (block or kernel size), as the masked set records it."""
+        return dict(self.masked.meta.get("config", {}))
+
+    def rng(self, purpose: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *purpose.encode()])
+
+    def public_subset(self, n: int | None = None) -> np.ndarray:
+        """Up to `n` (default: the budget's) public images, a seeded random choice."""
+        n = self.budget.train_images if n is None else n
+        images = self.public.images
+        if n >= len(images):
+            return images
+        return images[np.sort(self.rng("public").choice(len(images), n, replace=False))]
+
+    def own_masker(self, rng: np.random.Generator) -> Masker:
+        """The victim's scheme with a secret of the attacker's own: what a ciphertext-only attacker can simulate.
+        The unkeyed blur has no secret, so this is exactly the victim's function."""
+        cls = masker_class(self.method)
+        if self.method in KEYED:
+            block = self.config.get("block")
+            return cls(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), block=block)
+        if self.method in FILTERS:
+            return cls(kernel=self.config.get("kernel"), seed=int(rng.integers(2 ** 31)))
+        raise VeilError(f"a {self.method} masker cannot be simulated without training one")
+
+
+class Attack(ABC):
+    """Reconstruct the victim's images from its masked data, with only what the threat model grants.
+
+    Subclasses set `threats` (the models they apply under), `schemes` (the masking methods they apply to) and
+    implement `reconstruct`. `details_` collects what the run spent and found (seconds, epochs, pairs), for the
+    output."""
+
+    name: ClassVar[str] = ""
+    threats: ClassVar[tuple[str, ...]] = ("a",)
+    schemes: ClassVar[tuple[str, ...]] = SCHEMES
+
+    def __init__(self, progress: bool = False):
+        self.progress = progress
+        self.details_: dict = {}
+
+    @classmethod
+    def check_applies(cls, method: str, threat: str) -> None:
+        if method not in cls.schemes:
+            raise VeilError(f"the {cls.name} attack does not apply to {method!r} (it applies to "
+                            f"{', '.join(cls.schemes)})")
+        if threat not in cls.threats:
+            raise VeilError(f"the {cls.name} attack does not run under threat {threat} (it runs under "
+                            f"{', '.join(cls.threats)}; {threat}: {THREATS[threat]})")
+
+    @abstractmethod
+    def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
+        """Images (N, 3, 32, 32) in [0, 1], one per masked sample of `knowledge.masked`."""

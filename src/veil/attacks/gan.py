@@ -1,0 +1,101 @@
+"""The GAN attack (after SIA-GAN, Madono et al.; paper 003 sec. III-G), threat a: unpaired translation from the
+victim's masked data to public plain images. No pairs and no secret: a generator G (masked -> image) must make
+images a critic cannot tell from public ones, and a forward model F (image -> masked) closes the cycle
+(CycleGAN-style: F(G(m)) ~ m and G(F(x)) ~ x, L1), so that G keeps what the masked data says about each image.
+Least-squares GAN losses; Adam 2e-4, betas (0.5, 0.999), as in the public recipes.
+
+For AAE vectors, G is the AAE decoder architecture and F the AAE encoder architecture, with a latent critic.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F_
+
+from veil.attacks.base import Attack, Knowledge, register_attack
+from veil.attacks.itn import predict
+from veil.models.aae import Decoder, Discriminator, Encoder
+from veil.models.gan import Critic, Translator
+from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
+
+CYCLE_WEIGHT = 10.0
+#: translator size: small, for CPU budgets
+WIDTH, BLOCKS = 16, 2
+
+
+@register_attack("gan")
+class GANAttack(Attack):
+    threats = ("a",)
+
+    def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
+        start = time.time()
+        set_seed(knowledge.seed)
+        masked = torch.from_numpy(np.ascontiguousarray(knowledge.masked.data, np.float32))
+        nets = networks(masked.shape[1:])
+        public = knowledge.public_subset()
+        batch = knowledge.budget.batch_size
+        loader = tensor_loader(public, batch_size=batch, shuffle=True, drop_last=len(public) > batch)
+        epochs = max(1, -(-knowledge.budget.gan_steps // len(loader)))
+        train_cycle(nets, loader, masked, epochs, knowledge.seed, self.progress)
+        self.details_.update({"steps": epochs * len(loader), "epochs": epochs, "public_images": len(public),
+                              "train_s": round(time.time() - start, 1)})
+        return predict(nets["g"], knowledge.masked.data)
+
+
+def networks(masked_shape: tuple) -> dict[str, torch.nn.Module]:
+    """G, F and the two critics for masked data of this per-sample shape."""
+    if len(masked_shape) == 1:
+        gauss = masked_shape[0] - 20
+        forward_model = _VectorEncoder(gauss)
+        return {"g": Decoder(gauss_dim=gauss, cat_dim=20), "f": forward_model, "d_image": Critic(),
+                "d_masked": Discriminator(masked_shape[0])}
+    return {"g": Translator(WIDTH, BLOCKS), "f": Translator(WIDTH, BLOCKS, bounded=False), "d_image": Critic(),
+            "d_masked": Critic()}
+
+
+class _VectorEncoder(torch.nn.Module):
+    """The AAE encoder architecture, its two heads concatenated as the masked vector."""
+
+    def __init__(self, gauss: int):
+        super().__init__()
+        self.encoder = Encoder(gauss_dim=gauss, cat_dim=20)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self.encoder(images), 1)
+
+
+def _ls(scores: torch.Tensor, target: float) -> torch.Tensor:
+    return F_.mse_loss(scores, torch.full_like(scores, target))
+
+
+def train_cycle(nets: dict, loader, masked: torch.Tensor, epochs: int, seed: int, progress: bool) -> None:
+    g, f, d_image, d_masked = nets["g"], nets["f"], nets["d_image"], nets["d_masked"]
+    betas = (0.5, 0.999)
+    opt_gen = torch.optim.Adam([*g.parameters(), *f.parameters()], lr=2e-4, betas=betas)
+    opt_critic = torch.optim.Adam([*d_image.parameters(), *d_masked.parameters()], lr=2e-4, betas=betas)
+
+    def step(engine, batch):
+        for net in nets.values():
+            net.train()
+        real = batch[0]
+        m = masked[torch.randint(len(masked), (len(real),))]
+        fake_image, fake_masked = g(m), f(real)
+        adversarial = _ls(d_image(fake_image), 1.0) + _ls(d_masked(fake_masked), 1.0)
+        cycle = F_.l1_loss(f(fake_image), m) + F_.l1_loss(g(fake_masked), real)
+        opt_gen.zero_grad(set_to_none=True)
+        (adversarial + CYCLE_WEIGHT * cycle).backward()
+        opt_gen.step()
+        critic = (_ls(d_image(real), 1.0) + _ls(d_image(fake_image.detach()), 0.0)
+                  + _ls(d_masked(m), 1.0) + _ls(d_masked(fake_masked.detach()), 0.0))
+        opt_critic.zero_grad(set_to_none=True)
+        critic.backward()
+        opt_critic.step()
+        return {"adversarial": adversarial.item(), "cycle": cycle.item(), "critic": critic.item()}
+
+    with tempfile.TemporaryDirectory() as work:
+        fit_engine(make_trainer(step, seed), loader, epochs=epochs, out_dir=work,
+                   to_save={**nets, "opt_gen": opt_gen, "opt_critic": opt_critic},
+                   loss_names=["adversarial", "cycle", "critic"], progress=progress)

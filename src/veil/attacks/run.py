@@ -1,0 +1,171 @@
+"""Run one attack under one threat model and measure what it reveals: the library behind `veil attack`."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from veil.attacks import scoring
+from veil.attacks.base import THREATS, Budget, Knowledge, attack_class
+from veil.attacks.semantic import semantic_accuracy
+from veil.data import ImageSet
+from veil.errors import VeilError
+from veil.io import atomic_dir
+from veil.masked import MaskedSet
+from veil.maskers.base import Masker
+from veil.results import write_results
+
+#: schemes whose reconstructions are also scored by the share of exactly restored blocks
+BLOCK_SCHEMES = ("etc", "scramble")
+
+
+@dataclass
+class Outcome:
+    """Figures (the contract names first), per-image metrics, the reconstructions and what the attack spent."""
+
+    figures: dict
+    per_image: dict
+    reconstructions: np.ndarray
+    scored: np.ndarray  # indices of the victim images that were scored (all but threat c's known pairs)
+    details: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
+def run_attack(method: str, threat: str, masked: MaskedSet, victim: ImageSet, public: ImageSet,
+               oracle: Masker | None = None, pairs: int | tuple | None = None, seed: int = 0,
+               budget: Budget | None = None, classifier=None, progress: bool = False) -> Outcome:
+    """Attack `masked` (the victim's masked set) and score the result against `victim` (its plain images, in the
+    same order). `pairs`: under threat c, either a number n of the victim's own (image, masked) pairs to reveal
+    (those images are then not scored) or an explicit (images, masked) tuple. `classifier`: trained on plain
+    public images, for semantic leakage (see `attacks.semantic`)."""
+    budget = budget or Budget()
+    attack = attack_class(method)(progress=progress)
+    attack.check_applies(masked.method, threat)
+    if len(victim) != len(masked):
+        raise VeilError(f"{len(victim)} victim images for {len(masked)} masked samples; --victim must be the images "
+                        "that were masked, in the same order")
+    if pairs is not None and threat != "c":
+        raise VeilError("known pairs (--pairs) belong to threat c")
+    scored = np.arange(len(victim))
+    known = pairs
+    if isinstance(pairs, (int, np.integer)):
+        scored, known = reveal_pairs(victim, masked, int(pairs), seed)
+    knowledge = Knowledge(threat, masked.subset(scored), public, oracle=oracle, pairs=known, seed=seed, budget=budget)
+    start = time.time()
+    recon = attack.reconstruct(knowledge)
+    attack_s = time.time() - start
+    truth = victim.subset(scored)
+    values = scoring.per_image(truth.images, recon)
+    figures = contract_figures(values, truth, recon, masked.subset(scored), classifier)
+    config = {"attack": method, "threat": threat, "threat_model": THREATS[threat], "scheme": masked.method,
+              "scheme_config": masked.meta.get("config", {}), "fingerprint": masked.fingerprint,
+              "victim": victim.source, "victim_scored": len(scored), "public": public.source,
+              "public_images": len(public), "known_pairs": None if known is None else len(known[0]),
+              "budget": asdict(budget), "attack_s": round(attack_s, 1)}
+    return Outcome(figures, values, recon, scored, dict(attack.details_), config)
+
+
+def reveal_pairs(victim: ImageSet, masked: MaskedSet, n: int, seed: int) -> tuple[np.ndarray, tuple]:
+    """n of the victim's own pairs, chosen at random; the other images are the ones scored."""
+    if not 0 < n < len(victim):
+        raise VeilError(f"--pairs must be between 1 and {len(victim) - 1} (the rest of the victim set is scored), "
+                        f"got {n}")
+    chosen = np.zeros(len(victim), bool)
+    chosen[np.random.default_rng(seed).choice(len(victim), n, replace=False)] = True
+    return np.flatnonzero(~chosen), (victim.images[chosen], masked.data[chosen])
+
+
+def contract_figures(values: dict, truth: ImageSet, recon: np.ndarray, masked: MaskedSet, classifier) -> dict:
+    summary = scoring.summary(values)
+    figures = {name: summary[name] for name in ("ssim_median", "ssim_q1", "ssim_q3", "psnr_median", "mse_median")}
+    low, high = scoring.median_interval(values["ssim"])
+    figures.update({"ssim_median_low": low, "ssim_median_high": high, "ssim_mean": summary["ssim_mean"]})
+    if classifier is not None and truth.labels is not None:
+        accuracy = semantic_accuracy(classifier, recon, truth.labels, truth.class_names)
+        hits = int(round(accuracy * len(truth)))
+        low, high = scoring.proportion_interval(hits, len(truth))
+        figures.update({"semantic_accuracy": accuracy, "semantic_accuracy_low": low, "semantic_accuracy_high": high,
+                        "semantic_accuracy_plain": semantic_accuracy(classifier, truth.images, truth.labels,
+                                                                     truth.class_names),
+                        "semantic_chance": 1.0 / len(truth.class_names)})
+    if masked.method in BLOCK_SCHEMES:
+        block = masked.meta.get("config", {}).get("block")
+        figures["blocks_correct"] = scoring.blocks_correct(truth.images, recon, block)
+    if masked.data.ndim == 4:
+        figures["masked_ssim_median"] = float(np.median(scoring.per_image(truth.images, masked.data)["ssim"]))
+    figures["n_scored"] = len(truth)
+    return figures
+
+
+def write_attack(out_dir, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int) -> Path:
+    """`attack.json` (figures, meta, config, details) and `grid.png` (victim, masked, reconstruction rows) in a new
+    folder; an existing non-empty folder is refused."""
+    from veil.plots import attack_grid
+
+    out_dir = refuse_existing(out_dir)
+    show = outcome.scored[:8]
+    config = outcome.config
+    with atomic_dir(out_dir) as tmp:
+        write_results(tmp / "attack.json", outcome.figures, seed=seed, config=config, details=outcome.details)
+        attack_grid(tmp / "grid.png", victim.images[show], masked.data[show], outcome.reconstructions[:len(show)],
+                    f"{config['attack']} on {config['scheme']}, threat {config['threat']}: median SSIM "
+                    f"{outcome.figures['ssim_median']:.3f}")
+    return out_dir
+
+
+def refuse_existing(out_dir) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise VeilError("already exists and is not an empty folder; choose a new --out", out_dir)
+    return out_dir
+
+
+def victim_oracle(masked: MaskedSet, masked_file, masker_dir=None, secret: bytes | None = None) -> Masker:
+    """Threat b's access to the victim's masking function: its AAE encoder (the decoder is never read), its keyed
+    scheme under its secret, or a filter rebuilt from the set's configuration. It must match the set's fingerprint."""
+    from veil.maskers.base import load_masker, masker_class
+
+    if masked.method == "aae":
+        if masker_dir is None:
+            raise VeilError("threat b against an AAE needs the victim's encoder: --masker DIR")
+        oracle = load_masker(masker_dir, public_only=True)
+    elif masked.method in ("blur", "randfilter", "iidfilter"):
+        if masker_dir is not None or secret is not None:
+            raise VeilError(f"{masked.method} has no key or masker folder; its oracle is rebuilt from the set's "
+                            "configuration")
+        oracle = masker_class(masked.method)(**masked.meta.get("config", {}))
+    else:
+        if secret is None:
+            raise VeilError(f"threat b against {masked.method} needs the victim's key (--key-file or --key-env), "
+                            "used as a black-box masking oracle")
+        oracle = masker_class(masked.method)(secret, **masked.meta.get("config", {}))
+    if oracle.fingerprint != masked.fingerprint:
+        raise VeilError("the encoder or key given does not match the fingerprint the set was masked with",
+                        masked_file)
+    return oracle
+
+
+def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public: ImageSet, out_dir,
+                 masker_dir=None, secret: bytes | None = None, pairs: int | None = None, seed: int = 0,
+                 budget: Budget | None = None, progress: bool = True) -> dict:
+    """`veil attack`: load the masked set, grant what the threat model allows, attack, score, write the output."""
+    from veil.attacks.semantic import public_classifier
+
+    if threat not in THREATS:
+        raise VeilError(f"unknown threat model {threat!r}; known: {', '.join(THREATS)}")
+    masked = MaskedSet.load(masked_file)
+    attack_class(method).check_applies(masked.method, threat)
+    if threat != "b" and (masker_dir is not None or secret is not None):
+        raise VeilError(f"the victim's encoder or key is granted under threat b only (threat {threat}: "
+                        f"{THREATS[threat]})")
+    refuse_existing(out_dir)  # before a long run, not after it
+    oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None
+    if threat == "c" and pairs is None:
+        raise VeilError("threat c needs --pairs N (how many of the victim's (image, masked) pairs are known)")
+    budget = budget or Budget()
+    classifier = public_classifier(public, budget, seed, progress) if public.labels is not None else None
+    outcome = run_attack(method, threat, masked, victim, public, oracle, pairs, seed, budget, classifier, progress)
+    write_attack(out_dir, outcome, victim, masked, seed)
+    return outcome.figures
