@@ -52,14 +52,17 @@ def cmd_train_masker(args):
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                           resume=args.resume, device=args.device)
     _print_figures(masker.report_)
-    print(f"masker saved to {args.out} (encoder: public; decoder.safetensors: the private key)")
+    print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
+          "and anyone holding the encoder can train a decoder from public images)")
 
 
 def cmd_export_encoder(args):
     from veil.maskers import load_masker
 
     load_masker(args.masker, public_only=True).save(args.out, include_decoder=False)
-    print(f"encoder only (no decoder) written to {args.out}")
+    print(f"encoder only (no decoder) written to {args.out}. It is not safe to publish: anyone holding it can train a "
+          "decoder from public images (veil attack --method itn --threat b; results/privacy). Keep it on the data "
+          "owner's own masking machines.")
 
 
 def _secret(args, required: bool = True):
@@ -218,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=cmd_train_masker)
 
-    p = sub.add_parser("export-encoder", help="copy a masker without its decoder, for whoever masks data")
+    p = sub.add_parser("export-encoder", help="copy a masker without its decoder, for the data owner's own masking "
+                       "machines (the encoder must stay with the data owner: with it, anyone can train a decoder)")
     p.add_argument("--masker", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export_encoder)

@@ -28,21 +28,26 @@ def gaussian_square(gauss: np.ndarray) -> np.ndarray:
     return padded.reshape(side, side)
 
 
-def masked_examples(path, originals: np.ndarray, gauss: np.ndarray, decoded: np.ndarray, title: str = "") -> None:
-    """Fig 1: originals (top), Gaussian part as a square image (middle), decoder output (bottom)."""
-    n = len(originals)
-    fig, axes = plt.subplots(3, n, figsize=(1.3 * n, 4.2), squeeze=False)
-    for i in range(n):
-        axes[0, i].imshow(_hwc(originals[i]))
-        axes[1, i].imshow(gaussian_square(gauss[i]), cmap="gray")
-        axes[2, i].imshow(_hwc(decoded[i]))
+def image_rows(path, rows: list[tuple[str, list[np.ndarray]]], title: str = "", fontsize: int = 12) -> None:
+    """A grid with one labelled row per list of pictures: (3, H, W) images in [0, 1], or 2-D arrays (grey)."""
+    n = max(len(pictures) for _, pictures in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
+    for row, (label, pictures) in enumerate(rows):
+        for i, picture in enumerate(pictures):
+            axes[row, i].imshow(_hwc(picture) if picture.ndim == 3 else picture, cmap=None if picture.ndim == 3
+                                else "gray")
+        axes[row, 0].set_ylabel(label)
     for ax in axes.ravel():
         ax.set_xticks([]), ax.set_yticks([])
-    for row, label in enumerate(["original", "masked\n(Gaussian)", "decoded"]):
-        axes[row, 0].set_ylabel(label)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=fontsize)
     _save(fig, path)
+
+
+def masked_examples(path, originals: np.ndarray, gauss: np.ndarray, decoded: np.ndarray, title: str = "") -> None:
+    """Fig 1: originals (top), Gaussian part as a square image (middle), decoder output (bottom)."""
+    image_rows(path, [("original", list(originals)), ("masked\n(Gaussian)", [gaussian_square(g) for g in gauss]),
+                      ("decoded", list(decoded))], title)
 
 
 def curves(path, rows: list[dict], keys: list[str], ylabel: str, title: str, logy: bool = False) -> None:
@@ -106,24 +111,11 @@ def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
 
 
 def attack_grid(path, victim: np.ndarray, masked: np.ndarray, recon: np.ndarray, title: str = "") -> None:
-    """Rows: the victim's images, their masked form (vectors shown as Fig 1's square), the attack's reconstruction."""
-    n = len(victim)
-    fig, axes = plt.subplots(3, n, figsize=(1.3 * n, 4.2), squeeze=False)
-    for i in range(n):
-        axes[0, i].imshow(_hwc(victim[i]))
-        if masked.ndim == 4:
-            low, high = float(masked[i].min()), float(masked[i].max())
-            axes[1, i].imshow(_hwc((masked[i] - low) / max(high - low, 1e-9)))
-        else:
-            axes[1, i].imshow(gaussian_square(masked[i]), cmap="gray")
-        axes[2, i].imshow(_hwc(recon[i]))
-    for ax in axes.ravel():
-        ax.set_xticks([]), ax.set_yticks([])
-    for row, label in enumerate(["victim", "masked", "attack"]):
-        axes[row, 0].set_ylabel(label)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    """Rows: the victim's images, their masked form (stretched to [0, 1]; vectors shown as Fig 1's square), the
+    attack's reconstruction."""
+    shown = [(m - m.min()) / max(float(m.max() - m.min()), 1e-9) if m.ndim == 3 else gaussian_square(m)
+             for m in masked]
+    image_rows(path, [("victim", list(victim)), ("masked", shown), ("attack", list(recon))], title, fontsize=9)
 
 
 def frontier(path, points: dict[str, tuple[float, float]], xlabel: str, ylabel: str, title: str) -> None:

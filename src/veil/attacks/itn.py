@@ -104,19 +104,22 @@ def init_affine(network: InverseNet, masked: np.ndarray, images: np.ndarray, rng
 
 def ridge_inverse(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """Y ~ X @ W + b by ridge regression on nine tenths of the pairs; the strength (relative to X's mean variance)
-    is the one with the lowest error on the other tenth. One eigendecomposition serves every strength."""
+    is the one with the lowest error on the other tenth. One eigendecomposition serves every strength: of X'X, or of
+    XX' when there are fewer pairs than values (the same solution, far cheaper for a few known pairs)."""
     order = rng.permutation(len(X))
     cut = max(1, len(X) // 10)
     held, fit = order[:cut], (order[cut:] if len(X) > 1 else order)
     x_mean, y_mean = X[fit].mean(0), Y[fit].mean(0)
-    xc = (X[fit] - x_mean).astype(np.float32)
-    gram = (xc.T @ xc).astype(np.float64)
+    xc, yc = (X[fit] - x_mean).astype(np.float32), (Y[fit] - y_mean).astype(np.float32)
+    dual = len(fit) < xc.shape[1]
+    gram = ((xc @ xc.T) if dual else (xc.T @ xc)).astype(np.float64)
     eigval, eigvec = np.linalg.eigh(gram)
-    projected = eigvec.T @ (xc.T @ (Y[fit] - y_mean).astype(np.float32)).astype(np.float64)
-    scale = max(np.trace(gram) / len(gram), 1e-12)
+    projected = eigvec.T @ (yc if dual else xc.T @ yc).astype(np.float64)
+    scale = max(np.trace(gram) / xc.shape[1], 1e-12)
     best = None
     for strength in RIDGE_STRENGTHS:
-        weight = eigvec @ (projected / (eigval + strength * scale)[:, None])
+        coefficients = eigvec @ (projected / (eigval + strength * scale)[:, None])
+        weight = xc.T.astype(np.float64) @ coefficients if dual else coefficients
         bias = y_mean - x_mean @ weight
         error = float(((X[held] @ weight + bias - Y[held]) ** 2).mean())
         if best is None or error < best[0]:

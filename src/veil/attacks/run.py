@@ -160,6 +160,8 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
     if threat != "b" and (masker_dir is not None or secret is not None):
         raise VeilError(f"the victim's encoder or key is granted under threat b only (threat {threat}: "
                         f"{THREATS[threat]})")
+    if pairs is not None and threat != "c":
+        raise VeilError("known pairs (--pairs) belong to threat c")
     refuse_existing(out_dir)  # before a long run, not after it
     oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None
     if threat == "c" and pairs is None:

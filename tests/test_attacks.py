@@ -1,0 +1,180 @@
+"""The attacks and their threat models: the ITN works when it should and fails when it must, threat models grant
+only what they name, and `veil attack` / `veil report privacy` refuse what they must in one line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from veil.attacks import Budget, Knowledge, run_attack
+from veil.attacks.itn import ITNAttack
+from veil.attacks.scoring import blocks_correct, per_image
+from veil.cli import main
+from veil.data import ImageSet
+from veil.errors import VeilError
+from veil.masked import MaskedSet
+from veil.maskers.base import Masker
+from veil.maskers.learnable import PEMasker
+
+SMALL = Budget(train_images=600, epochs=2, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=10,
+               semantic_train=400, semantic_epochs=1)
+
+
+def textures(n: int, seed: int) -> np.ndarray:
+    """Smooth random images with nothing in common between them (upsampled 8x8 noise): a predictor that ignores
+    its input can do no better than the flat mean image, whose SSIM is near 0."""
+    coarse = np.random.default_rng(seed).random((n, 3, 8, 8), dtype=np.float32)
+    return np.repeat(np.repeat(coarse, 4, axis=2), 4, axis=3)
+
+
+class Identity(Masker):
+    method = "identity"
+
+    def transform(self, images):
+        return np.asarray(images, np.float32)
+
+
+class FreshNoise(Masker):
+    """Outputs new random noise on every call: it carries no information about the image."""
+    method = "noise"
+
+    def __init__(self):
+        self.rng = np.random.default_rng(5)
+
+    def transform(self, images):
+        return self.rng.random(np.shape(images), dtype=np.float32)
+
+
+def itn_median_ssim(oracle: Masker) -> float:
+    victim, public = textures(80, 1), textures(600, 2)
+    masked = MaskedSet(oracle.transform(victim), None, [], oracle.method, "test")
+    knowledge = Knowledge("b", masked, ImageSet(public), oracle=oracle, budget=SMALL)
+    return float(np.median(per_image(victim, ITNAttack().reconstruct(knowledge))["ssim"]))
+
+
+def test_itn_inverts_an_identity_masker():
+    assert itn_median_ssim(Identity()) > 0.9
+
+
+def test_itn_learns_nothing_from_fresh_noise():
+    assert abs(itn_median_ssim(FreshNoise())) < 0.1
+
+
+def test_threat_models_grant_only_what_they_name():
+    masked = MaskedSet(textures(4, 0), None, [], "pe", "x")
+    public = ImageSet(textures(4, 1))
+    with pytest.raises(VeilError, match="threat b only"):
+        Knowledge("a", masked, public, oracle=Identity())
+    with pytest.raises(VeilError, match="threat b needs it"):
+        Knowledge("b", masked, public)
+    with pytest.raises(VeilError, match="threat c"):
+        Knowledge("a", masked, public, pairs=(textures(2, 3), textures(2, 3)))
+    with pytest.raises(VeilError, match="does not run under threat b"):
+        run_attack("fr", "b", masked, ImageSet(textures(4, 0)), public, oracle=Identity())
+
+
+def test_blocks_correct_counts_exact_blocks_only():
+    images = textures(2, 0)
+    recon = images.copy()
+    recon[0, :, :16, :16] += 0.01  # one of the 2 x 4 blocks of 16 x 16 is off by about 2.5 levels
+    assert blocks_correct(images, recon, 16) == pytest.approx(7 / 8)
+
+
+@pytest.fixture(scope="module")
+def pe_files(tmp_path_factory):
+    """digits split in two: victim (masked with PE under a key file) and public, as npz files."""
+    from veil.data import load, stratified_split
+    from veil.io import save_npz
+
+    root = tmp_path_factory.mktemp("pe")
+    digits = load("digits")
+    public_idx, victim_idx = stratified_split(digits.labels, 0.5, 0)
+    for name, index in (("public", public_idx), ("victim", victim_idx[:120])):
+        part = digits.subset(index)
+        save_npz(root / f"{name}.npz", images=part.images, labels=part.labels,
+                 class_names=np.array(part.class_names))
+    key = root / "secret.key"
+    key.write_text("0123456789abcdef0123456789abcdef\n")
+    key.chmod(0o600)
+    assert main(["mask", "--method", "pe", "--key-file", str(key), "--data", str(root / "victim.npz"),
+                 "--out", str(root / "masked.npz")]) == 0
+    return root
+
+
+def attack_args(root, *extra) -> list[str]:
+    return ["attack", "--masked", str(root / "masked.npz"), "--victim", str(root / "victim.npz"), "--public",
+            str(root / "public.npz"), "--quick", *extra]
+
+
+def test_fr_on_pe_from_the_command_line(pe_files, tmp_path, capsys):
+    assert main(attack_args(pe_files, "--method", "fr", "--threat", "a", "--out", str(tmp_path / "fr"))) == 0
+    doc = json.loads((tmp_path / "fr" / "attack.json").read_text())
+    assert doc["config"]["threat"] == "a" and doc["config"]["scheme"] == "pe"
+    for name in ("ssim_median", "ssim_q1", "ssim_q3", "psnr_median", "mse_median", "semantic_accuracy"):
+        assert name in doc["figures"]
+    assert (tmp_path / "fr" / "grid.png").stat().st_size > 0
+    assert "0123456789abcdef" not in json.dumps(doc)  # the key never reaches the output
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--method", "itn", "--threat", "a", "--key-file", "KEY"], "threat b only"),
+    (["--method", "itn", "--threat", "b"], "needs the victim's key"),
+    (["--method", "itn", "--threat", "a", "--pairs", "10"], "threat c"),
+    (["--method", "itn", "--threat", "c"], "--pairs N"),
+    (["--method", "itn", "--threat", "c", "--pairs", "120"], "between 1 and 119"),
+    (["--method", "mismatch", "--threat", "a"], "does not apply to 'pe'"),
+    (["--method", "jigsaw", "--threat", "a"], "does not apply to 'pe'"),
+])
+def test_attack_refusals_are_one_line(pe_files, tmp_path, capsys, extra, message):
+    extra = [str(pe_files / "secret.key") if arg == "KEY" else arg for arg in extra]
+    assert main(attack_args(pe_files, *extra, "--out", str(tmp_path / "out"))) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_attack_refuses_an_existing_output(pe_files, tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    assert main(attack_args(pe_files, "--method", "fr", "--threat", "a", "--out", str(tmp_path / "out"))) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_known_pairs_are_not_scored(pe_files, tmp_path):
+    assert main(attack_args(pe_files, "--method", "itn", "--threat", "c", "--pairs", "20",
+                            "--out", str(tmp_path / "c"))) == 0
+    doc = json.loads((tmp_path / "c" / "attack.json").read_text())
+    assert doc["figures"]["n_scored"] == 100 and doc["config"]["known_pairs"] == 20
+
+
+def test_the_encoder_lets_an_attacker_decode_aae_vectors(trained_masker, tmp_path):
+    """Threat b against the AAE: a decoder trained on (public digit, encoder output) pairs reconstructs the victim's
+    digits far better than another run's decoder (threat a), and is recognised by the public classifier."""
+    from veil.data import load, stratified_split
+    from veil.schemes import mask_with
+
+    masker_dir, masker = trained_masker
+    digits = load("digits")
+    public_idx, victim_idx = stratified_split(digits.labels, 0.5, 0)  # the masker trained on the public half
+    public, victim = digits.subset(public_idx), digits.subset(victim_idx[:200])
+    masked = mask_with(masker, victim)
+    budget = Budget(aae_images=400, aae_epochs=3, batch_size=32)
+    with_encoder = run_attack("itn", "b", masked, victim, public, oracle=masker, budget=budget)
+    other_run = run_attack("mismatch", "a", masked, victim, public, budget=budget)
+    assert with_encoder.figures["ssim_median"] > other_run.figures["ssim_median"] + 0.1
+
+
+def test_privacy_report_quick(tmp_path):
+    out = tmp_path / "privacy"
+    assert main(["report", "privacy", "--quick", "--data", "digits", "--schemes", "pe", "--out", str(out),
+                 "--work", str(tmp_path / "work")]) == 0
+    figures = json.loads((out / "privacy.json").read_text())["figures"]
+    for name in ("pe_accuracy", "pe_fr_a_ssim", "pe_itn_a_ssim", "pe_itn_b_ssim", "pe_itn_c_ssim", "pe_gan_a_ssim",
+                 "pe_best_a_ssim", "pe_itn_c100_semantic"):
+        assert name in figures, name
+    report = (out / "report.md").read_text()
+    assert "| pe |" in report and "Paper 003" in report
+    for png in ("frontier_a.png", "frontier_b.png", "frontier_c.png", "ssim_boxes.png"):
+        assert (out / png).stat().st_size > 0
