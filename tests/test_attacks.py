@@ -15,7 +15,6 @@ from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.maskers.base import Masker
-from veil.maskers.learnable import PEMasker
 
 SMALL = Budget(train_images=600, epochs=2, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=10,
                semantic_train=400, semantic_epochs=1)
