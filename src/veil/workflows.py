@@ -43,7 +43,7 @@ def mask_images(masker, data: ImageSet) -> MaskedSet:
 
 
 def mask(masker_dir, data: ImageSet, out_file) -> MaskedSet:
-    """`veil mask`: needs only the public part of the masker (an AAE decoder is never read)."""
+    """`veil mask`: needs only the encoder (the decoder is never read); the encoder stays with the data owner."""
     masker = load_masker(masker_dir, public_only=True)
     if not isinstance(masker, AAEMasker):
         raise VeilError(f"holds a {masker.method!r} masker; --masker takes an AAE masker directory", masker_dir)

@@ -1,8 +1,15 @@
 """AAE masking (Lis et al. 2021): the encoder of an adversarial autoencoder gives the masked form
-(384 Gaussian + 20 categorical numbers); the decoder trained with it is the private key.
+(384 Gaussian + 20 categorical numbers); the decoder trained with it reconstructs images from it.
 
-Threat model: the third party holds masked vectors (and may hold the encoder); it must not be able to
-reconstruct images. Only the matching decoder does; another run's decoder (other seed) does not.
+What it protects, as measured by `veil report privacy` (results/privacy/report.md; figure names in brackets):
+- The whole autoencoder instance is the secret, as the paper keeps it: the encoder as much as the decoder. Anyone
+  holding the encoder masks public images and trains a decoder on the pairs (threat b, `aae_itn_b_ssim`); ours
+  reconstructs the victim's images about as well as the owner's own decoder (`aae_owner_ssim`). Known (image,
+  vector) pairs of the victim do the same (threat c, `aae_itn_c1000_ssim`, `aae_itn_c10000_ssim`).
+- Ciphertext-only (threat a, masked vectors and public images only), the decoder of another training run
+  (`aae_mismatch_a_ssim`, the paper's test), unpaired latent alignment (`aae_latent-align_a_ssim`) and an unpaired
+  GAN (`aae_gan_a_ssim`) recovered little at our budgets; the latent alignment's reconstructions were still
+  recognised above chance (`aae_latent-align_a_semantic`). This is an empirical property, not a guarantee.
 
 Training is stabilised beyond the paper's plain recipe (which stalls near MSE 0.03 on CIFAR-10):
 - the regularisation phase (discriminators and the encoder as generator) uses its own, smaller learning rate

@@ -1,8 +1,9 @@
 """The one interface every masking scheme shares, its manifest format, and the registry `--method NAME` uses.
 
 A masker directory holds safetensors/JSON files and `manifest.json` (method, configuration, sha256 of every file,
-fingerprint). Loading verifies every checksum, so a tampered or truncated file is refused. Secret parts (an AAE
-decoder, a key) are listed under `secret_files` and are never needed to mask.
+fingerprint). Loading verifies every checksum, so a tampered or truncated file is refused. Parts never needed to mask
+(an AAE decoder) are listed under `secret_files` and never read by `load_public`. What masking does need is not
+public either: an AAE encoder lets anyone train a decoder (results/privacy), and a key decrypts.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class Masker:
 
     @property
     def fingerprint(self) -> str:
-        """One-way identifier of the public masking function (encoder weights or key), stored with masked data."""
+        """One-way identifier of the masking function (encoder weights or key), stored with masked data."""
         raise VeilError(f"{self.method} masker is not fitted")
 
     def save(self, directory) -> None:
