@@ -4,6 +4,17 @@ Blocks of B x B pixels (B = 16 by default, aligned with JPEG's 16x16 colour MCUs
 K1 permutes the blocks, K2 rotates (0/90/180/270 degrees) and flips each block, K3 applies the negative-positive
 transform (p xor 255) to whole blocks, all three channels together, K4 picks one of the six colour-channel orders per
 block. Pixels stay inside their block, so EtC images compress with JPEG almost as well as plain ones.
+
+What it protects, as measured by `veil report privacy` (results/privacy/report.md; figure names in brackets):
+- The key space is that of the block arrangement, whatever the 256-bit secret: (32/B)^2 blocks in some order, each
+  in one of 8 orientations x 2 negative-positive x 6 colour orders. At 32x32 that is about 2^31 keys for B = 16
+  (4 blocks), 2^150 for B = 8 and 2^717 for B = 4 (`veil.experiments.privacy_report.etc_key_space_bits`).
+- One key masks a whole set, so a ciphertext-only attacker pools the statistics of every block position over all
+  images: the `jigsaw` attack restores the set exactly (`etc_jigsaw_a_blocks_correct`, `etc4_jigsaw_a_...`).
+- A masking oracle or a thousand known pairs give a near-exact inverse (`etc_itn_b_ssim`, `etc_itn_c1000_ssim`):
+  EtC is one fixed permutation and inversion of the pixel values, an affine map.
+- FR, the GAN and the key-averaged ITN, the attacks paper 003 judged EtC by, recover little (`etc_fr_a_ssim`,
+  `etc_gan_a_ssim`, `etc_itn_a_ssim`).
 """
 from __future__ import annotations
 

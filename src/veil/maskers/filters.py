@@ -6,6 +6,11 @@ default border (reflect-101) so sizes stay 32x32. None of them has an inverse in
 - `iidfilter`: a new N(0, 1) K x K filter for every image (drawn from `seed` and a digest of the batch).
 
 Outputs are float32 and, for the random filters, not confined to [0, 1]; classifiers standardise their inputs.
+
+What they protect, as measured by `veil report privacy` (results/privacy/report.md): `blur` has no secret, so
+anyone trains its inverse on public images (threat a = b); a fixed `randfilter` is linear, so an oracle or known
+pairs invert it, and a masked set records its seed; `iidfilter` changes the filter per image. See the
+`{blur,randfilter,iidfilter}*_itn_*` figures.
 """
 from __future__ import annotations
 

@@ -7,6 +7,12 @@
 - ELE (Madono et al. 2020): LE with block scrambling added and a different shuffle and inversion pattern per block.
 - PE (Sirichotedumrong et al. 2019): pixel-based: every value is inverted or not, and every pixel's three colour
   channels are put in one of six orders, each by the key (a block size of 1).
+
+What they protect, as measured by `veil report privacy` (results/privacy/report.md; figure names in brackets): each
+is one fixed permutation and inversion of the pixel values per key, an affine map, so a masking oracle or a
+thousand known pairs invert it almost exactly (`le_itn_b_ssim`, `pe_itn_c1000_ssim`, ...). Ciphertext-only, FR
+(`pe_fr_a_ssim`) and an inverse network trained under keys of the attacker's own (`le_itn_a_ssim`) recover part of
+the image; check the `*_semantic` figures, which say whether a classifier still recognises what was recovered.
 """
 from __future__ import annotations
 
