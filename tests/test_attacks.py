@@ -175,5 +175,11 @@ def test_privacy_report_quick(tmp_path):
         assert name in figures, name
     report = (out / "report.md").read_text()
     assert "| pe |" in report and "Paper 003" in report
+    missing = json.loads((out / "privacy.json").read_text())["config"]["missing_runs"]
+    assert "blur/itn_a" in missing and not [name for name in missing if name.startswith("pe/")]
+    (out / "runs" / "pe" / "fr_a.json").unlink()
+    assert main(["report", "privacy", "--quick", "--out", str(out), "--assemble"]) == 0
+    assert "`pe/fr_a`" in (out / "report.md").read_text()  # a missing run is named, not hidden
+    assert "pe_fr_a_ssim" not in json.loads((out / "privacy.json").read_text())["figures"]
     for png in ("frontier_a.png", "frontier_b.png", "frontier_c.png", "ssim_boxes.png"):
         assert (out / png).stat().st_size > 0

@@ -81,16 +81,19 @@ def run_name(attack: str, threat: str, pairs: int | None) -> str:
 
 
 def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, masker: str | None = None,
-        work: str | None = None, schemes: str | None = None) -> dict:
+        work: str | None = None, schemes: str | None = None, assemble_only: bool = False) -> dict:
+    """Run the planned attacks of `schemes` (default all) not run yet, then rebuild the outputs from every run
+    present; `assemble_only` runs nothing (the report then lists the planned runs that are missing)."""
     chosen = chosen_schemes(schemes)
     setup = Setup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/privacy")
-    public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
-    classifier = public_classifier(public, setup.attack, seed, progress=True)
-    context = Context(out_dir, work_dir, setup, seed, public, victim, classifier, masker)
-    for scheme in chosen:
-        context.scheme(scheme)
-    return assemble(out_dir, setup, seed, public.source, victim.source)
+    if not assemble_only:
+        public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
+        classifier = public_classifier(public, setup.attack, seed, progress=True)
+        context = Context(out_dir, work_dir, setup, seed, public, victim, classifier, masker)
+        for scheme in chosen:
+            context.scheme(scheme)
+    return assemble(out_dir, setup, seed)
 
 
 def chosen_schemes(schemes: str | None) -> list[str]:
@@ -229,7 +232,13 @@ class Context:
                     + f", median SSIM {outcome.figures['ssim_median']:.3f}")
 
 
-def assemble(out_dir: Path, setup: Setup, seed: int, public: str, victim: str) -> dict:
+def missing_runs(out_dir: Path, setup: Setup) -> list[str]:
+    """Planned runs (scheme/attack_threat) whose JSON is not in `out_dir`."""
+    return [f"{scheme}/{run_name(*planned)}" for scheme in SCHEMES for planned in plan(scheme, setup.pairs)
+            if not (out_dir / "runs" / scheme / f"{run_name(*planned)}.json").exists()]
+
+
+def assemble(out_dir: Path, setup: Setup, seed: int) -> dict:
     """privacy.json, the frontier and box plots, and report.md, from the run files present."""
     from veil.experiments.privacy_report import write_report
 
@@ -261,16 +270,17 @@ def assemble(out_dir: Path, setup: Setup, seed: int, public: str, victim: str) -
                 figures[f"{scheme}_best_{threat}_ssim"] = max(best)
                 if threat == "c":
                     figures[f"{scheme}_itn_c_ssim"] = max(best)
-    if not figures:
-        raise VeilError("no runs found", out_dir / "runs")
+    if not runs:
+        raise VeilError("no attack runs found", out_dir / "runs")
+    sources = next(iter(runs.values()))["config"]
     if (out_dir / "runs" / "plain.json").exists():
         figures["plain_accuracy"] = read_json(out_dir / "runs" / "plain.json")["figures"]["accuracy"]
     write_results(out_dir / "privacy.json", figures, seed=seed,
                   config={"setup": {k: v for k, v in asdict(setup).items() if k != "attack"}, "budget": asdict(setup.attack),
                           "schemes": {name: {"method": m, **o} for name, (m, o) in SCHEMES.items()},
-                          "victim": f"{victim} (test part)" + ("" if setup.victim is None else
-                                                                 f", {setup.victim} images"),
-                          "public": f"{public} (train part)", "threat_c_pairs": "the victim's other images (from "
-                          "the train split) masked with the victim's key or encoder"})
+                          "victim": f"{sources['victim']} (test part), {sources['victim_scored']} images",
+                          "public": f"{sources['public']} (train part)", "threat_c_pairs": "the victim's other "
+                          "images (from the train part) masked with the victim's key or encoder",
+                          "missing_runs": missing_runs(out_dir, setup)})
     write_bytes(out_dir / "report.md", write_report(out_dir, figures, runs).encode())
     return figures
