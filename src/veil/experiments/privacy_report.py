@@ -52,10 +52,12 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
                   if f"{s}_best_{threat}_ssim" in figures}
         if points:
             frontier(out_dir / f"frontier_{threat}.png", points, f"median SSIM of the best attack (threat {threat})",
-                     "masked classification accuracy", f"threat {threat}: {THREATS[threat]}"[:110])
+                     "masked classification accuracy", f"threat {threat} ({THREATS[threat].split(':')[0]}): best "
+                     "attack vs accuracy kept")
     boxes = [(f"{s} {name}", run["ssim_box"]) for (s, name), run in runs.items()]
     box_stats(out_dir / "ssim_boxes.png", boxes, "SSIM (victim vs reconstruction)",
-              f"SSIM of every attack's reconstructions ({runs[next(iter(runs))]['figures']['n_scored']} victim images)")
+              f"SSIM of every attack's reconstructions ({int(runs[next(iter(runs))]['figures']['n_scored'])} victim "
+              "images)")
     meta, budget = doc["meta"], doc["config"]["budget"]
     lines = ["# Privacy under attack: every scheme, every threat model", "",
              f"Produced by `{meta['command']}` (commit {meta['commit']}, seed {meta['seed']}; every run's own JSON "
