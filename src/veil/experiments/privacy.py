@@ -81,16 +81,19 @@ def run_name(attack: str, threat: str, pairs: int | None) -> str:
 
 
 def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, masker: str | None = None,
-        work: str | None = None, schemes: str | None = None, assemble_only: bool = False) -> dict:
-    """Run the planned attacks of `schemes` (default all) not run yet, then rebuild the outputs from every run
-    present; `assemble_only` runs nothing (the report then lists the planned runs that are missing)."""
+        work: str | None = None, schemes: str | None = None, assemble_only: bool = False,
+        skip: str | None = None) -> dict:
+    """Run the planned attacks of `schemes` (default all) not run yet, except the run names in `skip` (such as
+    `gan_a,itn_c100`), then rebuild the outputs from every run present; `assemble_only` runs nothing. The report
+    lists the planned runs that are missing."""
     chosen = chosen_schemes(schemes)
     setup = Setup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/privacy")
     if not assemble_only:
         public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
         classifier = public_classifier(public, setup.attack, seed, progress=True)
-        context = Context(out_dir, work_dir, setup, seed, public, victim, classifier, masker)
+        context = Context(out_dir, work_dir, setup, seed, public, victim, classifier, masker,
+                          skip={name.strip() for name in (skip or "").split(",") if name.strip()})
         for scheme in chosen:
             context.scheme(scheme)
     return assemble(out_dir, setup, seed)
@@ -121,8 +124,8 @@ class Context:
     """One scheme at a time: the victim's masker, the accuracy it keeps, then every planned attack."""
 
     def __init__(self, out_dir: Path, work_dir: Path, setup: Setup, seed: int, public: ImageSet, victim: ImageSet,
-                 classifier, masker_dir: str | None):
-        self.out_dir, self.work_dir, self.setup, self.seed = out_dir, work_dir, setup, seed
+                 classifier, masker_dir: str | None, skip: set[str] = frozenset()):
+        self.out_dir, self.work_dir, self.setup, self.seed, self.skip = out_dir, work_dir, setup, seed, skip
         self.public, self.victim, self.classifier, self.masker_dir = public, victim, classifier, masker_dir
         order = np.random.default_rng([seed, 7]).permutation(len(public))
         self.leaked = public.images[np.sort(order[:max(setup.pairs)])]  # threat c: the victim's other images
@@ -164,7 +167,7 @@ class Context:
             self.plain_accuracy(self.out_dir / "runs" / "plain.json")
         for attack, threat, pairs in plan(scheme, self.setup.pairs):
             path = folder / f"{run_name(attack, threat, pairs)}.json"
-            if path.exists():
+            if path.exists() or run_name(attack, threat, pairs) in self.skip:
                 continue
             print(f"[privacy] {scheme}: {attack} under threat {threat}" + (f", {pairs} pairs" if pairs else ""),
                   flush=True)
