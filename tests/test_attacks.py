@@ -183,3 +183,10 @@ def test_privacy_report_quick(tmp_path):
     assert "pe_fr_a_ssim" not in json.loads((out / "privacy.json").read_text())["figures"]
     for png in ("frontier_a.png", "frontier_b.png", "frontier_c.png", "ssim_boxes.png"):
         assert (out / png).stat().st_size > 0
+
+
+def test_privacy_report_refuses_a_foreign_folder(tmp_path, capsys):
+    (tmp_path / "report.md").write_text("my own notes")
+    assert main(["report", "privacy", "--quick", "--out", str(tmp_path), "--assemble"]) == 2
+    assert "not a privacy report folder" in capsys.readouterr().err
+    assert (tmp_path / "report.md").read_text() == "my own notes"

@@ -89,6 +89,8 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, ma
     chosen = chosen_schemes(schemes)
     setup = Setup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/privacy")
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "runs").is_dir())):
+        raise VeilError("exists and is not a privacy report folder (no runs/); choose a new --out", out_dir)
     if not assemble_only:
         public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
         classifier = public_classifier(public, setup.attack, seed, progress=True)
