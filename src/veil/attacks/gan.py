@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F_
 
 from veil.attacks.base import Attack, Knowledge, register_attack
-from veil.attacks.itn import predict
+from veil.attacks.itn import CAT_DIM, predict
 from veil.models.aae import Decoder, Discriminator, Encoder
 from veil.models.gan import Critic, Translator
 from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
@@ -48,9 +48,9 @@ class GANAttack(Attack):
 def networks(masked_shape: tuple) -> dict[str, torch.nn.Module]:
     """G, F and the two critics for masked data of this per-sample shape."""
     if len(masked_shape) == 1:
-        gauss = masked_shape[0] - 20
+        gauss = masked_shape[0] - CAT_DIM
         forward_model = _VectorEncoder(gauss)
-        return {"g": Decoder(gauss_dim=gauss, cat_dim=20), "f": forward_model, "d_image": Critic(),
+        return {"g": Decoder(gauss_dim=gauss, cat_dim=CAT_DIM), "f": forward_model, "d_image": Critic(),
                 "d_masked": Discriminator(masked_shape[0])}
     return {"g": Translator(WIDTH, BLOCKS), "f": Translator(WIDTH, BLOCKS, bounded=False), "d_image": Critic(),
             "d_masked": Critic()}
@@ -61,7 +61,7 @@ class _VectorEncoder(torch.nn.Module):
 
     def __init__(self, gauss: int):
         super().__init__()
-        self.encoder = Encoder(gauss_dim=gauss, cat_dim=20)
+        self.encoder = Encoder(gauss_dim=gauss, cat_dim=CAT_DIM)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.cat(self.encoder(images), 1)
