@@ -11,7 +11,7 @@ from veil.errors import VeilError
 
 DEFAULT_CIFAR = "../shared/data/cifar10-jpeg.tar.gz"
 METHODS = ("aae", "etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter")
-ATTACK_METHODS = ("mismatch", "itn", "latent-align", "fr", "jigsaw", "gan")
+ATTACK_METHODS = ("mismatch", "itn", "latent-align", "neuracrypt", "fr", "jigsaw", "gan")
 MODELS = ("nn", "rf", "adaboost", "cnn", "convmixer", "vit", "descrambler-cnn")
 
 

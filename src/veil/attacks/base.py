@@ -31,7 +31,8 @@ FILTERS = ("blur", "randfilter", "iidfilter")
 SCHEMES = ("aae", *KEYED, *FILTERS)
 
 ATTACKS = Registry("attack", ("veil.attacks.mismatch", "veil.attacks.itn", "veil.attacks.latent_align",
-                              "veil.attacks.fr", "veil.attacks.jigsaw", "veil.attacks.gan"), tag="name")
+                              "veil.attacks.fr", "veil.attacks.jigsaw", "veil.attacks.gan",
+                              "veil.attacks.neuracrypt"), tag="name")
 register_attack = ATTACKS.register
 attack_class = ATTACKS.get
 
@@ -46,13 +47,14 @@ class Budget:
     aae_images: int = 20000  # an AAE or AAE decoder the attacker trains: the owner's recipe
     aae_epochs: int = 5
     gan_steps: int = 300  # generator updates of the GAN attack
+    simulated_encoders: int = 3  # AAEs of its own a NeuraCrypt-style attacker trains (one held out to check transfer)
     semantic_train: int = 50000  # public images the semantic-leakage classifier trains on
     semantic_epochs: int = 5
 
     @classmethod
     def quick(cls) -> "Budget":
         return cls(train_images=400, epochs=1, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=20,
-                   semantic_train=400, semantic_epochs=2)
+                   simulated_encoders=2, semantic_train=400, semantic_epochs=2)
 
 
 @dataclass

@@ -9,9 +9,11 @@ from veil.maskers.aae import AAEConfig, AAEMasker
 _TRAINED: dict[tuple, AAEMasker] = {}
 
 
-def own_aae(knowledge: Knowledge, progress: bool = False) -> AAEMasker:
+def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMasker:
+    """The attacker's `run`-th AAE (seed: the attack seed + 1 + run, never the victim's training seed 0 by
+    default)."""
     budget = knowledge.budget
-    seed = knowledge.seed + 1  # never the victim's training seed (0 by default)
+    seed = knowledge.seed + 1 + run
     key = (knowledge.public.source, len(knowledge.public), budget.aae_images, budget.aae_epochs, budget.batch_size,
            seed, knowledge.masked.data.shape[1])
     if key not in _TRAINED:
