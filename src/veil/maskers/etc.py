@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from veil.maskers.base import register_masker
 from veil.maskers.keyed import BlockLayout, KeyedMasker, permute_blocks, rotate_flip_blocks, shuffle_channels
-from veil.maskers.keys import choices, permutations
 
 
 @register_masker("etc")
@@ -28,9 +27,9 @@ class EtCMasker(KeyedMasker):
     default_block = 16
     allowed_blocks = (4, 8, 16)
 
-    def _build(self, layout: BlockLayout, step_key) -> None:
+    def _build(self, layout: BlockLayout, draws) -> None:
         blocks = layout.n_blocks
-        layout.move(permute_blocks, permutations(step_key("K1"), 1, blocks)[0])
-        layout.move(rotate_flip_blocks, choices(step_key("K2"), blocks, 8))
-        layout.invert(choices(step_key("K3"), blocks, 2)[:, None, None, None])
-        layout.move(shuffle_channels, choices(step_key("K4"), blocks, 6))
+        layout.move(permute_blocks, draws.permutations("K1", 1, blocks)[0])
+        layout.move(rotate_flip_blocks, draws.choices("K2", blocks, 8))
+        layout.invert(draws.choices("K3", blocks, 2)[:, None, None, None])
+        layout.move(shuffle_channels, draws.choices("K4", blocks, 6))

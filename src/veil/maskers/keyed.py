@@ -9,6 +9,8 @@ uint8 out, exact.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -18,7 +20,7 @@ import numpy as np
 
 from veil.errors import VeilError
 from veil.maskers.base import Masker, as_images, read_manifest, write_manifest
-from veil.maskers.keys import hkdf
+from veil.maskers.keys import choices, hkdf, permutations
 
 SIDE, CHANNELS = 32, 3
 VALUES = SIDE * SIDE * CHANNELS
@@ -109,23 +111,61 @@ class KeyedMasker(Masker, ABC):
     exact_uint8: ClassVar[bool] = True
 
     def __init__(self, secret: bytes, block: int | None = None):
-        block = self.default_block if block is None else int(block)
-        if block not in self.allowed_blocks:
-            raise VeilError(f"{self.method} takes block sizes {', '.join(map(str, self.allowed_blocks))}, got {block}")
-        self.block = block
+        block = self._check_block(block)
         prefix = f"{self.method}/block={block}/"
         # the secret is used here only: the object keeps the derived permutation, mask and fingerprint
-        self._fingerprint = f"{self.method}:b{block}:" + hkdf(secret, prefix + "fingerprint", 16).hex()
+        self._setup(block, _SecretDraws(secret, prefix),
+                    f"{self.method}:b{block}:" + hkdf(secret, prefix + "fingerprint", 16).hex())
+
+    @classmethod
+    def key_table(cls, secret: bytes, block: int | None = None) -> dict[str, np.ndarray]:
+        """The key table that `secret` gives: every step's random choices, by step name (e.g. EtC's K1 to K4).
+
+        Permutation steps are arrays of shape (rows, size) (one row per block, or a single row shared by all
+        blocks), each row a permutation of range(size); choice steps are flat arrays of integers in range(options).
+        `from_table(key_table(secret, block), block)` encrypts exactly as `cls(secret, block)` does.
+        """
+        block = cls._check_block(block)
+        draws = _RecordingDraws(_SecretDraws(secret, f"{cls.method}/block={block}/"))
+        cls.__new__(cls)._build(BlockLayout(block), draws)
+        return draws.table
+
+    @classmethod
+    def from_table(cls, table, block: int | None = None) -> "KeyedMasker":
+        """A masker from an explicit key table instead of a secret (for tests, analysis and worked examples).
+
+        `table` maps each step name to its choices, in the form `key_table` returns (any array shape with the right
+        number of entries is accepted). Missing or unknown steps, wrong sizes, out-of-range choices and rows that
+        are not permutations are refused with a VeilError. Such a masker has no secret: its fingerprint
+        ("<method>:b<block>:table:<hash>") is a hash of the table, and `load` with a secret never matches it.
+        """
+        block = cls._check_block(block)
+        draws = _TableDraws(cls.method, table)
+        masker = cls.__new__(cls)
+        masker._setup(block, draws, f"{cls.method}:b{block}:table:" + draws.digest())
+        draws.check_all_used()
+        return masker
+
+    @classmethod
+    def _check_block(cls, block: int | None) -> int:
+        block = cls.default_block if block is None else int(block)
+        if block not in cls.allowed_blocks:
+            raise VeilError(f"{cls.method} takes block sizes {', '.join(map(str, cls.allowed_blocks))}, got {block}")
+        return block
+
+    def _setup(self, block: int, draws, fingerprint: str) -> None:
+        self.block = block
+        self._fingerprint = fingerprint
         layout = BlockLayout(block)
-        self._build(layout, lambda step: hkdf(secret, prefix + step))
+        self._build(layout, draws)
         perm, mask = layout.flat()
         chw_to_hwc, hwc_to_chw = _hwc_to_chw_positions()
         self._encrypt_hwc, self._decrypt_hwc = _cipher_and_inverse(perm, mask)
         self._encrypt_chw, self._decrypt_chw = _cipher_and_inverse(hwc_to_chw[perm[chw_to_hwc]], mask[chw_to_hwc])
 
     @abstractmethod
-    def _build(self, layout: BlockLayout, step_key) -> None:
-        """Apply the scheme's steps to `layout`, drawing each step's randomness from `step_key(step name)`."""
+    def _build(self, layout: BlockLayout, draws: "_Draws") -> None:
+        """Apply the scheme's steps to `layout`, taking each step's random choices from `draws` by step name."""
 
     @property
     def config(self) -> dict:
@@ -204,3 +244,87 @@ def _gather_xor(pixels: np.ndarray, perm: np.ndarray, mask: np.ndarray) -> np.nd
     out = np.take(pixels.reshape(len(pixels), -1), perm, axis=1)
     np.bitwise_xor(out, mask, out=out)
     return out.reshape(pixels.shape)
+
+
+class _Draws(ABC):
+    """Where a scheme's `_build` takes its random choices from, step by step."""
+
+    @abstractmethod
+    def permutations(self, step: str, rows: int, size: int) -> np.ndarray:
+        """`rows` permutations of range(size), shape (rows, size)."""
+
+    @abstractmethod
+    def choices(self, step: str, count: int, options: int) -> np.ndarray:
+        """`count` integers in range(options), shape (count,)."""
+
+
+class _SecretDraws(_Draws):
+    """Choices derived from a secret: one HKDF key per step (info "<method>/block=<B>/<step>"), see `veil.maskers.keys`."""
+
+    def __init__(self, secret: bytes, prefix: str):
+        self._secret, self._prefix = secret, prefix
+
+    def permutations(self, step: str, rows: int, size: int) -> np.ndarray:
+        return permutations(hkdf(self._secret, self._prefix + step), rows, size)
+
+    def choices(self, step: str, count: int, options: int) -> np.ndarray:
+        return choices(hkdf(self._secret, self._prefix + step), count, options)
+
+
+class _RecordingDraws(_Draws):
+    """Passes another source's choices through and keeps them, by step name (for `KeyedMasker.key_table`)."""
+
+    def __init__(self, source: _Draws):
+        self._source, self.table = source, {}
+
+    def permutations(self, step: str, rows: int, size: int) -> np.ndarray:
+        self.table[step] = self._source.permutations(step, rows, size)
+        return self.table[step]
+
+    def choices(self, step: str, count: int, options: int) -> np.ndarray:
+        self.table[step] = self._source.choices(step, count, options)
+        return self.table[step]
+
+
+class _TableDraws(_Draws):
+    """Choices read from an explicit key table, each checked against what the step asks for."""
+
+    def __init__(self, method: str, table):
+        self._method = method
+        try:
+            self._table = {str(step): np.asarray(value) for step, value in dict(table).items()}
+        except (TypeError, ValueError) as exc:
+            raise VeilError(f"a {method} key table maps step names to integer arrays ({exc})") from None
+        self._used: set[str] = set()
+
+    def digest(self) -> str:
+        canonical = json.dumps({step: value.tolist() for step, value in sorted(self._table.items())})
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def _take(self, step: str, count: int) -> np.ndarray:
+        if step not in self._table:
+            raise VeilError(f"the {self._method} key table has no step {step!r}")
+        value = self._table[step]
+        if value.size != count or not np.issubdtype(value.dtype, np.integer):
+            raise VeilError(f"{self._method} key table step {step!r} needs {count} integers, "
+                            f"got {value.size} of {value.dtype}")
+        self._used.add(step)
+        return value.reshape(-1).astype(np.int64)
+
+    def permutations(self, step: str, rows: int, size: int) -> np.ndarray:
+        value = self._take(step, rows * size).reshape(rows, size)
+        if not (np.sort(value, axis=1) == np.arange(size)).all():
+            raise VeilError(f"{self._method} key table step {step!r}: every row must be a permutation of "
+                            f"range({size})")
+        return value
+
+    def choices(self, step: str, count: int, options: int) -> np.ndarray:
+        value = self._take(step, count)
+        if value.min() < 0 or value.max() >= options:
+            raise VeilError(f"{self._method} key table step {step!r} takes integers in range({options})")
+        return value
+
+    def check_all_used(self) -> None:
+        unknown = sorted(set(self._table) - self._used)
+        if unknown:
+            raise VeilError(f"the {self._method} key table has unknown steps: {', '.join(map(repr, unknown))}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from veil.maskers.base import register_masker
 from veil.maskers.keyed import (BlockLayout, KeyedMasker, permute_blocks, shuffle_channels, shuffle_values)
-from veil.maskers.keys import choices, permutations
 
 
 @register_masker("le")
@@ -26,10 +25,10 @@ class LEMasker(KeyedMasker):
     default_block = 4
     allowed_blocks = (2, 4, 8, 16)
 
-    def _build(self, layout: BlockLayout, step_key) -> None:
+    def _build(self, layout: BlockLayout, draws) -> None:
         size = layout.block_values
-        layout.move(shuffle_values, permutations(step_key("shuffle"), 1, size)[0])
-        layout.invert(choices(step_key("negative-positive"), size, 2).reshape(layout.index.shape[1:]))
+        layout.move(shuffle_values, draws.permutations("shuffle", 1, size)[0])
+        layout.invert(draws.choices("negative-positive", size, 2).reshape(layout.index.shape[1:]))
 
 
 @register_masker("ele")
@@ -37,11 +36,11 @@ class ELEMasker(KeyedMasker):
     default_block = 4
     allowed_blocks = (2, 4, 8, 16)
 
-    def _build(self, layout: BlockLayout, step_key) -> None:
+    def _build(self, layout: BlockLayout, draws) -> None:
         blocks, size = layout.n_blocks, layout.block_values
-        layout.move(permute_blocks, permutations(step_key("block-scramble"), 1, blocks)[0])
-        layout.move(shuffle_values, permutations(step_key("shuffle"), blocks, size))
-        layout.invert(choices(step_key("negative-positive"), blocks * size, 2).reshape(layout.index.shape))
+        layout.move(permute_blocks, draws.permutations("block-scramble", 1, blocks)[0])
+        layout.move(shuffle_values, draws.permutations("shuffle", blocks, size))
+        layout.invert(draws.choices("negative-positive", blocks * size, 2).reshape(layout.index.shape))
 
 
 @register_masker("pe")
@@ -49,6 +48,6 @@ class PEMasker(KeyedMasker):
     default_block = 1
     allowed_blocks = (1,)
 
-    def _build(self, layout: BlockLayout, step_key) -> None:
-        layout.invert(choices(step_key("negative-positive"), layout.index.size, 2).reshape(layout.index.shape))
-        layout.move(shuffle_channels, choices(step_key("colour-shuffle"), layout.n_blocks, 6))
+    def _build(self, layout: BlockLayout, draws) -> None:
+        layout.invert(draws.choices("negative-positive", layout.index.size, 2).reshape(layout.index.shape))
+        layout.move(shuffle_channels, draws.choices("colour-shuffle", layout.n_blocks, 6))

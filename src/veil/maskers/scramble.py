@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from veil.maskers.base import register_masker
 from veil.maskers.keyed import BlockLayout, KeyedMasker, shuffle_values
-from veil.maskers.keys import permutations
 
 
 @register_masker("scramble")
@@ -18,6 +17,6 @@ class ScrambleMasker(KeyedMasker):
     default_block = 8
     allowed_blocks = (2, 4, 8, 16)
 
-    def _build(self, layout: BlockLayout, step_key) -> None:
+    def _build(self, layout: BlockLayout, draws) -> None:
         pixels = layout.block * layout.block
-        layout.move(shuffle_values, permutations(step_key("pixels"), 1, pixels)[0], 3)
+        layout.move(shuffle_values, draws.permutations("pixels", 1, pixels)[0], 3)
