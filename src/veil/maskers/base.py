@@ -85,13 +85,25 @@ def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
     if not directory.is_dir():
         raise VeilError("masker directory not found", directory)
     manifest = read_json(directory / MANIFEST)
-    for key in ("method", "config", "files"):
-        if key not in manifest:
-            raise VeilError(f"manifest lacks {key!r}", directory / MANIFEST)
+    for key, kind in (("method", str), ("config", dict), ("files", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise VeilError(f"manifest lacks {key!r} (or it is not a {kind.__name__})", directory / MANIFEST)
     for name, digest in manifest["files"].items():
+        if not isinstance(digest, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
+            raise VeilError(f"manifest lists {name!r}, which is not a file name with its sha256", directory / MANIFEST)
         if name not in skip and (directory / name).exists():
             verify_sha256(directory / name, digest)
     return manifest
+
+
+def build_from_config(cls, config, where, *args):
+    """`cls(*args, **config)` for a configuration read from a file: a wrong key or value type is a VeilError."""
+    if not isinstance(config, dict):
+        raise VeilError("the masker configuration is not a JSON object", where)
+    try:
+        return cls(*args, **config)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise VeilError(f"invalid masker configuration ({exc})", where) from None
 
 
 def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:
