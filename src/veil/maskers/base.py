@@ -15,7 +15,7 @@ import numpy as np
 from veil import __version__
 from veil.data.imageset import ImageSet
 from veil.errors import VeilError
-from veil.io import read_json, sha256_file, verify_sha256, write_json
+from veil.io import check_manifest_files, read_json, sha256_file, verify_sha256, write_json
 from veil.registry import Registry
 
 MANIFEST = "manifest.json"
@@ -85,12 +85,10 @@ def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
     if not directory.is_dir():
         raise VeilError("masker directory not found", directory)
     manifest = read_json(directory / MANIFEST)
-    for key, kind in (("method", str), ("config", dict), ("files", dict)):
+    for key, kind in (("method", str), ("config", dict)):
         if not isinstance(manifest.get(key), kind):
             raise VeilError(f"manifest lacks {key!r} (or it is not a {kind.__name__})", directory / MANIFEST)
-    for name, digest in manifest["files"].items():
-        if not isinstance(digest, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
-            raise VeilError(f"manifest lists {name!r}, which is not a file name with its sha256", directory / MANIFEST)
+    for name, digest in check_manifest_files(manifest.get("files"), directory / MANIFEST).items():
         if name not in skip and (directory / name).exists():
             verify_sha256(directory / name, digest)
     return manifest
