@@ -6,7 +6,6 @@ arbitrary objects: CIFAR pickles go through an allow-list unpickler that only re
 from __future__ import annotations
 
 import gzip
-import lzma
 import math
 import os
 import pickle
@@ -134,11 +133,6 @@ def _reader(path: Path):
     return lambda: read_bytes(path)
 
 
-#: what tarfile, zipfile and their decompressors raise on a damaged or truncated archive
-ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error, lzma.LZMAError,
-                  NotImplementedError, RuntimeError, ValueError, UnicodeDecodeError)
-
-
 def read_archive(path: Path, split: str | None) -> Raw:
     """Read images straight from a tar/zip archive, without extracting it to disk.
 
@@ -148,8 +142,10 @@ def read_archive(path: Path, split: str | None) -> Raw:
     with open_for_reading(path) as handle:
         try:
             entries = _zip_entries(handle, path) if path.name.lower().endswith(".zip") else _tar_entries(handle, path)
-        except ARCHIVE_ERRORS as exc:
-            raise VeilError(f"corrupt or truncated archive ({type(exc).__name__}: {exc})", path) from None
+        except VeilError:
+            raise
+        except Exception as exc:  # tarfile, zipfile and their decompressors raise many types on damaged bytes
+            raise VeilError(f"corrupt or truncated archive ({type(exc).__name__}: {_first_line(exc)})", path) from None
     return read_tree(entries, split, str(path))
 
 
