@@ -17,7 +17,7 @@ def _check(images, n=None, classes=None):
 
 
 def test_folder_with_splits_and_modes(image_tree):
-    _check(load(str(image_tree)), 24, ["cat", "dog", "emu"])
+    _check(load(str(image_tree), split="train+test"), 24, ["cat", "dog", "emu"])
     train = load(str(image_tree), split="train")
     _check(train, 18, ["cat", "dog", "emu"])
     assert np.bincount(train.labels).tolist() == [6, 6, 6]
@@ -33,13 +33,13 @@ def test_archives_match_folder(image_tree, tree_archives, kind):
 
 
 def test_archive_cache_gives_same_arrays(tree_archives):
-    first = load(str(tree_archives["tar.gz"]))
-    second = load(str(tree_archives["tar.gz"]))
+    first = load(str(tree_archives["tar.gz"]), split="train")
+    second = load(str(tree_archives["tar.gz"]), split="train")
     np.testing.assert_array_equal(first.images, second.images)
 
 
 def test_classes_select_and_relabel(image_tree):
-    subset = load(str(image_tree), classes=["emu", "cat"])
+    subset = load(str(image_tree), split="train+test", classes=["emu", "cat"])
     assert subset.class_names == ["emu", "cat"]
     assert set(subset.labels.tolist()) == {0, 1} and len(subset) == 16
 
@@ -54,7 +54,7 @@ def test_flat_folder_is_unlabelled(tmp_path, image_tree):
 
 
 def test_cifar_pickles(cifar_folder):
-    _check(load(str(cifar_folder)), 70)
+    _check(load(str(cifar_folder), split="train+test"), 70)
     test = load(str(cifar_folder), split="test")
     _check(test, 20)
     assert test.class_names[0] == "airplane"
@@ -63,7 +63,7 @@ def test_cifar_pickles(cifar_folder):
 def test_mnist_idx_gz_and_raw(mnist_folder):
     _check(load(str(mnist_folder), split="test"), 12, [str(d) for d in range(10)])
     _check(load(str(mnist_folder), split="train"), 8)
-    _check(load(str(mnist_folder)), 20)
+    _check(load(str(mnist_folder), split="test+train"), 20)
     gray = load(str(mnist_folder), split="test").images
     np.testing.assert_array_equal(gray[:, 0], gray[:, 2])  # grayscale became RGB
 

@@ -17,7 +17,40 @@ MODELS = ("nn", "rf", "adaboost", "cnn", "convmixer", "vit", "descrambler-cnn")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise VeilError(f"{self.prog}: {message}")
+        # main() prints "veil: error: "; a subcommand's name ("train: ...") is all the prefix left to add
+        command = self.prog.removeprefix("veil").strip()
+        raise VeilError(f"{command}: {message}" if command else message)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of every count and size: 0 and negatives are refused (a slice would take -1 as "all but one")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 up, got {text!r}")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"n_estimators\": 200}}', got {text!r}")
+    return value
 
 
 def _data_args(parser, required: bool = True, default: str = ""):
@@ -111,12 +144,15 @@ def cmd_unmask(args):
 
 
 def cmd_train(args):
+    from veil.classifiers import classifier_class
     from veil.masked import MaskedSet
     from veil.workflows import train_classifier
 
     masked = MaskedSet.load(args.masked)
-    params = json.loads(args.params) if args.params else {}
+    params = dict(args.params or {})
     if args.epochs is not None:
+        if not getattr(classifier_class(args.model), "trains_with_engine", False):
+            raise VeilError(f"--epochs is for the models trained in epochs; {args.model} is not (drop --epochs)")
         params["epochs"] = args.epochs
     train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, **params)
     print(f"{args.model} model trained on {len(masked)} masked samples -> {args.out}")
@@ -214,9 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-masker", help="train an AAE masker on public images (labels unused)")
     _data_args(p)
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_positive_int, default=10)
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=cmd_train_masker)
@@ -231,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="aae", choices=METHODS)
     p.add_argument("--masker", help="AAE masker directory (--method aae)")
     _key_args(p)
-    p.add_argument("--block", type=int, help="block size of a keyed scheme (etc: 4/8/16, default 16)")
-    p.add_argument("--kernel", type=int, help="filter size of blur/randfilter/iidfilter (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of randfilter/iidfilter")
+    p.add_argument("--block", type=_positive_int, help="block size of a keyed scheme (etc: 4/8/16, default 16)")
+    p.add_argument("--kernel", type=_positive_int, help="filter size of blur/randfilter/iidfilter (default 5)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of randfilter/iidfilter")
     _data_args(p)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_mask)
@@ -246,16 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="the source images, to measure reconstruction MSE")
     p.add_argument("--split")
     p.add_argument("--classes")
-    p.add_argument("--limit", type=int, help="reconstruct only the first N")
+    p.add_argument("--limit", type=_positive_int, help="reconstruct only the first N")
     p.set_defaults(func=cmd_unmask)
 
     p = sub.add_parser("train", help="train a classifier on a masked file")
     p.add_argument("--masked", required=True)
     p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--params", help="JSON object of model parameters, e.g. '{\"n_estimators\": 200}'")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--params", type=_json_object,
+                   help="JSON object of model parameters, e.g. '{\"n_estimators\": 200}'")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -269,15 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     p.add_argument("--out", required=True, help="folder for compress.json and compress.md")
     _key_args(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the stand-in key when no key is given")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key when no key is given")
     p.set_defaults(func=cmd_compress_report)
 
     p = sub.add_parser("bench", help="benchmarks: `veil bench encrypt --json OUT`")
     p.add_argument("what", choices=["encrypt"])
     p.add_argument("--json", required=True)
     _data_args(p, required=False, default=f"{DEFAULT_CIFAR} --split test")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0, help="seed of the stand-in key")
+    p.add_argument("--repeats", type=_positive_int, default=5)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("keygen", help="create a random secret key file (mode 0600) for the keyed schemes")
@@ -296,13 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--victim-split", help="part of --victim to use (train/test)")
     p.add_argument("--public", required=True, help="public images of the same kind, disjoint from the victim's")
     p.add_argument("--public-split", help="part of --public to use (train/test)")
-    p.add_argument("--pairs", type=int, help="threat c: how many of the victim's pairs the attacker knows")
+    p.add_argument("--pairs", type=_positive_int, help="threat c: how many of the victim's pairs the attacker knows")
     p.add_argument("--masker", help="threat b against an AAE: the victim's masker folder (its encoder only is read)")
     _key_args(p)
-    p.add_argument("--train-images", type=int, help="public images a trained attack learns from (default 20000)")
-    p.add_argument("--epochs", type=int, help="epochs of a trained attack (default 3)")
+    p.add_argument("--train-images", type=_positive_int,
+                   help="public images a trained attack learns from (default 20000)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs of a trained attack (default 3)")
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, help="new folder for attack.json and grid.png")
     p.set_defaults(func=cmd_attack)
 
@@ -320,25 +358,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assemble", action="store_true", help="run nothing: rebuild privacy.json, plots and report.md "
                    "from the runs in --out, listing the planned runs that are missing")
     p.add_argument("--quick", action="store_true", help="small subsets and budgets (a smoke run)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 cores)")
     p.add_argument("--out", default="out/demo")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("reproduce", help="regenerate a paper's tables and figures (table1, table2, pairs, all, ...)")
     p.add_argument("name")
     p.add_argument("--out", required=True)
     p.add_argument("--quick", action="store_true", help="small subsets and few epochs (a smoke run)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
     p.add_argument("--data", help="CIFAR-10 source (default ../shared/data/cifar10-jpeg.tar.gz)")
     p.add_argument("--mnist", help="MNIST source (default ../shared/data/mnist)")
     p.add_argument("--work", help="where trained masker instances (weights) go (default runs/reproduce)")
     p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all)")
-    p.add_argument("--jobs", type=int, help="tradeoff: train this many runs of a comparison at once, one process "
-                   "each (2 on a 2-core machine)")
+    p.add_argument("--jobs", type=_positive_int, help="tradeoff: train this many runs of a comparison at once, one "
+                   "process each (2 on a 2-core machine)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 
@@ -351,9 +389,6 @@ def main(argv=None) -> int:
         args.func(args)
     except VeilError as exc:
         print(f"veil: error: {exc}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:
-        print(f"veil: error: --params is not valid JSON ({exc})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("veil: interrupted", file=sys.stderr)

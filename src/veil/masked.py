@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from veil.errors import VeilError
-from veil.io import load_npz, save_npz
+from veil.io import load_npz, save_npz, string_list
 
 FORMAT = "veil-masked/1"
 UINT8_STORAGE = "uint8"
@@ -61,7 +61,7 @@ class MaskedSet:
             raise VeilError(f"not a veil masked set (missing {', '.join(sorted(missing))})", path)
         try:
             meta = json.loads(str(arrays["meta"]))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise VeilError("not a veil masked set (unreadable metadata)", path) from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise VeilError(f"not a veil masked set (format is not {FORMAT})", path)
@@ -73,7 +73,7 @@ class MaskedSet:
                             f"got {data.dtype} {data.shape}", path)
         if not np.isfinite(data).all():
             raise VeilError("masked data contain NaN or infinite values", path)
-        class_names = [str(n) for n in arrays["class_names"]]
+        class_names = string_list(arrays["class_names"], "class_names", path)
         labels = arrays.get("labels")
         if labels is not None:
             if labels.dtype.kind not in "iu" or labels.shape != (len(data),):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.masked import UINT8_STORAGE, MaskedSet
-from veil.maskers.base import Masker, masker_class
+from veil.maskers.base import Masker, build_from_config, masker_class
 from veil.maskers.filters import FilterMasker
 from veil.maskers.keyed import KeyedMasker
 from veil.workflows import mask_images, write_reconstructions
@@ -50,7 +50,7 @@ def unmask_with_key(masked_file, secret: bytes, out_dir, data: ImageSet | None =
         raise VeilError(f"masked with {masked.method!r}, which has no key to unmask with"
                         + (" (use --masker with the AAE masker directory)" if masked.method == "aae" else ""),
                         masked_file)
-    masker = cls(secret, **masked.meta.get("config", {}))
+    masker = build_from_config(cls, masked.meta.get("config", {}), masked_file, secret)
     if masker.fingerprint != masked.fingerprint:
         raise VeilError("wrong key: its fingerprint differs from the one the set was masked with", masked_file)
     return write_reconstructions(masker, masked, out_dir, data, limit,

@@ -72,6 +72,8 @@ def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | N
                           provenance: dict | None = None) -> dict:
     """Invert the first `limit` masked samples to PNGs in `out_dir`; with `data`, also `mse.json` against them
     (`provenance` names the inputs in it)."""
+    if limit is not None and limit < 1:
+        raise VeilError(f"the limit must be a positive number of images, got {limit}")
     count = len(masked) if limit is None else min(limit, len(masked))
     recon = masker.inverse_transform(masked.data[:count])
     figures = {}

@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from veil.errors import VeilError
-from veil.io import read_json, sha256_file, verify_sha256, write_json
+from veil.io import check_manifest_files, read_json, sha256_file, verify_sha256, write_json
 from veil.metrics import classification_figures
 from veil.registry import Registry
 
@@ -118,19 +118,33 @@ def load_classifier(directory) -> MaskedClassifier:
     directory = Path(directory)
     if not directory.is_dir():
         raise VeilError("model directory not found", directory)
-    manifest = read_json(directory / MODEL_MANIFEST)
-    for key in ("kind", "params", "class_names", "fingerprint", "input_shape", "files"):
-        if key not in manifest:
-            raise VeilError(f"model manifest lacks {key!r}", directory / MODEL_MANIFEST)
+    manifest = _read_model_manifest(directory / MODEL_MANIFEST)
     cls = classifier_class(manifest["kind"])
     for name, digest in manifest["files"].items():
         verify_sha256(directory / name, digest)
     try:
         model = cls(**manifest["params"])
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise VeilError(f"invalid model parameters ({exc})", directory / MODEL_MANIFEST) from None
     model.class_names = list(manifest["class_names"])
     model.fingerprint = manifest["fingerprint"]
     model.input_shape = tuple(manifest["input_shape"])
     model._load_weights(directory / cls.weight_file, manifest.get("extra", {}))
     return model
+
+
+def _read_model_manifest(path: Path) -> dict:
+    """model.json, with each field of the type that loading relies on."""
+    manifest = read_json(path)
+    kinds = {"kind": str, "params": dict, "class_names": list, "fingerprint": str, "input_shape": list}
+    for key, kind in kinds.items():
+        if not isinstance(manifest.get(key), kind):
+            raise VeilError(f"model manifest lacks {key!r} (or it is not a {kind.__name__})", path)
+    if not all(isinstance(name, str) for name in manifest["class_names"]):
+        raise VeilError("model manifest 'class_names' must be strings", path)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in manifest["input_shape"]):
+        raise VeilError("model manifest 'input_shape' must be positive integers", path)
+    if not isinstance(manifest.get("extra", {}), dict):
+        raise VeilError("model manifest 'extra' is not a JSON object", path)
+    check_manifest_files(manifest.get("files"), path)
+    return manifest

@@ -14,13 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ignite.handlers import EarlyStopping
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from veil.classifiers.base import MaskedClassifier
 from veil.data.splits import stratified_split
 from veil.errors import VeilError
 from veil.io import atomic_path
 from veil.training import fit_engine, make_trainer, pick_device, set_seed, tensor_loader
+from veil.weights import load_weights
 
 EVAL_BATCH = 4096
 
@@ -175,8 +176,5 @@ class TorchClassifier(MaskedClassifier):
 
     def _load_weights(self, path: Path, extra: dict) -> None:
         self.module_ = self._build().to(self.device)
-        try:
-            self.module_.load_state_dict(load_file(str(path)))
-        except Exception as exc:
-            raise VeilError(f"not valid weights for this model ({str(exc).splitlines()[0]})", path) from None
+        load_weights(self.module_, path)
         self.best_epoch_ = int(extra.get("best_epoch", 0))

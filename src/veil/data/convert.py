@@ -47,6 +47,8 @@ def array_to_rgb32(pixels: np.ndarray, name: str) -> np.ndarray:
         pixels = pixels.transpose(0, 2, 3, 1)
     if pixels.shape[-1] not in (1, 3, 4):
         raise VeilError(f"cannot tell the channel axis of shape {pixels.shape}", name)
+    if 0 in pixels.shape[1:3]:
+        raise VeilError(f"images have no pixels (shape {pixels.shape})", name)
     if pixels.dtype.kind == "f":
         if not np.isfinite(pixels).all():
             raise VeilError("images contain NaN or infinite values", name)

@@ -6,7 +6,11 @@ arbitrary objects: CIFAR pickles go through an allow-list unpickler that only re
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import pickle
+import re
+import stat
 import tarfile
 import zipfile
 import zlib
@@ -17,6 +21,7 @@ import numpy as np
 
 from veil.data.convert import array_to_rgb32, decode_image
 from veil.errors import VeilError
+from veil.io import open_for_reading, read_bytes, read_error
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
@@ -32,18 +37,34 @@ class Raw:
 # ---------------------------------------------------------------- folders and archives
 
 
+def choose_splits(split: str | None, available: list[str], where) -> list[str]:
+    """The parts that `--split` names: one ("test"), or several joined by "+" ("train+test").
+
+    Without --split, a source that holds several parts is refused rather than silently merged.
+    """
+    if split is None:
+        if len(available) > 1:
+            raise VeilError(f"holds the splits {', '.join(available)}; choose one with --split (or merge them "
+                            f"with --split {'+'.join(available)})", where)
+        return list(available)
+    wanted = split.split("+")
+    for name in wanted:
+        if name not in available or wanted.count(name) > 1:
+            raise VeilError(f"no split named {name!r} (splits here: {', '.join(available) or 'none'})", where)
+    return wanted
+
+
 def read_tree(entries, split: str | None, where: str) -> Raw:
     """Build a labelled set from (relative posix path, bytes-loader) pairs.
 
-    Layouts: `file` (unlabelled), `class/file`, `split/class/file`; `split` keeps one top-level part.
+    Layouts: `file` (unlabelled), `class/file`, `split/class/file`; `split` keeps one top-level part (or several,
+    "train+test"); a split/class/file tree with several parts needs it.
     """
     files = sorted((PurePosixPath(name).parts, load) for name, load in entries
                    if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and not PurePosixPath(name).name.startswith("."))
-    if split is not None:
-        parts = sorted({p[0] for p, _ in files if len(p) > 1})
-        files = [(p[1:], load) for p, load in files if len(p) > 1 and p[0] == split]
-        if not files:
-            raise VeilError(f"no split named {split!r} (top-level parts: {', '.join(parts) or 'none'})", where)
+    if split is not None or {len(p) for p, _ in files} == {3}:
+        keep = choose_splits(split, sorted({p[0] for p, _ in files if len(p) > 1}), where)
+        files = [(p[1:], load) for p, load in files if len(p) > 1 and p[0] in keep]
     if not files:
         raise VeilError("no images found (empty dataset)", where)
     depths = {len(p) for p, _ in files}
@@ -61,24 +82,123 @@ def read_tree(entries, split: str | None, where: str) -> Raw:
     return Raw(pixels, np.array([index[n] for n in names], dtype=np.int64), class_names)
 
 
+def list_files(root: Path) -> list[tuple[str, Path, os.stat_result]]:
+    """Every regular file under `root`: (posix name relative to it, path, stat), links to files and folders followed.
+
+    Refused, naming the entry, where a plain rglob would raise or silently skip: a symlink loop, a dangling link, a
+    name that is not UTF-8, an unreadable folder, and a device, FIFO or socket.
+    """
+    found: list = []
+    _walk(Path(root), "", found, frozenset())
+    return sorted(found, key=lambda item: item[0])
+
+
+def _walk(folder: Path, prefix: str, found: list, ancestors: frozenset) -> None:
+    try:
+        info = folder.stat()
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise read_error(exc, folder) from None
+    identity = (info.st_dev, info.st_ino)
+    if identity in ancestors:
+        raise VeilError("symlink loop: this folder leads back to one that contains it", folder)
+    for name in names:
+        path = folder / name
+        _check_utf8(name, path)
+        try:
+            entry = path.stat()
+        except OSError as exc:
+            raise read_error(exc, path) from None
+        if stat.S_ISDIR(entry.st_mode):
+            _walk(path, f"{prefix}{name}/", found, ancestors | {identity})
+        elif stat.S_ISREG(entry.st_mode):
+            found.append((prefix + name, path, entry))
+        else:
+            raise VeilError("not a regular file or folder (a device, FIFO or socket); refused", path)
+
+
+def _check_utf8(name: str, where) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VeilError("name is not valid UTF-8; rename it", where) from None
+
+
 def read_folder(path: Path, split: str | None) -> Raw:
-    entries = [(f.relative_to(path).as_posix(), f.read_bytes) for f in path.rglob("*") if f.is_file()]
+    entries = [(name, _reader(file)) for name, file, _ in list_files(path)]
     return read_tree(entries, split, str(path))
+
+
+def _reader(path: Path):
+    return lambda: read_bytes(path)
 
 
 def read_archive(path: Path, split: str | None) -> Raw:
-    """Read images straight from a tar/zip archive, without extracting it to disk."""
-    try:
-        if path.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
-                entries = [(info.filename, _constant(archive.read(info))) for info in archive.infolist() if not info.is_dir()]
-        else:
-            with tarfile.open(path, "r:*") as archive:
-                entries = [(member.name, _constant(archive.extractfile(member).read()))
-                           for member in archive if member.isfile()]
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        raise VeilError(f"corrupt or truncated archive ({type(exc).__name__}: {exc})", path) from None
+    """Read images straight from a tar/zip archive, without extracting it to disk.
+
+    A member that could escape a folder if extracted (absolute, `..`), a link or a special file is refused, never
+    skipped: an archive that holds one was not made by a plain `tar`/`zip` of an image folder.
+    """
+    with open_for_reading(path) as handle:
+        try:
+            entries = _zip_entries(handle, path) if path.name.lower().endswith(".zip") else _tar_entries(handle, path)
+        except VeilError:
+            raise
+        except Exception as exc:  # tarfile, zipfile and their decompressors raise many types on damaged bytes
+            raise VeilError(f"corrupt or truncated archive ({type(exc).__name__}: {_first_line(exc)})", path) from None
     return read_tree(entries, split, str(path))
+
+
+def _zip_entries(handle, path: Path) -> list:
+    entries = []
+    with zipfile.ZipFile(handle) as archive:
+        for info in archive.infolist():
+            _check_member(info.filename, path)
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if info.is_dir():
+                continue
+            if kind not in (0, stat.S_IFREG):
+                raise VeilError(f"member {info.filename!r} is a {_kind_name(kind)}; archives holding links or special "
+                                "files are refused", path)
+            entries.append((info.filename, _constant(archive.read(info))))
+    return entries
+
+
+def _tar_entries(handle, path: Path) -> list:
+    entries = []
+    with tarfile.open(fileobj=handle, mode="r:*") as archive:
+        for member in archive:
+            _check_member(member.name, path)
+            if member.isdir():
+                continue
+            if not member.isfile():
+                kind = "hard link" if member.islnk() else _kind_name(_TAR_KINDS.get(member.type, 0))
+                raise VeilError(f"member {member.name!r} is a {kind}; archives holding links or special files are "
+                                "refused", path)
+            entries.append((member.name, _constant(archive.extractfile(member).read())))
+    return entries
+
+
+_TAR_KINDS = {tarfile.SYMTYPE: stat.S_IFLNK, tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK,
+              tarfile.FIFOTYPE: stat.S_IFIFO}
+
+
+def _kind_name(kind: int) -> str:
+    names = {stat.S_IFLNK: "symlink", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+             stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFDIR: "directory"}
+    return names.get(kind, "special file")
+
+
+def _check_member(name: str, where: Path) -> None:
+    """Refuse a member name that is absolute, climbs out with `..`, or is not UTF-8 (tar keeps raw bytes)."""
+    parts = re.split(r"[/\\]", name)
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
+        raise VeilError(f"unsafe member name {name!r} (absolute, or leading out of the archive with '..'); refused",
+                        where)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VeilError(f"member name {name!r} is not valid UTF-8; refused", where) from None
 
 
 def _constant(data: bytes):
@@ -104,16 +224,18 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 
 def read_cifar_pickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as handle:
+    with open_for_reading(path) as handle:
+        try:
             obj = _ArrayOnlyUnpickler(handle, encoding="bytes").load()
-    except FileNotFoundError:
-        raise VeilError("file not found", path) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, ImportError) as exc:
-        raise VeilError(f"not a valid CIFAR batch ({exc})", path) from None
+        except Exception as exc:  # the unpickler raises nearly any type on garbage; only arrays are ever rebuilt
+            raise VeilError(f"not a valid CIFAR batch ({type(exc).__name__}: {_first_line(exc)})", path) from None
     if not isinstance(obj, dict):
         raise VeilError("not a valid CIFAR batch (expected a dictionary)", path)
-    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
+    return {(k.decode(errors="replace") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def is_cifar_folder(path: Path) -> bool:
@@ -122,23 +244,38 @@ def is_cifar_folder(path: Path) -> bool:
 
 def read_cifar(path: Path, split: str | None) -> Raw:
     cifar100 = not (path / "batches.meta").exists()
-    parts = {"train": ["train"], "test": ["test"]} if cifar100 else {
-        "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-    if split is not None and split not in parts:
-        raise VeilError(f"no split named {split!r} (CIFAR has train and test)", path)
-    meta = read_cifar_pickle(path / ("meta" if cifar100 else "batches.meta"))
+    parts = {"test": ["test"], "train": ["train"]} if cifar100 else {
+        "test": ["test_batch"], "train": [f"data_batch_{i}" for i in range(1, 6)]}
+    chosen = choose_splits(split, list(parts), path)
+    meta_file = path / ("meta" if cifar100 else "batches.meta")
     names_key, labels_key = ("fine_label_names", "fine_labels") if cifar100 else ("label_names", "labels")
-    class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in _field(meta, names_key, path / "meta")]
+    class_names = _class_names(_field(read_cifar_pickle(meta_file), names_key, meta_file), meta_file)
     pixels, labels = [], []
-    for name in parts[split] if split else parts["train"] + parts["test"]:
-        batch = read_cifar_pickle(path / name)
-        data = np.asarray(_field(batch, "data", path / name))
-        batch_labels = np.asarray(_field(batch, labels_key, path / name), dtype=np.int64)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(batch_labels):
-            raise VeilError(f"not a valid CIFAR batch (data {data.shape} {data.dtype}, {len(batch_labels)} labels)", path / name)
+    for name in (batch for part in chosen for batch in parts[part]):
+        data, batch_labels = _cifar_batch(read_cifar_pickle(path / name), labels_key, path / name)
         pixels.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(batch_labels)
     return Raw(np.ascontiguousarray(np.concatenate(pixels)), np.concatenate(labels), class_names)
+
+
+def _class_names(names, where: Path) -> list[str]:
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in names):
+        raise VeilError("not a valid CIFAR meta file (class names are not a list of strings)", where)
+    return [n.decode(errors="replace") if isinstance(n, bytes) else n for n in names]
+
+
+def _cifar_batch(batch: dict, labels_key: str, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 (N, 3072) pixels and int64 labels of one batch, checked against each other."""
+    data, labels = _field(batch, "data", where), _field(batch, labels_key, where)
+    try:
+        labels = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        labels = None
+    if not isinstance(data, np.ndarray) or labels is None or labels.ndim != 1:
+        raise VeilError("not a valid CIFAR batch (data must be an array and labels a list of integers)", where)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise VeilError(f"not a valid CIFAR batch (data {data.shape} {data.dtype}, {len(labels)} labels)", where)
+    return data, labels
 
 
 def _field(batch: dict, key: str, where: Path):
@@ -154,12 +291,12 @@ MNIST_PREFIX = {"train": "train", "test": "t10k"}
 
 def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     """Parse an IDX file (.gz or raw); wrong magic, type or counts are errors naming the file."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except FileNotFoundError:
-        raise VeilError("file not found", path) from None
-    except (OSError, EOFError) as exc:
-        raise VeilError(f"corrupt gzip file ({exc})", path) from None
+    raw = read_bytes(path)
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise VeilError(f"corrupt gzip file ({exc})", path) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise VeilError("not an IDX file of unsigned bytes (wrong magic number)", path)
     dims = raw[3]
@@ -169,7 +306,7 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     if len(raw) < header:
         raise VeilError("truncated IDX header", path)
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
-    if len(raw) - header != int(np.prod(shape)):
+    if len(raw) - header != math.prod(shape):
         raise VeilError(f"IDX header promises shape {shape} but the file holds {len(raw) - header} bytes", path)
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -191,10 +328,9 @@ def read_mnist(path: Path, split: str | None) -> Raw:
     if path.is_file():
         folder, prefixes = path.parent, [path.name.split("-images")[0]]
     else:
-        if split is not None and split not in MNIST_PREFIX:
-            raise VeilError(f"no split named {split!r} (MNIST has train and test)", path)
         folder = path
-        prefixes = [MNIST_PREFIX[split]] if split else [p for p in MNIST_PREFIX.values() if _idx_file(path, p, "images-idx3")]
+        found = sorted(name for name, prefix in MNIST_PREFIX.items() if _idx_file(path, prefix, "images-idx3"))
+        prefixes = [MNIST_PREFIX[name] for name in choose_splits(split, found, path)]
     pixels, labels = [], []
     for prefix in prefixes:
         images_file = _idx_file(folder, prefix, "images-idx3")
@@ -218,7 +354,7 @@ def read_mnist(path: Path, split: str | None) -> Raw:
 
 
 def read_npz(path: Path) -> Raw:
-    from veil.io import load_npz
+    from veil.io import load_npz, string_list
 
     arrays = load_npz(path)
     if "images" not in arrays:
@@ -232,7 +368,7 @@ def read_npz(path: Path) -> Raw:
     if len(labels) and labels.min() < 0:
         raise VeilError("labels out of range (negative)", path)
     if "class_names" in arrays:
-        class_names = [str(n) for n in arrays["class_names"]]
+        class_names = string_list(arrays["class_names"], "class_names", path)
     else:
         class_names = [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
     if len(labels) and labels.max() >= len(class_names):

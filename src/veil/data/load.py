@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, read_archive, read_cifar,
-                               read_digits, read_folder, read_mnist, read_npz)
+from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, list_files, read_archive,
+                               read_cifar, read_digits, read_folder, read_mnist, read_npz)
 from veil.data.imageset import ImageSet, to_float_images
 from veil.errors import VeilError
-from veil.io import atomic_path, write_json
+from veil.io import atomic_path, read_error, write_json
 
 CACHE_VERSION = 1
 
@@ -48,8 +48,10 @@ def _read(spec: str, split: str | None) -> Raw:
             raise VeilError("the digits set has no splits; drop --split", spec)
         return read_digits()
     path = Path(spec).expanduser()
-    if not path.exists():
-        raise VeilError("no such file or directory", path)
+    try:
+        path.stat()
+    except OSError as exc:
+        raise read_error(exc, path) from None
     if path.is_file() and path.name.lower().endswith(".npz"):
         if split is not None:
             raise VeilError("an .npz dataset has no splits; drop --split", path)
@@ -66,9 +68,10 @@ def _read(spec: str, split: str | None) -> Raw:
 
 
 def _fingerprint(path: Path, split: str | None) -> str:
-    """Identify a source by location, size and modification times (content hashing 60k files would cost a decode)."""
-    stats = [path.stat()] if path.is_file() else [path.stat(), *(f.stat() for f in sorted(path.rglob("*")))]
-    state = [(s.st_size, s.st_mtime_ns) for s in stats]
+    """Identify a source by location, names, sizes and modification times (content hashing 60k files would cost a
+    decode)."""
+    entries = [("", path, path.stat())] if path.is_file() else [("", path, path.stat()), *list_files(path)]
+    state = [(name, s.st_size, s.st_mtime_ns) for name, _, s in entries]
     return hashlib.sha256(json.dumps([CACHE_VERSION, str(path.resolve()), split, state]).encode()).hexdigest()[:32]
 
 
@@ -82,7 +85,7 @@ def _cached(path: Path, split: str | None, reader) -> Raw:
             pixels = np.load(pixels_file, mmap_mode="r", allow_pickle=False)
             labels = None if index["labels"] is None else np.asarray(index["labels"], dtype=np.int64)
             return Raw(pixels, labels, index["class_names"])
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is rebuilt below
     raw = reader(path, split)
     try:

@@ -98,7 +98,7 @@ class Context:
     def set_b(self) -> ImageSet:
         """Set B: CIFAR-100 (train and test merged, as the paper's 8:2 split does) when given, else CIFAR-10 test."""
         if "B" not in self._cache:
-            images = load(self.data_spec, split=None if self.is_cifar100() else "test")
+            images = load(self.data_spec, split="train+test" if self.is_cifar100() else "test")
             self._cache["B"] = _per_class(images, self.setup.per_class_b, self.seed)
         return self._cache["B"]
 

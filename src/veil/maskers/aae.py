@@ -30,14 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io import atomic_path
-from veil.maskers.base import Masker, as_images, read_manifest, register_masker, write_manifest
+from veil.maskers.base import (Masker, as_images, build_from_config, read_manifest, register_masker,
+                               write_manifest)
 from veil.metrics import latent_conformity, reconstruction_mse
 from veil.models.aae import Decoder, Discriminator, Encoder
 from veil.training import fit_engine, make_trainer, pick_device, set_seed, tensor_loader
+from veil.weights import load_weights
 
 ENCODER_FILE = "encoder.safetensors"
 DECODER_FILE = "decoder.safetensors"
@@ -81,10 +83,19 @@ class AAEMasker(Masker):
         self.training_data_ = ""
 
     def _validate(self) -> None:
+        """Types and ranges, before any network is built: a configuration may come from a file, and absurd sizes
+        would first exhaust memory."""
         c = self.config
-        for name in ("gauss_dim", "cat_dim", "channels", "epochs", "batch_size"):
-            if getattr(c, name) < 1:
-                raise VeilError(f"{name} must be at least 1, got {getattr(c, name)}")
+        for name, limit in (("gauss_dim", 1 << 14), ("cat_dim", 1 << 12), ("channels", 1 << 10), ("epochs", None),
+                            ("batch_size", None)):
+            value = getattr(c, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (limit and value > limit):
+                raise VeilError(f"{name} must be an integer from 1{f' to {limit}' if limit else ' up'}, got {value!r}")
+        for name in ("lr", "beta1", "beta2", "reg_lr", "adv_weight", "label_smoothing", "holdout"):
+            if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
+                raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
+        if not isinstance(c.seed, int) or not isinstance(c.standardize_gauss, bool):
+            raise VeilError("seed must be an integer and standardize_gauss true or false")
         if not 0.0 < c.holdout < 0.5:
             raise VeilError(f"holdout must be in (0, 0.5), got {c.holdout}")
 
@@ -249,14 +260,11 @@ class AAEMasker(Masker):
         manifest = read_manifest(directory, skip=() if decoder else (DECODER_FILE,))
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not an AAE", directory)
-        try:
-            masker = cls(device=device, **manifest["config"])
-        except TypeError as exc:
-            raise VeilError(f"manifest configuration is invalid ({exc})", directory) from None
+        masker = build_from_config(cls, {**manifest["config"], "device": device}, directory)
         masker.encoder, dec = masker._nets()
-        _load_module(masker.encoder, directory / ENCODER_FILE)
+        load_weights(masker.encoder, directory / ENCODER_FILE)
         if decoder and DECODER_FILE in manifest["files"] and (directory / DECODER_FILE).exists():
-            _load_module(dec, directory / DECODER_FILE)
+            load_weights(dec, directory / DECODER_FILE)
             masker.decoder = dec
         masker.training_data_ = manifest.get("training_data", "")
         masker.report_ = manifest.get("report", {})
@@ -273,13 +281,3 @@ def _save_module(module: torch.nn.Module, path: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp))
-
-
-def _load_module(module: torch.nn.Module, path: Path) -> None:
-    try:
-        tensors = load_file(str(path))
-        module.load_state_dict(tensors)
-    except FileNotFoundError:
-        raise VeilError("file not found", path) from None
-    except Exception as exc:  # safetensors raises its own error types for damaged headers
-        raise VeilError(f"not valid weights for this architecture ({str(exc).splitlines()[0]})", path) from None

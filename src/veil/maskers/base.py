@@ -15,7 +15,7 @@ import numpy as np
 from veil import __version__
 from veil.data.imageset import ImageSet
 from veil.errors import VeilError
-from veil.io import read_json, sha256_file, verify_sha256, write_json
+from veil.io import check_manifest_files, read_json, sha256_file, verify_sha256, write_json
 from veil.registry import Registry
 
 MANIFEST = "manifest.json"
@@ -85,13 +85,23 @@ def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
     if not directory.is_dir():
         raise VeilError("masker directory not found", directory)
     manifest = read_json(directory / MANIFEST)
-    for key in ("method", "config", "files"):
-        if key not in manifest:
-            raise VeilError(f"manifest lacks {key!r}", directory / MANIFEST)
-    for name, digest in manifest["files"].items():
+    for key, kind in (("method", str), ("config", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise VeilError(f"manifest lacks {key!r} (or it is not a {kind.__name__})", directory / MANIFEST)
+    for name, digest in check_manifest_files(manifest.get("files"), directory / MANIFEST).items():
         if name not in skip and (directory / name).exists():
             verify_sha256(directory / name, digest)
     return manifest
+
+
+def build_from_config(cls, config, where, *args):
+    """`cls(*args, **config)` for a configuration read from a file: a wrong key or value type is a VeilError."""
+    if not isinstance(config, dict):
+        raise VeilError("the masker configuration is not a JSON object", where)
+    try:
+        return cls(*args, **config)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise VeilError(f"invalid masker configuration ({exc})", where) from None
 
 
 def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:

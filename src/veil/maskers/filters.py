@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from veil.errors import VeilError
-from veil.maskers.base import Masker, as_images, read_manifest, register_masker, write_manifest
+from veil.maskers.base import (Masker, as_images, build_from_config, read_manifest, register_masker,
+                               write_manifest)
 
 CHUNK = 4096
 
@@ -89,7 +90,7 @@ class FilterMasker(Masker, ABC):
         manifest = read_manifest(directory)
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
-        return cls(**manifest["config"])
+        return build_from_config(cls, manifest["config"], directory)
 
 
 @register_masker("blur")

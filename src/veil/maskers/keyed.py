@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from veil.errors import VeilError
-from veil.maskers.base import Masker, as_images, read_manifest, write_manifest
+from veil.maskers.base import Masker, as_images, build_from_config, read_manifest, write_manifest
 from veil.maskers.keys import choices, hkdf, permutations
 
 SIDE, CHANNELS = 32, 3
@@ -217,7 +217,7 @@ class KeyedMasker(Masker, ABC):
             raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
         if secret is None:
             raise VeilError(f"a {cls.method} masker needs its secret (--key-file or --key-env)", directory)
-        masker = cls(secret, **manifest["config"])
+        masker = build_from_config(cls, manifest["config"], directory, secret)
         if manifest.get("fingerprint") != masker.fingerprint:
             raise VeilError("the key does not match this masker's fingerprint (wrong key)", directory)
         return masker
