@@ -50,8 +50,8 @@ def models(trained_masker, tmp_path_factory):
 
 
 #: what loading says when a masker file holds a pickle (its checksum updated, so the loader itself must refuse it)
-MASKER_SLOT_ERRORS = {"encoder.safetensors": "not valid weights for this architecture (",
-                      "decoder.safetensors": "not valid weights for this architecture (",
+MASKER_SLOT_ERRORS = {"encoder.safetensors": "not a valid safetensors file (",
+                      "decoder.safetensors": "not a valid safetensors file (",
                       "manifest.json": "not valid JSON ("}
 
 
@@ -103,7 +103,7 @@ def test_tampered_masker_weights_fail_their_checksum(slot, trained_masker, model
 
 
 #: what loading says when a model file holds a pickle (checksum updated)
-MODEL_SLOT_ERRORS = {"model.safetensors": "not valid weights for this model (",
+MODEL_SLOT_ERRORS = {"model.safetensors": "not a valid safetensors file (",
                      "model.skops": "not a valid skops model (",
                      "model.json": "not valid JSON ("}
 
@@ -157,7 +157,7 @@ def test_cifar_pickle_with_code_is_refused(cifar_folder, tmp_path, capsys, train
     shutil.copytree(cifar_folder, bad)
     (bad / "test_batch").write_bytes(payload_bytes(marker))
     assert_clean_error(capsys, ["mask", "--masker", masker_dir, "--data", bad, "--split", "test", "--out", tmp_path / "o.npz"],
-                       f"{bad / 'test_batch'}: not a valid CIFAR batch (refused to load {os.system.__module__}.system)",
+                       f"{bad / 'test_batch'}: not a valid CIFAR batch (UnpicklingError: refused to load {os.system.__module__}.system)",
                        leftover=tmp_path / "o.npz")
     assert not marker.exists()
 
