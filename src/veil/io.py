@@ -134,19 +134,34 @@ def atomic_dir(path: str | os.PathLike):
         raise VeilError(f"cannot write here ({exc.strerror or exc})", path) from None
     try:
         yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        _swap_in(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise VeilError(f"cannot write ({exc.strerror or exc})", path) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Rename folder `tmp` onto `path`; an old `path` is moved aside first and put back if the rename fails, so
+    the old output survives a failed replacement."""
+    if not (path.exists() or path.is_symlink()):
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    try:
+        os.replace(path, old / path.name)
+    except BaseException:
+        old.rmdir()
+        raise
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old / path.name, path)  # should this fail too, the old output stays in `old`, not deleted
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- outputs: refusal, locking, privacy
