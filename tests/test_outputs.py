@@ -264,14 +264,15 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(keyed, tmp_pa
     assert run(capsys, *args)[0] == 0
 
 
-@pytest.mark.parametrize("command", ["mask", "unmask", "export-encoder"])
+@pytest.mark.parametrize("command", ["mask", "unmask", "export-encoder", "train-masker"])
 def test_a_half_trained_masker_is_named_incomplete_with_the_resume_command(keyed, tmp_path, capsys, command):
     half = tmp_path / "half"
     (half / "checkpoints").mkdir(parents=True)
     (half / "checkpoints" / "checkpoint_1.pt").write_bytes(b"weights")
     args = {"mask": ["mask", "--masker", half, "--data", "digits", "--out", tmp_path / "m.npz"],
             "unmask": ["unmask", "--masker", half, "--masked", keyed / "m.npz", "--out", tmp_path / "png"],
-            "export-encoder": ["export-encoder", "--masker", half, "--out", tmp_path / "enc"]}[command]
+            "export-encoder": ["export-encoder", "--masker", half, "--out", tmp_path / "enc"],
+            "train-masker": ["train-masker", "--data", "digits", "--out", half]}[command]
     err = refused(capsys, *args, message="incomplete")
     assert "veil train-masker --resume" in err and "file not found" not in err
 

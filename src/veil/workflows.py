@@ -15,6 +15,7 @@ from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
 from veil.io import claim_output
 from veil.maskers import AAEMasker, load_masker
+from veil.maskers.base import refuse_unfinished
 from veil.masked import MaskedSet
 from veil.metrics import classification_figures, per_image_mse, ssim_psnr
 from veil.results import write_results
@@ -28,6 +29,8 @@ def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
     """
     start = time.time()
+    if not (resume or force):
+        refuse_unfinished(out_dir)  # an interrupted run is resumed, not refused with only --force to offer
     masker = AAEMasker(epochs=epochs, batch_size=batch_size, seed=seed, device=device, **params)
     with claim_output(out_dir, force, folder=True, resume=resume, in_place=True) as work:
         masker.fit(data, work_dir=work, resume=resume, progress=progress)

@@ -157,7 +157,7 @@ class Context:
         train = self.public.images[np.random.default_rng([self.seed, 11]).permutation(len(self.public))
                                    [:budget.aae_images]]
         return train_masker(ImageSet(train, source=self.public.source), folder, epochs=budget.aae_epochs,
-                            batch_size=budget.batch_size, seed=self.seed)
+                            batch_size=budget.batch_size, seed=self.seed, resume=True)  # its own work folder
 
     def scheme(self, scheme: str) -> None:
         from veil.schemes import mask_with
