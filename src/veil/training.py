@@ -58,8 +58,12 @@ class PrivateDiskSaver(DiskSaver):
     is made owner-only; Ignite itself widens it to group/others-readable."""
 
     def __call__(self, checkpoint, filename: str, metadata=None) -> None:
-        super().__call__(checkpoint, filename, metadata)
-        make_private(Path(self.dirname) / filename)
+        path = Path(self.dirname) / filename
+        try:
+            super().__call__(checkpoint, filename, metadata)
+        except OSError as exc:  # a full disk is the user's problem to fix, not a traceback
+            raise VeilError(f"cannot write checkpoint ({exc.strerror or exc})", path) from None
+        make_private(path)
 
 
 def make_trainer(step, seed: int) -> DeterministicEngine:
