@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from veil.data import ImageSet, to_uint8_images
+from veil.io import claim_output
 from veil.maskers.base import masker_class
 from veil.results import write_results
 
@@ -22,8 +23,14 @@ def best_seconds(run, repeats: int) -> float:
     return min(timings)
 
 
-def bench_encrypt(data: ImageSet, json_path, secret: bytes, seed, repeats: int = 5) -> dict:
-    """Figures {scheme}_images_per_s (encryption) and {scheme}_decrypt_images_per_s; written to `json_path`."""
+def bench_encrypt(data: ImageSet, json_path, secret: bytes, seed, repeats: int = 5, force: bool = False) -> dict:
+    """Figures {scheme}_images_per_s (encryption) and {scheme}_decrypt_images_per_s; written to a new file
+    `json_path` (`force` replaces an existing one)."""
+    with claim_output(json_path, force) as tmp:
+        return _bench_into(tmp, data, secret, seed, repeats)
+
+
+def _bench_into(json_path, data: ImageSet, secret: bytes, seed, repeats: int) -> dict:
     start = time.time()
     pixels = to_uint8_images(data.images)
     figures = {"images": len(pixels)}

@@ -61,8 +61,16 @@ def _data_args(parser, required: bool = True, default: str = ""):
 
 
 def _key_args(parser):
-    parser.add_argument("--key-file", help="file holding the secret (see `veil keygen`)")
+    parser.add_argument("--key-file", help="file holding the secret (see `veil keygen`); refused when group or "
+                        "others may read it")
     parser.add_argument("--key-env", help="environment variable holding the secret")
+    parser.add_argument("--insecure-key-permissions", action="store_true",
+                        help="accept a key file that group or others may read")
+
+
+def _force_arg(parser, what: str = "the output"):
+    parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists (whole: nothing of the "
+                        "old one survives)")
 
 
 def _load_data(args, require_labels=True):
@@ -83,16 +91,16 @@ def cmd_train_masker(args):
 
     data = _load_data(args, require_labels=False)
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                          resume=args.resume, device=args.device)
+                          resume=args.resume, device=args.device, force=args.force)
     _print_figures(masker.report_)
     print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
           "and anyone holding the encoder can train a decoder from public images)")
 
 
 def cmd_export_encoder(args):
-    from veil.maskers import load_masker
+    from veil.workflows import export_encoder
 
-    load_masker(args.masker, public_only=True).save(args.out, include_decoder=False)
+    export_encoder(args.masker, args.out, force=args.force)
     print(f"encoder only (no decoder) written to {args.out}. It is not safe to publish: anyone holding it can train a "
           "decoder from public images (veil attack --method itn --threat b; results/privacy). Keep it on the data "
           "owner's own masking machines.")
@@ -103,10 +111,11 @@ def _secret(args, required: bool = True):
 
     if args.key_file is None and args.key_env is None and not required:
         return None
-    return read_secret(args.key_file, args.key_env)
+    return read_secret(args.key_file, args.key_env, insecure_permissions=args.insecure_key_permissions)
 
 
 def cmd_mask(args):
+    from veil.io import claim_output
     from veil.schemes import build_masker, mask_with
     from veil.workflows import mask
 
@@ -116,15 +125,16 @@ def cmd_mask(args):
             raise VeilError("--method aae needs --masker DIR (a trained or exported AAE masker)")
         if args.key_file or args.key_env or args.block or args.kernel:
             raise VeilError("--method aae takes --masker DIR only (no key, --block or --kernel)")
-        masked = mask(args.masker, data, args.out)
+        masked = mask(args.masker, data, args.out, force=args.force)
         _print_figures(masked.meta["latent_conformity"])
     else:
         if args.masker:
             raise VeilError(f"--masker is for --method aae; {args.method} is built from its key/options")
         masker = build_masker(args.method, _secret(args, required=False), block=args.block, kernel=args.kernel,
                               seed=args.seed)
-        masked = mask_with(masker, data)
-        masked.save(args.out)
+        with claim_output(args.out, args.force) as tmp:
+            masked = mask_with(masker, data)
+            masked.save(tmp)
     print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
 
 
@@ -136,9 +146,9 @@ def cmd_unmask(args):
     if bool(args.masker) == (args.key_file is not None or args.key_env is not None):
         raise VeilError("give --masker DIR (AAE) or the key (--key-file / --key-env) of a keyed scheme, not both")
     if args.masker:
-        figures = unmask(args.masker, args.masked, args.out, data=data, limit=args.limit)
+        figures = unmask(args.masker, args.masked, args.out, data=data, limit=args.limit, force=args.force)
     else:
-        figures = unmask_with_key(args.masked, _secret(args), args.out, data=data, limit=args.limit)
+        figures = unmask_with_key(args.masked, _secret(args), args.out, data=data, limit=args.limit, force=args.force)
     _print_figures(figures)
     print(f"reconstructions written to {args.out}")
 
@@ -154,19 +164,22 @@ def cmd_train(args):
         if not getattr(classifier_class(args.model), "trains_with_engine", False):
             raise VeilError(f"--epochs is for the models trained in epochs; {args.model} is not (drop --epochs)")
         params["epochs"] = args.epochs
-    train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, **params)
+    train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force, **params)
     print(f"{args.model} model trained on {len(masked)} masked samples -> {args.out}")
 
 
 def cmd_evaluate(args):
+    from veil.io import refuse_overlap
     from veil.masked import MaskedSet
-    from veil.results import write_results
-    from veil.workflows import evaluate
+    from veil.workflows import evaluate, save_results
 
+    if args.json:
+        refuse_overlap(args.json, [args.model])
     figures = evaluate(args.model, MaskedSet.load(args.masked), where=args.masked)
     _print_figures(figures)
     if args.json:
-        write_results(args.json, figures, seed=None, model=str(args.model), masked=str(args.masked))
+        save_results(args.json, figures, force=args.force, reads=[args.model], model=str(args.model),
+                     masked=str(args.masked))
 
 
 def cmd_attack(args):
@@ -181,7 +194,7 @@ def cmd_attack(args):
     public = load(args.public, split=args.public_split, require_labels=False)
     secret = _secret(args, required=False)
     figures = attack_files(args.method, args.threat, args.masked, victim, public, args.out, masker_dir=args.masker,
-                           secret=secret, pairs=args.pairs, seed=args.seed, budget=budget)
+                           secret=secret, pairs=args.pairs, seed=args.seed, budget=budget, force=args.force)
     _print_figures(figures)
     print(f"attack.json and grid.png written to {args.out}")
 
@@ -190,14 +203,14 @@ def cmd_report(args):
     from veil.experiments.privacy import run
 
     figures = run(args.out, quick=args.quick, seed=args.seed, data=args.data, masker=args.masker, work=args.work,
-                  schemes=args.schemes, assemble_only=args.assemble, skip=args.skip)
+                  schemes=args.schemes, assemble_only=args.assemble, skip=args.skip, force=args.force)
     print(f"{len(figures)} figures; privacy.json, report.md and plots written to {args.out}")
 
 
 def cmd_demo(args):
     from veil.experiments.demo import run_demo
 
-    figures = run_demo(args.out, seed=args.seed)
+    figures = run_demo(args.out, seed=args.seed, force=args.force)
     print(f"\n{'model':<10}{'accuracy':>10}{'precision':>11}{'recall':>9}")
     for name in ("nn", "rf", "adaboost"):
         print(f"{name:<10}{figures[f'{name}_accuracy']:>10.3f}{figures[f'{name}_precision']:>11.3f}"
@@ -212,7 +225,7 @@ def cmd_compress_report(args):
 
     data = _load_data(args, require_labels=False)
     secret = _secret(args, required=False) or experiment_secret(args.seed)
-    _print_figures(compress_report(data, args.out, secret, seed=args.seed))
+    _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force))
     print(f"compress.json and compress.md written to {args.out}")
 
 
@@ -223,14 +236,16 @@ def cmd_bench(args):
     if args.data is None:
         args.data, args.split = DEFAULT_CIFAR, args.split or "test"
     data = _load_data(args, require_labels=False)
-    _print_figures(bench_encrypt(data, args.json, experiment_secret(args.seed), seed=args.seed, repeats=args.repeats))
+    _print_figures(bench_encrypt(data, args.json, experiment_secret(args.seed), seed=args.seed, repeats=args.repeats,
+                                 force=args.force))
     print(f"written to {args.json}")
 
 
 def cmd_keygen(args):
     from veil.maskers.keys import write_new_key
 
-    print(f"new secret key written to {write_new_key(args.out)} (mode 0600; keep it private, back it up)")
+    print(f"new secret key written to {write_new_key(args.out, force=args.force)} (mode 0600; keep it private, "
+          "back it up)")
 
 
 def cmd_reproduce(args):
@@ -238,7 +253,7 @@ def cmd_reproduce(args):
 
     options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
                                  "work": args.work, "parts": args.parts, "jobs": args.jobs}.items() if v is not None}
-    figures = run_protocol(args.name, args.out, quick=args.quick, seed=args.seed, **options)
+    figures = run_protocol(args.name, args.out, force=args.force, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
 
@@ -254,13 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=cmd_train_masker)
 
     p = sub.add_parser("export-encoder", help="copy a masker without its decoder, for the data owner's own masking "
                        "machines (the encoder must stay with the data owner: with it, anyone can train a decoder)")
     p.add_argument("--masker", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="a new folder, outside --masker")
+    _force_arg(p)
     p.set_defaults(func=cmd_export_encoder)
 
     p = sub.add_parser("mask", help="mask images: an AAE masker's encoder, a keyed encryption or a filter")
@@ -272,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="seed of randfilter/iidfilter")
     _data_args(p)
     p.add_argument("--out", required=True)
+    _force_arg(p)
     p.set_defaults(func=cmd_mask)
 
     p = sub.add_parser("unmask", help="reconstruct images from a masked file (the AAE decoder, or the key)")
@@ -283,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split")
     p.add_argument("--classes")
     p.add_argument("--limit", type=_positive_int, help="reconstruct only the first N")
+    _force_arg(p)
     p.set_defaults(func=cmd_unmask)
 
     p = sub.add_parser("train", help="train a classifier on a masked file")
@@ -294,12 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=_json_object,
                    help="JSON object of model parameters, e.g. '{\"n_estimators\": 200}'")
     p.add_argument("--resume", action="store_true")
+    _force_arg(p, "the model folder --out")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a trained classifier on a masked file")
     p.add_argument("--model", required=True)
     p.add_argument("--masked", required=True)
     p.add_argument("--json")
+    _force_arg(p, "the --json file")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compress-report", help="JPEG (QF 85/80) and PNG sizes: plain vs each keyed scheme")
@@ -307,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for compress.json and compress.md")
     _key_args(p)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key when no key is given")
+    _force_arg(p)
     p.set_defaults(func=cmd_compress_report)
 
     p = sub.add_parser("bench", help="benchmarks: `veil bench encrypt --json OUT`")
@@ -315,10 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p, required=False, default=f"{DEFAULT_CIFAR} --split test")
     p.add_argument("--repeats", type=_positive_int, default=5)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key")
+    _force_arg(p, "the --json file")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("keygen", help="create a random secret key file (mode 0600) for the keyed schemes")
     p.add_argument("--out", required=True)
+    _force_arg(p, "the key file (everything encrypted with the old key can then no longer be decrypted)")
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("attack", help="attack a masked set under a threat model and measure what it reveals",
@@ -342,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, help="new folder for attack.json and grid.png")
+    _force_arg(p)
     p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("report", help="`veil report privacy`: every scheme attacked under every threat model, "
@@ -359,11 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "from the runs in --out, listing the planned runs that are missing")
     p.add_argument("--quick", action="store_true", help="small subsets and budgets (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0)
+    _force_arg(p, "the report folder instead of continuing it")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 cores)")
     p.add_argument("--out", default="out/demo")
     p.add_argument("--seed", type=_seed, default=0)
+    _force_arg(p)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("reproduce", help="regenerate a paper's tables and figures (table1, table2, pairs, all, ...)")
     p.add_argument("name")
@@ -377,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all)")
     p.add_argument("--jobs", type=_positive_int, help="tradeoff: train this many runs of a comparison at once, one "
                    "process each (2 on a 2-core machine)")
+    _force_arg(p)
     p.set_defaults(func=cmd_reproduce)
     return parser
 

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from veil.data import ImageSet, to_uint8_images
-from veil.io import write_bytes
+from veil.io import claim_output, write_bytes
 from veil.maskers.base import masker_class
 from veil.results import write_results
 
@@ -45,8 +45,14 @@ def scheme_pixels(scheme: str, pixels: np.ndarray, secret: bytes) -> np.ndarray:
     return pixels if scheme == "plain" else masker_class(scheme)(secret).encrypt(pixels)
 
 
-def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEMES) -> dict:
-    """Write `compress.json` ({scheme}_{jpeg85,jpeg80,png}_mb) and `compress.md` (Table IV layout) to `out_dir`."""
+def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEMES, force: bool = False) -> dict:
+    """Write `compress.json` ({scheme}_{jpeg85,jpeg80,png}_mb) and `compress.md` (Table IV layout) to a new folder
+    `out_dir` (`force` replaces an existing one whole)."""
+    with claim_output(out_dir, force, folder=True) as tmp:
+        return _compress_into(tmp, data, secret, seed, schemes)
+
+
+def _compress_into(out_dir: Path, data: ImageSet, secret: bytes, seed, schemes) -> dict:
     start = time.time()
     pixels = to_uint8_images(data.images)
     figures = {"images": len(pixels), "uncompressed_mb": pixels.size / MB}
@@ -54,7 +60,6 @@ def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEME
         encrypted = scheme_pixels(scheme, pixels, secret)
         for name, (fmt, options) in FORMATS.items():
             figures[f"{scheme}_{name}_mb"] = encoded_bytes(encrypted, fmt, **options) / MB
-    out_dir = Path(out_dir)
     write_results(out_dir / "compress.json", figures, seed=seed, wall_s=time.time() - start, data=data.source,
                   block_sizes={s: masker_class(s).default_block for s in schemes if s != "plain"})
     write_bytes(out_dir / "compress.md", compress_table(figures, schemes).encode())

@@ -183,16 +183,135 @@ def atomic_dir(path: str | os.PathLike):
         raise VeilError(f"cannot write here ({exc.strerror or exc})", path) from None
     try:
         yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        _swap_in(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise VeilError(f"cannot write ({exc.strerror or exc})", path) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Rename folder `tmp` onto `path`; an old `path` is moved aside first and put back if the rename fails, so
+    the old output survives a failed replacement."""
+    if not (path.exists() or path.is_symlink()):
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    try:
+        os.replace(path, old / path.name)
+    except BaseException:
+        old.rmdir()
+        raise
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old / path.name, path)  # should this fail too, the old output stays in `old`, not deleted
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- outputs: refusal, locking, privacy
+
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+
+
+def make_private(path) -> Path:
+    """Owner-only access (0600 for a file, 0700 for a folder): for decoders, checkpoints, keys and the folders
+    that hold them. Every secret goes through here, so there is one place that decides the modes."""
+    path = Path(path)
+    try:
+        os.chmod(path, PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+    except OSError as exc:
+        raise VeilError(f"cannot restrict permissions ({exc.strerror or exc})", path) from None
+    return path
+
+
+def private_dir(path) -> Path:
+    """Create `path` (and missing parents) if needed; the folder itself ends up 0700."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    except OSError as exc:
+        raise VeilError(f"cannot create folder ({exc.strerror or exc})", path) from None
+    return make_private(path)
+
+
+def is_occupied(path) -> bool:
+    """Whether writing `path` would replace something: any file or link, or a folder that is not empty."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        return True
+    if path.is_dir():
+        return any(path.iterdir())
+    return path.exists()
+
+
+def refuse_overlap(out, reads=()) -> None:
+    """Refuse an output that is, lies inside, or contains a folder the command reads (its masker or model): writing
+    there could replace or delete the very files being read, such as a decoder. `--force` does not lift this."""
+    target = Path(out).resolve()
+    for source in reads:
+        if source is None:
+            continue
+        source = Path(source).resolve()
+        if target == source or source in target.parents or target in source.parents:
+            raise VeilError(f"is or overlaps {source}, which this command reads; choose an --out outside it", out)
+
+
+def lock_path(path) -> Path:
+    """The lock file for an output: in the user cache folder (never beside the user's files), named by a hash of
+    the output's absolute path."""
+    from veil.data.load import cache_dir
+
+    digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
+    return cache_dir() / "locks" / f"{digest}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(path):
+    """Hold an exclusive lock on output `path` for the block; a second writer is refused at once, not queued."""
+    import filelock
+
+    lock_file = lock_path(path)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(lock_file), timeout=0)
+        lock.acquire()
+    except filelock.Timeout:
+        raise VeilError("another veil command is writing this output now; refusing to write it too", path) from None
+    except OSError as exc:
+        raise VeilError(f"cannot create an output lock ({exc.strerror or exc})", lock_file) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def claim_output(path, force: bool = False, *, folder: bool = False, reads=(), resume: bool = False,
+                 in_place: bool = False):
+    """Everything a command that writes `path` must do, in one place:
+
+    refuse an output that overlaps a folder it reads (`reads`, even with `force`); take the output's lock; refuse
+    an existing output unless `force` (or `resume`); yield a temporary file or folder (`folder`) beside `path`,
+    renamed onto it only when the block finishes, so a failure leaves nothing and `force` replaces the old output
+    whole. Training folders (`in_place`) are the exception a crash needs: a new one is written where it stands (0700)
+    so that `resume` can continue it, and the caller writes its manifest last; a forced one is still swapped.
+    """
+    path = Path(path)
+    refuse_overlap(path, reads)
+    with output_lock(path):
+        occupied = is_occupied(path)
+        if occupied and not (force or resume):
+            raise VeilError("already exists; refusing to overwrite it (add --force to replace it)", path)
+        if resume or (in_place and not occupied):
+            yield private_dir(path)
+        elif folder:
+            with atomic_dir(path) as tmp:
+                yield tmp
+        else:
+            with atomic_path(path) as tmp:
+                yield tmp

@@ -42,7 +42,7 @@ def mask_with(masker: Masker, data: ImageSet) -> MaskedSet:
 
 
 def unmask_with_key(masked_file, secret: bytes, out_dir, data: ImageSet | None = None,
-                    limit: int | None = None) -> dict:
+                    limit: int | None = None, force: bool = False) -> dict:
     """Decrypt a keyed masked set to PNGs; a secret whose fingerprint differs from the set's is refused."""
     masked = MaskedSet.load(masked_file)
     cls = masker_class(masked.method)
@@ -54,4 +54,4 @@ def unmask_with_key(masked_file, secret: bytes, out_dir, data: ImageSet | None =
     if masker.fingerprint != masked.fingerprint:
         raise VeilError("wrong key: its fingerprint differs from the one the set was masked with", masked_file)
     return write_reconstructions(masker, masked, out_dir, data, limit,
-                                 {"masked": str(masked_file), "key_fingerprint": masker.fingerprint})
+                                 {"masked": str(masked_file), "key_fingerprint": masker.fingerprint}, force)

@@ -19,7 +19,7 @@ from ignite.metrics import Average, RunningAverage
 from ignite.utils import manual_seed
 
 from veil.errors import VeilError
-from veil.io import write_json
+from veil.io import make_private, private_dir, write_json
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -51,6 +51,19 @@ class _EngineState:
 
     def load_state_dict(self, state):
         self.engine.load_state_dict({**state, "rng_states": None})
+
+
+class PrivateDiskSaver(DiskSaver):
+    """Ignite's atomic DiskSaver, but a checkpoint holds the weights (an AAE's decoder: the private key), so each file
+    is made owner-only; Ignite itself widens it to group/others-readable."""
+
+    def __call__(self, checkpoint, filename: str, metadata=None) -> None:
+        path = Path(self.dirname) / filename
+        try:
+            super().__call__(checkpoint, filename, metadata)
+        except OSError as exc:  # a full disk is the user's problem to fix, not a traceback
+            raise VeilError(f"cannot write checkpoint ({exc.strerror or exc})", path) from None
+        make_private(path)
 
 
 def make_trainer(step, seed: int) -> DeterministicEngine:
@@ -117,7 +130,7 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
 
     for handler in after_log:
         trainer.add_event_handler(Events.EPOCH_COMPLETED, handler)
-    saver = DiskSaver(str(out_dir / CHECKPOINT_DIR), require_empty=False, atomic=True)
+    saver = PrivateDiskSaver(str(private_dir(out_dir / CHECKPOINT_DIR)), require_empty=False, atomic=True)
     # registered after the log, so a checkpoint always has its log row on disk before it
     trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint(to_save, saver, filename_prefix="",
                                                                   n_saved=1, global_step_transform=lambda e, _: e.state.epoch))

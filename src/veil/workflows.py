@@ -13,27 +13,52 @@ from PIL import Image
 from veil.classifiers import classifier_class, load_classifier
 from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
-from veil.io import atomic_dir
+from veil.io import claim_output
 from veil.maskers import AAEMasker, load_masker
+from veil.maskers.base import refuse_unfinished
 from veil.masked import MaskedSet
 from veil.metrics import classification_figures, per_image_mse, ssim_psnr
 from veil.results import write_results
 
 
 def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16, seed: int = 0, resume: bool = False,
-                 progress: bool = True, device: str | None = None, **params) -> AAEMasker:
-    """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`."""
+                 progress: bool = True, device: str | None = None, force: bool = False, **params) -> AAEMasker:
+    """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`.
+
+    A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
+    existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
+    """
     start = time.time()
-    out_dir = Path(out_dir)
+    if not (resume or force):
+        refuse_unfinished(out_dir)  # an interrupted run is resumed, not refused with only --force to offer
     masker = AAEMasker(epochs=epochs, batch_size=batch_size, seed=seed, device=device, **params)
-    masker.fit(data, work_dir=out_dir, resume=resume, progress=progress)
-    masker.save(out_dir)
-    report = masker.report_
-    write_results(out_dir / "training.json", {k: report[k] for k in
-                  ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob",
-                   "cat_used", "epoch_s")}, seed=seed, wall_s=time.time() - start,
-                  epochs=masker.history_, training_data=masker.training_data_, n_images=len(data))
+    with claim_output(out_dir, force, folder=True, resume=resume, in_place=True) as work:
+        masker.fit(data, work_dir=work, resume=resume, progress=progress)
+        masker.save(work)
+        _write_training_report(masker, work / "training.json", data, seed, time.time() - start)
     return masker
+
+
+def _write_training_report(masker: AAEMasker, path: Path, data: ImageSet, seed: int, wall_s: float) -> None:
+    report = masker.report_
+    write_results(path, {k: report[k] for k in
+                  ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob",
+                   "cat_used", "epoch_s")}, seed=seed, wall_s=wall_s,
+                  epochs=masker.history_, training_data=masker.training_data_, n_images=len(data))
+
+
+def export_encoder(masker_dir, out_dir, force: bool = False) -> Path:
+    """`veil export-encoder`: a copy of the masker without its decoder, in a new folder (never the masker's own)."""
+    masker = load_masker(masker_dir, public_only=True)
+    with claim_output(out_dir, force, folder=True, reads=[masker_dir]) as tmp:
+        masker.save(tmp, include_decoder=False)
+    return Path(out_dir)
+
+
+def save_results(path, figures: dict, force: bool = False, reads=(), **extra) -> None:
+    """A results JSON for a command's `--json`, written to a new file (`force` replaces an existing one)."""
+    with claim_output(path, force, reads=reads) as tmp:
+        write_results(tmp, figures, seed=None, **extra)
 
 
 def mask_images(masker, data: ImageSet) -> MaskedSet:
@@ -42,18 +67,20 @@ def mask_images(masker, data: ImageSet) -> MaskedSet:
                      {"source": data.source, "n": len(data)})
 
 
-def mask(masker_dir, data: ImageSet, out_file) -> MaskedSet:
+def mask(masker_dir, data: ImageSet, out_file, force: bool = False) -> MaskedSet:
     """`veil mask`: needs only the encoder (the decoder is never read); the encoder stays with the data owner."""
-    masker = load_masker(masker_dir, public_only=True)
-    if not isinstance(masker, AAEMasker):
-        raise VeilError(f"holds a {masker.method!r} masker; --masker takes an AAE masker directory", masker_dir)
-    masked = mask_images(masker, data)
-    masked.meta["latent_conformity"] = masker.conformity(masked.data)
-    masked.save(out_file)
+    with claim_output(out_file, force, reads=[masker_dir]) as tmp:
+        masker = load_masker(masker_dir, public_only=True)
+        if not isinstance(masker, AAEMasker):
+            raise VeilError(f"holds a {masker.method!r} masker; --masker takes an AAE masker directory", masker_dir)
+        masked = mask_images(masker, data)
+        masked.meta["latent_conformity"] = masker.conformity(masked.data)
+        masked.save(tmp)
     return masked
 
 
-def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit: int | None = None) -> dict:
+def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit: int | None = None,
+           force: bool = False) -> dict:
     """Reconstruct images with the masker's private part; PNGs to `out_dir`, plus `mse.json` when `data` is given."""
     masked = MaskedSet.load(masked_file)
     masker = load_masker(masker_dir)
@@ -65,15 +92,20 @@ def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit
         print(f"veil: warning: {masked_file} was masked by another encoder/key than {masker_dir}; "
               "the reconstructions will not resemble the images", file=sys.stderr)
     return write_reconstructions(masker, masked, out_dir, data, limit,
-                                 {"masked": str(masked_file), "masker": str(masker_dir)})
+                                 {"masked": str(masked_file), "masker": str(masker_dir)}, force, reads=[masker_dir])
 
 
 def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | None = None, limit: int | None = None,
-                          provenance: dict | None = None) -> dict:
-    """Invert the first `limit` masked samples to PNGs in `out_dir`; with `data`, also `mse.json` against them
-    (`provenance` names the inputs in it)."""
+                          provenance: dict | None = None, force: bool = False, reads=()) -> dict:
+    """Invert the first `limit` masked samples to PNGs in a new folder `out_dir`; with `data`, also `mse.json`
+    against them (`provenance` names the inputs in it)."""
     if limit is not None and limit < 1:
         raise VeilError(f"the limit must be a positive number of images, got {limit}")
+    with claim_output(out_dir, force, folder=True, reads=reads) as tmp:
+        return _reconstruct_into(tmp, masker, masked, data, limit, provenance)
+
+
+def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provenance) -> dict:
     count = len(masked) if limit is None else min(limit, len(masked))
     recon = masker.inverse_transform(masked.data[:count])
     figures = {}
@@ -83,27 +115,30 @@ def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | N
         originals = data.images[:count]
         figures = {"reconstruction_mse": float(per_image_mse(originals, recon).mean()), **ssim_psnr(originals, recon),
                    "n": count, "matched_fingerprint": float(masked.fingerprint == masker.fingerprint)}
-    with atomic_dir(out_dir) as tmp:
-        for i, pixels in enumerate(to_uint8_images(recon)):
-            Image.fromarray(pixels).save(tmp / f"{i:06d}.png")
-        if figures:
-            write_results(tmp / "mse.json", figures, seed=None, **(provenance or {}))
+    for i, pixels in enumerate(to_uint8_images(recon)):
+        Image.fromarray(pixels).save(tmp / f"{i:06d}.png")
+    if figures:
+        write_results(tmp / "mse.json", figures, seed=None, **(provenance or {}))
     return figures
 
 
 def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
-                     progress: bool = True, **params):
-    """`veil train`: fit a classifier on a whole masked set and save it (it remembers the masker fingerprint)."""
+                     progress: bool = True, force: bool = False, **params):
+    """`veil train`: fit a classifier on a whole masked set and save it (it remembers the masker fingerprint).
+
+    An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
+    beside it, then replace it whole, so no file of the old model survives)."""
     labels = masked.require_labels()
     cls = classifier_class(model)
     try:
         estimator = cls(seed=seed, **params)
     except TypeError as exc:
         raise VeilError(f"bad --params for {model}: {exc}") from None
-    kwargs = {"work_dir": Path(out_dir), "resume": resume, "progress": progress} if getattr(
-        cls, "trains_with_engine", False) else {}
-    estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
-    estimator.save(out_dir)
+    engine = getattr(cls, "trains_with_engine", False)
+    with claim_output(out_dir, force, folder=True, resume=resume and engine, in_place=engine) as work:
+        kwargs = {"work_dir": work, "resume": resume, "progress": progress} if engine else {}
+        estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
+        estimator.save(work)
     return estimator
 
 

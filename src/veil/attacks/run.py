@@ -12,7 +12,7 @@ from veil.attacks.base import THREATS, Budget, Knowledge, attack_class
 from veil.attacks.semantic import semantic_accuracy
 from veil.data import ImageSet
 from veil.errors import VeilError
-from veil.io import atomic_dir
+from veil.io import claim_output
 from veil.masked import MaskedSet
 from veil.maskers.base import Masker
 from veil.results import write_results
@@ -99,27 +99,24 @@ def contract_figures(values: dict, truth: ImageSet, recon: np.ndarray, masked: M
     return figures
 
 
-def write_attack(out_dir, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int) -> Path:
+def write_attack(out_dir, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int,
+                 force: bool = False) -> Path:
     """`attack.json` (figures, meta, config, details) and `grid.png` (victim, masked, reconstruction rows) in a new
-    folder; an existing non-empty folder is refused."""
+    folder; an existing non-empty folder is refused unless `force`."""
+    with claim_output(out_dir, force, folder=True) as tmp:
+        fill_attack_folder(tmp, outcome, victim, masked, seed)
+    return Path(out_dir)
+
+
+def fill_attack_folder(folder: Path, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int) -> None:
     from veil.plots import attack_grid
 
-    out_dir = refuse_existing(out_dir)
     show = outcome.scored[:8]
     config = outcome.config
-    with atomic_dir(out_dir) as tmp:
-        write_results(tmp / "attack.json", outcome.figures, seed=seed, config=config, details=outcome.details)
-        attack_grid(tmp / "grid.png", victim.images[show], masked.data[show], outcome.reconstructions[:len(show)],
-                    f"{config['attack']} on {config['scheme']}, threat {config['threat']}: median SSIM "
-                    f"{outcome.figures['ssim_median']:.3f}")
-    return out_dir
-
-
-def refuse_existing(out_dir) -> Path:
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise VeilError("already exists and is not an empty folder; choose a new --out", out_dir)
-    return out_dir
+    write_results(folder / "attack.json", outcome.figures, seed=seed, config=config, details=outcome.details)
+    attack_grid(folder / "grid.png", victim.images[show], masked.data[show], outcome.reconstructions[:len(show)],
+                f"{config['attack']} on {config['scheme']}, threat {config['threat']}: median SSIM "
+                f"{outcome.figures['ssim_median']:.3f}")
 
 
 def victim_oracle(masked: MaskedSet, masked_file, masker_dir=None, secret: bytes | None = None) -> Masker:
@@ -149,8 +146,9 @@ def victim_oracle(masked: MaskedSet, masked_file, masker_dir=None, secret: bytes
 
 def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public: ImageSet, out_dir,
                  masker_dir=None, secret: bytes | None = None, pairs: int | None = None, seed: int = 0,
-                 budget: Budget | None = None, progress: bool = True) -> dict:
-    """`veil attack`: load the masked set, grant what the threat model allows, attack, score, write the output."""
+                 budget: Budget | None = None, progress: bool = True, force: bool = False) -> dict:
+    """`veil attack`: load the masked set, grant what the threat model allows, attack, score, write the output (a
+    new folder; `force` replaces an existing one whole)."""
     from veil.attacks.semantic import public_classifier
 
     if threat not in THREATS:
@@ -162,12 +160,13 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
                         f"{THREATS[threat]})")
     if pairs is not None and threat != "c":
         raise VeilError("known pairs (--pairs) belong to threat c")
-    refuse_existing(out_dir)  # before a long run, not after it
-    oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None
-    if threat == "c" and pairs is None:
-        raise VeilError("threat c needs --pairs N (how many of the victim's (image, masked) pairs are known)")
-    budget = budget or Budget()
-    classifier = public_classifier(public, budget, seed, progress) if public.labels is not None else None
-    outcome = run_attack(method, threat, masked, victim, public, oracle, pairs, seed, budget, classifier, progress)
-    write_attack(out_dir, outcome, victim, masked, seed)
+    with claim_output(out_dir, force, folder=True, reads=[masker_dir]) as tmp:  # before a long run, not after
+        oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None
+        if threat == "c" and pairs is None:
+            raise VeilError("threat c needs --pairs N (how many of the victim's (image, masked) pairs are known)")
+        budget = budget or Budget()
+        classifier = public_classifier(public, budget, seed, progress) if public.labels is not None else None
+        outcome = run_attack(method, threat, masked, victim, public, oracle, pairs, seed, budget, classifier,
+                             progress)
+        fill_attack_folder(tmp, outcome, victim, masked, seed)
     return outcome.figures

@@ -118,6 +118,10 @@ def load_classifier(directory) -> MaskedClassifier:
     directory = Path(directory)
     if not directory.is_dir():
         raise VeilError("model directory not found", directory)
+    if not (directory / MODEL_MANIFEST).exists() and (directory / "checkpoints").is_dir():
+        raise VeilError(f"is an incomplete `veil train` run (interrupted before it finished; no {MODEL_MANIFEST}); "
+                        f"finish it with `veil train --resume --out {directory} ...` and the same other options",
+                        directory)
     manifest = _read_model_manifest(directory / MODEL_MANIFEST)
     cls = classifier_class(manifest["kind"])
     for name, digest in manifest["files"].items():

@@ -15,10 +15,14 @@ register_protocol = PROTOCOLS.register
 protocol = PROTOCOLS.get
 
 
-def run_protocol(name: str, out_dir, **options) -> dict:
-    """Run protocol `name`; an option it does not take is refused by name (`reproduce tradeoff takes no --masker`)."""
+def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:
+    """Run protocol `name` into a new folder `out_dir` (`force` replaces an existing one whole); an option it does
+    not take is refused by name (`reproduce tradeoff takes no --masker`)."""
+    from veil.io import claim_output
+
     run = protocol(name)
     unknown = [key for key in options if key not in inspect.signature(run).parameters]
     if unknown:
         raise VeilError(f"reproduce {name} takes no " + ", ".join("--" + key for key in unknown))
-    return run(out_dir, **options)
+    with claim_output(out_dir, force, folder=True, reads=[options.get("masker"), options.get("work")]) as tmp:
+        return run(tmp, **options)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from veil.data import load, stratified_split
+from veil.io import claim_output
 from veil.plots import masked_examples
 from veil.results import write_results
 from veil.workflows import holdout_scores, mask_images, train_masker
@@ -19,9 +20,14 @@ DEMO_EPOCHS = 12
 DEMO_PARAMS = {"nn": {"batch_size": 16, "epochs": 40, "patience": 8}, "adaboost": {"max_depth": 4}}
 
 
-def run_demo(out_dir, seed: int = 0, epochs: int = DEMO_EPOCHS, progress: bool = True) -> dict:
+def run_demo(out_dir, seed: int = 0, epochs: int = DEMO_EPOCHS, progress: bool = True, force: bool = False) -> dict:
+    """Everything goes to a new folder `out_dir` (`force` replaces an existing one whole)."""
+    with claim_output(out_dir, force, folder=True) as tmp:
+        return _demo_into(tmp, seed, epochs, progress)
+
+
+def _demo_into(out_dir: Path, seed: int, epochs: int, progress: bool) -> dict:
     start = time.time()
-    out_dir = Path(out_dir)
     digits = load("digits")
     public, private = stratified_split(digits.labels, 0.5, seed)
     masker = train_masker(digits.subset(public), out_dir / "masker", epochs=epochs, batch_size=32, seed=seed,

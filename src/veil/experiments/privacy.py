@@ -26,7 +26,7 @@ from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class
 from veil.data import ImageSet, load, stratified_split
 from veil.errors import VeilError
-from veil.io import read_json, write_bytes
+from veil.io import claim_output, is_occupied, read_json, write_bytes
 from veil.maskers.base import masker_class
 from veil.maskers.keys import experiment_secret
 from veil.results import write_results
@@ -82,23 +82,25 @@ def run_name(attack: str, threat: str, pairs: int | None) -> str:
 
 def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, masker: str | None = None,
         work: str | None = None, schemes: str | None = None, assemble_only: bool = False,
-        skip: str | None = None) -> dict:
+        skip: str | None = None, force: bool = False) -> dict:
     """Run the planned attacks of `schemes` (default all) not run yet, except the run names in `skip` (such as
     `gan_a,itn_c100`), then rebuild the outputs from every run present; `assemble_only` runs nothing. The report
-    lists the planned runs that are missing."""
+    lists the planned runs that are missing. An existing report folder is continued in place; `force` starts afresh
+    beside it and replaces it whole at the end."""
     chosen = chosen_schemes(schemes)
     setup = Setup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/privacy")
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "runs").is_dir())):
+    if not force and is_occupied(out_dir) and not (out_dir / "runs").is_dir():
         raise VeilError("exists and is not a privacy report folder (no runs/); choose a new --out", out_dir)
-    if not assemble_only:
-        public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
-        classifier = public_classifier(public, setup.attack, seed, progress=True)
-        context = Context(out_dir, work_dir, setup, seed, public, victim, classifier, masker,
-                          skip={name.strip() for name in (skip or "").split(",") if name.strip()})
-        for scheme in chosen:
-            context.scheme(scheme)
-    return assemble(out_dir, setup, seed)
+    with claim_output(out_dir, force, folder=True, reads=[masker, work_dir], resume=not force, in_place=True) as out:
+        if not assemble_only:
+            public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
+            classifier = public_classifier(public, setup.attack, seed, progress=True)
+            context = Context(out, work_dir, setup, seed, public, victim, classifier, masker,
+                              skip={name.strip() for name in (skip or "").split(",") if name.strip()})
+            for scheme in chosen:
+                context.scheme(scheme)
+        return assemble(out, setup, seed)
 
 
 def chosen_schemes(schemes: str | None) -> list[str]:
@@ -155,7 +157,7 @@ class Context:
         train = self.public.images[np.random.default_rng([self.seed, 11]).permutation(len(self.public))
                                    [:budget.aae_images]]
         return train_masker(ImageSet(train, source=self.public.source), folder, epochs=budget.aae_epochs,
-                            batch_size=budget.batch_size, seed=self.seed)
+                            batch_size=budget.batch_size, seed=self.seed, resume=True)  # its own work folder
 
     def scheme(self, scheme: str) -> None:
         from veil.schemes import mask_with

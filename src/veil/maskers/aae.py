@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from veil.errors import VeilError
-from veil.io import atomic_path
+from veil.io import atomic_path, private_dir
 from veil.maskers.base import (Masker, as_images, build_from_config, read_manifest, register_masker,
                                write_manifest)
 from veil.metrics import latent_conformity, reconstruction_mse
@@ -237,14 +237,15 @@ class AAEMasker(Masker):
     def save(self, directory, include_decoder: bool = True) -> None:
         """Encoder and decoder as separate safetensors files, then a manifest with their sha256."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        if not include_decoder and (directory / DECODER_FILE).exists():
+            raise VeilError(f"holds a {DECODER_FILE} (the private key); refusing to delete it for an encoder-only "
+                            "copy: save to a new folder", directory)
+        private_dir(directory)
         files = [ENCODER_FILE]
         _save_module(self._require("encoder"), directory / ENCODER_FILE)
         if include_decoder:
             _save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
-        else:
-            (directory / DECODER_FILE).unlink(missing_ok=True)
         write_manifest(directory, self.method, asdict(self.config), files, fingerprint=self.fingerprint,
                        seed=self.config.seed, training_data=self.training_data_, secret_files=list(self.secret_files),
                        report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

@@ -79,11 +79,21 @@ def write_manifest(directory, method: str, config: dict, files: list[str], **ext
     write_json(directory / MANIFEST, manifest)
 
 
+def refuse_unfinished(directory, command: str = "train-masker") -> None:
+    """A training folder a killed or interrupted run left (checkpoints, no manifest yet) is named as such, with
+    the command that finishes it, rather than as a missing manifest."""
+    directory = Path(directory)
+    if not (directory / MANIFEST).exists() and (directory / "checkpoints").is_dir():
+        raise VeilError(f"is an incomplete {command} run (interrupted before it finished; no {MANIFEST}); finish it "
+                        f"with `veil {command} --resume --out {directory} ...` and the same other options", directory)
+
+
 def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
     """Read and verify a masker manifest; files named in `skip` are not needed and not checked."""
     directory = Path(directory)
     if not directory.is_dir():
         raise VeilError("masker directory not found", directory)
+    refuse_unfinished(directory)
     manifest = read_json(directory / MANIFEST)
     for key, kind in (("method", str), ("config", dict)):
         if not isinstance(manifest.get(key), kind):
@@ -110,6 +120,7 @@ def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:
     directory = Path(directory)
     if not directory.is_dir():
         raise VeilError("masker directory not found", directory)
+    refuse_unfinished(directory)
     method = read_json(directory / MANIFEST).get("method")
     if not isinstance(method, str):
         raise VeilError("manifest lacks 'method'", directory / MANIFEST)

@@ -14,11 +14,13 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from veil.errors import VeilError
+from veil.io import claim_output, make_private
 
 SALT = b"veil-keyed-schemes/1"
 MIN_SECRET_BYTES = 8
@@ -50,8 +52,11 @@ def choices(step_key: bytes, count: int, options: int) -> np.ndarray:
     return (_words(step_key, count) % np.uint64(options)).astype(np.int64)
 
 
-def read_secret(key_file=None, key_env: str | None = None) -> bytes:
-    """The secret from exactly one of a key file and an environment variable, as bytes (trailing newline dropped)."""
+def read_secret(key_file=None, key_env: str | None = None, insecure_permissions: bool = False) -> bytes:
+    """The secret from exactly one of a key file and an environment variable, as bytes (trailing newline dropped).
+
+    A key file that group or others may read is refused, as ssh refuses such a private key, unless
+    `insecure_permissions`."""
     if (key_file is None) == (key_env is None):
         raise VeilError("give the secret with exactly one of --key-file FILE and --key-env VARIABLE")
     if key_file is not None:
@@ -69,21 +74,24 @@ def read_secret(key_file=None, key_env: str | None = None) -> bytes:
     if len(secret) < MIN_SECRET_BYTES:
         raise VeilError(f"the secret is shorter than {MIN_SECRET_BYTES} bytes; use `veil keygen` for a strong one",
                         where)
+    if key_file is not None and not insecure_permissions:
+        refuse_exposed_key(Path(key_file))
     return secret
 
 
-def write_new_key(path) -> Path:
-    """Write a fresh random secret (32 bytes, hex) to a new file readable by its owner only (mode 0600)."""
+def refuse_exposed_key(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise VeilError(f"key file is readable by group or others (mode {mode:04o}); run `chmod 600 {path}` "
+                        "(or pass --insecure-key-permissions)", path)
+
+
+def write_new_key(path, force: bool = False) -> Path:
+    """Write a fresh random secret (32 bytes, hex) to a new file readable by its owner only (mode 0600); `force`
+    replaces an existing key (everything encrypted with it can then no longer be decrypted)."""
     path = Path(path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise VeilError("already exists; refusing to overwrite a key", path) from None
-    except OSError as exc:
-        raise VeilError(f"cannot create key file ({exc.strerror or exc})", path) from None
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(secrets.token_hex(32) + "\n")
+    with claim_output(path, force) as tmp:
+        make_private(tmp).write_text(secrets.token_hex(32) + "\n")
     return path
 
 
