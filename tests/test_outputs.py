@@ -94,6 +94,13 @@ def test_mask_refuses_an_unrelated_existing_file_and_force_replaces_it(keyed, tm
     assert notes.read_bytes()[:2] == b"PK"  # now the .npz, whole
 
 
+def test_an_output_name_that_is_not_utf8_is_refused(keyed, tmp_path, capsys):
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/\xff.npz"))
+    refused(capsys, "mask", "--method", "etc", "--key-file", keyed / "key", "--data", "digits", "--classes", "0",
+            "--out", out, message="name is not valid UTF-8")
+    assert not os.listdir(tmp_path)
+
+
 def test_evaluate_json_refuses_an_existing_file(rf_model, keyed, tmp_path, capsys):
     target = tmp_path / "key-copy"
     shutil.copy(keyed / "key", target)

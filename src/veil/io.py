@@ -249,6 +249,14 @@ def is_occupied(path) -> bool:
     return path.exists()
 
 
+def refuse_undecodable(path) -> None:
+    """Refuse a path that is not valid UTF-8: it could not be named in JSON, manifests or messages."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise VeilError("name is not valid UTF-8; choose another", path) from None
+
+
 def refuse_overlap(out, reads=()) -> None:
     """Refuse an output that is, lies inside, or contains a folder the command reads (its masker or model): writing
     there could replace or delete the very files being read, such as a decoder. `--force` does not lift this."""
@@ -302,6 +310,7 @@ def claim_output(path, force: bool = False, *, folder: bool = False, reads=(), r
     so that `resume` can continue it, and the caller writes its manifest last; a forced one is still swapped.
     """
     path = Path(path)
+    refuse_undecodable(path)
     refuse_overlap(path, reads)
     with output_lock(path):
         occupied = is_occupied(path)
