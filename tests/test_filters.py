@@ -54,7 +54,7 @@ def test_iid_filter_draws_a_new_filter_per_image():
 
 def test_filters_refuse_bad_sizes_and_have_no_inverse(tmp_path):
     with pytest.raises(VeilError, match="kernel sizes"):
-        masker_class("blur")(kernel=4)
+        masker_class("blur")(kernel=4).fit()
     masker = masker_class("randfilter")(kernel=7, seed=3)
     with pytest.raises(VeilError, match="no inverse"):
         masker.inverse_transform(images(1))

@@ -127,8 +127,9 @@ def test_le_uses_one_pattern_for_all_blocks_and_ele_does_not():
 
 
 def test_invalid_block_sizes_are_refused():
+    """Checked in `fit` (the constructor only stores its arguments), or on first use."""
     with pytest.raises(VeilError, match="block sizes 4, 8, 16"):
-        masker_class("etc")(b"some-secret", block=2)
+        masker_class("etc")(b"some-secret", block=2).fit()
     with pytest.raises(VeilError, match="uint8"):
         masker_class("etc")(b"some-secret").encrypt(np.zeros((1, 32, 32, 3), np.float32))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from veil import __version__
 from veil.data.imageset import ImageSet
@@ -25,34 +26,99 @@ register_masker = MASKERS.register
 masker_class = MASKERS.get
 
 
-def as_images(images) -> np.ndarray:
-    """Accept an ImageSet or an array (N, 3, 32, 32) in [0, 1]; validate and return float32."""
+CHANNELS_FIRST, CHANNELS_LAST = (3, 32, 32), (32, 32, 3)
+
+
+def image_array(images) -> tuple[np.ndarray, bool]:
+    """The validated array of an ImageSet or array-like of 32x32 RGB images, and whether it is channels-last.
+
+    Images come as (N, 3, 32, 32) (PyTorch's layout) or (N, 32, 32, 3) (Pillow's and NumPy's): at 32x32 with three
+    channels the two cannot be confused. Values are uint8 (0 to 255) or floats (normally in [0, 1])."""
     array = images.images if isinstance(images, ImageSet) else np.asarray(images)
-    if array.ndim != 4 or array.shape[1:] != (3, 32, 32):
-        raise VeilError(f"images must have shape (N, 3, 32, 32), got {array.shape}")
+    if array.ndim != 4 or array.shape[1:] not in (CHANNELS_FIRST, CHANNELS_LAST):
+        raise VeilError(f"images must have shape (N, 3, 32, 32) or (N, 32, 32, 3), got {array.shape}")
     if len(array) == 0:
         raise VeilError("no images (empty dataset)")
-    array = np.asarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise VeilError("images contain NaN or infinite values")
-    return array
+    if array.dtype != np.uint8:
+        array = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(array).all():
+            raise VeilError("images contain NaN or infinite values")
+    return array, array.shape[1:] == CHANNELS_LAST
 
 
-class Masker:
-    """fit / transform / inverse_transform / save / load, in the manner of a scikit-learn transformer."""
+def float_images(images) -> tuple[np.ndarray, bool]:
+    """Images in either layout, uint8 or float -> float32 (N, 3, 32, 32), uint8 scaled to [0, 1]; and whether
+    they came channels-last (to give results back in that layout with `in_layout`)."""
+    array, channels_last = image_array(images)
+    if array.dtype == np.uint8:
+        array = array / np.float32(255)
+    return (np.ascontiguousarray(array.transpose(0, 3, 1, 2)) if channels_last else array), channels_last
+
+
+def as_images(images) -> np.ndarray:
+    """`float_images` without the layout: float32 (N, 3, 32, 32)."""
+    return float_images(images)[0]
+
+
+def in_layout(images: np.ndarray, channels_last: bool) -> np.ndarray:
+    """Channels-first images (N, 3, 32, 32) in the layout asked for."""
+    return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if channels_last else images
+
+
+class Masker(TransformerMixin, BaseEstimator):
+    """A masking scheme as a scikit-learn transformer: fit / transform / inverse_transform, plus save / load.
+
+    Parameters are stored by `__init__` as given; `fit(X, y=None)` validates them and derives or learns the state
+    (attributes ending in `_`). `transform` takes images in either layout (see `image_array`).
+
+    What generic code may rely on is declared in the class attributes below, never sniffed from an instance.
+    """
 
     method: ClassVar[str] = ""
     #: files that hold the secret (never needed to mask, never put in masked outputs)
     secret_files: ClassVar[tuple[str, ...]] = ()
+    #: built from a secret key (the `secret` parameter, a `veil.maskers.keys.Secret`); it has no public part
+    keyed: ClassVar[bool] = False
+    #: must be fitted on images before it masks (an AAE); otherwise the state follows from the parameters alone
+    fits_on_data: ClassVar[bool] = False
+    #: `inverse_transform` recovers the images (exactly, for the keyed schemes)
+    invertible: ClassVar[bool] = False
+    #: the masked form is exact 8-bit pixels: masked sets may store it as uint8
+    exact_uint8: ClassVar[bool] = False
+    #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
+    output: ClassVar[str] = "images"
 
-    def fit(self, images, **kwargs) -> "Masker":
+    def fit(self, X=None, y=None) -> "Masker":
+        """Validate the parameters and derive the masking function from them; X and y are not used."""
+        self._validate()
+        self._derive()
+        self.fitted_params_ = self.get_params(deep=False)
         return self
 
-    def transform(self, images) -> np.ndarray:
+    def _validate(self) -> None:
+        """Check the parameters (raising VeilError, or ValueError/TypeError for values of the wrong type)."""
+
+    def _derive(self) -> None:
+        """Set the fitted state that follows from the parameters."""
+
+    def _fitted(self) -> "Masker":
+        """Self, fitted: a masker whose state follows from its parameters alone fits itself on first use, and again
+        when a parameter was set since (so `EtCMasker(secret).transform(X)` works, as for a stateless transformer)."""
+        fitted = getattr(self, "fitted_params_", None)
+        if fitted is None or any(value is not fitted.get(name) for name, value in self.get_params(deep=False).items()):
+            self.fit()
+        return self
+
+    def transform(self, X) -> np.ndarray:
         raise VeilError(f"{self.method} masker cannot transform")
 
-    def inverse_transform(self, masked: np.ndarray) -> np.ndarray:
+    def inverse_transform(self, X) -> np.ndarray:
         raise VeilError(f"the {self.method} scheme has no inverse")
+
+    @property
+    def config(self) -> dict:
+        """The resolved configuration (defaults filled in) that a manifest and a masked set record."""
+        return {}
 
     @property
     def fingerprint(self) -> str:
@@ -70,6 +136,14 @@ class Masker:
     def load_public(cls, directory) -> "Masker":
         """Load only what masking needs; a secret part is never read."""
         return cls.load(directory)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # 4-D images, not a feature matrix
+        tags.target_tags.required = False
+        tags.requires_fit = self.fits_on_data
+        tags.transformer_tags.preserves_dtype = ["uint8"] if self.exact_uint8 else []
+        return tags
 
 
 def write_manifest(directory, method: str, config: dict, files: list[str], **extra) -> None:
@@ -105,11 +179,14 @@ def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
 
 
 def build_from_config(cls, config, where, *args):
-    """`cls(*args, **config)` for a configuration read from a file: a wrong key or value type is a VeilError."""
+    """`cls(*args, **config)` for a configuration read from a file, validated: a wrong key or value type is a
+    VeilError naming `where`."""
     if not isinstance(config, dict):
         raise VeilError("the masker configuration is not a JSON object", where)
     try:
-        return cls(*args, **config)
+        masker = cls(*args, **config)
+        masker._validate()
+        return masker
     except (TypeError, ValueError, OverflowError) as exc:
         raise VeilError(f"invalid masker configuration ({exc})", where) from None
 

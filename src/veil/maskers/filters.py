@@ -19,12 +19,10 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from veil.errors import VeilError
-from veil.maskers.base import (Masker, as_images, build_from_config, read_manifest, register_masker,
-                               write_manifest)
+from veil.maskers.base import (Masker, build_from_config, float_images, in_layout, read_manifest,
+                               register_masker, write_manifest)
 
 CHUNK = 4096
 
@@ -40,6 +38,9 @@ def gaussian_kernel(size: int) -> np.ndarray:
 
 def filter_images(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     """Correlate each image's channels with its kernel: `kernels` is (K, K) for all images or (N, K, K), one each."""
+    import torch  # here, so that building a filter masker does not import torch
+    import torch.nn.functional as F
+
     size = kernels.shape[-1]
     out = np.empty_like(images)
     for start in range(0, len(images), CHUNK):
@@ -54,33 +55,47 @@ def filter_images(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
 
 
 class FilterMasker(Masker, ABC):
-    """Shared configuration, persistence and fingerprint of the filter perturbations (a kernel size and a seed)."""
+    """Shared configuration, persistence and fingerprint of the filter perturbations (a kernel size and a seed).
+
+    `kernel` None is the default size; `fit` (which needs no data, and happens on first use when not called) checks
+    both and sets `kernel_` and `seed_`."""
 
     allowed_kernels: ClassVar[tuple[int, ...]] = (3, 5, 7, 9, 11)
     default_kernel: ClassVar[int] = 5
 
     def __init__(self, kernel: int | None = None, seed: int = 0):
-        kernel = self.default_kernel if kernel is None else int(kernel)
+        self.kernel, self.seed = kernel, seed
+
+    def _resolved(self) -> tuple[int, int]:
+        kernel = self.default_kernel if self.kernel is None else int(self.kernel)
         if kernel not in self.allowed_kernels:
             raise VeilError(f"{self.method} takes kernel sizes {', '.join(map(str, self.allowed_kernels))}, got {kernel}")
-        self.kernel, self.seed = kernel, int(seed)
+        return kernel, int(self.seed)
+
+    def _validate(self) -> None:
+        self._resolved()
+
+    def _derive(self) -> None:
+        self.kernel_, self.seed_ = self._resolved()
 
     @property
     def config(self) -> dict:
-        return {"kernel": self.kernel, "seed": self.seed}
+        fitted = self._fitted()
+        return {"kernel": fitted.kernel_, "seed": fitted.seed_}
 
     @abstractmethod
     def kernels(self, images: np.ndarray) -> np.ndarray:
         """The kernel (K, K) for every image, or one kernel per image (N, K, K)."""
 
-    def transform(self, images) -> np.ndarray:
-        pixels = as_images(images)
-        return filter_images(pixels, self.kernels(pixels))
+    def transform(self, X) -> np.ndarray:
+        """Images, either layout, uint8 or float -> filtered float32 images of the same shape."""
+        pixels, channels_last = float_images(X)
+        return in_layout(filter_images(pixels, self._fitted().kernels(pixels)), channels_last)
 
     @property
     def fingerprint(self) -> str:
-        kernel = self.kernels(np.zeros((1, 3, 32, 32), np.float32))
-        return f"{self.method}:k{self.kernel}:" + hashlib.sha256(kernel.tobytes()).hexdigest()[:32]
+        kernel = self._fitted().kernels(np.zeros((1, 3, 32, 32), np.float32))
+        return f"{self.method}:k{self.kernel_}:" + hashlib.sha256(kernel.tobytes()).hexdigest()[:32]
 
     def save(self, directory) -> None:
         write_manifest(directory, self.method, self.config, [], fingerprint=self.fingerprint, secret_files=[])
@@ -96,13 +111,13 @@ class FilterMasker(Masker, ABC):
 @register_masker("blur")
 class BlurMasker(FilterMasker):
     def kernels(self, images: np.ndarray) -> np.ndarray:
-        return gaussian_kernel(self.kernel)
+        return gaussian_kernel(self.kernel_)
 
 
 @register_masker("randfilter")
 class RandomFilterMasker(FilterMasker):
     def kernels(self, images: np.ndarray) -> np.ndarray:
-        return np.random.default_rng(self.seed).standard_normal((self.kernel, self.kernel)).astype(np.float32)
+        return np.random.default_rng(self.seed_).standard_normal((self.kernel_, self.kernel_)).astype(np.float32)
 
 
 @register_masker("iidfilter")
@@ -113,9 +128,10 @@ class IIDFilterMasker(FilterMasker):
 
     def kernels(self, images: np.ndarray) -> np.ndarray:
         batch_digest = int.from_bytes(hashlib.sha256(np.ascontiguousarray(images).tobytes()).digest()[:8], "big")
-        rng = np.random.default_rng([self.seed, batch_digest])
-        return rng.standard_normal((len(images), self.kernel, self.kernel)).astype(np.float32)
+        rng = np.random.default_rng([self.seed_, batch_digest])
+        return rng.standard_normal((len(images), self.kernel_, self.kernel_)).astype(np.float32)
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.method}:k{self.kernel}:seed{self.seed}"
+        fitted = self._fitted()
+        return f"{self.method}:k{fitted.kernel_}:seed{fitted.seed_}"

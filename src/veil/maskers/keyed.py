@@ -19,8 +19,8 @@ from typing import ClassVar
 import numpy as np
 
 from veil.errors import VeilError
-from veil.maskers.base import Masker, as_images, build_from_config, read_manifest, write_manifest
-from veil.maskers.keys import choices, hkdf, permutations
+from veil.maskers.base import Masker, build_from_config, image_array, read_manifest, write_manifest
+from veil.maskers.keys import as_secret, choices, hkdf, permutations, secret_bytes
 
 SIDE, CHANNELS = 32, 3
 VALUES = SIDE * SIDE * CHANNELS
@@ -103,31 +103,38 @@ def _hwc_to_chw_positions() -> tuple[np.ndarray, np.ndarray]:
 
 
 class KeyedMasker(Masker, ABC):
-    """A keyed permutation-and-xor scheme. Subclasses set the block sizes they allow and build the layout."""
+    """A keyed permutation-and-xor scheme. Subclasses set the block sizes they allow and build the layout.
 
+    Parameters: `secret` (bytes, or a `veil.maskers.keys.Secret`), `block` (None: the scheme's default) and `table`
+    (an explicit key table instead of a secret, see `from_table`). Give exactly one of `secret` and `table`. Both are
+    kept wrapped in a `Secret`, the one change `__init__` makes to its arguments, so that no repr, log or error
+    message shows them; `clone` and `set_params` pass the Secret on unchanged. `fit` derives the cipher (`block_`,
+    `ciphers_`, `fingerprint_`); it needs no data and happens on first use when not called.
+    """
+
+    keyed = True
+    invertible = True
+    exact_uint8 = True
     default_block: ClassVar[int] = 16
     allowed_blocks: ClassVar[tuple[int, ...]] = (16,)
-    #: the masked form is 8-bit pixels: masked sets store it as uint8
-    exact_uint8: ClassVar[bool] = True
 
-    def __init__(self, secret: bytes, block: int | None = None):
-        block = self._check_block(block)
-        prefix = f"{self.method}/block={block}/"
-        # the secret is used here only: the object keeps the derived permutation, mask and fingerprint
-        self._setup(block, _SecretDraws(secret, prefix),
-                    f"{self.method}:b{block}:" + hkdf(secret, prefix + "fingerprint", 16).hex())
+    def __init__(self, secret=None, block: int | None = None, table=None):
+        self.secret = as_secret(secret)
+        self.block = block
+        self.table = as_secret(table)
 
     @classmethod
-    def key_table(cls, secret: bytes, block: int | None = None) -> dict[str, np.ndarray]:
+    def key_table(cls, secret, block: int | None = None) -> dict[str, np.ndarray]:
         """The key table that `secret` gives: every step's random choices, by step name (e.g. EtC's K1 to K4).
 
         Permutation steps are arrays of shape (rows, size) (one row per block, or a single row shared by all
         blocks), each row a permutation of range(size); choice steps are flat arrays of integers in range(options).
         `from_table(key_table(secret, block), block)` encrypts exactly as `cls(secret, block)` does.
         """
-        block = cls._check_block(block)
-        draws = _RecordingDraws(_SecretDraws(secret, f"{cls.method}/block={block}/"))
-        cls.__new__(cls)._build(BlockLayout(block), draws)
+        masker = cls(secret, block)
+        block = masker._check_block()
+        draws = _RecordingDraws(masker._draws(block)[0])
+        masker._build(BlockLayout(block), draws)
         return draws.table
 
     @classmethod
@@ -138,30 +145,44 @@ class KeyedMasker(Masker, ABC):
         number of entries is accepted). Missing or unknown steps, wrong sizes, out-of-range choices and rows that
         are not permutations are refused with a VeilError. Such a masker has no secret: its fingerprint
         ("<method>:b<block>:table:<hash>") is a hash of the table, and `load` with a secret never matches it.
+        Equivalent to `cls(table=table, block=block).fit()`.
         """
-        block = cls._check_block(block)
-        draws = _TableDraws(cls.method, table)
-        masker = cls.__new__(cls)
-        masker._setup(block, draws, f"{cls.method}:b{block}:table:" + draws.digest())
-        draws.check_all_used()
-        return masker
+        return cls(block=block, table=table).fit()
 
-    @classmethod
-    def _check_block(cls, block: int | None) -> int:
-        block = cls.default_block if block is None else int(block)
-        if block not in cls.allowed_blocks:
-            raise VeilError(f"{cls.method} takes block sizes {', '.join(map(str, cls.allowed_blocks))}, got {block}")
+    def _check_block(self) -> int:
+        block = self.default_block if self.block is None else int(self.block)
+        if block not in self.allowed_blocks:
+            raise VeilError(f"{self.method} takes block sizes {', '.join(map(str, self.allowed_blocks))}, got {block}")
         return block
 
-    def _setup(self, block: int, draws, fingerprint: str) -> None:
-        self.block = block
-        self._fingerprint = fingerprint
+    def _validate(self) -> None:
+        self._check_block()
+        if (self.secret is None) == (self.table is None):
+            raise VeilError(f"a {self.method} masker needs a secret or a key table (exactly one of the two)")
+
+    def _draws(self, block: int) -> tuple["_Draws", str]:
+        """Where the steps' choices come from (the secret or the table), and the fingerprint that goes with it."""
+        if self.table is not None:
+            draws = _TableDraws(self.method, self.table.reveal())
+            return draws, f"{self.method}:b{block}:table:" + draws.digest()
+        secret = secret_bytes(self.secret, f"a {self.method} secret")
+        prefix = f"{self.method}/block={block}/"
+        return _SecretDraws(secret, prefix), f"{self.method}:b{block}:" + hkdf(secret, prefix + "fingerprint", 16).hex()
+
+    def _derive(self) -> None:
+        """One permutation and xor mask for each image layout, and their inverses (the secret is not kept apart
+        from its parameter)."""
+        block = self._check_block()
+        draws, self.fingerprint_ = self._draws(block)
         layout = BlockLayout(block)
         self._build(layout, draws)
+        draws.finish()
         perm, mask = layout.flat()
         chw_to_hwc, hwc_to_chw = _hwc_to_chw_positions()
-        self._encrypt_hwc, self._decrypt_hwc = _cipher_and_inverse(perm, mask)
-        self._encrypt_chw, self._decrypt_chw = _cipher_and_inverse(hwc_to_chw[perm[chw_to_hwc]], mask[chw_to_hwc])
+        self.block_ = block
+        # by layout: channels_last -> ((encrypt perm, mask), (decrypt perm, mask))
+        self.ciphers_ = {True: _cipher_and_inverse(perm, mask),
+                         False: _cipher_and_inverse(hwc_to_chw[perm[chw_to_hwc]], mask[chw_to_hwc])}
 
     @abstractmethod
     def _build(self, layout: BlockLayout, draws: "_Draws") -> None:
@@ -169,30 +190,38 @@ class KeyedMasker(Masker, ABC):
 
     @property
     def config(self) -> dict:
-        return {"block": self.block}
+        return {"block": self._fitted().block_}
 
     @property
     def fingerprint(self) -> str:
-        return self._fingerprint
+        return self._fitted().fingerprint_
 
     # ------------------------------------------------------------------ uint8 images, channels last
 
     def encrypt(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (N, 32, 32, 3) -> encrypted uint8 (N, 32, 32, 3)."""
-        return _gather_xor(_check_uint8(pixels), *self._encrypt_hwc)
+        return _gather_xor(_check_uint8(pixels), *self._fitted().ciphers_[True][0])
 
     def decrypt(self, pixels: np.ndarray) -> np.ndarray:
         """The exact inverse of `encrypt` (with another key, the result is just another scrambled image)."""
-        return _gather_xor(_check_uint8(pixels), *self._decrypt_hwc)
+        return _gather_xor(_check_uint8(pixels), *self._fitted().ciphers_[True][1])
 
-    # ------------------------------------------------------------------ the Masker interface: float, channels first
+    # ------------------------------------------------------------------ the transformer interface: either layout
 
-    def transform(self, images) -> np.ndarray:
-        """Images (N, 3, 32, 32) in [0, 1] -> encrypted images, same shape, values k/255 (exact 8-bit pixels)."""
-        return _gather_xor(_quantise(as_images(images)), *self._encrypt_chw) / np.float32(255)
+    def transform(self, X) -> np.ndarray:
+        """Images, either layout -> encrypted images of the same shape: uint8 for uint8 input, otherwise float32
+        values k/255 (exact 8-bit pixels; float input is first rounded to 8 bits)."""
+        return self._apply(X, inverse=False)
 
-    def inverse_transform(self, masked: np.ndarray) -> np.ndarray:
-        return _gather_xor(_quantise(as_images(masked)), *self._decrypt_chw) / np.float32(255)
+    def inverse_transform(self, X) -> np.ndarray:
+        """The exact inverse of `transform` (same shapes and types)."""
+        return self._apply(X, inverse=True)
+
+    def _apply(self, images, inverse: bool) -> np.ndarray:
+        array, channels_last = image_array(images)
+        pixels = array if array.dtype == np.uint8 else _quantise(array)
+        out = _gather_xor(pixels, *self._fitted().ciphers_[channels_last][inverse])
+        return out if array.dtype == np.uint8 else out / np.float32(255)
 
     # ------------------------------------------------------------------ persistence: configuration and fingerprint only
 
@@ -217,6 +246,7 @@ class KeyedMasker(Masker, ABC):
             raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
         if secret is None:
             raise VeilError(f"a {cls.method} masker needs its secret (--key-file or --key-env)", directory)
+        secret = as_secret(secret)
         masker = build_from_config(cls, manifest["config"], directory, secret)
         if manifest.get("fingerprint") != masker.fingerprint:
             raise VeilError("the key does not match this masker's fingerprint (wrong key)", directory)
@@ -256,6 +286,9 @@ class _Draws(ABC):
     @abstractmethod
     def choices(self, step: str, count: int, options: int) -> np.ndarray:
         """`count` integers in range(options), shape (count,)."""
+
+    def finish(self) -> None:
+        """Called once the scheme has taken all its choices."""
 
 
 class _SecretDraws(_Draws):
@@ -324,7 +357,8 @@ class _TableDraws(_Draws):
             raise VeilError(f"{self._method} key table step {step!r} takes integers in range({options})")
         return value
 
-    def check_all_used(self) -> None:
+    def finish(self) -> None:
+        """Every step of the table must have been used."""
         unknown = sorted(set(self._table) - self._used)
         if unknown:
             raise VeilError(f"the {self._method} key table has unknown steps: {', '.join(map(repr, unknown))}")

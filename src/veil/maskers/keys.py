@@ -26,6 +26,63 @@ SALT = b"veil-keyed-schemes/1"
 MIN_SECRET_BYTES = 8
 
 
+class Secret:
+    """Key material that printing never shows: `repr`, `str` and f-strings give `Secret(<redacted>)`.
+
+    A keyed masker holds its key in one of these, so the key can be an estimator parameter (cloned, grid-searched,
+    pickled for worker processes) while `repr(masker)`, `get_params()` output, logs and error messages stay free of
+    it. `reveal()` is the one way to the value (a secret's bytes, or a key table). Two secrets are equal when their
+    values are, compared in constant time.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value.reveal() if isinstance(value, Secret) else value
+
+    def reveal(self):
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return Secret, (self._value,)
+
+    def _digest(self) -> bytes:
+        value = self._value
+        if isinstance(value, (bytes, bytearray)):
+            return hashlib.sha256(value).digest()
+        try:  # a key table: step name -> integer array
+            canonical = sorted((str(step), np.asarray(choices).tolist()) for step, choices in dict(value).items())
+        except (TypeError, ValueError):
+            return hashlib.sha256(repr(id(value)).encode()).digest()
+        return hashlib.sha256(repr(canonical).encode()).digest()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._digest(), other._digest())
+
+    def __hash__(self) -> int:
+        return hash(self._digest())
+
+
+def as_secret(value) -> Secret | None:
+    """`value` wrapped in a `Secret` (a Secret or None is returned as it is)."""
+    return value if value is None or isinstance(value, Secret) else Secret(value)
+
+
+def secret_bytes(secret, what: str = "the secret") -> bytes:
+    """The bytes of a Secret (or of plain bytes), refusing other types without ever showing the value."""
+    value = secret.reveal() if isinstance(secret, Secret) else secret
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, (bytes, bytearray)):
+        raise VeilError(f"{what} must be bytes, got a {type(value).__name__}")
+    return bytes(value)
+
+
 def hkdf(secret: bytes, info: str | bytes, length: int = 32, salt: bytes = SALT) -> bytes:
     """HKDF-SHA256 (RFC 5869): extract with `salt` (veil's fixed salt by default), expand with `info`."""
     prk = hmac.new(salt, secret, hashlib.sha256).digest()
