@@ -63,24 +63,55 @@ class AAEConfig:
     seed: int = 0
 
 
+_D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each default as a class attribute)
+
+
 @register_masker("aae")
 class AAEMasker(Masker):
-    """Adversarial-autoencoder masker. Parameters as in `AAEConfig`; `device` picks CPU/CUDA (CUDA when present)."""
+    """Adversarial-autoencoder masker. Parameters as in `AAEConfig`; `device` picks CPU/CUDA (None: CUDA when present).
+
+    `fit(X)` validates the parameters, picks the device (`device_`) and trains the encoder (`encoder_`) and the
+    decoder (`decoder_`, the private key; never a parameter, so never in a repr). `transform` gives masked vectors.
+    """
 
     secret_files = (DECODER_FILE,)
+    fits_on_data = True
+    invertible = True
+    output = "vectors"
 
-    def __init__(self, device: str | None = None, **params):
-        unknown = set(params) - set(AAEConfig.__dataclass_fields__)
-        if unknown:
-            raise VeilError(f"unknown AAE parameter(s): {', '.join(sorted(unknown))}")
-        self.config = AAEConfig(**params)
-        self._validate()
-        self.device = pick_device(device)
-        self.encoder: Encoder | None = None
-        self.decoder: Decoder | None = None
-        self.history_: list[dict] = []
-        self.report_: dict = {}
-        self.training_data_ = ""
+    def __init__(self, gauss_dim: int = _D.gauss_dim, cat_dim: int = _D.cat_dim, channels: int = _D.channels,
+                 standardize_gauss: bool = _D.standardize_gauss, epochs: int = _D.epochs,
+                 batch_size: int = _D.batch_size, lr: float = _D.lr, beta1: float = _D.beta1, beta2: float = _D.beta2,
+                 reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
+                 label_smoothing: float = _D.label_smoothing, holdout: float = _D.holdout, seed: int = _D.seed,
+                 device: str | None = None):
+        self.gauss_dim = gauss_dim
+        self.cat_dim = cat_dim
+        self.channels = channels
+        self.standardize_gauss = standardize_gauss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.reg_lr = reg_lr
+        self.adv_weight = adv_weight
+        self.label_smoothing = label_smoothing
+        self.holdout = holdout
+        self.seed = seed
+        self.device = device
+
+    @property
+    def config(self) -> AAEConfig:
+        """The training configuration (every parameter but the device), as saved in the manifest."""
+        return AAEConfig(**{name: getattr(self, name) for name in AAEConfig.__dataclass_fields__})
+
+    # the fitted networks, also under their pre-estimator names (None when absent: a decoder is not always loaded)
+    encoder = property(lambda self: getattr(self, "encoder_", None), lambda self, net: setattr(self, "encoder_", net))
+    decoder = property(lambda self: getattr(self, "decoder_", None), lambda self, net: setattr(self, "decoder_", net))
+
+    def _device(self):
+        return getattr(self, "device_", None) or pick_device(self.device)
 
     def _validate(self) -> None:
         """Types and ranges, before any network is built: a configuration may come from a file, and absurd sizes
@@ -104,33 +135,35 @@ class AAEMasker(Masker):
         return self.config.gauss_dim + self.config.cat_dim
 
     def _nets(self):
-        c = self.config
-        return (Encoder(c.channels, c.gauss_dim, c.cat_dim, c.standardize_gauss).to(self.device),
-                Decoder(c.channels, c.gauss_dim, c.cat_dim).to(self.device))
+        c, device = self.config, self._device()
+        return (Encoder(c.channels, c.gauss_dim, c.cat_dim, c.standardize_gauss).to(device),
+                Decoder(c.channels, c.gauss_dim, c.cat_dim).to(device))
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, images, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
-        """Train on images (labels, if any, are ignored). Checkpoints and the epoch log go to `work_dir`."""
+    def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
+        """Train on images X, either layout (y, labels, is ignored). Checkpoints and the epoch log go to `work_dir`."""
+        self._validate()
+        self.device_ = pick_device(self.device)
         c = self.config
-        pixels = as_images(images)
-        self.training_data_ = getattr(images, "source", "") or f"array of {len(pixels)} images"
+        pixels = as_images(X)
+        self.training_data_ = getattr(X, "source", "") or f"array of {len(pixels)} images"
         if len(pixels) < 20:
             raise VeilError(f"need at least 20 images to train a masker, got {len(pixels)}")
         split = np.random.default_rng(c.seed).permutation(len(pixels))
         n_hold = max(1, int(round(c.holdout * len(pixels))))
         train, held = pixels[np.sort(split[n_hold:])], pixels[np.sort(split[:n_hold])]
         set_seed(c.seed)
-        self.encoder, self.decoder = self._nets()
-        d_gauss = Discriminator(c.gauss_dim).to(self.device)
-        d_cat = Discriminator(c.cat_dim, hidden=64).to(self.device)
+        self.encoder_, self.decoder_ = self._nets()
+        d_gauss = Discriminator(c.gauss_dim).to(self.device_)
+        d_cat = Discriminator(c.cat_dim, hidden=64).to(self.device_)
         betas = (c.beta1, c.beta2)
-        opt_ae = torch.optim.Adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=c.lr, betas=betas)
+        opt_ae = torch.optim.Adam([*self.encoder_.parameters(), *self.decoder_.parameters()], lr=c.lr, betas=betas)
         opt_disc = torch.optim.Adam([*d_gauss.parameters(), *d_cat.parameters()], lr=c.reg_lr, betas=betas)
-        opt_gen = torch.optim.Adam(self.encoder.parameters(), lr=c.reg_lr, betas=betas)
+        opt_gen = torch.optim.Adam(self.encoder_.parameters(), lr=c.reg_lr, betas=betas)
         step = self._step(d_gauss, d_cat, opt_ae, opt_disc, opt_gen)
         trainer = make_trainer(step, c.seed)
-        to_save = {"encoder": self.encoder, "decoder": self.decoder, "d_gauss": d_gauss, "d_cat": d_cat,
+        to_save = {"encoder": self.encoder_, "decoder": self.decoder_, "d_gauss": d_gauss, "d_cat": d_cat,
                    "opt_ae": opt_ae, "opt_disc": opt_disc, "opt_gen": opt_gen}
 
         def evaluate(epoch):
@@ -150,11 +183,11 @@ class AAEMasker(Masker):
         real_label = 1.0 - c.label_smoothing
 
         def step(engine, batch):
-            x = batch[0].to(self.device, non_blocking=True)
-            self.encoder.train(), self.decoder.train(), d_gauss.train(), d_cat.train()
+            x = batch[0].to(self.device_, non_blocking=True)
+            self.encoder_.train(), self.decoder_.train(), d_gauss.train(), d_cat.train()
             # reconstruction phase: encoder + decoder minimise MSE
-            gauss, cat = self.encoder(x)
-            recon = F.mse_loss(self.decoder(torch.cat([gauss, cat], 1)), x)
+            gauss, cat = self.encoder_(x)
+            recon = F.mse_loss(self.decoder_(torch.cat([gauss, cat], 1)), x)
             opt_ae.zero_grad(set_to_none=True)
             recon.backward()
             opt_ae.step()
@@ -167,7 +200,7 @@ class AAEMasker(Masker):
             disc.backward()
             opt_disc.step()
             # regularisation phase 2: the encoder, as generator, learns to fool both discriminators
-            gauss, cat = self.encoder(x)
+            gauss, cat = self.encoder_(x)
             gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
             opt_gen.zero_grad(set_to_none=True)
             (c.adv_weight * gen).backward()
@@ -186,29 +219,30 @@ class AAEMasker(Masker):
         return net
 
     @torch.no_grad()
-    def transform(self, images, batch_size: int = 1024) -> np.ndarray:
-        """Images -> masked vectors (N, gauss_dim + cat_dim), computed in bounded-memory batches."""
+    def transform(self, X, batch_size: int = 1024) -> np.ndarray:
+        """Images, either layout, uint8 or float -> masked vectors (N, gauss_dim + cat_dim), computed in
+        bounded-memory batches."""
         encoder = self._require("encoder").eval()
-        pixels = as_images(images)
+        pixels, device = as_images(X), self._device()
         out = np.empty((len(pixels), self.latent_dim), dtype=np.float32)
         for start in range(0, len(pixels), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(pixels[start:start + batch_size])).to(self.device)
+            x = torch.from_numpy(np.ascontiguousarray(pixels[start:start + batch_size])).to(device)
             gauss, cat = encoder(x)
             out[start:start + len(x)] = torch.cat([gauss, cat], 1).cpu().numpy()
         return out
 
     @torch.no_grad()
-    def inverse_transform(self, vectors: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def inverse_transform(self, X, batch_size: int = 1024) -> np.ndarray:
         """Masked vectors -> images (N, 3, 32, 32); needs the decoder (the private key)."""
-        decoder = self._require("decoder").eval()
-        vectors = np.asarray(vectors, dtype=np.float32)
+        decoder, device = self._require("decoder").eval(), self._device()
+        vectors = np.asarray(X, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.latent_dim:
             raise VeilError(f"masked vectors must have shape (N, {self.latent_dim}), got {vectors.shape}")
         if not np.isfinite(vectors).all():
             raise VeilError("masked vectors contain NaN or infinite values")
         out = np.empty((len(vectors), 3, 32, 32), dtype=np.float32)
         for start in range(0, len(vectors), batch_size):
-            z = torch.from_numpy(vectors[start:start + batch_size]).to(self.device)
+            z = torch.from_numpy(vectors[start:start + batch_size]).to(device)
             out[start:start + len(z)] = decoder(z).cpu().numpy()
         return out
 
@@ -262,6 +296,7 @@ class AAEMasker(Masker):
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not an AAE", directory)
         masker = build_from_config(cls, {**manifest["config"], "device": device}, directory)
+        masker.device_ = pick_device(device)
         masker.encoder, dec = masker._nets()
         load_weights(masker.encoder, directory / ENCODER_FILE)
         if decoder and DECODER_FILE in manifest["files"] and (directory / DECODER_FILE).exists():
