@@ -171,7 +171,7 @@ class Experiment:
                                 "etc": ("convmixer", model, etc.transform(train), etc.transform(self.test))}, train, epochs)
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
         figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain, "epochs": epochs}
-        return self.write("convmixer_etc.json", figures, start, runs, train, model=model, etc_block=etc.block)
+        return self.write("convmixer_etc.json", figures, start, runs, train, model=model, etc_block=etc.config["block"])
 
     def jpeg(self) -> dict:
         start = time.time()
@@ -183,7 +183,7 @@ class Experiment:
                                train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        return self.write("jpeg.json", figures, start, runs, train, model=model, etc_block=etc.block)
+        return self.write("jpeg.json", figures, start, runs, train, model=model, etc_block=etc.config["block"])
 
     def scramble(self) -> dict:
         start = time.time()
