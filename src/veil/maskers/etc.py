@@ -24,6 +24,8 @@ from veil.maskers.keyed import BlockLayout, KeyedMasker, permute_blocks, rotate_
 
 @register_masker("etc")
 class EtCMasker(KeyedMasker):
+    """EtC: keyed block permutation, rotation and flip, negative-positive and colour shuffle (see the module)."""
+
     default_block = 16
     allowed_blocks = (4, 8, 16)
 

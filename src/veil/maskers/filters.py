@@ -110,12 +110,16 @@ class FilterMasker(Masker, ABC):
 
 @register_masker("blur")
 class BlurMasker(FilterMasker):
+    """A K x K Gaussian blur (OpenCV's sigma rule); no key, no inverse."""
+
     def kernels(self, images: np.ndarray) -> np.ndarray:
         return gaussian_kernel(self.kernel_)
 
 
 @register_masker("randfilter")
 class RandomFilterMasker(FilterMasker):
+    """One K x K filter of N(0, 1) weights drawn from `seed`, for every image."""
+
     def kernels(self, images: np.ndarray) -> np.ndarray:
         return np.random.default_rng(self.seed_).standard_normal((self.kernel_, self.kernel_)).astype(np.float32)
 

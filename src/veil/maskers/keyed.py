@@ -20,7 +20,7 @@ import numpy as np
 
 from veil.errors import VeilError
 from veil.maskers.base import Masker, build_from_config, image_array, read_manifest, write_manifest
-from veil.maskers.keys import as_secret, choices, hkdf, permutations, secret_bytes
+from veil.maskers.keys import SecretParameter, choices, hkdf, permutations, secret_bytes
 
 SIDE, CHANNELS = 32, 3
 VALUES = SIDE * SIDE * CHANNELS
@@ -107,8 +107,8 @@ class KeyedMasker(Masker, ABC):
 
     Parameters: `secret` (bytes, or a `veil.maskers.keys.Secret`), `block` (None: the scheme's default) and `table`
     (an explicit key table instead of a secret, see `from_table`). Give exactly one of `secret` and `table`. Both are
-    kept wrapped in a `Secret`, the one change `__init__` makes to its arguments, so that no repr, log or error
-    message shows them; `clone` and `set_params` pass the Secret on unchanged. `fit` derives the cipher (`block_`,
+    kept wrapped in a `Secret` however they are set (the one change made to an argument), so that no repr, log or
+    error message shows them; `clone` and `set_params` pass a Secret on unchanged. `fit` derives the cipher (`block_`,
     `ciphers_`, `fingerprint_`); it needs no data and happens on first use when not called.
     """
 
@@ -117,11 +117,13 @@ class KeyedMasker(Masker, ABC):
     exact_uint8 = True
     default_block: ClassVar[int] = 16
     allowed_blocks: ClassVar[tuple[int, ...]] = (16,)
+    secret = SecretParameter()
+    table = SecretParameter()
 
     def __init__(self, secret=None, block: int | None = None, table=None):
-        self.secret = as_secret(secret)
+        self.secret = secret
         self.block = block
-        self.table = as_secret(table)
+        self.table = table
 
     @classmethod
     def key_table(cls, secret, block: int | None = None) -> dict[str, np.ndarray]:
@@ -246,7 +248,6 @@ class KeyedMasker(Masker, ABC):
             raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
         if secret is None:
             raise VeilError(f"a {cls.method} masker needs its secret (--key-file or --key-env)", directory)
-        secret = as_secret(secret)
         masker = build_from_config(cls, manifest["config"], directory, secret)
         if manifest.get("fingerprint") != masker.fingerprint:
             raise VeilError("the key does not match this masker's fingerprint (wrong key)", directory)

@@ -73,6 +73,20 @@ def as_secret(value) -> Secret | None:
     return value if value is None or isinstance(value, Secret) else Secret(value)
 
 
+class SecretParameter:
+    """A descriptor for an estimator parameter that holds key material: whatever is assigned (by `__init__`,
+    `set_params` or `clone`) is kept as a `Secret`, so no path stores a printable key."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj.__dict__.get(self.slot)
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = as_secret(value)
+
+
 def secret_bytes(secret, what: str = "the secret") -> bytes:
     """The bytes of a Secret (or of plain bytes), refusing other types without ever showing the value."""
     value = secret.reveal() if isinstance(secret, Secret) else secret

@@ -22,6 +22,8 @@ from veil.maskers.keyed import (BlockLayout, KeyedMasker, permute_blocks, shuffl
 
 @register_masker("le")
 class LEMasker(KeyedMasker):
+    """LE: one keyed shuffle and inversion of the values inside every block, shared by all blocks."""
+
     default_block = 4
     allowed_blocks = (2, 4, 8, 16)
 
@@ -33,6 +35,8 @@ class LEMasker(KeyedMasker):
 
 @register_masker("ele")
 class ELEMasker(KeyedMasker):
+    """ELE: LE with keyed block scrambling and a different shuffle and inversion per block."""
+
     default_block = 4
     allowed_blocks = (2, 4, 8, 16)
 
@@ -45,6 +49,8 @@ class ELEMasker(KeyedMasker):
 
 @register_masker("pe")
 class PEMasker(KeyedMasker):
+    """PE: keyed inversion of every value and a keyed colour-channel order for every pixel."""
+
     default_block = 1
     allowed_blocks = (1,)
 

@@ -14,6 +14,8 @@ from veil.maskers.keyed import BlockLayout, KeyedMasker, shuffle_values
 
 @register_masker("scramble")
 class ScrambleMasker(KeyedMasker):
+    """Block pixel scrambling: one keyed permutation of the pixels inside every block."""
+
     default_block = 8
     allowed_blocks = (2, 4, 8, 16)
 
