@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
@@ -119,6 +120,15 @@ def test_keyed_inverse_is_exact_in_both_layouts_and_dtypes(method, digits):
         assert masked.dtype == (np.uint8 if images.dtype == np.uint8 else np.float32)
         np.testing.assert_array_equal(masker.inverse_transform(masked), images)
     np.testing.assert_array_equal(masker.transform(pixels), masker.encrypt(pixels))
+
+
+def test_an_unfitted_aae_is_not_fitted_for_sklearn_and_the_cli():
+    masker = make("aae")
+    for call in (lambda: masker.transform(np.zeros((1, 3, 32, 32), np.float32)), lambda: masker.fingerprint):
+        with pytest.raises(NotFittedError):
+            call()
+        with pytest.raises(VeilError, match="not fitted"):
+            call()
 
 
 def test_aae_fit_takes_y_and_both_layouts(fitted_aae, digits):

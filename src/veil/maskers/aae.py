@@ -34,7 +34,7 @@ from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io import atomic_path, private_dir
-from veil.maskers.base import (Masker, as_images, build_from_config, read_manifest, register_masker,
+from veil.maskers.base import (Masker, MaskerNotFitted, as_images, build_from_config, read_manifest, register_masker,
                                write_manifest)
 from veil.metrics import latent_conformity, reconstruction_mse
 from veil.models.aae import Decoder, Discriminator, Encoder
@@ -212,11 +212,12 @@ class AAEMasker(Masker):
     # ------------------------------------------------------------------ masking and unmasking
 
     def _require(self, part: str):
-        net = getattr(self, part)
-        if net is None:
-            raise VeilError(f"this masker has no {part}" + (" (the decoder is the private key and was not loaded)"
-                                                            if part == "decoder" else " (not fitted)"))
-        return net
+        """The fitted network `part` ("encoder" or "decoder"); a masker without an encoder is not fitted."""
+        if self.encoder is None:
+            raise MaskerNotFitted(f"this masker has no {part} (not fitted)")
+        if getattr(self, part) is None:
+            raise VeilError(f"this masker has no {part} (the decoder is the private key and was not loaded)")
+        return getattr(self, part)
 
     @torch.no_grad()
     def transform(self, X, batch_size: int = 1024) -> np.ndarray:

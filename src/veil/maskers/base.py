@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from veil import __version__
 from veil.data.imageset import ImageSet
@@ -24,6 +25,10 @@ MASKERS = Registry("masking method", ("veil.maskers.aae", "veil.maskers.etc", "v
                                        "veil.maskers.scramble", "veil.maskers.filters"), tag="method")
 register_masker = MASKERS.register
 masker_class = MASKERS.get
+
+
+class MaskerNotFitted(VeilError, NotFittedError):
+    """A masker used before it was fitted: a VeilError for the CLI, a NotFittedError for scikit-learn."""
 
 
 CHANNELS_FIRST, CHANNELS_LAST = (3, 32, 32), (32, 32, 3)
@@ -123,7 +128,7 @@ class Masker(TransformerMixin, BaseEstimator):
     @property
     def fingerprint(self) -> str:
         """One-way identifier of the masking function (encoder weights or key), stored with masked data."""
-        raise VeilError(f"{self.method} masker is not fitted")
+        raise MaskerNotFitted(f"{self.method} masker is not fitted")
 
     def save(self, directory) -> None:
         raise VeilError(f"{self.method} masker cannot be saved")
