@@ -15,7 +15,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import get_tags
@@ -172,8 +172,11 @@ def test_etc_pipeline_fits_and_predicts_on_digits(digits):
     pipe.fit(x[:200], y[:200])
     assert pipe.predict(x[200:]).shape == (100,)
     assert pipe.score(x[200:], y[200:]) > 0.5  # ten classes: chance is 0.1
-    scores = cross_val_score(pipe, x, y, cv=2)
+    scores = cross_val_score(pipe, x, y, cv=2, n_jobs=2)  # the masker, key included, travels to worker processes
     assert scores.shape == (2,) and (scores > 0.3).all()
+    search = GridSearchCV(pipe, {"mask__block": [4, 8], "clf__alpha": [1.0, 10.0]}, cv=2).fit(x, y)
+    assert search.best_params_["mask__block"] in (4, 8)
+    assert "Secret(<redacted>)" in repr(search.best_estimator_) and not leaks(repr(search.best_estimator_))
 
 
 def test_aae_pipeline_fits_and_predicts_on_digits(digits):

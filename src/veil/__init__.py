@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import importlib
 
-from veil.errors import VeilError
-
 __version__ = "0.1.0"
 
 #: public name -> module that defines it
@@ -27,12 +25,13 @@ _WHERE = {
     **dict.fromkeys(["CNNClassifier", "ConvMixerClassifier", "ViTClassifier", "DescramblerCNNClassifier"],
                     "veil.classifiers.images"),
     "MaskedSet": "veil.masked",
+    "VeilError": "veil.errors",
     "ImageSet": "veil.data.imageset",
 }
 #: names whose object is called something else in its module
 _RENAMED = {"load_images": ("veil.data.load", "load")}
 
-__all__ = sorted(["VeilError", "__version__", *_WHERE, *_RENAMED])
+__all__ = sorted(["__version__", *_WHERE, *_RENAMED])
 
 
 def __getattr__(name: str):
