@@ -106,16 +106,6 @@ def read_json(path) -> dict:
     return obj
 
 
-def check_manifest_files(files, manifest_path) -> dict:
-    """A manifest's `files`: plain file names (nothing that leads out of the folder) mapped to sha256 strings."""
-    if not isinstance(files, dict):
-        raise VeilError("manifest 'files' is not a JSON object", manifest_path)
-    for name, digest in files.items():
-        if not isinstance(digest, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
-            raise VeilError(f"manifest lists {name!r}, which is not a file name with its sha256", manifest_path)
-    return files
-
-
 def sha256_file(path) -> str:
     digest = hashlib.sha256()
     with open_for_reading(path) as handle:

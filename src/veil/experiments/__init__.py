@@ -8,9 +8,8 @@ from __future__ import annotations
 import inspect
 
 from veil.errors import VeilError
-from veil.registry import Registry
+from veil.registry import PROTOCOLS
 
-PROTOCOLS = Registry("protocol", ("veil.experiments.paper", "veil.experiments.tradeoff"))
 register_protocol = PROTOCOLS.register
 protocol = PROTOCOLS.get
 
