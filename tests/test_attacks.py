@@ -152,7 +152,7 @@ def test_the_encoder_lets_an_attacker_decode_aae_vectors(trained_masker, tmp_pat
     """Threat b against the AAE: a decoder trained on (public digit, encoder output) pairs reconstructs the victim's
     digits far better than another run's decoder (threat a), and is recognised by the public classifier."""
     from veil.data import load, stratified_split
-    from veil.schemes import mask_with
+    from veil.workflows import mask_images as mask_with
 
     masker_dir, masker = trained_masker
     digits = load("digits")
@@ -178,7 +178,7 @@ def test_the_canonical_frame_does_not_depend_on_the_run():
 
 def test_neuracrypt_attack_checks_transfer_on_an_encoder_it_never_saw(trained_masker):
     from veil.data import load, stratified_split
-    from veil.schemes import mask_with
+    from veil.workflows import mask_images as mask_with
 
     _, masker = trained_masker
     digits = load("digits")

@@ -42,6 +42,8 @@ class MaskedClassifier(ABC):
 
     kind: ClassVar[str] = ""
     weight_file: ClassVar[str] = ""
+    #: trained in epochs by an Ignite engine: takes `epochs`, and checkpoints to a work folder it can resume from
+    trains_with_engine: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0):
         self.seed = seed

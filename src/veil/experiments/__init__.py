@@ -14,6 +14,11 @@ register_protocol = PROTOCOLS.register
 protocol = PROTOCOLS.get
 
 
+def protocol_parts(name: str) -> tuple[str, ...]:
+    """The parts `--parts` may narrow protocol `name` to."""
+    return protocol(name).parts
+
+
 def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:
     """Run protocol `name` into a new folder `out_dir` (`force` replaces an existing one whole); an option it does
     not take is refused by name (`reproduce tradeoff takes no --masker`)."""

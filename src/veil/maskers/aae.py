@@ -68,6 +68,7 @@ class AAEMasker(Masker):
     """Adversarial-autoencoder masker. Parameters as in `AAEConfig`; `device` picks CPU/CUDA (CUDA when present)."""
 
     secret_files = (DECODER_FILE,)
+    needs_training = True
 
     def __init__(self, device: str | None = None, **params):
         unknown = set(params) - set(AAEConfig.__dataclass_fields__)
@@ -217,6 +218,9 @@ class AAEMasker(Masker):
         vectors = self.transform(images)
         figures = {"reconstruction_mse": reconstruction_mse(as_images(images), self.inverse_transform(vectors))}
         return {**figures, **self.conformity(vectors)}
+
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        return {"latent_conformity": self.conformity(masked)}
 
     def conformity(self, vectors: np.ndarray) -> dict:
         """How closely masked vectors follow the priors (needs no decoder): see `metrics.latent_conformity`."""

@@ -42,6 +42,15 @@ class Masker:
     method: ClassVar[str] = ""
     #: files that hold the secret (never needed to mask, never put in masked outputs)
     secret_files: ClassVar[tuple[str, ...]] = ()
+    # Capabilities, read by the workflows instead of asking what type a masker is:
+    #: masking needs a trained masker, loaded from its directory (`--masker DIR`), not one built from options
+    needs_training: ClassVar[bool] = False
+    #: built from a secret (`--key-file`/`--key-env`), which also unmasks
+    keyed: ClassVar[bool] = False
+    #: the constructor options a user may set by name (`veil mask --block 8`)
+    options: ClassVar[tuple[str, ...]] = ()
+    #: the masked form is exact 8-bit pixels: masked sets store it as uint8
+    exact_uint8: ClassVar[bool] = False
 
     def fit(self, images, **kwargs) -> "Masker":
         return self
@@ -51,6 +60,10 @@ class Masker:
 
     def inverse_transform(self, masked: np.ndarray) -> np.ndarray:
         raise VeilError(f"the {self.method} scheme has no inverse")
+
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""
+        return {"config": self.config}
 
     @property
     def fingerprint(self) -> str:

@@ -107,8 +107,9 @@ class KeyedMasker(Masker, ABC):
 
     default_block: ClassVar[int] = 16
     allowed_blocks: ClassVar[tuple[int, ...]] = (16,)
-    #: the masked form is 8-bit pixels: masked sets store it as uint8
-    exact_uint8: ClassVar[bool] = True
+    exact_uint8 = True
+    keyed = True
+    options = ("block",)
 
     def __init__(self, secret: bytes, block: int | None = None):
         block = self._check_block(block)
