@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from veil.defaults import cache_dir
 from veil.errors import VeilError
 
 
@@ -262,8 +263,6 @@ def refuse_overlap(out, reads=()) -> None:
 def lock_path(path) -> Path:
     """The lock file for an output: in the user cache folder (never beside the user's files), named by a hash of
     the output's absolute path."""
-    from veil.data.load import cache_dir
-
     digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
     return cache_dir() / "locks" / f"{digest}.lock"
 

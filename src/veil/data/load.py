@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +11,10 @@ from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
 from veil.data.imageset import ImageSet, to_float_images
 from veil.errors import VeilError
+from veil.defaults import cache_dir
 from veil.io import atomic_path, read_error, write_json
 
 CACHE_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """Decoded-array cache: $VEIL_CACHE_DIR, else $XDG_CACHE_HOME/veil, else ~/.cache/veil."""
-    if os.environ.get("VEIL_CACHE_DIR"):
-        return Path(os.environ["VEIL_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "veil"
 
 
 def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True,

@@ -91,7 +91,8 @@ def _claims(docs: dict) -> list[str]:
         f = docs["table2"]["figures"]
         checks.append((f"MNIST NN accuracy {f['nn_accuracy']:.3f} >= 0.95", f["nn_accuracy"] >= 0.95))
         below += [f"Table 2, {m}, {metric}: {f[f'{m}_{metric}']:.3f} vs {PAPER_TABLE2[m][i]:.3f}"
-                  for m in CLASSIFIER_KINDS for i, metric in enumerate(METRICS) if f[f"{m}_{metric}"] < PAPER_TABLE2[m][i] - 0.01]
+                  for m in CLASSIFIER_KINDS for i, metric in enumerate(METRICS)
+                  if f[f"{m}_{metric}"] < PAPER_TABLE2[m][i] - 0.01]
     if docs["pairs"]:
         f = docs["pairs"]["figures"]
         checks += [(f"{s}: mismatched/matched MSE ratio {f[f'{s}_ratio']:.1f} >= 10", f[f"{s}_ratio"] >= 10) for s in "VP"]
