@@ -152,13 +152,13 @@ def test_the_encoder_lets_an_attacker_decode_aae_vectors(trained_masker, tmp_pat
     """Threat b against the AAE: a decoder trained on (public digit, encoder output) pairs reconstructs the victim's
     digits far better than another run's decoder (threat a), and is recognised by the public classifier."""
     from veil.data import load, stratified_split
-    from veil.schemes import mask_with
+    from veil.workflows import mask_images
 
     masker_dir, masker = trained_masker
     digits = load("digits")
     public_idx, victim_idx = stratified_split(digits.labels, 0.5, 0)  # the masker trained on the public half
     public, victim = digits.subset(public_idx), digits.subset(victim_idx[:200])
-    masked = mask_with(masker, victim)
+    masked = mask_images(masker, victim)
     budget = Budget(aae_images=400, aae_epochs=3, batch_size=32)
     with_encoder = run_attack("itn", "b", masked, victim, public, oracle=masker, budget=budget)
     other_run = run_attack("mismatch", "a", masked, victim, public, budget=budget)
@@ -178,18 +178,18 @@ def test_the_canonical_frame_does_not_depend_on_the_run():
 
 def test_neuracrypt_attack_checks_transfer_on_an_encoder_it_never_saw(trained_masker):
     from veil.data import load, stratified_split
-    from veil.schemes import mask_with
+    from veil.workflows import mask_images
 
     _, masker = trained_masker
     digits = load("digits")
     public_idx, victim_idx = stratified_split(digits.labels, 0.5, 0)
     public, victim = digits.subset(public_idx), digits.subset(victim_idx[:100])
     budget = Budget(aae_images=300, aae_epochs=1, batch_size=32, simulated_encoders=2)
-    outcome = run_attack("neuracrypt", "a", mask_with(masker, victim), victim, public, budget=budget)
+    outcome = run_attack("neuracrypt", "a", mask_images(masker, victim), victim, public, budget=budget)
     assert outcome.reconstructions.shape == (100, 3, 32, 32)
     assert outcome.details["encoders_trained_on"] == 1 and outcome.details["held_out_encoder_mse"] > 0
     with pytest.raises(VeilError, match="does not run under threat b"):
-        run_attack("neuracrypt", "b", mask_with(masker, victim), victim, public, oracle=masker, budget=budget)
+        run_attack("neuracrypt", "b", mask_images(masker, victim), victim, public, oracle=masker, budget=budget)
 
 
 def test_privacy_report_quick(tmp_path):

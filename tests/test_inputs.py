@@ -258,11 +258,11 @@ def test_unmask_limit_must_be_positive(limit, keyed_set, tmp_path, capsys):
 
 def test_library_limit_must_be_positive(keyed_set, tmp_path):
     from veil.maskers.keys import read_secret
-    from veil.schemes import unmask_with_key
+    from veil.workflows import unmask
 
     key, _, masked = keyed_set
     with pytest.raises(VeilError, match="positive"):
-        unmask_with_key(masked, read_secret(key), tmp_path / "r", limit=-1)
+        unmask(masked, tmp_path / "r", secret=read_secret(key), limit=-1)
     assert not (tmp_path / "r").exists()
 
 

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 
+from veil import __version__, defaults
 from veil.errors import VeilError
+from veil.registry import ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
 
-
-DEFAULT_CIFAR = "../shared/data/cifar10-jpeg.tar.gz"
-METHODS = ("aae", "etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter")
-ATTACK_METHODS = ("mismatch", "itn", "latent-align", "neuracrypt", "fr", "jigsaw", "gan")
-MODELS = ("nn", "rf", "adaboost", "cnn", "convmixer", "vit", "descrambler-cnn")
-
+#: `veil report NAME` and `veil bench NAME`: the reports and benchmarks there are, and what each one is
+REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps"}
+BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and decrypting"}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -53,11 +53,13 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _data_args(parser, required: bool = True, default: str = ""):
+def _data_args(parser, required: bool = True, default: str = "", limit: bool = False):
     parser.add_argument("--data", required=required, help="folder, archive, CIFAR/MNIST folder, .npz, or 'digits'"
                         + (f" (default {default})" if default else ""))
     parser.add_argument("--split", help="top-level part to use (train/test)")
     parser.add_argument("--classes", help="comma-separated class names (or numbers) to keep")
+    if limit:
+        parser.add_argument("--limit", type=_positive_int, help="use only the first N images (a quick run)")
 
 
 def _key_args(parser):
@@ -73,11 +75,11 @@ def _force_arg(parser, what: str = "the output"):
                         "old one survives)")
 
 
-def _load_data(args, require_labels=True):
+def _load_data(args, require_labels=True, limit: int | None = None):
     from veil.data import load
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    return load(args.data, split=args.split, classes=classes, require_labels=require_labels)
+    return load(args.data, split=args.split, classes=classes, require_labels=require_labels, limit=limit)
 
 
 def _print_figures(figures: dict) -> None:
@@ -89,9 +91,9 @@ def _print_figures(figures: dict) -> None:
 def cmd_train_masker(args):
     from veil.workflows import train_masker
 
-    data = _load_data(args, require_labels=False)
+    data = _load_data(args, require_labels=False, limit=args.limit)
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                          resume=args.resume, device=args.device, force=args.force)
+                          resume=args.resume, device=args.device, force=args.force, progress=not args.quiet)
     _print_figures(masker.report_)
     print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
           "and anyone holding the encoder can train a decoder from public images)")
@@ -106,80 +108,50 @@ def cmd_export_encoder(args):
           "owner's own masking machines.")
 
 
-def _secret(args, required: bool = True):
+def _secret(args):
+    """The secret named by --key-file / --key-env, or None when neither is given."""
     from veil.maskers.keys import read_secret
 
-    if args.key_file is None and args.key_env is None and not required:
+    if args.key_file is None and args.key_env is None:
         return None
     return read_secret(args.key_file, args.key_env, insecure_permissions=args.insecure_key_permissions)
 
 
 def cmd_mask(args):
-    from veil.io import claim_output
-    from veil.schemes import build_masker, mask_with
     from veil.workflows import mask
 
-    data = _load_data(args, require_labels=False)
-    if args.method == "aae":
-        if not args.masker:
-            raise VeilError("--method aae needs --masker DIR (a trained or exported AAE masker)")
-        if args.key_file or args.key_env or args.block or args.kernel:
-            raise VeilError("--method aae takes --masker DIR only (no key, --block or --kernel)")
-        masked = mask(args.masker, data, args.out, force=args.force)
-        _print_figures(masked.meta["latent_conformity"])
-    else:
-        if args.masker:
-            raise VeilError(f"--masker is for --method aae; {args.method} is built from its key/options")
-        masker = build_masker(args.method, _secret(args, required=False), block=args.block, kernel=args.kernel,
-                              seed=args.seed)
-        with claim_output(args.out, args.force) as tmp:
-            masked = mask_with(masker, data)
-            masked.save(tmp)
+    data = _load_data(args, require_labels=False, limit=args.limit)
+    masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
+                  force=args.force, block=args.block, kernel=args.kernel, seed=args.seed)
+    _print_figures(masked.meta.get("latent_conformity", {}))
     print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
 
 
 def cmd_unmask(args):
-    from veil.schemes import unmask_with_key
     from veil.workflows import unmask
 
     data = _load_data(args, require_labels=False) if args.data else None
-    if bool(args.masker) == (args.key_file is not None or args.key_env is not None):
-        raise VeilError("give --masker DIR (AAE) or the key (--key-file / --key-env) of a keyed scheme, not both")
-    if args.masker:
-        figures = unmask(args.masker, args.masked, args.out, data=data, limit=args.limit, force=args.force)
-    else:
-        figures = unmask_with_key(args.masked, _secret(args), args.out, data=data, limit=args.limit, force=args.force)
+    figures = unmask(args.masked, args.out, masker_dir=args.masker, secret=_secret(args), data=data,
+                     limit=args.limit, force=args.force)
     _print_figures(figures)
     print(f"reconstructions written to {args.out}")
 
 
 def cmd_train(args):
-    from veil.classifiers import classifier_class
     from veil.masked import MaskedSet
     from veil.workflows import train_classifier
 
     masked = MaskedSet.load(args.masked)
-    params = dict(args.params or {})
-    if args.epochs is not None:
-        if not getattr(classifier_class(args.model), "trains_with_engine", False):
-            raise VeilError(f"--epochs is for the models trained in epochs; {args.model} is not (drop --epochs)")
-        params["epochs"] = args.epochs
-    train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force, **params)
-    print(f"{args.model} model trained on {len(masked)} masked samples -> {args.out}")
+    estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
+                                 epochs=args.epochs, limit=args.limit, progress=not args.quiet, **(args.params or {}))
+    n = len(masked) if args.limit is None else min(args.limit, len(masked))
+    print(f"{estimator.kind} model trained on {n} masked samples -> {args.out}")
 
 
 def cmd_evaluate(args):
-    from veil.io import refuse_overlap
-    from veil.masked import MaskedSet
-    from veil.workflows import evaluate, save_results
+    from veil.workflows import evaluate
 
-    if args.json:
-        refuse_overlap(args.json, [args.model])
-    figures = evaluate(args.model, MaskedSet.load(args.masked), where=args.masked)
-    _print_figures(figures)
-    if args.json:
-        save_results(args.json, figures, force=args.force, reads=[args.model], model=str(args.model),
-                     masked=str(args.masked))
+    _print_figures(evaluate(args.model, args.masked, json_file=args.json, force=args.force))
 
 
 def cmd_attack(args):
@@ -192,9 +164,10 @@ def cmd_attack(args):
     budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
     victim = load(args.victim, split=args.victim_split)
     public = load(args.public, split=args.public_split, require_labels=False)
-    secret = _secret(args, required=False)
+    secret = _secret(args)
     figures = attack_files(args.method, args.threat, args.masked, victim, public, args.out, masker_dir=args.masker,
-                           secret=secret, pairs=args.pairs, seed=args.seed, budget=budget, force=args.force)
+                           secret=secret, pairs=args.pairs, seed=args.seed, budget=budget, force=args.force,
+                           progress=not args.quiet)
     _print_figures(figures)
     print(f"attack.json and grid.png written to {args.out}")
 
@@ -212,7 +185,7 @@ def cmd_demo(args):
 
     figures = run_demo(args.out, seed=args.seed, force=args.force)
     print(f"\n{'model':<10}{'accuracy':>10}{'precision':>11}{'recall':>9}")
-    for name in ("nn", "rf", "adaboost"):
+    for name in [key.removesuffix("_accuracy") for key in figures if key.endswith("_accuracy")]:
         print(f"{name:<10}{figures[f'{name}_accuracy']:>10.3f}{figures[f'{name}_precision']:>11.3f}"
               f"{figures[f'{name}_recall']:>9.3f}")
     print(f"reconstruction MSE (matching decoder): {figures['reconstruction_mse']:.4f}")
@@ -220,21 +193,21 @@ def cmd_demo(args):
 
 
 def cmd_compress_report(args):
-    from veil.compress import compress_report
+    from veil.experiments.compress import compress_report
     from veil.maskers.keys import experiment_secret
 
     data = _load_data(args, require_labels=False)
-    secret = _secret(args, required=False) or experiment_secret(args.seed)
+    secret = _secret(args) or experiment_secret(args.seed)
     _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force))
     print(f"compress.json and compress.md written to {args.out}")
 
 
 def cmd_bench(args):
-    from veil.bench import bench_encrypt
+    from veil.experiments.bench import bench_encrypt
     from veil.maskers.keys import experiment_secret
 
     if args.data is None:
-        args.data, args.split = DEFAULT_CIFAR, args.split or "test"
+        args.data, args.split = defaults.CIFAR10, args.split or "test"
     data = _load_data(args, require_labels=False)
     _print_figures(bench_encrypt(data, args.json, experiment_secret(args.seed), seed=args.seed, repeats=args.repeats,
                                  force=args.force))
@@ -249,8 +222,14 @@ def cmd_keygen(args):
 
 
 def cmd_reproduce(args):
-    from veil.experiments import run_protocol
+    from veil.experiments import protocol_parts, run_protocol
 
+    if args.name == "list" or args.parts == "list":
+        for name in [args.name] if args.name != "list" else PROTOCOLS.names():
+            print(f"{name:<10} parts: {', '.join(protocol_parts(name))}")
+        return
+    if args.out is None:
+        raise VeilError("reproduce: the following arguments are required: --out")
     options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
                                  "work": args.work, "parts": args.parts, "jobs": args.jobs}.items() if v is not None}
     figures = run_protocol(args.name, args.out, force=args.force, quick=args.quick, seed=args.seed, **options)
@@ -258,99 +237,115 @@ def cmd_reproduce(args):
     print(f"report and JSON written to {args.out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="veil", description="Classify images nobody may see.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _add_quiet(parser, default=False):
+    parser.add_argument("--quiet", action="store_true", default=default,
+                        help="no progress bars or per-epoch lines (results and errors are still printed)")
 
-    p = sub.add_parser("train-masker", help="train an AAE masker on public images (labels unused)")
-    _data_args(p)
-    p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=_positive_int, default=10)
-    p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument("--seed", type=_seed, default=0)
+
+def _command(sub, name: str, func, **kwargs):
+    """A subcommand that also takes --quiet after its name (it does not undo a `veil --quiet` before it)."""
+    p = sub.add_parser(name, **kwargs)
+    _add_quiet(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=func)
+    return p
+
+
+def _masker_commands(sub) -> None:
+    p = _command(sub, "train-masker", cmd_train_masker, help="train an AAE masker on public images (labels unused)")
+    _data_args(p, limit=True)
+    p.add_argument("--out", required=True, help="new folder for the masker (encoder, decoder, manifest.json)")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="training epochs (default 10)")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="images per step (default 16)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.set_defaults(func=cmd_train_masker)
 
-    p = sub.add_parser("export-encoder", help="copy a masker without its decoder, for the data owner's own masking "
-                       "machines (the encoder must stay with the data owner: with it, anyone can train a decoder)")
-    p.add_argument("--masker", required=True)
+    p = _command(sub, "export-encoder", cmd_export_encoder, help="copy a masker without its decoder, for the data "
+                 "owner's own masking machines (the encoder must stay with the data owner: with it, anyone can train "
+                 "a decoder)")
+    p.add_argument("--masker", required=True, help="the trained masker folder")
     p.add_argument("--out", required=True, help="a new folder, outside --masker")
     _force_arg(p)
-    p.set_defaults(func=cmd_export_encoder)
 
-    p = sub.add_parser("mask", help="mask images: an AAE masker's encoder, a keyed encryption or a filter")
-    p.add_argument("--method", default="aae", choices=METHODS)
-    p.add_argument("--masker", help="AAE masker directory (--method aae)")
+    p = _command(sub, "keygen", cmd_keygen, help="create a random secret key file (mode 0600) for the keyed schemes")
+    p.add_argument("--out", required=True, help="the new key file")
+    _force_arg(p, "the key file (everything encrypted with the old key can then no longer be decrypted)")
+
+
+def _masking_commands(sub) -> None:
+    p = _command(sub, "mask", cmd_mask, help="mask images: a trained masker's encoder, a keyed encryption or a "
+                 "filter (one path for every method)")
+    p.add_argument("--method", default="aae", choices=MASKERS.names(), help="masking method (default aae)")
+    p.add_argument("--masker", help="trained masker directory (--method aae; the encoder only is read)")
     _key_args(p)
     p.add_argument("--block", type=_positive_int, help="block size of a keyed scheme (etc: 4/8/16, default 16)")
     p.add_argument("--kernel", type=_positive_int, help="filter size of blur/randfilter/iidfilter (default 5)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of randfilter/iidfilter")
-    _data_args(p)
-    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=_seed, help="seed of randfilter/iidfilter (default 0)")
+    _data_args(p, limit=True)
+    p.add_argument("--out", required=True, help="the new masked set (.npz)")
     _force_arg(p)
-    p.set_defaults(func=cmd_mask)
 
-    p = sub.add_parser("unmask", help="reconstruct images from a masked file (the AAE decoder, or the key)")
-    p.add_argument("--masker", help="AAE masker directory with its private decoder")
+    p = _command(sub, "unmask", cmd_unmask, help="reconstruct images from a masked file (a trained masker's "
+                 "decoder, or the key)")
+    p.add_argument("--masker", help="trained masker directory with its private decoder")
     _key_args(p)
-    p.add_argument("--masked", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--masked", required=True, help="the masked set (.npz)")
+    p.add_argument("--out", required=True, help="new folder for the PNGs (and mse.json with --data)")
     p.add_argument("--data", help="the source images, to measure reconstruction MSE")
-    p.add_argument("--split")
-    p.add_argument("--classes")
+    p.add_argument("--split", help="top-level part of --data to use (train/test)")
+    p.add_argument("--classes", help="comma-separated class names (or numbers) of --data to keep")
     p.add_argument("--limit", type=_positive_int, help="reconstruct only the first N")
     _force_arg(p)
-    p.set_defaults(func=cmd_unmask)
 
-    p = sub.add_parser("train", help="train a classifier on a masked file")
-    p.add_argument("--masked", required=True)
-    p.add_argument("--model", required=True, choices=MODELS)
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--epochs", type=_positive_int)
+
+def _classifier_commands(sub) -> None:
+    p = _command(sub, "train", cmd_train, help="train a classifier on a masked file")
+    p.add_argument("--masked", required=True, help="the masked training set (.npz)")
+    p.add_argument("--model", required=True, choices=CLASSIFIERS.names(), help="classifier kind")
+    p.add_argument("--out", required=True, help="new folder for the model (weights, model.json)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs, for the models trained in epochs")
     p.add_argument("--params", type=_json_object,
                    help="JSON object of model parameters, e.g. '{\"n_estimators\": 200}'")
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--limit", type=_positive_int, help="train on the first N masked samples only (a quick run)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     _force_arg(p, "the model folder --out")
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a trained classifier on a masked file")
-    p.add_argument("--model", required=True)
-    p.add_argument("--masked", required=True)
-    p.add_argument("--json")
+    p = _command(sub, "evaluate", cmd_evaluate, help="score a trained classifier on a masked file (not the one it "
+                 "was trained on)")
+    p.add_argument("--model", required=True, help="the trained model folder")
+    p.add_argument("--masked", required=True, help="the masked test set (.npz)")
+    p.add_argument("--json", help="also write the figures to this new JSON file")
     _force_arg(p, "the --json file")
-    p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compress-report", help="JPEG (QF 85/80) and PNG sizes: plain vs each keyed scheme")
+
+def _measurement_commands(sub) -> None:
+    p = _command(sub, "compress-report", cmd_compress_report, help="JPEG (QF 85/80) and PNG sizes: plain vs each "
+                 "keyed scheme")
     _data_args(p)
     p.add_argument("--out", required=True, help="folder for compress.json and compress.md")
     _key_args(p)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key when no key is given")
     _force_arg(p)
-    p.set_defaults(func=cmd_compress_report)
 
-    p = sub.add_parser("bench", help="benchmarks: `veil bench encrypt --json OUT`")
-    p.add_argument("what", choices=["encrypt"])
-    p.add_argument("--json", required=True)
-    _data_args(p, required=False, default=f"{DEFAULT_CIFAR} --split test")
-    p.add_argument("--repeats", type=_positive_int, default=5)
+    p = _command(sub, "bench", cmd_bench, help="benchmarks: `veil bench encrypt --json OUT`")
+    p.add_argument("what", choices=list(BENCHMARKS), help="what to time: " + "; ".join(
+        f"{name}: {text}" for name, text in BENCHMARKS.items()))
+    p.add_argument("--json", required=True, help="the new results file")
+    _data_args(p, required=False, default=f"{defaults.CIFAR10} --split test")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats; the best counts (default 5)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key")
     _force_arg(p, "the --json file")
-    p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("keygen", help="create a random secret key file (mode 0600) for the keyed schemes")
-    p.add_argument("--out", required=True)
-    _force_arg(p, "the key file (everything encrypted with the old key can then no longer be decrypted)")
-    p.set_defaults(func=cmd_keygen)
 
-    p = sub.add_parser("attack", help="attack a masked set under a threat model and measure what it reveals",
-                       description="Threat models: a = ciphertext-only (masked data, algorithm, architecture, public "
-                       "images; no secret); b = a + the victim's encoder or masking oracle (--masker / --key-file); "
-                       "c = a + N known (image, masked) pairs of the victim (--pairs N; those images are not scored).")
-    p.add_argument("--method", required=True, choices=ATTACK_METHODS)
-    p.add_argument("--threat", required=True, choices=("a", "b", "c"))
+def _attack_commands(sub) -> None:
+    p = _command(sub, "attack", cmd_attack, help="attack a masked set under a threat model and measure what it "
+                 "reveals", description="Threat models: a = ciphertext-only (masked data, algorithm, architecture, "
+                 "public images; no secret); b = a + the victim's encoder or masking oracle (--masker / --key-file); "
+                 "c = a + N known (image, masked) pairs of the victim (--pairs N; those images are not scored).")
+    p.add_argument("--method", required=True, choices=ATTACKS.names(), help="the attack")
+    p.add_argument("--threat", required=True, help="threat model a, b or c (see above)")
     p.add_argument("--masked", required=True, help="the victim's masked set (.npz); the scheme comes from it")
     p.add_argument("--victim", required=True, help="the victim's plain images, in the masked set's order (scoring "
                    "and threat c's pairs only)")
@@ -364,17 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="public images a trained attack learns from (default 20000)")
     p.add_argument("--epochs", type=_positive_int, help="epochs of a trained attack (default 3)")
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the attack (default 0)")
     p.add_argument("--out", required=True, help="new folder for attack.json and grid.png")
     _force_arg(p)
-    p.set_defaults(func=cmd_attack)
 
-    p = sub.add_parser("report", help="`veil report privacy`: every scheme attacked under every threat model, "
-                       "beside the accuracy it keeps")
-    p.add_argument("name", choices=("privacy",))
+    p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
+                 "model, beside the accuracy it keeps")
+    p.add_argument("name", choices=list(REPORTS), help="the report: " + "; ".join(
+        f"{name}: {text}" for name, text in REPORTS.items()))
     p.add_argument("--out", required=True, help="folder for privacy.json, report.md, plots and runs/ (a report "
                    "interrupted there continues where it stopped)")
-    p.add_argument("--data", help=f"source with train/test splits (default {DEFAULT_CIFAR}); victim = test, "
+    p.add_argument("--data", help=f"source with train/test splits (default {defaults.CIFAR10}); victim = test, "
                    "public = train")
     p.add_argument("--masker", help="the victim's AAE masker folder (default: one trained under --work)")
     p.add_argument("--work", help="where the victim's AAE is trained (default runs/privacy)")
@@ -383,35 +378,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assemble", action="store_true", help="run nothing: rebuild privacy.json, plots and report.md "
                    "from the runs in --out, listing the planned runs that are missing")
     p.add_argument("--quick", action="store_true", help="small subsets and budgets (a smoke run)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the whole report (default 0)")
     _force_arg(p, "the report folder instead of continuing it")
-    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 cores)")
-    p.add_argument("--out", default="out/demo")
-    p.add_argument("--seed", type=_seed, default=0)
+
+def _paper_commands(sub) -> None:
+    p = _command(sub, "demo", cmd_demo, help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 "
+                 "cores)")
+    p.add_argument("--out", default="out/demo", help="folder for results.json and the figure (default out/demo)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the whole demo (default 0)")
     _force_arg(p)
-    p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("reproduce", help="regenerate a paper's tables and figures (table1, table2, pairs, all, ...)")
-    p.add_argument("name")
-    p.add_argument("--out", required=True)
+
+    names = ", ".join(PROTOCOLS.names())
+    p = _command(sub, "reproduce", cmd_reproduce, help=f"regenerate a paper's tables and figures ({names}); "
+                 "`veil reproduce list` names each one's parts", description=f"Protocols: {names}. `veil reproduce "
+                 "list` lists every protocol's parts, `veil reproduce NAME --parts list` those of NAME; `--parts "
+                 "a,b` runs only those.")
+    p.add_argument("name", choices=[*PROTOCOLS.names(), "list"], help="the protocol, or `list`")
+    p.add_argument("--out", help="new folder for the report, JSON and figures (required to run)")
     p.add_argument("--quick", action="store_true", help="small subsets and few epochs (a smoke run)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the whole run (default 0)")
     p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
-    p.add_argument("--data", help="CIFAR-10 source (default ../shared/data/cifar10-jpeg.tar.gz)")
-    p.add_argument("--mnist", help="MNIST source (default ../shared/data/mnist)")
+    p.add_argument("--data", help=f"CIFAR-10 source (default {defaults.CIFAR10})")
+    p.add_argument("--mnist", help=f"MNIST source (default {defaults.MNIST})")
     p.add_argument("--work", help="where trained masker instances (weights) go (default runs/reproduce)")
-    p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all)")
+    p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all; `list` names them)")
     p.add_argument("--jobs", type=_positive_int, help="tradeoff: train this many runs of a comparison at once, one "
                    "process each (2 on a 2-core machine)")
     _force_arg(p)
-    p.set_defaults(func=cmd_reproduce)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option. Choices come from the registries, which list their names without importing
+    the modules behind them: `--help` and argument errors never load torch."""
+    parser = _Parser(prog="veil", description="Classify images nobody may see.")
+    parser.add_argument("--version", action="version", version=f"veil {__version__}")
+    _add_quiet(parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_masker_commands, _masking_commands, _classifier_commands, _measurement_commands, _attack_commands,
+                _paper_commands):
+        add(sub)
     return parser
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.quiet:
+            os.environ["VEIL_NO_PROGRESS"] = "1"  # for the library code that takes no `progress` argument
         from veil.results import git_commit
         git_commit()  # pin the commit results will name before the run can change the checkout
         args.func(args)

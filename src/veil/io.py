@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from veil.defaults import cache_dir
 from veil.errors import VeilError
 
 
@@ -104,16 +105,6 @@ def read_json(path) -> dict:
     if not isinstance(obj, dict):
         raise VeilError("expected a JSON object", path)
     return obj
-
-
-def check_manifest_files(files, manifest_path) -> dict:
-    """A manifest's `files`: plain file names (nothing that leads out of the folder) mapped to sha256 strings."""
-    if not isinstance(files, dict):
-        raise VeilError("manifest 'files' is not a JSON object", manifest_path)
-    for name, digest in files.items():
-        if not isinstance(digest, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
-            raise VeilError(f"manifest lists {name!r}, which is not a file name with its sha256", manifest_path)
-    return files
 
 
 def sha256_file(path) -> str:
@@ -272,8 +263,6 @@ def refuse_overlap(out, reads=()) -> None:
 def lock_path(path) -> Path:
     """The lock file for an output: in the user cache folder (never beside the user's files), named by a hash of
     the output's absolute path."""
-    from veil.data.load import cache_dir
-
     digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
     return cache_dir() / "locks" / f"{digest}.lock"
 

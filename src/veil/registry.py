@@ -1,5 +1,11 @@
-"""One registry type for every `--name` lookup (masking methods, classifiers, architectures, protocols), in the
-manner of timm: modules register their entries on import, and the registry imports its modules on first lookup."""
+"""One registry type for every `--name` lookup (masking methods, classifiers, architectures, attacks, protocols),
+in the manner of timm, and the registries themselves.
+
+Each registry is declared here as a table from entry name to the module that registers it, so that the names can
+be listed (command-line choices, `--help`) without importing a module, and so without importing torch. A lookup
+imports only the module its name lives in; that module registers its entries on import (`@register_masker("etc")`),
+and registering a name the table does not declare is refused, so the table cannot drift from the code.
+"""
 from __future__ import annotations
 
 import importlib
@@ -8,13 +14,16 @@ from veil.errors import VeilError
 
 
 class Registry:
-    def __init__(self, kind: str, modules: tuple[str, ...], tag: str | None = None):
-        """`tag`: an attribute set to the registered name on each registered class (e.g. a masker's `method`)."""
-        self.kind, self.modules, self.tag = kind, modules, tag
+    def __init__(self, kind: str, modules: dict[str, str], tag: str | None = None):
+        """`modules`: entry name -> the module that registers it. `tag`: an attribute set to the registered name
+        on each registered class (e.g. a masker's `method`)."""
+        self.kind, self.modules, self.tag = kind, dict(modules), tag
         self.entries: dict = {}
-        self._imported = False
 
     def register(self, name: str):
+        if name not in self.modules:
+            raise VeilError(f"{self.kind} {name!r} is not declared in veil.registry")
+
         def decorator(entry):
             if self.tag:
                 setattr(entry, self.tag, name)
@@ -24,17 +33,34 @@ class Registry:
         return decorator
 
     def names(self) -> list[str]:
-        self._import()
-        return sorted(self.entries)
+        """Every declared name, sorted; imports nothing."""
+        return sorted(self.modules)
 
     def get(self, name: str):
-        self._import()
+        if name not in self.modules:
+            raise VeilError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
         if name not in self.entries:
-            raise VeilError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self.entries))}")
+            importlib.import_module(self.modules[name])
         return self.entries[name]
 
-    def _import(self) -> None:
-        if not self._imported:
-            for module in self.modules:
-                importlib.import_module(module)
-            self._imported = True
+
+def _table(package: str, modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """{module: names} -> {name: "package.module"}."""
+    return {name: f"{package}.{module}" for module, names in modules.items() for name in names}
+
+
+MASKERS = Registry("masking method", _table("veil.maskers", {
+    "aae": ("aae",), "etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
+    "filters": ("blur", "randfilter", "iidfilter")}), tag="method")
+CLASSIFIERS = Registry("model", _table("veil.classifiers", {
+    "nn": ("nn",), "ensemble": ("rf", "adaboost"), "images": ("cnn", "convmixer", "vit", "descrambler-cnn")}),
+    tag="kind")
+ARCHITECTURES = Registry("architecture", _table("veil.models", {
+    "aae": ("aae-encoder", "aae-decoder", "aae-discriminator"), "mlp": ("mlp",), "cnn": ("cnn",),
+    "convmixer": ("convmixer",), "vit": ("vit",), "inverse": ("itn",), "gan": ("gan-translator", "gan-critic"),
+    "descrambler": ("descrambler-cnn",)}))
+ATTACKS = Registry("attack", _table("veil.attacks", {
+    "mismatch": ("mismatch",), "itn": ("itn",), "latent_align": ("latent-align",), "fr": ("fr",),
+    "jigsaw": ("jigsaw",), "gan": ("gan",), "neuracrypt": ("neuracrypt",)}), tag="name")
+PROTOCOLS = Registry("protocol", _table("veil.experiments", {
+    "paper": ("table1", "table2", "pairs", "all"), "tradeoff": ("tradeoff",)}))

@@ -13,10 +13,10 @@ from PIL import Image
 from veil.classifiers import classifier_class, load_classifier
 from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
-from veil.io import claim_output
-from veil.maskers import AAEMasker, load_masker
-from veil.maskers.base import refuse_unfinished
-from veil.masked import MaskedSet
+from veil.io import claim_output, refuse_overlap
+from veil.maskers import AAEMasker, load_masker, masker_class
+from veil.maskers.base import build_from_config, refuse_unfinished
+from veil.masked import UINT8_STORAGE, MaskedSet
 from veil.metrics import classification_figures, per_image_mse, ssim_psnr
 from veil.results import write_results
 
@@ -62,37 +62,100 @@ def save_results(path, figures: dict, force: bool = False, reads=(), **extra) ->
 
 
 def mask_images(masker, data: ImageSet) -> MaskedSet:
-    """Apply a masker to a dataset; the result carries labels, class names and the masker's fingerprint only."""
-    return MaskedSet(masker.transform(data), data.labels, list(data.class_names), masker.method, masker.fingerprint,
-                     {"source": data.source, "n": len(data)})
+    """Apply a masker to a dataset. The result carries labels, class names, the masker's fingerprint and what the
+    masker records about itself (`Masker.masked_meta`: a configuration, never a secret); exact 8-bit schemes are
+    stored as uint8."""
+    masked = MaskedSet(masker.transform(data), data.labels, list(data.class_names), masker.method, masker.fingerprint,
+                       {"source": data.source, "n": len(data)})
+    masked.meta.update(masker.masked_meta(masked.data))
+    if masker.exact_uint8:
+        masked.meta["storage"] = UINT8_STORAGE
+    return masked
 
 
-def mask(masker_dir, data: ImageSet, out_file, force: bool = False) -> MaskedSet:
-    """`veil mask`: needs only the encoder (the decoder is never read); the encoder stays with the data owner."""
+def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret: bytes | None = None,
+         force: bool = False, **options) -> MaskedSet:
+    """`veil mask`, for every method: mask `data` and save the set to a new file `out_file`.
+
+    A method that needs training (the AAE) masks with the encoder in `masker_dir` (its decoder is never read);
+    the others are built from `options` (`block`, `kernel`, `seed`: those the method declares; None means the
+    default) and, when keyed, the `secret`. What a method does not take is refused by name."""
+    masker = masker_for_masking(method, masker_dir, secret, **options)
     with claim_output(out_file, force, reads=[masker_dir]) as tmp:
-        masker = load_masker(masker_dir, public_only=True)
-        if not isinstance(masker, AAEMasker):
-            raise VeilError(f"holds a {masker.method!r} masker; --masker takes an AAE masker directory", masker_dir)
         masked = mask_images(masker, data)
-        masked.meta["latent_conformity"] = masker.conformity(masked.data)
         masked.save(tmp)
     return masked
 
 
-def unmask(masker_dir, masked_file, out_dir, data: ImageSet | None = None, limit: int | None = None,
-           force: bool = False) -> dict:
-    """Reconstruct images with the masker's private part; PNGs to `out_dir`, plus `mse.json` when `data` is given."""
+def masker_for_masking(method: str, masker_dir=None, secret: bytes | None = None, **options):
+    """The masker `veil mask --method` uses: loaded from a trained directory, or built from a secret and options."""
+    cls = masker_class(method)
+    given = {name: value for name, value in options.items() if value is not None}
+    if not cls.fits_on_data:
+        return _build_masker(cls, masker_dir, secret, given)
+    if masker_dir is None or secret is not None or given:
+        raise VeilError(f"--method {method} takes --masker DIR only (a trained or exported masker; no key or "
+                        "other options)")
+    masker = load_masker(masker_dir, public_only=True)
+    if masker.method != method:
+        raise VeilError(f"holds a {masker.method!r} masker; --method {method} takes an {method.upper()} masker "
+                        "directory", masker_dir)
+    return masker
+
+
+def _build_masker(cls, masker_dir, secret: bytes | None, options: dict):
+    method = cls.method
+    if masker_dir is not None:
+        raise VeilError(f"--masker DIR is for a trained masker; {method} is built from its key/options")
+    unknown = [f"--{name}" for name in options if name not in cls.options]
+    if unknown:
+        takes = ", ".join(f"--{name}" for name in cls.options) or "no options"
+        raise VeilError(f"{method} takes {takes}, not {', '.join(unknown)}")
+    if cls.keyed != (secret is not None):
+        raise VeilError(f"{method} is keyed: give the secret with --key-file FILE or --key-env VARIABLE" if cls.keyed
+                        else f"{method} has no key (drop --key-file / --key-env)")
+    masker = cls(secret, **options) if cls.keyed else cls(**options)
+    return masker.fit()  # validates the options before any output is claimed
+
+
+def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, data: ImageSet | None = None,
+           limit: int | None = None, force: bool = False) -> dict:
+    """`veil unmask`, for every invertible method: reconstruct the first `limit` images of a masked file to PNGs
+    in a new folder, with the private part of a trained masker (`masker_dir`) or the key of a keyed one
+    (`secret`); with `data` (the source images), also `mse.json`."""
+    if (masker_dir is None) == (secret is None):
+        raise VeilError("give --masker DIR (a trained masker with its private part) or the key (--key-file / "
+                        "--key-env) of a keyed scheme, not both")
     masked = MaskedSet.load(masked_file)
+    if masker_dir is not None:
+        masker, provenance = _trained_masker_for(masked, masked_file, masker_dir), {"masker": str(masker_dir)}
+    else:
+        masker = _keyed_masker_for(masked, masked_file, secret)
+        provenance = {"key_fingerprint": masker.fingerprint}
+    return write_reconstructions(masker, masked, out_dir, data, limit, {"masked": str(masked_file), **provenance},
+                                 force, reads=[masker_dir])
+
+
+def _trained_masker_for(masked: MaskedSet, masked_file, masker_dir):
     masker = load_masker(masker_dir)
-    if getattr(masker, "decoder", True) is None:
-        raise VeilError("this masker directory holds no decoder (the private key); unmasking needs it", masker_dir)
     if masked.method != masker.method:
         raise VeilError(f"masked with method {masked.method!r} but the masker is {masker.method!r}", masked_file)
     if masked.fingerprint != masker.fingerprint:
         print(f"veil: warning: {masked_file} was masked by another encoder/key than {masker_dir}; "
               "the reconstructions will not resemble the images", file=sys.stderr)
-    return write_reconstructions(masker, masked, out_dir, data, limit,
-                                 {"masked": str(masked_file), "masker": str(masker_dir)}, force, reads=[masker_dir])
+    return masker
+
+
+def _keyed_masker_for(masked: MaskedSet, masked_file, secret: bytes):
+    """The masker a keyed set was masked with, rebuilt from its recorded configuration; another key is refused."""
+    cls = masker_class(masked.method)
+    if not cls.keyed:
+        raise VeilError(f"masked with {masked.method!r}, which has no key to unmask with"
+                        + (" (use --masker with its masker directory)" if cls.fits_on_data else ""), masked_file)
+    masker = build_from_config(cls, masked.meta.get("config", {}), masked_file, secret)
+    if masker.fingerprint != masked.fingerprint:
+        raise VeilError("wrong key: its fingerprint differs from the one the set was masked with", masked_file)
+    return masker
 
 
 def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | None = None, limit: int | None = None,
@@ -123,18 +186,25 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
 
 
 def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
-                     progress: bool = True, force: bool = False, **params):
-    """`veil train`: fit a classifier on a whole masked set and save it (it remembers the masker fingerprint).
+                     progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
+                     **params):
+    """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
+    it remembers the masker fingerprint. `epochs` is for the models trained in epochs (`trains_with_engine`).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
     beside it, then replace it whole, so no file of the old model survives)."""
+    masked = masked if limit is None else masked.subset(slice(0, limit))
     labels = masked.require_labels()
     cls = classifier_class(model)
+    engine = cls.trains_with_engine
+    if epochs is not None:
+        if not engine:
+            raise VeilError(f"--epochs is for the models trained in epochs; {model} is not (drop --epochs)")
+        params["epochs"] = epochs
     try:
         estimator = cls(seed=seed, **params)
     except TypeError as exc:
         raise VeilError(f"bad --params for {model}: {exc}") from None
-    engine = getattr(cls, "trains_with_engine", False)
     with claim_output(out_dir, force, folder=True, resume=resume and engine, in_place=engine) as work:
         kwargs = {"work_dir": work, "resume": resume, "progress": progress} if engine else {}
         estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
@@ -142,9 +212,21 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     return estimator
 
 
-def evaluate(model_dir, masked: MaskedSet, where=None) -> dict:
-    """`veil evaluate`: accuracy, macro precision, macro recall and n of a saved model on a masked set."""
-    estimator = load_classifier(model_dir)
+def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dict:
+    """`veil evaluate`, for every model: accuracy, macro precision, macro recall and n of a saved model on a
+    masked file; with `json_file`, also written there (a new file; `force` replaces one)."""
+    if json_file:
+        refuse_overlap(json_file, [model_dir])
+    masked = MaskedSet.load(masked_file)
+    figures = score(load_classifier(model_dir), masked, where=masked_file)
+    if json_file:
+        save_results(json_file, figures, force=force, reads=[model_dir], model=str(model_dir),
+                     masked=str(masked_file))
+    return figures
+
+
+def score(estimator, masked: MaskedSet, where=None) -> dict:
+    """A fitted classifier's figures on a masked set; another masker's data or other classes are refused."""
     labels = masked.require_labels(where)
     if masked.class_names != estimator.class_names:
         raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names}", where)

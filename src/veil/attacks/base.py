@@ -16,7 +16,7 @@ from veil.data.imageset import ImageSet
 from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.maskers.base import Masker, masker_class
-from veil.registry import Registry
+from veil.registry import ATTACKS
 
 #: threat model -> what the attacker holds (the wording used in code, CLI help and results)
 THREATS = {
@@ -30,9 +30,6 @@ KEYED = ("etc", "le", "ele", "pe", "scramble")
 FILTERS = ("blur", "randfilter", "iidfilter")
 SCHEMES = ("aae", *KEYED, *FILTERS)
 
-ATTACKS = Registry("attack", ("veil.attacks.mismatch", "veil.attacks.itn", "veil.attacks.latent_align",
-                              "veil.attacks.fr", "veil.attacks.jigsaw", "veil.attacks.gan",
-                              "veil.attacks.neuracrypt"), tag="name")
 register_attack = ATTACKS.register
 attack_class = ATTACKS.get
 

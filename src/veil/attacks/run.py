@@ -109,7 +109,7 @@ def write_attack(out_dir, outcome: Outcome, victim: ImageSet, masked: MaskedSet,
 
 
 def fill_attack_folder(folder: Path, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int) -> None:
-    from veil.plots import attack_grid
+    from veil.experiments.plots import attack_grid
 
     show = outcome.scored[:8]
     config = outcome.config

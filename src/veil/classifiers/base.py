@@ -12,12 +12,11 @@ from typing import ClassVar
 import numpy as np
 
 from veil.errors import VeilError
-from veil.io import check_manifest_files, read_json, sha256_file, verify_sha256, write_json
+from veil.manifest import open_manifest, verify_files, write_manifest
 from veil.metrics import classification_figures
-from veil.registry import Registry
+from veil.registry import CLASSIFIERS
 
 MODEL_MANIFEST = "model.json"
-CLASSIFIERS = Registry("model", ("veil.classifiers.nn", "veil.classifiers.ensemble", "veil.classifiers.images"), tag="kind")
 register_classifier = CLASSIFIERS.register
 classifier_class = CLASSIFIERS.get
 
@@ -43,6 +42,8 @@ class MaskedClassifier(ABC):
 
     kind: ClassVar[str] = ""
     weight_file: ClassVar[str] = ""
+    #: trained in epochs by an Ignite engine: takes `epochs`, and checkpoints to a work folder it can resume from
+    trains_with_engine: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -97,10 +98,10 @@ class MaskedClassifier(ABC):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._save_weights(directory / self.weight_file)
-        write_json(directory / MODEL_MANIFEST, {
-            "format": "veil-model/1", "kind": self.kind, "params": self.params(), "class_names": self.class_names,
-            "fingerprint": self.fingerprint, "input_shape": list(self.input_shape), "extra": self._extra(),
-            "files": {self.weight_file: sha256_file(directory / self.weight_file)}})
+        write_manifest(directory / MODEL_MANIFEST, "veil-model/1", {
+            "kind": self.kind, "params": self.params(), "class_names": self.class_names,
+            "fingerprint": self.fingerprint, "input_shape": list(self.input_shape), "extra": self._extra()},
+            [self.weight_file])
 
     def _extra(self) -> dict:
         return {}
@@ -116,16 +117,8 @@ class MaskedClassifier(ABC):
 
 def load_classifier(directory) -> MaskedClassifier:
     directory = Path(directory)
-    if not directory.is_dir():
-        raise VeilError("model directory not found", directory)
-    if not (directory / MODEL_MANIFEST).exists() and (directory / "checkpoints").is_dir():
-        raise VeilError(f"is an incomplete `veil train` run (interrupted before it finished; no {MODEL_MANIFEST}); "
-                        f"finish it with `veil train --resume --out {directory} ...` and the same other options",
-                        directory)
-    manifest = _read_model_manifest(directory / MODEL_MANIFEST)
+    manifest = _read_model_manifest(directory)
     cls = classifier_class(manifest["kind"])
-    for name, digest in manifest["files"].items():
-        verify_sha256(directory / name, digest)
     try:
         model = cls(**manifest["params"])
     except (TypeError, ValueError) as exc:
@@ -137,18 +130,16 @@ def load_classifier(directory) -> MaskedClassifier:
     return model
 
 
-def _read_model_manifest(path: Path) -> dict:
-    """model.json, with each field of the type that loading relies on."""
-    manifest = read_json(path)
+def _read_model_manifest(directory: Path) -> dict:
+    """model.json, read once and verified, with each field of the type that loading relies on."""
     kinds = {"kind": str, "params": dict, "class_names": list, "fingerprint": str, "input_shape": list}
-    for key, kind in kinds.items():
-        if not isinstance(manifest.get(key), kind):
-            raise VeilError(f"model manifest lacks {key!r} (or it is not a {kind.__name__})", path)
+    manifest = open_manifest(directory, MODEL_MANIFEST, kinds, "model", "train")
+    path = directory / MODEL_MANIFEST
     if not all(isinstance(name, str) for name in manifest["class_names"]):
         raise VeilError("model manifest 'class_names' must be strings", path)
     if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in manifest["input_shape"]):
         raise VeilError("model manifest 'input_shape' must be positive integers", path)
     if not isinstance(manifest.get("extra", {}), dict):
         raise VeilError("model manifest 'extra' is not a JSON object", path)
-    check_manifest_files(manifest.get("files"), path)
+    verify_files(directory, manifest)
     return manifest

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +11,21 @@ from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
 from veil.data.imageset import ImageSet, to_float_images
 from veil.errors import VeilError
+from veil.defaults import cache_dir
 from veil.io import atomic_path, read_error, write_json
 
 CACHE_VERSION = 1
 
 
-def cache_dir() -> Path:
-    """Decoded-array cache: $VEIL_CACHE_DIR, else $XDG_CACHE_HOME/veil, else ~/.cache/veil."""
-    if os.environ.get("VEIL_CACHE_DIR"):
-        return Path(os.environ["VEIL_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "veil"
-
-
-def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True) -> ImageSet:
+def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True,
+         limit: int | None = None) -> ImageSet:
     """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, or `digits`) as float32 RGB 32x32 images.
 
-    `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order.
+    `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order; `limit`
+    keeps the first N of what remains (a quick run on part of a set).
     """
+    if limit is not None and limit < 1:
+        raise VeilError(f"the limit must be a positive number of images, got {limit}")
     raw = _read(str(spec), split)
     if require_labels and raw.labels is None:
         raise VeilError("images have no labels (a flat folder); this command needs class sub-folders", spec)
@@ -39,7 +36,7 @@ def load(spec: str, split: str | None = None, classes=None, require_labels: bool
         images = images.select_classes(classes)
         if len(images) == 0:
             raise VeilError("no images in the chosen classes", spec)
-    return images
+    return images if limit is None else images.subset(slice(0, limit))
 
 
 def _read(spec: str, split: str | None) -> Raw:

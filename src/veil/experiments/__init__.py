@@ -8,11 +8,15 @@ from __future__ import annotations
 import inspect
 
 from veil.errors import VeilError
-from veil.registry import Registry
+from veil.registry import PROTOCOLS
 
-PROTOCOLS = Registry("protocol", ("veil.experiments.paper", "veil.experiments.tradeoff"))
 register_protocol = PROTOCOLS.register
 protocol = PROTOCOLS.get
+
+
+def protocol_parts(name: str) -> tuple[str, ...]:
+    """The parts `--parts` may narrow protocol `name` to."""
+    return protocol(name).parts
 
 
 def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:

@@ -15,36 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
+from veil import defaults
 from veil.data import ImageSet, load, random_classes
 from veil.data.patterns import test_patterns
 from veil.experiments import register_protocol
+from veil.experiments.paper_values import CLASSIFIER_KINDS, METRICS
 from veil.experiments.report import paper_report
 from veil.errors import VeilError
 from veil.io import read_json
 from veil.maskers import AAEMasker, load_masker
 from veil.metrics import per_image_mse
-from veil.plots import curves, masked_examples, pair_grid
+from veil.experiments.plots import curves, masked_examples, pair_grid
 from veil.results import write_results
 from veil.workflows import holdout_scores, mask_images, train_masker
-
-CIFAR10 = "../shared/data/cifar10-jpeg.tar.gz"
-MNIST = "../shared/data/mnist"
-METHODS = ("nn", "rf", "adaboost")
-METRICS = ("accuracy", "precision", "recall")
-
-# The paper's values (Table 1: CIFAR-100 draws; Table 2: MNIST; eqs 1-12), shown beside ours in the report.
-PAPER_TABLE1 = {
-    ("nn", 2): (0.852, 0.068, 0.855, 0.067, 0.851, 0.068), ("nn", 3): (0.804, 0.090, 0.805, 0.091, 0.804, 0.090),
-    ("nn", 4): (0.769, 0.098, 0.771, 0.098, 0.769, 0.098), ("rf", 2): (0.822, 0.077, 0.822, 0.076, 0.823, 0.077),
-    ("rf", 3): (0.625, 0.121, 0.748, 0.067, 0.626, 0.119), ("rf", 4): (0.435, 0.113, 0.746, 0.037, 0.428, 0.102),
-    ("adaboost", 2): (0.804, 0.088, 0.805, 0.089, 0.804, 0.088),
-    ("adaboost", 3): (0.660, 0.081, 0.670, 0.084, 0.659, 0.082),
-    ("adaboost", 4): (0.592, 0.070, 0.600, 0.071, 0.592, 0.070),
-}
-PAPER_TABLE2 = {"nn": (0.983, 0.983, 0.983), "rf": (0.672, 0.920, 0.666), "adaboost": (0.689, 0.685, 0.684)}
-PAPER_PAIRS = {"P": (0.001811, 0.000647, 0.312014, 0.065740), "T": (0.003543, 0.000764, 0.111649, 0.014910),
-               "V": (0.003550, 0.000709, 0.112298, 0.012321)}
-
 
 @dataclass
 class Setup:
@@ -79,14 +62,14 @@ class Context:
                  work: str | None):
         self.out = Path(out_dir)
         self.setup, self.seed = setup, seed
-        self.data_spec, self.mnist_spec = data or CIFAR10, mnist or MNIST
+        self.data_spec, self.mnist_spec = data or defaults.CIFAR10, mnist or defaults.MNIST
         self.given_masker = masker
         self.work = Path(work or "runs/reproduce") / ("quick" if setup.train_images else "full")
         self._cache: dict = {}
 
     def set_a(self) -> ImageSet:
         if "A" not in self._cache:
-            images = load(CIFAR10 if self.is_cifar100() else self.data_spec, split="train", require_labels=False)
+            images = load(defaults.CIFAR10 if self.is_cifar100() else self.data_spec, split="train", require_labels=False)
             if self.setup.train_images:
                 images = images.subset(np.random.default_rng(self.seed).permutation(len(images))[:self.setup.train_images])
             self._cache["A"] = images
@@ -152,7 +135,7 @@ def _per_class(images: ImageSet, per_class: int | None, seed: int) -> ImageSet:
 def score_methods(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: int, keep_nn=None) -> dict:
     """One draw: stratified 8:2 split; RF and AdaBoost (100 estimators) train on the 8, the NN on the 8 minus a
     stratified validation tenth (best epoch, early stopping); all are scored on the same 2."""
-    row, fitted = holdout_scores(vectors, labels, METHODS, seed=seed, params={"nn": {"epochs": nn_epochs}})
+    row, fitted = holdout_scores(vectors, labels, CLASSIFIER_KINDS, seed=seed, params={"nn": {"epochs": nn_epochs}})
     if keep_nn is not None:
         keep_nn.append(fitted["nn"].history_)
     return row
@@ -174,7 +157,7 @@ def class_draws(masked_vectors: np.ndarray, images: ImageSet, k: int, draws: int
 
 def summarise(rows: list[dict], k: int) -> dict:
     figures = {}
-    for method in METHODS:
+    for method in CLASSIFIER_KINDS:
         for metric in METRICS:
             values = [r[f"{method}_{metric}"] for r in rows if r["k"] == k]
             figures[f"{method}_k{k}_{metric}"] = float(np.mean(values))
@@ -302,6 +285,12 @@ def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, da
     return figures
 
 
+def _protocol(names: tuple[str, ...]):
+    run = functools.partial(_run, names)
+    run.parts = names  # what --parts may narrow it to
+    return run
+
+
 for _name in PARTS:
-    register_protocol(_name)(functools.partial(_run, (_name,)))
-register_protocol("all")(functools.partial(_run, tuple(PARTS)))
+    register_protocol(_name)(_protocol((_name,)))
+register_protocol("all")(_protocol(tuple(PARTS)))

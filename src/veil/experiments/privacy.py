@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from veil import defaults
 from veil.attacks import Budget, run_attack
 from veil.attacks.base import ATTACKS
 from veil.attacks.run import Outcome
@@ -31,7 +32,6 @@ from veil.maskers.base import masker_class
 from veil.maskers.keys import experiment_secret
 from veil.results import write_results
 
-DEFAULT_DATA = "../shared/data/cifar10-jpeg.tar.gz"
 #: name in figures -> (masking method, options); a bare method name is that method's default strength
 SCHEMES = {
     "aae": ("aae", {}),
@@ -94,7 +94,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, ma
         raise VeilError("exists and is not a privacy report folder (no runs/); choose a new --out", out_dir)
     with claim_output(out_dir, force, folder=True, reads=[masker, work_dir], resume=not force, in_place=True) as out:
         if not assemble_only:
-            public, victim = load_sets(data or DEFAULT_DATA, setup, seed)
+            public, victim = load_sets(data or defaults.CIFAR10, setup, seed)
             classifier = public_classifier(public, setup.attack, seed, progress=True)
             context = Context(out, work_dir, setup, seed, public, victim, classifier, masker,
                               skip={name.strip() for name in (skip or "").split(",") if name.strip()})
@@ -135,13 +135,16 @@ class Context:
         self.leaked = public.images[np.sort(order[:max(setup.pairs)])]  # threat c: the victim's other images
 
     def victim_masker(self, scheme: str):
+        """The victim's masker: its AAE, or the scheme built with the experiment's stand-in key and seed."""
+        from veil.workflows import masker_for_masking
+
         method, options = SCHEMES[scheme]
-        if method == "aae":
-            return self.victim_aae()
         cls = masker_class(method)
-        if "block" in options or method == "pe":
-            return cls(experiment_secret(self.seed), block=options.get("block"))
-        return cls(kernel=options["kernel"], seed=self.seed)
+        if cls.fits_on_data:
+            return self.victim_aae()
+        secret = experiment_secret(self.seed) if cls.keyed else None
+        seed = {"seed": self.seed} if "seed" in cls.options else {}
+        return masker_for_masking(method, secret=secret, **options, **seed)
 
     def victim_aae(self):
         """The --masker given, or one trained here with the attacker's recipe for its own AAE (another seed)."""
@@ -160,11 +163,11 @@ class Context:
                             batch_size=budget.batch_size, seed=self.seed, resume=True)  # its own work folder
 
     def scheme(self, scheme: str) -> None:
-        from veil.schemes import mask_with
+        from veil.workflows import mask_images
 
         folder = self.out_dir / "runs" / scheme
         masker = self.victim_masker(scheme)
-        masked = mask_with(masker, self.victim)
+        masked = mask_images(masker, self.victim)
         if not (folder / "accuracy.json").exists():
             self.accuracy(scheme, masker, masked, folder / "accuracy.json")
         if not (self.out_dir / "runs" / "plain.json").exists():
@@ -212,7 +215,7 @@ class Context:
         figures = {f"masked_{k}": result[k] for k in ("accuracy", "accuracy_low", "accuracy_high")}
         if masked.data.ndim == 4:
             figures["masked_ssim_median"] = float(np.median(per_image(self.victim.images, masked.data)["ssim"]))
-        if scheme == "aae" and getattr(masker, "decoder", None) is not None:
+        if masker.fits_on_data:  # the data owner's own reconstruction, with the decoder
             owner = per_image(self.victim.images, masker.inverse_transform(masked.data))
             figures["owner_ssim_median"] = float(np.median(owner["ssim"]))
         write_results(path, figures, seed=self.seed, wall_s=time.time() - start,
@@ -221,7 +224,7 @@ class Context:
                               "victim_images": len(self.victim)})
 
     def write_run(self, path: Path, scheme: str, outcome: Outcome, masked) -> None:
-        from veil.plots import attack_grid
+        from veil.experiments.plots import attack_grid
 
         ssim = outcome.per_image["ssim"]
         q1, median, q3 = np.percentile(ssim, [25, 50, 75])

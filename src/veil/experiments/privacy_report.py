@@ -42,7 +42,7 @@ def recovers(doc: dict) -> bool:
 
 
 def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
-    from veil.plots import box_stats, frontier
+    from veil.experiments.plots import box_stats, frontier
 
     doc = read_json(out_dir / "privacy.json")
     schemes = sorted({scheme for scheme, _ in runs}, key=list(doc["config"]["schemes"]).index)

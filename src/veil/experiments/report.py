@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from veil.experiments.paper_values import (CLASSIFIER_KINDS, METRICS, PAPER_PAIRS, PAPER_TABLE1,
+                                           PAPER_TABLE2)
 from veil.io import atomic_path, read_json
 
 METHOD_NAMES = {"nn": "Neural Network", "rf": "Random Forest", "adaboost": "Ada Boost"}
@@ -28,12 +30,11 @@ def _section(title: str, intro: str, columns: list[str], rows: list[list[str]], 
 
 
 def _table1(doc) -> list[str]:
-    from veil.experiments.paper import METHODS, METRICS, PAPER_TABLE1
 
     f = doc["figures"]
     ks = sorted({int(name.split("_k")[1].split("_")[0]) for name in f if "_k" in name})
     rows = []
-    for method in METHODS:
+    for method in CLASSIFIER_KINDS:
         for k in ks:
             paper = PAPER_TABLE1.get((method, k))
             cells = [f"{f[f'{method}_k{k}_{metric}']:.3f} ± {f[f'{method}_k{k}_{metric}_std']:.3f}"
@@ -48,18 +49,16 @@ def _table1(doc) -> list[str]:
 
 
 def _table2(doc) -> list[str]:
-    from veil.experiments.paper import METHODS, METRICS, PAPER_TABLE2
 
     f = doc["figures"]
     rows = [[METHOD_NAMES[method], *(f"{f[f'{method}_{metric}']:.3f} ({PAPER_TABLE2[method][m]:.3f})"
-                                     for m, metric in enumerate(METRICS))] for method in METHODS]
+                                     for m, metric in enumerate(METRICS))] for method in CLASSIFIER_KINDS]
     return _section("Table 2: MNIST (masked by the CIFAR-10 encoder)",
                     f"{doc.get('n')} images, stratified 8:2. Cells: ours (paper).",
                     ["Method", "Accuracy", "Precision", "Recall"], rows)
 
 
 def _pairs(doc) -> list[str]:
-    from veil.experiments.paper import PAPER_PAIRS
 
     f = doc["figures"]
     rows = []
@@ -77,23 +76,23 @@ def _pairs(doc) -> list[str]:
 
 def _claims(docs: dict) -> list[str]:
     """The paper's three claims checked against this run, and every figure where we fall short of the paper."""
-    from veil.experiments.paper import METHODS, METRICS, PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2
 
     checks, below = [], []
     if docs["table1"]:
         f = docs["table1"]["figures"]
         for k in sorted({int(n.split("_k")[1].split("_")[0]) for n in f if "_k" in n}):
-            nn, rf, ada = (f[f"{m}_k{k}_accuracy"] for m in METHODS)
+            nn, rf, ada = (f[f"{m}_k{k}_accuracy"] for m in CLASSIFIER_KINDS)
             checks.append((f"k={k}: NN mean accuracy {nn:.3f} >= RF {rf:.3f} and >= AdaBoost {ada:.3f}",
                            nn >= rf and nn >= ada))
             below += [f"Table 1, {m}, k={k}, {metric}: {f[f'{m}_k{k}_{metric}']:.3f} vs {PAPER_TABLE1[(m, k)][2 * i]:.3f}"
-                      for m in METHODS for i, metric in enumerate(METRICS)
+                      for m in CLASSIFIER_KINDS for i, metric in enumerate(METRICS)
                       if (m, k) in PAPER_TABLE1 and f[f"{m}_k{k}_{metric}"] < PAPER_TABLE1[(m, k)][2 * i] - 0.01]
     if docs["table2"]:
         f = docs["table2"]["figures"]
         checks.append((f"MNIST NN accuracy {f['nn_accuracy']:.3f} >= 0.95", f["nn_accuracy"] >= 0.95))
         below += [f"Table 2, {m}, {metric}: {f[f'{m}_{metric}']:.3f} vs {PAPER_TABLE2[m][i]:.3f}"
-                  for m in METHODS for i, metric in enumerate(METRICS) if f[f"{m}_{metric}"] < PAPER_TABLE2[m][i] - 0.01]
+                  for m in CLASSIFIER_KINDS for i, metric in enumerate(METRICS)
+                  if f[f"{m}_{metric}"] < PAPER_TABLE2[m][i] - 0.01]
     if docs["pairs"]:
         f = docs["pairs"]["figures"]
         checks += [(f"{s}: mismatched/matched MSE ratio {f[f'{s}_ratio']:.1f} >= 10", f[f"{s}_ratio"] >= 10) for s in "VP"]

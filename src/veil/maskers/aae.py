@@ -253,6 +253,9 @@ class AAEMasker(Masker):
         figures = {"reconstruction_mse": reconstruction_mse(as_images(images), self.inverse_transform(vectors))}
         return {**figures, **self.conformity(vectors)}
 
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        return {"latent_conformity": self.conformity(masked)}
+
     def conformity(self, vectors: np.ndarray) -> dict:
         """How closely masked vectors follow the priors (needs no decoder): see `metrics.latent_conformity`."""
         g = self.config.gauss_dim

@@ -7,6 +7,7 @@ public either: an AAE encoder lets anyone train a decoder (results/privacy), and
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,15 +15,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from veil import __version__
+from veil import __version__, manifest
 from veil.data.imageset import ImageSet
 from veil.errors import VeilError
-from veil.io import check_manifest_files, read_json, sha256_file, verify_sha256, write_json
-from veil.registry import Registry
+from veil.registry import MASKERS
 
 MANIFEST = "manifest.json"
-MASKERS = Registry("masking method", ("veil.maskers.aae", "veil.maskers.etc", "veil.maskers.learnable",
-                                       "veil.maskers.scramble", "veil.maskers.filters"), tag="method")
 register_masker = MASKERS.register
 masker_class = MASKERS.get
 
@@ -92,6 +90,8 @@ class Masker(TransformerMixin, BaseEstimator):
     exact_uint8: ClassVar[bool] = False
     #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
     output: ClassVar[str] = "images"
+    #: the constructor options a user may set by name (`veil mask --block 8`)
+    options: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, X=None, y=None) -> "Masker":
         """Validate the parameters and derive the masking function from them; X and y are not used."""
@@ -119,6 +119,10 @@ class Masker(TransformerMixin, BaseEstimator):
 
     def inverse_transform(self, X) -> np.ndarray:
         raise VeilError(f"the {self.method} scheme has no inverse")
+
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""
+        return {"config": self.config}
 
     @property
     def config(self) -> dict:
@@ -152,35 +156,30 @@ class Masker(TransformerMixin, BaseEstimator):
 
 
 def write_manifest(directory, method: str, config: dict, files: list[str], **extra) -> None:
-    directory = Path(directory)
-    manifest = {"format": "veil-masker/1", "veil_version": __version__, "method": method, "config": config,
-                "files": {name: sha256_file(directory / name) for name in files}, **extra}
-    write_json(directory / MANIFEST, manifest)
+    fields = {"veil_version": __version__, "method": method, "config": config, **extra}
+    manifest.write_manifest(Path(directory) / MANIFEST, "veil-masker/1", fields, files)
 
 
 def refuse_unfinished(directory, command: str = "train-masker") -> None:
-    """A training folder a killed or interrupted run left (checkpoints, no manifest yet) is named as such, with
-    the command that finishes it, rather than as a missing manifest."""
-    directory = Path(directory)
-    if not (directory / MANIFEST).exists() and (directory / "checkpoints").is_dir():
-        raise VeilError(f"is an incomplete {command} run (interrupted before it finished; no {MANIFEST}); finish it "
-                        f"with `veil {command} --resume --out {directory} ...` and the same other options", directory)
+    manifest.refuse_unfinished(directory, MANIFEST, command)
+
+
+#: the manifest `load_masker` has read, handed to the class's `load` so that it is not read twice
+_OPENED: ContextVar[tuple[Path, dict] | None] = ContextVar("veil_opened_masker_manifest", default=None)
+
+
+def _open_manifest(directory) -> dict:
+    opened = _OPENED.get()
+    if opened is not None and opened[0] == Path(directory):
+        return opened[1]
+    return manifest.open_manifest(directory, MANIFEST, {"method": str, "config": dict}, "masker", "train-masker")
 
 
 def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
     """Read and verify a masker manifest; files named in `skip` are not needed and not checked."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise VeilError("masker directory not found", directory)
-    refuse_unfinished(directory)
-    manifest = read_json(directory / MANIFEST)
-    for key, kind in (("method", str), ("config", dict)):
-        if not isinstance(manifest.get(key), kind):
-            raise VeilError(f"manifest lacks {key!r} (or it is not a {kind.__name__})", directory / MANIFEST)
-    for name, digest in check_manifest_files(manifest.get("files"), directory / MANIFEST).items():
-        if name not in skip and (directory / name).exists():
-            verify_sha256(directory / name, digest)
-    return manifest
+    opened = _open_manifest(directory)
+    manifest.verify_files(directory, opened, skip, missing_ok=True)
+    return opened
 
 
 def build_from_config(cls, config, where, *args):
@@ -198,13 +197,11 @@ def build_from_config(cls, config, where, *args):
 
 def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:
     """Load whatever masker a directory holds, dispatching on its manifest's method; with `public_only`, only
-    what masking needs (`Masker.load_public`)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise VeilError("masker directory not found", directory)
-    refuse_unfinished(directory)
-    method = read_json(directory / MANIFEST).get("method")
-    if not isinstance(method, str):
-        raise VeilError("manifest lacks 'method'", directory / MANIFEST)
-    cls = masker_class(method)
-    return cls.load_public(directory) if public_only else cls.load(directory, **kwargs)
+    what masking needs (`Masker.load_public`). The manifest is read once, here."""
+    opened = _open_manifest(directory)
+    cls = masker_class(opened["method"])
+    token = _OPENED.set((Path(directory), opened))
+    try:
+        return cls.load_public(directory) if public_only else cls.load(directory, **kwargs)
+    finally:
+        _OPENED.reset(token)

@@ -62,6 +62,7 @@ class FilterMasker(Masker, ABC):
 
     allowed_kernels: ClassVar[tuple[int, ...]] = (3, 5, 7, 9, 11)
     default_kernel: ClassVar[int] = 5
+    options = ("kernel", "seed")
 
     def __init__(self, kernel: int | None = None, seed: int = 0):
         self.kernel, self.seed = kernel, seed

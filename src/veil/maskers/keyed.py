@@ -119,6 +119,7 @@ class KeyedMasker(Masker, ABC):
     allowed_blocks: ClassVar[tuple[int, ...]] = (16,)
     secret = SecretParameter()
     table = SecretParameter()
+    options = ("block",)
 
     def __init__(self, secret=None, block: int | None = None, table=None):
         self.secret = secret

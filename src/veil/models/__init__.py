@@ -1,4 +1,5 @@
 """torch nn.Modules only, one file per architecture, registered by the name the CLI uses."""
-from veil.models.registry import MODELS, build_model, register_model
+from veil.models.registry import build_model, register_model
+from veil.registry import ARCHITECTURES
 
-__all__ = ["MODELS", "build_model", "register_model"]
+__all__ = ["ARCHITECTURES", "build_model", "register_model"]

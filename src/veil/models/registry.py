@@ -1,12 +1,10 @@
-"""timm-style registry: `--model NAME` -> a constructor taking keyword configuration."""
+"""timm-style registry: an architecture NAME -> a constructor taking keyword configuration."""
 from __future__ import annotations
 
-from veil.registry import Registry
+from veil.registry import ARCHITECTURES
 
-MODELS = Registry("architecture", ("veil.models.aae", "veil.models.mlp", "veil.models.cnn", "veil.models.convmixer", "veil.models.vit", "veil.models.inverse", "veil.models.gan",
-            "veil.models.descrambler"))
-register_model = MODELS.register
+register_model = ARCHITECTURES.register
 
 
 def build_model(name: str, **config):
-    return MODELS.get(name)(**config)
+    return ARCHITECTURES.get(name)(**config)

@@ -1,0 +1,134 @@
+"""The command line's surface: --version, help on every option, choices from the registries, --help and argument
+errors without torch, --limit, --quiet and `reproduce list`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import veil
+from veil.cli import build_parser, main
+from veil.registry import ARCHITECTURES, ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
+
+SRC = str(Path(veil.__file__).resolve().parents[1])
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _subparsers(parser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _option(parser, flag: str) -> argparse.Action:
+    return next(a for a in parser._actions if flag in a.option_strings or a.dest == flag)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"veil {veil.__version__}"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["mask", "--help"], ["train", "--help"], ["reproduce", "--help"],
+                                  ["train", "--model", "svm", "--masked", "m.npz", "--out", "o"]])
+def test_help_and_argument_errors_do_not_import_torch(argv):
+    done = _python(f"import sys\nfrom veil.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+                   "print('torch' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_every_option_has_help():
+    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+               for name, parser in _subparsers(build_parser()).items() for action in parser._actions
+               if not action.help]
+    assert missing == []
+
+
+def test_choices_come_from_the_registries():
+    commands = _subparsers(build_parser())
+    assert _option(commands["mask"], "--method").choices == MASKERS.names()
+    assert _option(commands["train"], "--model").choices == CLASSIFIERS.names()
+    assert _option(commands["attack"], "--method").choices == ATTACKS.names()
+    assert set(PROTOCOLS.names()) <= set(_option(commands["reproduce"], "name").choices)
+
+
+@pytest.mark.parametrize("registry", [MASKERS, CLASSIFIERS, ARCHITECTURES, ATTACKS, PROTOCOLS], ids=lambda r: r.kind)
+def test_registries_declare_exactly_what_their_modules_register(registry):
+    for name in registry.names():
+        registry.get(name)
+    assert sorted(registry.entries) == registry.names()
+
+
+def test_reproduce_lists_its_parts(capsys):
+    assert main(["reproduce", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("all") and "table1, table2, pairs" in line for line in lines)
+    assert any(line.startswith("tradeoff") and "convmixer" in line for line in lines)
+    assert main(["reproduce", "tradeoff", "--parts", "list"]) == 0
+    assert capsys.readouterr().out.startswith("tradeoff")
+
+
+@pytest.fixture()
+def keyed_digits(tmp_path, capsys):
+    key = tmp_path / "key"
+    assert main(["keygen", "--out", str(key)]) == 0
+    masked = tmp_path / "etc.npz"
+    assert main(["mask", "--method", "etc", "--key-file", str(key), "--data", "digits", "--limit", "30",
+                 "--out", str(masked)]) == 0
+    capsys.readouterr()
+    return masked
+
+
+def test_mask_limit(keyed_digits):
+    from veil.masked import MaskedSet
+
+    masked = MaskedSet.load(keyed_digits)
+    assert len(masked) == 30 and masked.meta["n"] == 30
+
+
+def test_train_limit(keyed_digits, tmp_path, capsys):
+    assert main(["--quiet", "train", "--masked", str(keyed_digits), "--model", "rf", "--limit", "20",
+                 "--params", '{"n_estimators": 3}', "--out", str(tmp_path / "rf")]) == 0
+    assert "trained on 20 masked samples" in capsys.readouterr().out
+
+
+def test_train_masker_limit_and_quiet(tmp_path, capsys):
+    assert main(["train-masker", "--data", "digits", "--limit", "40", "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["n_images"] == 40
+    assert "\r" not in capsys.readouterr().err
+
+
+def test_mask_refuses_an_option_the_method_does_not_take(tmp_path, capsys):
+    assert main(["mask", "--method", "blur", "--seed", "3", "--block", "4", "--data", "digits",
+                 "--out", str(tmp_path / "m.npz")]) == 2
+    assert "blur takes --kernel, --seed, not --block" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_one_entry_point_masks_with_every_method(tmp_path, trained_masker, monkeypatch):
+    """`veil mask` reaches `workflows.mask` for every method, and only it writes the file."""
+    import veil.workflows as workflows
+
+    calls = []
+    real = workflows.mask
+    monkeypatch.setattr(workflows, "mask", lambda *a, **k: calls.append(k["method"]) or real(*a, **k))
+    monkeypatch.setenv("VEIL_KEY", "a passphrase")
+    for method in MASKERS.names():
+        source = ["--masker", str(trained_masker[0])] if method == "aae" else (
+            ["--key-env", "VEIL_KEY"] if MASKERS.get(method).keyed else [])
+        assert main(["mask", "--method", method, *source, "--data", "digits", "--limit", "8",
+                     "--out", str(tmp_path / f"{method}.npz")]) == 0
+    assert calls == MASKERS.names()
+    assert np.all([(tmp_path / f"{m}.npz").exists() for m in MASKERS.names()])
