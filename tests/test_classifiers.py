@@ -31,7 +31,7 @@ def test_fit_save_load_predict(kind, params, tmp_path):
 @pytest.mark.parametrize("kind", ["nn", "rf", "adaboost"])
 def test_single_class_is_refused(kind):
     X, _ = _blobs()
-    with pytest.raises(VeilError, match="one class"):
+    with pytest.raises(VeilError, match="single class"):
         classifier_class(kind)().fit(X, np.zeros(len(X), dtype=int))
 
 

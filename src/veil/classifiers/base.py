@@ -99,7 +99,8 @@ class MaskedClassifier(ClassifierMixin, BaseEstimator, ABC):
             raise VeilError(str(exc), where) from None
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities of each class of `classes_`, one row per sample."""
@@ -163,7 +164,8 @@ def encode_labels(y: np.ndarray, class_names=None) -> tuple[np.ndarray, np.ndarr
         names = [str(c) for c in classes]
     present = np.unique(codes)
     if len(present) < 2:
-        raise VeilValueError(f"training data hold one class ({names[present[0]]}); a classifier needs at least two")
+        raise VeilValueError(f"training data hold a single class ({names[present[0]]}); a classifier needs more than "
+                             "one class")
     return classes, codes.astype(np.int64), names
 
 

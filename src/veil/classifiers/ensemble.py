@@ -39,7 +39,7 @@ class SklearnClassifier(MaskedClassifier):
     def _make(self):
         """The scikit-learn estimator this class wraps."""
 
-    def _fit(self, X, codes, **kwargs):
+    def _fit(self, X, codes):
         self.estimator_ = self._make().fit(X.reshape(len(X), -1), codes)
 
     def _predict_proba(self, X) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import warnings
 from abc import abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -19,7 +20,7 @@ from safetensors.torch import save_file
 
 from veil.classifiers.base import MaskedClassifier
 from veil.data.splits import stratified_split
-from veil.errors import VeilValueError
+from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
 from veil.training import (fit_engine, keep_best, make_evaluator, make_trainer, pick_device, restore_best,
                            run_evaluator, set_seed, tensor_loader)
@@ -101,7 +102,12 @@ class TorchClassifier(MaskedClassifier):
     def _split(self, X, y, validation):
         if validation is not None:
             return (X, y), (self._prepare(np.asarray(validation[0], np.float32)), np.asarray(validation[1]))
-        train_idx, val_idx = stratified_split(y, self.validation_fraction, self.seed)
+        try:
+            train_idx, val_idx = stratified_split(y, self.validation_fraction, self.seed)
+        except (ValueError, VeilError):  # too few samples to hold a part out with every class in it
+            warnings.warn(f"{len(y)} samples are too few for a stratified validation part; {self.kind} validates on "
+                          "its training data", stacklevel=3)
+            return (X, y), (X, y)
         return (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
 
     def _validation(self, trainer):
