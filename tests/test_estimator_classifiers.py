@@ -91,6 +91,8 @@ def test_string_labels_survive_save_and_load(tmp_path):
     again = load_classifier(tmp_path / "m")
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     assert json.loads((tmp_path / "m" / "model.json").read_text())["extra"]["classes"] == ["cat", "dog", "emu"]
+    held = NNClassifier(hidden=(16, 16), epochs=2, batch_size=16).fit(X[:60], y[:60], validation=(X[60:], y[60:]))
+    assert held.history_[-1]["val_accuracy"] > 0.5
 
 
 def test_image_classifier_clones_and_cross_validates():
@@ -116,8 +118,8 @@ def test_redirected_nn_training_log_is_small(trained_masker, tmp_path):
     log = tmp_path / "train.log"
     with open(log, "wb") as out:
         subprocess.run([sys.executable, "-c", command, "train", "--masked", str(tmp_path / "m.npz"), "--model", "nn",
-                        "--epochs", "4", "--params", '{"batch_size": 32}', "--out", str(tmp_path / "nn")], stdout=out, stderr=subprocess.STDOUT,
-                       env=env, check=True, timeout=300)
+                        "--epochs", "4", "--params", '{"batch_size": 32}', "--out", str(tmp_path / "nn")],
+                       stdout=out, stderr=subprocess.STDOUT, env=env, check=True, timeout=300)
     text = log.read_text()
     epochs = json.loads((tmp_path / "nn" / "training_log.json").read_text())["epochs"]
     assert log.stat().st_size < 5000, text

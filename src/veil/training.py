@@ -1,8 +1,9 @@
 """Shared PyTorch-Ignite machinery: device choice, seeded deterministic engines, evaluator engines, progress,
 per-epoch logs, checkpoints every epoch, and resume.
 
-Progress: a live bar when stderr is a terminal, one plain line per epoch when it is not (a log file), nothing when
-quiet (`set_quiet(True)`, `progress=False`, or the environment variable VEIL_NO_PROGRESS=1).
+Progress: one plain line per epoch on stderr, with a live bar within each epoch when stderr is a terminal (bars
+redrawn with carriage returns would fill a log file with frames); nothing when quiet (`set_quiet(True)`,
+`progress=False`, or the environment variable VEIL_NO_PROGRESS=1).
 
 Every torch model in veil (AAE, MLP, CNN, ConvMixer, ViT) trains through `fit_engine`, so all of them get the same
 crash safety: a run killed at any point and resumed from its last checkpoint reaches the same weights as an
@@ -37,7 +38,7 @@ def set_quiet(quiet: bool = True) -> None:
 
 
 def progress_mode(progress: bool = True) -> str | None:
-    """"bar" on a terminal, "lines" (one per epoch) otherwise, None when progress is off or silenced."""
+    """"bar" (and epoch lines) on a terminal, "lines" (one per epoch) otherwise, None when off or silenced."""
     if not progress or _QUIET or os.environ.get("VEIL_NO_PROGRESS") == "1":
         return None
     return "bar" if sys.stderr.isatty() else "lines"
@@ -142,7 +143,7 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
         row["epoch_s"] = round(timer.value(), 3)
         rows.append(row)
         write_json(log_path, {"epochs": rows})
-        if mode == "lines":
+        if mode:  # on a terminal, after the bar of the epoch has cleared itself
             print(epoch_line(row, engine.state.max_epochs), file=sys.stderr, flush=True)
 
     saver = PrivateDiskSaver(str(private_dir(out_dir / CHECKPOINT_DIR)), require_empty=False, atomic=True)

@@ -65,9 +65,9 @@ TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay":
 def storing_init(defaults: dict) -> Callable:
     """An `__init__` that stores its keyword arguments unchanged and does nothing else, with an explicit signature
     (name=default for each of `defaults`), so scikit-learn's get_params, set_params and clone see every one."""
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    signature = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
-                                  + [inspect.Parameter(name, keyword, default=value) for name, value in defaults.items()])
+    Parameter = inspect.Parameter
+    signature = inspect.Signature([Parameter("self", Parameter.POSITIONAL_ONLY)]
+                                  + [Parameter(name, Parameter.KEYWORD_ONLY, default=v) for name, v in defaults.items()])
 
     def __init__(self, **params):
         unknown = set(params) - set(defaults)

@@ -72,7 +72,7 @@ class TorchClassifier(MaskedClassifier):
     # ------------------------------------------------------------------ training
 
     def _fit(self, X, y, validation=None, work_dir=None, resume: bool = False, progress: bool = False):
-        """`validation=(X_val, y_val)` (y_val as class indices) is used as given; otherwise a stratified part of
+        """`validation=(X_val, y_val)` (labels as in y) is used as given; otherwise a stratified part of
         (X, y) is carved off. The best validation epoch's weights are kept; training stops after `patience`
         epochs without improvement."""
         self.device_ = pick_device(self.device)
@@ -101,7 +101,7 @@ class TorchClassifier(MaskedClassifier):
 
     def _split(self, X, y, validation):
         if validation is not None:
-            return (X, y), (self._prepare(np.asarray(validation[0], np.float32)), np.asarray(validation[1]))
+            return (X, y), (self._prepare(self._validated(validation[0])), self._codes(np.asarray(validation[1])))
         try:
             train_idx, val_idx = stratified_split(y, self.validation_fraction, self.seed)
         except (ValueError, VeilError):  # too few samples to hold a part out with every class in it
@@ -109,6 +109,13 @@ class TorchClassifier(MaskedClassifier):
                           "its training data", stacklevel=3)
             return (X, y), (X, y)
         return (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
+
+    def _codes(self, labels: np.ndarray) -> np.ndarray:
+        """Class indices of labels of `classes_`."""
+        codes = np.minimum(np.searchsorted(self.classes_, labels), len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[codes], labels):
+            raise VeilValueError("validation labels outside the classes of the training labels")
+        return codes
 
     def _validation(self, trainer):
         """The validation evaluator, with early stopping and the best-epoch checkpoint on its score: accuracy,
