@@ -103,7 +103,7 @@ def test_image_classifier_clones_and_cross_validates():
     model = CNNClassifier(widths=(4, 8), epochs=2, batch_size=16)
     twin = clone(model).set_params(epochs=3)
     assert twin.epochs == 3 and model.epochs == 2 and twin.widths == (4, 8)
-    scores = cross_val_score(model, X, y, cv=2)
+    scores = cross_val_score(model, X, y, cv=2, n_jobs=2)  # the workers get pickled estimators
     assert scores.shape == (2,) and all(0.0 <= s <= 1.0 for s in scores)
 
 

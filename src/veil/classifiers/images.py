@@ -161,22 +161,25 @@ def cutmix(x: torch.Tensor, partner: torch.Tensor, keep: float) -> tuple[torch.T
     return mixed, partner, 1 - box_h * box_w / (height * width)
 
 
-def image_classifier(name: str, architecture: str, defaults: dict, lr: float, doc: str,
+def image_classifier(name: str, class_name: str, architecture: str, defaults: dict, lr: float, doc: str,
                      penalised: bool = False) -> type[ImageClassifier]:
-    """Register an ImageClassifier for a model of the registry under `name`."""
-    cls = type(f"{architecture.title().replace('-', '')}Classifier", (ImageClassifier,),
+    """Register an ImageClassifier for a model of the registry under `name`; `class_name` must be the module-level
+    name it is bound to (pickle finds classes by name, and joblib workers pickle estimators)."""
+    cls = type(class_name, (ImageClassifier,),
                {"architecture": architecture, "arch_defaults": defaults, "default_lr": lr, "penalised": penalised,
                 "__init__": storing_init({**TRAINING_DEFAULTS, **defaults}), "__doc__": doc, "__module__": __name__})
     return register_classifier(name)(cls)
 
 
-CNNClassifier = image_classifier("cnn", "cnn", {"widths": (32, 64)}, 3e-3,
+CNNClassifier = image_classifier("cnn", "CNNClassifier", "cnn", {"widths": (32, 64)}, 3e-3,
                                  "Paper 004's baseline CNN (CR-CRP-CR-CRP-FC-softmax).")
-ConvMixerClassifier = image_classifier("convmixer", "convmixer", {"dim": 256, "depth": 8, "kernel": 9, "patch": 1},
-                                       1e-2, "ConvMixer; the defaults are paper 003's ConvMixer-256/8, patch 1, k 9.")
-ViTClassifier = image_classifier("vit", "vit", {"patch": 16, "dim": 128, "depth": 4, "heads": 4, "mlp_ratio": 2},
-                                 1e-3, "A small ViT; set `patch` to the EtC block size.")
-DescramblerCNNClassifier = image_classifier("descrambler-cnn", "descrambler-cnn",
+ConvMixerClassifier = image_classifier("convmixer", "ConvMixerClassifier", "convmixer",
+                                       {"dim": 256, "depth": 8, "kernel": 9, "patch": 1}, 1e-2,
+                                       "ConvMixer; the defaults are paper 003's ConvMixer-256/8, patch 1, k 9.")
+ViTClassifier = image_classifier("vit", "ViTClassifier", "vit",
+                                 {"patch": 16, "dim": 128, "depth": 4, "heads": 4, "mlp_ratio": 2}, 1e-3,
+                                 "A small ViT; set `patch` to the EtC block size.")
+DescramblerCNNClassifier = image_classifier("descrambler-cnn", "DescramblerCNNClassifier", "descrambler-cnn",
                                             {"block": 8, "widths": (32, 64), "l1": 1e-4}, 3e-3,
                                             "Paper 004's l1-regularised block-fully-connected descrambler + CNN.",
                                             penalised=True)
