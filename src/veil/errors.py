@@ -22,3 +22,7 @@ def display_path(path) -> str:
         except (TypeError, ValueError):
             pass
     return str(path)
+
+
+class VeilValueError(VeilError, ValueError):
+    """Bad data given to an estimator: a VeilError for the CLI, and the ValueError scikit-learn's conventions expect."""

@@ -1,5 +1,9 @@
-"""Shared PyTorch-Ignite machinery: device choice, seeded deterministic engines, progress bars, per-epoch logs,
-checkpoints every epoch, and resume.
+"""Shared PyTorch-Ignite machinery: device choice, seeded deterministic engines, evaluator engines, progress,
+per-epoch logs, checkpoints every epoch, and resume.
+
+Progress: one plain line per epoch on stderr, with a live bar within each epoch when stderr is a terminal (bars
+redrawn with carriage returns would fill a log file with frames); nothing when quiet (`set_quiet(True)`,
+`progress=False`, or the environment variable VEIL_NO_PROGRESS=1).
 
 Every torch model in veil (AAE, MLP, CNN, ConvMixer, ViT) trains through `fit_engine`, so all of them get the same
 crash safety: a run killed at any point and resumed from its last checkpoint reaches the same weights as an
@@ -7,21 +11,37 @@ uninterrupted run with the same seed (DeterministicEngine re-seeds every epoch f
 """
 from __future__ import annotations
 
+import copy
 import os
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from ignite.engine import DeterministicEngine, Engine, Events
-from ignite.handlers import Checkpoint, DiskSaver
-from ignite.metrics import Average, RunningAverage
+from ignite.engine import DeterministicEngine, Engine, Events, create_supervised_evaluator
+from ignite.handlers import Checkpoint, DiskSaver, Timer, global_step_from_engine
+from ignite.handlers.checkpoint import BaseSaveHandler
+from ignite.metrics import Accuracy, Average, Loss, RunningAverage
 from ignite.utils import manual_seed
 
 from veil.errors import VeilError
 from veil.io import make_private, private_dir, write_json
 
 CHECKPOINT_DIR = "checkpoints"
+_QUIET = False
+
+
+def set_quiet(quiet: bool = True) -> None:
+    """Silence (or restore) training progress for this process: the hook for a `--quiet` flag."""
+    global _QUIET
+    _QUIET = bool(quiet)
+
+
+def progress_mode(progress: bool = True) -> str | None:
+    """"bar" (and epoch lines) on a terminal, "lines" (one per epoch) otherwise, None when off or silenced."""
+    if not progress or _QUIET or os.environ.get("VEIL_NO_PROGRESS") == "1":
+        return None
+    return "bar" if sys.stderr.isatty() else "lines"
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -92,12 +112,12 @@ def _epoch_of(path: Path) -> int:
 
 
 def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, loss_names: list[str],
-               resume: bool = False, progress: bool = True, evaluate=None, after_log=(),
+               resume: bool = False, progress: bool = True, evaluate=None,
                log_name: str = "training_log.json") -> list[dict]:
     """Run `trainer` for `epochs` with live losses, an epoch log, a checkpoint per epoch, and optional resume.
 
-    `evaluate(epoch) -> dict` adds validation figures to each epoch's log row; `after_log` handlers (early
-    stopping) run after it, each epoch. Returns the log rows.
+    `evaluate(epoch) -> dict` adds validation figures to each epoch's log row (an evaluator engine's metrics; the
+    handlers on that engine, such as early stopping, run within it). Returns the log rows.
     """
     out_dir = Path(out_dir)
     log_path = out_dir / log_name
@@ -108,28 +128,24 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
     for name in loss_names:
         RunningAverage(output_transform=_pick(name), alpha=0.9).attach(trainer, f"running_{name}")
         Average(output_transform=_pick(name)).attach(trainer, name)
-    if progress and os.environ.get("VEIL_NO_PROGRESS") != "1":
+    mode = progress_mode(progress)
+    if mode == "bar":
         from ignite.handlers import ProgressBar
 
         ProgressBar(persist=False).attach(trainer, metric_names=[f"running_{n}" for n in loss_names])
-
-    epoch_start = {}
-
-    @trainer.on(Events.EPOCH_STARTED)
-    def _clock(engine):
-        epoch_start["t"] = time.perf_counter()
+    timer = Timer().attach(trainer, start=Events.EPOCH_STARTED)
 
     @trainer.on(Events.EPOCH_COMPLETED)
     def _log(engine):
         row = {"epoch": engine.state.epoch, **{n: float(engine.state.metrics[n]) for n in loss_names}}
         if evaluate is not None:
             row.update(evaluate(engine.state.epoch))
-        row["epoch_s"] = round(time.perf_counter() - epoch_start["t"], 3)
+        row["epoch_s"] = round(timer.value(), 3)
         rows.append(row)
         write_json(log_path, {"epochs": rows})
+        if mode:  # on a terminal, after the bar of the epoch has cleared itself
+            print(epoch_line(row, engine.state.max_epochs), file=sys.stderr, flush=True)
 
-    for handler in after_log:
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, handler)
     saver = PrivateDiskSaver(str(private_dir(out_dir / CHECKPOINT_DIR)), require_empty=False, atomic=True)
     # registered after the log, so a checkpoint always has its log row on disk before it
     trainer.add_event_handler(Events.EPOCH_COMPLETED, Checkpoint(to_save, saver, filename_prefix="",
@@ -138,6 +154,60 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
         return rows
     trainer.run(loader, max_epochs=epochs)
     return rows
+
+
+def epoch_line(row: dict, epochs: int) -> str:
+    """One log row as a short line: `epoch 3/30  loss 0.4120  val_accuracy 0.9310  2.1s`."""
+    figures = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "epoch_s"))
+    return f"epoch {row['epoch']}/{epochs}  {figures}  {row['epoch_s']:.1f}s"
+
+
+class MemorySaver(BaseSaveHandler):
+    """Ignite save handler keeping checkpoints in memory. Saved itself within the periodic checkpoint, so the best
+    epoch's weights survive a resume; files written beside it could be lost between two checkpoints."""
+
+    def __init__(self):
+        self.saved: dict[str, dict] = {}
+
+    def __call__(self, checkpoint, filename: str, metadata=None) -> None:
+        self.saved[filename] = copy.deepcopy(checkpoint)
+
+    def remove(self, filename: str) -> None:
+        self.saved.pop(filename, None)
+
+    def state_dict(self):
+        return {"saved": self.saved}
+
+    def load_state_dict(self, state):
+        self.saved = dict(state["saved"])
+
+
+def keep_best(module: torch.nn.Module, trainer: Engine, score_function) -> Checkpoint:
+    """A Checkpoint of `module` at the best `score_function(evaluator)` so far, named by the trainer's epoch; attach
+    it to the validation evaluator's COMPLETED event. Checkpoint it too (`to_save`) to resume with the same best."""
+    return Checkpoint({"model": module}, MemorySaver(), filename_pattern="{global_step}", n_saved=1,
+                      score_function=score_function, global_step_transform=global_step_from_engine(trainer))
+
+
+def restore_best(best: Checkpoint, module: torch.nn.Module) -> int:
+    """Load the best epoch's weights into `module`; returns that epoch (0 when none was scored)."""
+    name = best.last_checkpoint
+    if name is None:
+        return 0
+    Checkpoint.load_objects({"model": module}, best.save_handler.saved[str(name)])
+    return int(name)
+
+
+def make_evaluator(module: torch.nn.Module, device, loss_fn=torch.nn.functional.cross_entropy) -> Engine:
+    """An Ignite evaluator engine with accuracy and loss for a classifier network."""
+    return create_supervised_evaluator(module, metrics={"accuracy": Accuracy(), "loss": Loss(loss_fn)}, device=device,
+                                       non_blocking=True)
+
+
+def run_evaluator(evaluator: Engine, loader, prefix: str) -> dict:
+    """Run `evaluator` over `loader`; its metrics as floats named `{prefix}_{metric}`."""
+    evaluator.run(loader)
+    return {f"{prefix}_{name}": float(value) for name, value in evaluator.state.metrics.items()}
 
 
 def _resume(out_dir: Path, to_save: dict, log_path: Path, epochs: int) -> list[dict]:

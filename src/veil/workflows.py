@@ -228,8 +228,8 @@ def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dic
 def score(estimator, masked: MaskedSet, where=None) -> dict:
     """A fitted classifier's figures on a masked set; another masker's data or other classes are refused."""
     labels = masked.require_labels(where)
-    if masked.class_names != estimator.class_names:
-        raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names}", where)
+    if masked.class_names != estimator.class_names_:
+        raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names_}", where)
     X = estimator.check_input(masked.data, masked.fingerprint, where)
     return classification_figures(labels, estimator.predict(X))
 
@@ -247,7 +247,7 @@ def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: 
     for name in models:
         estimator = classifier_class(name)(seed=seed, **(params or {}).get(name, {}))
         fitted[name] = estimator.fit(vectors[train], labels[train], class_names=class_names)
-        for metric, value in estimator.score(vectors[test], labels[test]).items():
+        for metric, value in estimator.evaluate(vectors[test], labels[test]).items():
             if metric != "n":
                 figures[f"{name}_{metric}"] = value
     return figures, fitted

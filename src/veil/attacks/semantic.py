@@ -37,7 +37,7 @@ def public_classifier(public: ImageSet, budget: Budget, seed: int = 0, progress:
 
 def semantic_accuracy(classifier, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> float:
     """Accuracy of the public classifier on `images` (reconstructions or plain), labels named as in `class_names`."""
-    if list(class_names) != list(classifier.class_names):
+    if list(class_names) != list(classifier.class_names_):
         raise VeilError(f"the victim's classes {list(class_names)} differ from the public images' "
-                        f"{list(classifier.class_names)}; semantic leakage needs the same classes")
+                        f"{list(classifier.class_names_)}; semantic leakage needs the same classes")
     return float((classifier.predict(np.clip(images, 0, 1)) == labels).mean())

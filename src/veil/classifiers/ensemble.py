@@ -11,7 +11,7 @@ from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from veil.classifiers.base import MaskedClassifier, register_classifier
-from veil.errors import VeilError
+from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
 
 #: the only type outside skops' own allow-list that these models contain
@@ -19,33 +19,32 @@ TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
 class SklearnClassifier(MaskedClassifier):
+    """A scikit-learn ensemble over masked vectors (flattened), wrapped for veil's manifest and safe persistence."""
+
     weight_file = "model.skops"
 
     def __init__(self, n_estimators: int = 100, seed: int = 0, n_jobs: int | None = None, max_depth: int | None = None):
-        super().__init__(seed)
-        if n_estimators < 1:
-            raise VeilError(f"n_estimators must be at least 1, got {n_estimators}")
-        if max_depth is not None and max_depth < 1:
-            raise VeilError(f"max_depth must be at least 1, got {max_depth}")
         self.n_estimators = n_estimators
+        self.seed = seed
         self.n_jobs = n_jobs
         self.max_depth = max_depth
-        self.estimator_ = None
 
-    def params(self) -> dict:
-        return {"n_estimators": self.n_estimators, "seed": self.seed, "n_jobs": self.n_jobs, "max_depth": self.max_depth}
+    def _check_params(self) -> None:
+        if self.n_estimators < 1:
+            raise VeilValueError(f"n_estimators must be at least 1, got {self.n_estimators}")
+        if self.max_depth is not None and self.max_depth < 1:
+            raise VeilValueError(f"max_depth must be at least 1, got {self.max_depth}")
 
     @abstractmethod
     def _make(self):
         """The scikit-learn estimator this class wraps."""
 
-    def _fit(self, X, y, **kwargs):
-        self.estimator_ = self._make().fit(X.reshape(len(X), -1), y)
+    def _fit(self, X, codes):
+        self.estimator_ = self._make().fit(X.reshape(len(X), -1), codes)
 
-    def predict_proba(self, X) -> np.ndarray:
-        X = self.check_input(X)
+    def _predict_proba(self, X) -> np.ndarray:
         proba = self.estimator_.predict_proba(X.reshape(len(X), -1))
-        full = np.zeros((len(X), len(self.class_names)), dtype=np.float64)
+        full = np.zeros((len(X), len(self.classes_)), dtype=np.float64)
         full[:, self.estimator_.classes_] = proba
         return full
 

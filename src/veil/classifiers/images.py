@@ -8,7 +8,8 @@ flips and crops would not commute with the encryptions.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+import inspect
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -17,10 +18,11 @@ from torch import nn
 
 from veil.classifiers.base import register_classifier
 from veil.classifiers.torch_base import TorchClassifier
-from veil.errors import VeilError
+from veil.errors import VeilValueError
 from veil.models import build_model
 
 IMAGE_SHAPE = (3, 32, 32)
+CHANNELS_LAST = (32, 32, 3)
 
 
 class Standardize(nn.Module):
@@ -40,48 +42,90 @@ class Standardize(nn.Module):
         return (images - self.mean) / self.std
 
 
+class StandardizedNetwork(nn.Sequential):
+    """Standardize, then the architecture. A Sequential, so the weights keep their saved names (`0.*`, `1.*`)."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__(Standardize(), network)
+
+    @property
+    def standardize(self) -> Standardize:
+        return self[0]
+
+    @property
+    def network(self) -> nn.Module:
+        return self[1]
+
+
+#: the hyperparameters of every image classifier, with their defaults (`lr=None`: the architecture's own)
+TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay": 0.01, "mixup": 0.0, "cutmix": 0.0,
+                     "validation_fraction": 0.1, "patience": 5, "seed": 0, "device": None}
+
+
+def storing_init(defaults: dict) -> Callable:
+    """An `__init__` that stores its keyword arguments unchanged and does nothing else, with an explicit signature
+    (name=default for each of `defaults`), so scikit-learn's get_params, set_params and clone see every one."""
+    Parameter = inspect.Parameter
+    signature = inspect.Signature([Parameter("self", Parameter.POSITIONAL_ONLY)]
+                                  + [Parameter(name, Parameter.KEYWORD_ONLY, default=v) for name, v in defaults.items()])
+
+    def __init__(self, **params):
+        unknown = set(params) - set(defaults)
+        if unknown:
+            raise TypeError(f"unknown {self.kind} parameter(s): {', '.join(sorted(unknown))}; "
+                            f"known: {', '.join(sorted(defaults))}")
+        for name, value in defaults.items():
+            setattr(self, name, params.get(name, value))
+
+    __init__.__signature__ = signature
+    return __init__
+
+
 class ImageClassifier(TorchClassifier):
-    """A registered architecture (`architecture`) with its own defaults (`arch_defaults`), trained as above."""
+    """A registered architecture (`architecture`) with its own defaults (`arch_defaults`), trained as above. Takes
+    images as (n, 3, 32, 32) or (n, 32, 32, 3); each class's `__init__` lists the training hyperparameters
+    (`TRAINING_DEFAULTS`) and its architecture's."""
 
     architecture: ClassVar[str] = ""
     arch_defaults: ClassVar[dict] = {}
     default_lr: ClassVar[float] = 1e-3
+    #: the architecture adds a regularisation term to the loss (`network.penalty()`)
+    penalised: ClassVar[bool] = False
     log_train_figures = False
 
-    def __init__(self, epochs: int = 10, batch_size: int = 64, lr: float | None = None, weight_decay: float = 0.01,
-                 mixup: float = 0.0, cutmix: float = 0.0, validation_fraction: float = 0.1, patience: int = 5,
-                 seed: int = 0, device: str | None = None, **arch):
-        unknown = set(arch) - set(self.arch_defaults)
-        if unknown:
-            raise VeilError(f"unknown {self.kind} parameter(s): {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(sorted(self.arch_defaults))}")
-        super().__init__(epochs, batch_size, self.default_lr if lr is None else lr, validation_fraction, patience,
-                         seed, device)
-        if weight_decay < 0 or mixup < 0 or cutmix < 0:
-            raise VeilError("weight_decay, mixup and cutmix must not be negative")
-        self.weight_decay, self.mixup, self.cutmix = weight_decay, mixup, cutmix
-        self.arch = {**self.arch_defaults, **arch}
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # images, 4-D
+        return tags
 
-    def params(self) -> dict:
-        return {**super().params(), "weight_decay": self.weight_decay, "mixup": self.mixup, "cutmix": self.cutmix,
-                **self.arch}
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.weight_decay < 0 or self.mixup < 0 or self.cutmix < 0:
+            raise VeilValueError("weight_decay, mixup and cutmix must not be negative")
+
+    def _lr(self) -> float:
+        return self.default_lr if self.lr is None else self.lr
+
+    def _arch(self) -> dict:
+        return {name: getattr(self, name) for name in self.arch_defaults}
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[1:] == CHANNELS_LAST:
+            X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
         if tuple(X.shape[1:]) != IMAGE_SHAPE:
-            raise VeilError(f"{self.kind} classifies images (3, 32, 32); these data have shape {tuple(X.shape[1:])} "
-                            "per sample (use nn, rf or adaboost for masked vectors)")
+            raise VeilValueError(f"{self.kind} classifies images (3, 32, 32); these data have shape "
+                                 f"{tuple(X.shape[1:])} per sample (use nn, rf or adaboost for masked vectors)")
         return X
 
     def _build(self) -> nn.Module:
-        network = build_model(self.architecture, n_classes=len(self.class_names), **self.arch)
-        return nn.Sequential(Standardize(), network)
+        return StandardizedNetwork(build_model(self.architecture, n_classes=len(self.classes_), **self._arch()))
 
     def _on_built(self, X: np.ndarray) -> None:
-        self.module_[0].fit(X)
+        self.module_.standardize.fit(X)
 
     def _optimizer(self, steps_per_epoch: int) -> dict:
-        optimizer = torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=self.epochs * steps_per_epoch,
+        optimizer = torch.optim.AdamW(self.module_.parameters(), lr=self._lr(), weight_decay=self.weight_decay)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self._lr(), total_steps=self.epochs * steps_per_epoch,
                                                         pct_start=0.4, anneal_strategy="linear",
                                                         cycle_momentum=False)
         return {"optimizer": optimizer, "scheduler": scheduler}
@@ -90,8 +134,7 @@ class ImageClassifier(TorchClassifier):
         x, partner, keep = self._mix(x)
         logits = self.module_(x)
         loss = keep * F.cross_entropy(logits, y) + (1 - keep) * F.cross_entropy(logits, y[partner])
-        network = self.module_[1]
-        return loss + network.penalty() if hasattr(network, "penalty") else loss
+        return loss + self.module_.network.penalty() if self.penalised else loss
 
     def _mix(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Mixup or CutMix (one of the enabled, at random): mixed batch, partner of each sample, weight of own label."""
@@ -118,20 +161,25 @@ def cutmix(x: torch.Tensor, partner: torch.Tensor, keep: float) -> tuple[torch.T
     return mixed, partner, 1 - box_h * box_w / (height * width)
 
 
-def image_classifier(name: str, architecture: str, defaults: dict, lr: float, doc: str) -> type[ImageClassifier]:
-    """Register an ImageClassifier for a model of the registry under `name`."""
-    cls = type(f"{architecture.title().replace('-', '')}Classifier", (ImageClassifier,),
-               {"architecture": architecture, "arch_defaults": defaults, "default_lr": lr, "__doc__": doc,
-                "__module__": __name__})
+def image_classifier(name: str, class_name: str, architecture: str, defaults: dict, lr: float, doc: str,
+                     penalised: bool = False) -> type[ImageClassifier]:
+    """Register an ImageClassifier for a model of the registry under `name`; `class_name` must be the module-level
+    name it is bound to (pickle finds classes by name, and joblib workers pickle estimators)."""
+    cls = type(class_name, (ImageClassifier,),
+               {"architecture": architecture, "arch_defaults": defaults, "default_lr": lr, "penalised": penalised,
+                "__init__": storing_init({**TRAINING_DEFAULTS, **defaults}), "__doc__": doc, "__module__": __name__})
     return register_classifier(name)(cls)
 
 
-CNNClassifier = image_classifier("cnn", "cnn", {"widths": (32, 64)}, 3e-3,
+CNNClassifier = image_classifier("cnn", "CNNClassifier", "cnn", {"widths": (32, 64)}, 3e-3,
                                  "Paper 004's baseline CNN (CR-CRP-CR-CRP-FC-softmax).")
-ConvMixerClassifier = image_classifier("convmixer", "convmixer", {"dim": 256, "depth": 8, "kernel": 9, "patch": 1},
-                                       1e-2, "ConvMixer; the defaults are paper 003's ConvMixer-256/8, patch 1, k 9.")
-ViTClassifier = image_classifier("vit", "vit", {"patch": 16, "dim": 128, "depth": 4, "heads": 4, "mlp_ratio": 2},
-                                 1e-3, "A small ViT; set `patch` to the EtC block size.")
-DescramblerCNNClassifier = image_classifier("descrambler-cnn", "descrambler-cnn",
+ConvMixerClassifier = image_classifier("convmixer", "ConvMixerClassifier", "convmixer",
+                                       {"dim": 256, "depth": 8, "kernel": 9, "patch": 1}, 1e-2,
+                                       "ConvMixer; the defaults are paper 003's ConvMixer-256/8, patch 1, k 9.")
+ViTClassifier = image_classifier("vit", "ViTClassifier", "vit",
+                                 {"patch": 16, "dim": 128, "depth": 4, "heads": 4, "mlp_ratio": 2}, 1e-3,
+                                 "A small ViT; set `patch` to the EtC block size.")
+DescramblerCNNClassifier = image_classifier("descrambler-cnn", "DescramblerCNNClassifier", "descrambler-cnn",
                                             {"block": 8, "widths": (32, 64), "l1": 1e-4}, 3e-3,
-                                            "Paper 004's l1-regularised block-fully-connected descrambler + CNN.")
+                                            "Paper 004's l1-regularised block-fully-connected descrambler + CNN.",
+                                            penalised=True)

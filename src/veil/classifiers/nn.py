@@ -8,29 +8,39 @@ import torch
 
 from veil.classifiers.base import register_classifier
 from veil.classifiers.torch_base import TorchClassifier
-from veil.errors import VeilError
+from veil.errors import VeilValueError
 from veil.models import build_model
 
 
 @register_classifier("nn")
 class NNClassifier(TorchClassifier):
-    def __init__(self, hidden: tuple[int, int] | list[int] = (512, 256), epochs: int = 30, batch_size: int = 4,
-                 lr: float = 1e-3, validation_fraction: float = 0.1, patience: int = 5, seed: int = 0,
-                 device: str | None = None):
-        self.hidden = tuple(int(h) for h in hidden)
-        if len(self.hidden) != 2 or min(self.hidden) < 1:
-            raise VeilError("nn needs two positive hidden sizes and positive epochs, batch_size and patience")
-        super().__init__(epochs, batch_size, lr, validation_fraction, patience, seed, device)
+    def __init__(self, hidden: tuple[int, int] = (512, 256), epochs: int = 30, batch_size: int = 4, lr: float = 1e-3,
+                 validation_fraction: float = 0.1, patience: int = 5, seed: int = 0, device: str | None = None):
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.seed = seed
+        self.device = device
 
-    def params(self) -> dict:
-        return {"hidden": list(self.hidden), **super().params()}
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True  # masked vectors (n, d); other shapes are flattened
+        return tags
+
+    def _check_params(self) -> None:
+        if len(self.hidden) != 2 or min(self.hidden) < 1:
+            raise VeilValueError("nn needs two positive hidden sizes and positive epochs, batch_size and patience")
+        super()._check_params()
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         return X.reshape(len(X), -1)
 
     def _build(self) -> torch.nn.Module:
-        return build_model("mlp", in_dim=int(np.prod(self.input_shape)), n_classes=len(self.class_names),
-                           hidden=self.hidden)
+        return build_model("mlp", in_dim=int(np.prod(self.input_shape_)), n_classes=len(self.classes_),
+                           hidden=tuple(int(h) for h in self.hidden))
 
     def _optimizer(self, steps_per_epoch: int) -> dict:
         return {"optimizer": torch.optim.Adam(self.module_.parameters(), lr=self.lr, betas=(0.9, 0.999))}

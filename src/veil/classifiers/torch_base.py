@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import warnings
 from abc import abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -13,73 +14,46 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ignite.engine import Events
 from ignite.handlers import EarlyStopping
 from safetensors.torch import save_file
 
 from veil.classifiers.base import MaskedClassifier
 from veil.data.splits import stratified_split
-from veil.errors import VeilError
+from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
-from veil.training import fit_engine, make_trainer, pick_device, set_seed, tensor_loader
+from veil.training import (fit_engine, keep_best, make_evaluator, make_trainer, pick_device, restore_best,
+                           run_evaluator, set_seed, tensor_loader)
 from veil.weights import load_weights
 
 EVAL_BATCH = 4096
 
 
-class BestWeights:
-    """Keeps the weights of the best validation epoch; checkpointed, so a resumed run keeps the same best."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.module = module
-        self.score = -float("inf")
-        self.epoch = 0
-        self.weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-    def update(self, score: float, epoch: int) -> None:
-        if score > self.score:
-            self.score, self.epoch = score, epoch
-            self.weights = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-
-    def state_dict(self):
-        return {"score": torch.tensor(self.score), "epoch": torch.tensor(self.epoch), "weights": self.weights}
-
-    def load_state_dict(self, state):
-        self.score, self.epoch = float(state["score"]), int(state["epoch"])
-        self.weights = dict(state["weights"])
-
-
 class TorchClassifier(MaskedClassifier):
-    """fit/predict for a torch network trained through the shared Ignite trainer."""
+    """fit/predict for a torch network trained through the shared Ignite trainer. Subclasses store the common
+    hyperparameters (epochs, batch_size, lr, validation_fraction, patience, seed, device) in their `__init__`."""
 
     weight_file = "model.safetensors"
+    trains_with_engine = True
+    unsaved_params = ("device",)
     #: also score the whole training set after every epoch (cheap for vectors, costly for images)
     log_train_figures: ClassVar[bool] = True
-    #: forwarded by `veil train`: the checkpoint folder, resume, progress bar
-    trains_with_engine: ClassVar[bool] = True
 
-    def __init__(self, epochs: int, batch_size: int, lr: float, validation_fraction: float, patience: int,
-                 seed: int = 0, device: str | None = None):
-        super().__init__(seed)
-        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
-        self.validation_fraction, self.patience = validation_fraction, patience
-        if epochs < 1 or batch_size < 1 or patience < 1 or lr <= 0:
-            raise VeilError(f"{self.kind} needs positive epochs, batch_size, patience and lr")
-        if not 0.0 < validation_fraction < 0.5:
-            raise VeilError(f"validation_fraction must be in (0, 0.5), got {validation_fraction}")
-        self.device = pick_device(device)
-        self.module_ = None
-        self.history_: list[dict] = []
-        self.best_epoch_ = 0
+    def _check_params(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self._lr() <= 0:
+            raise VeilValueError(f"{self.kind} needs positive epochs, batch_size, patience and lr")
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise VeilValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
 
-    def params(self) -> dict:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                "validation_fraction": self.validation_fraction, "patience": self.patience, "seed": self.seed}
+    def _lr(self) -> float:
+        """The learning rate to train with (a subclass may resolve a default)."""
+        return self.lr
 
     # ------------------------------------------------------------------ what subclasses supply
 
     @abstractmethod
     def _build(self) -> torch.nn.Module:
-        """The untrained network for `self.input_shape` and `self.class_names`."""
+        """The untrained network for `self.input_shape_` and `self.classes_`."""
 
     @abstractmethod
     def _optimizer(self, steps_per_epoch: int) -> dict:
@@ -98,44 +72,70 @@ class TorchClassifier(MaskedClassifier):
     # ------------------------------------------------------------------ training
 
     def _fit(self, X, y, validation=None, work_dir=None, resume: bool = False, progress: bool = False):
-        """`validation=(X_val, y_val)` is used as given; otherwise a stratified part of (X, y) is carved off."""
-        X = self._prepare(X)
-        if validation is None:
-            train_idx, val_idx = stratified_split(y, self.validation_fraction, self.seed)
-            (X, X_val), (y, y_val) = (X[train_idx], X[val_idx]), (y[train_idx], y[val_idx])
-        else:
-            X_val, y_val = self._prepare(np.asarray(validation[0], np.float32)), np.asarray(validation[1])
+        """`validation=(X_val, y_val)` (labels as in y) is used as given; otherwise a stratified part of
+        (X, y) is carved off. The best validation epoch's weights are kept; training stops after `patience`
+        epochs without improvement."""
+        self.device_ = pick_device(self.device)
+        (X, y), (X_val, y_val) = self._split(self._prepare(X), y, validation)
         set_seed(self.seed)
-        self.module_ = self._build().to(self.device)
+        self.module_ = self._build().to(self.device_)
         self._on_built(X)
         loader = tensor_loader(X, y, batch_size=self.batch_size, shuffle=True)
         optim = self._optimizer(len(loader))
-        best = BestWeights(self.module_)
         trainer = make_trainer(self._step(**optim), self.seed)
-        latest = {}
-        stopper = EarlyStopping(self.patience, lambda engine: latest["score"], trainer)
-        stopper.logger.setLevel(logging.WARNING)  # the epoch log already records when training stopped
-        tensors = {name: torch.as_tensor(a) for name, a in {"Xt": X, "yt": y, "Xv": X_val, "yv": y_val}.items()}
+        val_evaluator, stopper, best = self._validation(trainer)
+        train_eval = tensor_loader(X, y, batch_size=EVAL_BATCH, shuffle=False)
+        val_eval = tensor_loader(X_val, y_val, batch_size=EVAL_BATCH, shuffle=False)
+        train_evaluator = make_evaluator(self.module_, self.device_)
 
         def evaluate(epoch):
-            figures = self._loss_acc(tensors["Xt"], tensors["yt"], "train") if self.log_train_figures else {}
-            figures.update(self._loss_acc(tensors["Xv"], tensors["yv"], "val"))
-            latest["score"] = figures["val_accuracy"] - 1e-6 * figures["val_loss"]
-            best.update(latest["score"], epoch)
-            return figures
+            figures = run_evaluator(train_evaluator, train_eval, "train") if self.log_train_figures else {}
+            return {**figures, **run_evaluator(val_evaluator, val_eval, "val")}
 
         with tempfile.TemporaryDirectory() if work_dir is None else contextlib.nullcontext(work_dir) as out:
-            self.history_ = fit_engine(trainer, loader, epochs=self.epochs, out_dir=out,
-                                       to_save={"model": self.module_, **optim, "best": best, "stopper": stopper},
-                                       loss_names=["loss"], resume=resume, progress=progress, evaluate=evaluate,
-                                       after_log=[stopper])
-        self.module_.load_state_dict(best.weights)
-        self.best_epoch_ = best.epoch
+            self.history_ = fit_engine(trainer, loader, epochs=self.epochs, out_dir=out, evaluate=evaluate,
+                                       to_save={"model": self.module_, **optim, "stopper": stopper, "best": best,
+                                                "best_weights": best.save_handler},
+                                       loss_names=["loss"], resume=resume, progress=progress)
+        self.best_epoch_ = restore_best(best, self.module_)
+
+    def _split(self, X, y, validation):
+        if validation is not None:
+            return (X, y), (self._prepare(self._validated(validation[0])), self._codes(np.asarray(validation[1])))
+        try:
+            train_idx, val_idx = stratified_split(y, self.validation_fraction, self.seed)
+        except (ValueError, VeilError):  # too few samples to hold a part out with every class in it
+            warnings.warn(f"{len(y)} samples are too few for a stratified validation part; {self.kind} validates on "
+                          "its training data", stacklevel=3)
+            return (X, y), (X, y)
+        return (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
+
+    def _codes(self, labels: np.ndarray) -> np.ndarray:
+        """Class indices of labels of `classes_`."""
+        codes = np.minimum(np.searchsorted(self.classes_, labels), len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[codes], labels):
+            raise VeilValueError("validation labels outside the classes of the training labels")
+        return codes
+
+    def _validation(self, trainer):
+        """The validation evaluator, with early stopping and the best-epoch checkpoint on its score: accuracy,
+        ties broken by the lower loss."""
+        evaluator = make_evaluator(self.module_, self.device_)
+
+        def score(engine):
+            return engine.state.metrics["accuracy"] - 1e-6 * engine.state.metrics["loss"]
+
+        stopper = EarlyStopping(self.patience, score, trainer)
+        stopper.logger.setLevel(logging.WARNING)  # the epoch log already records when training stopped
+        best = keep_best(self.module_, trainer, score)
+        evaluator.add_event_handler(Events.COMPLETED, best)
+        evaluator.add_event_handler(Events.COMPLETED, stopper)
+        return evaluator, stopper, best
 
     def _step(self, optimizer, scheduler=None):
         def step(engine, batch):
             self.module_.train()
-            x, y = (t.to(self.device) for t in batch)
+            x, y = (t.to(self.device_) for t in batch)
             loss = self._training_loss(x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -149,32 +149,25 @@ class TorchClassifier(MaskedClassifier):
     @torch.no_grad()
     def _logits(self, X: torch.Tensor) -> torch.Tensor:
         self.module_.eval()
-        return torch.cat([self.module_(X[start:start + EVAL_BATCH].to(self.device)).cpu()
+        return torch.cat([self.module_(X[start:start + EVAL_BATCH].to(self.device_)).cpu()
                           for start in range(0, len(X), EVAL_BATCH)])
-
-    def _loss_acc(self, X: torch.Tensor, y: torch.Tensor, prefix: str) -> dict:
-        logits = self._logits(X)
-        return {f"{prefix}_loss": float(F.cross_entropy(logits, y)),
-                f"{prefix}_accuracy": float((logits.argmax(1) == y).float().mean())}
 
     # ------------------------------------------------------------------ prediction and persistence
 
-    def predict_proba(self, X) -> np.ndarray:
-        X = self.check_input(X)
-        if self.module_ is None:
-            raise VeilError(f"the {self.kind} classifier is not fitted")
+    def _predict_proba(self, X) -> np.ndarray:
         if len(X) == 0:
-            return np.zeros((0, len(self.class_names)))
+            return np.zeros((0, len(self.classes_)))
         return torch.softmax(self._logits(torch.from_numpy(self._prepare(X))), 1).numpy()
 
     def _extra(self) -> dict:
-        return {"best_epoch": self.best_epoch_}
+        return {**super()._extra(), "best_epoch": self.best_epoch_}
 
     def _save_weights(self, path: Path) -> None:
         with atomic_path(path) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}, str(tmp))
 
     def _load_weights(self, path: Path, extra: dict) -> None:
-        self.module_ = self._build().to(self.device)
+        self.device_ = pick_device(self.device)
+        self.module_ = self._build().to(self.device_)
         load_weights(self.module_, path)
         self.best_epoch_ = int(extra.get("best_epoch", 0))

@@ -127,7 +127,7 @@ def train_and_score(model: str, arch: dict, train_x, test_x, labels, class_names
     start = time.time()
     estimator = classifier_class(model)(seed=seed, epochs=epochs, batch_size=batch_size, **arch)
     estimator.fit(train_x, labels, class_names=class_names, progress=False)
-    figures = estimator.score(test_x, test_labels)
+    figures = estimator.evaluate(test_x, test_labels)
     return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_,
             "train_s": round(time.time() - start, 1), "history": estimator.history_}
 
