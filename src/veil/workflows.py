@@ -235,8 +235,9 @@ def score(estimator, masked: MaskedSet, where=None) -> dict:
 
 
 def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: float = 0.2, seed: int = 0,
-                   params: dict | None = None, class_names=None) -> tuple[dict, dict]:
+                   params: dict | None = None, class_names=None, progress: bool = False) -> tuple[dict, dict]:
     """Stratified 8:2 split; each model trains on the 8 and is scored on the 2 (accuracy, macro precision and recall).
+    `progress` shows the epochs of the models trained in epochs.
 
     Returns the figures (`{model}_{metric}`, without the sample count) and the fitted estimators by name.
     """
@@ -245,8 +246,10 @@ def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: 
     train, test = stratified_split(labels, test_size, seed)
     figures, fitted = {}, {}
     for name in models:
-        estimator = classifier_class(name)(seed=seed, **(params or {}).get(name, {}))
-        fitted[name] = estimator.fit(vectors[train], labels[train], class_names=class_names)
+        cls = classifier_class(name)
+        estimator = cls(seed=seed, **(params or {}).get(name, {}))
+        shown = {"progress": progress} if cls.trains_with_engine else {}
+        fitted[name] = estimator.fit(vectors[train], labels[train], class_names=class_names, **shown)
         for metric, value in estimator.evaluate(vectors[test], labels[test]).items():
             if metric != "n":
                 figures[f"{name}_{metric}"] = value

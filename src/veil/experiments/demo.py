@@ -34,7 +34,7 @@ def _demo_into(out_dir: Path, seed: int, epochs: int, progress: bool) -> dict:
                           progress=progress)
     masked = mask_images(masker, digits.subset(private))
     figures, _ = holdout_scores(masked.data, masked.require_labels(), seed=seed, params=DEMO_PARAMS,
-                                class_names=masked.class_names)
+                                class_names=masked.class_names, progress=progress)
     figures["reconstruction_mse"] = masker.evaluate(digits.subset(private))["reconstruction_mse"]
     shown = digits.subset(private[:8])
     vectors = masker.transform(shown)
