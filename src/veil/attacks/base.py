@@ -16,7 +16,7 @@ from veil.data.imageset import ImageSet
 from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.maskers.base import Masker, masker_class
-from veil.registry import ATTACKS
+from veil.registry import ATTACKS, MASKERS
 
 #: threat model -> what the attacker holds (the wording used in code, CLI help and results)
 THREATS = {
@@ -26,9 +26,7 @@ THREATS = {
          "victim's secret",
     "c": "known pairs: (a) plus n (image, masked) pairs of the victim",
 }
-KEYED = ("etc", "le", "ele", "pe", "scramble")
-FILTERS = ("blur", "randfilter", "iidfilter")
-SCHEMES = ("aae", *KEYED, *FILTERS)
+SCHEMES = tuple(MASKERS.names())
 
 register_attack = ATTACKS.register
 attack_class = ATTACKS.get
@@ -98,12 +96,11 @@ class Knowledge:
         """The victim's scheme with a secret of the attacker's own: what a ciphertext-only attacker can simulate.
         The unkeyed blur has no secret, so this is exactly the victim's function."""
         cls = masker_class(self.method)
-        if self.method in KEYED:
-            block = self.config.get("block")
-            return cls(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), block=block)
-        if self.method in FILTERS:
-            return cls(kernel=self.config.get("kernel"), seed=int(rng.integers(2 ** 31)))
-        raise VeilError(f"a {self.method} masker cannot be simulated without training one")
+        if cls.fits_on_data:
+            raise VeilError(f"a {self.method} masker cannot be simulated without training one")
+        if cls.keyed:
+            return cls(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), block=self.config.get("block"))
+        return cls(kernel=self.config.get("kernel"), seed=int(rng.integers(2 ** 31)))
 
 
 class Attack(ABC):

@@ -14,17 +14,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from veil.attacks.base import Attack, Knowledge, register_attack
-from veil.attacks.own_aae import own_aae
+from veil.attacks.base import Knowledge, register_attack
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 
 SAMPLE = 1000
 ITERATIONS = 10
 
 
 @register_attack("latent-align")
-class LatentAlignAttack(Attack):
-    threats = ("a",)
-    schemes = ("aae",)
+class LatentAlignAttack(OwnAAEAttack):
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         attacker = own_aae(knowledge, self.progress)

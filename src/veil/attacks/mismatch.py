@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.attacks.base import Attack, Knowledge, register_attack
-from veil.attacks.own_aae import own_aae
+from veil.attacks.base import Knowledge, register_attack
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 
 
 @register_attack("mismatch")
-class MismatchAttack(Attack):
-    threats = ("a",)
-    schemes = ("aae",)
+class MismatchAttack(OwnAAEAttack):
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         decoder_run = own_aae(knowledge, self.progress)

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from veil.attacks.base import Attack, Knowledge, register_attack
+from veil.attacks.base import Knowledge, register_attack
 from veil.attacks.itn import CAT_DIM, predict, train_regression
 from veil.attacks.latent_align import principal_axes
-from veil.attacks.own_aae import own_aae
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 from veil.models.aae import Decoder
 from veil.training import set_seed
 
 
 @register_attack("neuracrypt")
-class NeuraCryptAttack(Attack):
-    threats = ("a",)
-    schemes = ("aae",)
+class NeuraCryptAttack(OwnAAEAttack):
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         budget = knowledge.budget

@@ -3,7 +3,7 @@
 Trained once per (public images, budget, seed) in a process and reused by the attacks that need it."""
 from __future__ import annotations
 
-from veil.attacks.base import Knowledge
+from veil.attacks.base import Attack, Knowledge
 from veil.maskers.aae import AAEConfig, AAEMasker
 
 _TRAINED: dict[tuple, AAEMasker] = {}
@@ -21,3 +21,10 @@ def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMa
         masker = AAEMasker(gauss_dim=gauss, epochs=budget.aae_epochs, batch_size=budget.batch_size, seed=seed)
         _TRAINED[key] = masker.fit(knowledge.public_subset(budget.aae_images), progress=progress)
     return _TRAINED[key]
+
+
+class OwnAAEAttack(Attack):
+    """An attack on AAE vectors under threat a that starts from AAEs the attacker trains itself."""
+
+    threats = ("a",)
+    schemes = ("aae",)
