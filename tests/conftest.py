@@ -92,6 +92,15 @@ def mnist_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_aae():
+    """A fitted AAE masker small enough to save and load in milliseconds (for tests of its files, not its quality)."""
+    from veil.maskers import AAEMasker
+
+    images = np.random.default_rng(0).random((32, 3, 32, 32), dtype=np.float32)
+    return AAEMasker(gauss_dim=6, cat_dim=2, channels=4, epochs=1, batch_size=16).fit(images, progress=False)
+
+
+@pytest.fixture(scope="session")
 def trained_masker(tmp_path_factory):
     """An AAE masker trained briefly on half of digits (public part), saved with its decoder."""
     from veil.data import load, stratified_split

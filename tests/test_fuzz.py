@@ -245,13 +245,11 @@ def manifest_cases(path):
     return st.one_of(fuzzed(text), edited_json(json.loads(text)))
 
 
-def test_fuzz_masker_manifest(work):
-    from veil.maskers import AAEMasker, load_masker
+def test_fuzz_masker_manifest(work, tiny_aae):
+    from veil.maskers import load_masker
 
     folder = work / "masker"
-    masker = AAEMasker(gauss_dim=6, cat_dim=2, channels=4)
-    masker.encoder, masker.decoder = masker._nets()
-    masker.save(folder)
+    tiny_aae.save(folder)
     original = (folder / "manifest.json").read_bytes()
 
     @FUZZ

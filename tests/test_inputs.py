@@ -356,15 +356,7 @@ def test_unreadable_cifar_batch(cifar_folder, tmp_path, capsys, unreadable):
     refused(capsys, mask_args(data, tmp_path / "o.npz", "--split", "test"), "test_batch", "permission denied")
 
 
-def _small_aae(folder):
-    from veil.maskers import AAEMasker
-
-    images = np.random.default_rng(0).random((32, 3, 32, 32), dtype=np.float32)
-    AAEMasker(gauss_dim=6, cat_dim=2, channels=4, epochs=1, batch_size=16).fit(images).save(folder)
-    return folder
-
-
-def test_changed_tensor_shape_names_the_tensor(tmp_path, capsys):
+def test_changed_tensor_shape_names_the_tensor(tiny_aae, tmp_path, capsys):
     """The message was cut at torch's first line, "Error(s) in loading state_dict for Encoder:", before the name."""
     import json
 
@@ -372,7 +364,8 @@ def test_changed_tensor_shape_names_the_tensor(tmp_path, capsys):
 
     from veil.io import sha256_file
 
-    folder = _small_aae(tmp_path / "masker")
+    folder = tmp_path / "masker"
+    tiny_aae.save(folder)
     weights = load_file(folder / "encoder.safetensors")
     name = sorted(weights)[0]
     weights[name] = np.concatenate([weights[name], weights[name][:1]])
@@ -384,10 +377,11 @@ def test_changed_tensor_shape_names_the_tensor(tmp_path, capsys):
             "encoder.safetensors", f"size mismatch for {name}", out=tmp_path / "o.npz")
 
 
-def test_manifest_config_of_the_wrong_type(tmp_path, capsys):
+def test_manifest_config_of_the_wrong_type(tiny_aae, tmp_path, capsys):
     import json
 
-    folder = _small_aae(tmp_path / "masker")
+    folder = tmp_path / "masker"
+    tiny_aae.save(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["config"]["channels"] = "many"
     (folder / "manifest.json").write_text(json.dumps(manifest))

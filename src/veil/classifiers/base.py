@@ -188,7 +188,8 @@ def _read_model_manifest(directory: Path) -> dict:
     path = directory / MODEL_MANIFEST
     if not all(isinstance(name, str) for name in manifest["class_names"]):
         raise VeilError("model manifest 'class_names' must be strings", path)
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in manifest["input_shape"]):
+    if not manifest["input_shape"] or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                              for d in manifest["input_shape"]):
         raise VeilError("model manifest 'input_shape' must be positive integers", path)
     extra = manifest.get("extra", {})
     if not isinstance(extra, dict):
