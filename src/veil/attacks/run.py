@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from veil.attacks import scoring
+import veil.attacks.scoring as scoring
 from veil.attacks.base import THREATS, Budget, Knowledge, attack_class
 from veil.attacks.semantic import semantic_accuracy
 from veil.data import ImageSet

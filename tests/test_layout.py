@@ -1,0 +1,60 @@
+"""The package's shape: no module-level import cycle inside veil, and the library never imports the CLI."""
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def module_imports() -> dict[str, set[str]]:
+    """veil module -> the veil modules it imports at module level (imports inside functions are lazy by design)."""
+    files = {".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in SRC.rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("veil"):
+                deps |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {alias.name for alias in node.names}
+        graph[name] = {dep for dep in deps if dep in files and dep != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                return path[path.index(dep):] + [node, dep] if dep in path else [node, dep]
+            if not state.get(dep) and (cycle := visit(dep, path + [node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if not state.get(node) and (cycle := visit(node, [])):
+            return cycle
+    return None
+
+
+def test_no_import_cycle():
+    assert find_cycle(module_imports()) is None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
+
+
+def test_the_library_never_imports_the_cli():
+    """Anywhere in a module, lazily inside a function included."""
+    importers = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                     [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            if path.name != "cli.py" and any(name == "veil.cli" for name in names):
+                importers.append(str(path))
+    assert importers == []
