@@ -7,18 +7,23 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from veil.classifiers import classifier_class, load_classifier
 from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
 from veil.io import claim_output, refuse_overlap
-from veil.maskers import AAEMasker, load_masker, masker_class
+from veil.maskers import load_masker, masker_class
 from veil.maskers.base import build_from_config, refuse_unfinished
 from veil.masked import UINT8_STORAGE, MaskedSet
-from veil.metrics import classification_figures, per_image_mse, ssim_psnr
 from veil.results import write_results
+
+if TYPE_CHECKING:
+    from veil.maskers import AAEMasker
+
+# The classifiers (torch, skops), the AAE (torch) and the metrics (scipy, scikit-image) are imported where they are
+# used, so that masking with a keyed scheme or filter, and every error before the work starts, stays fast.
 
 
 def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16, seed: int = 0, resume: bool = False,
@@ -31,6 +36,8 @@ def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16
     start = time.time()
     if not (resume or force):
         refuse_unfinished(out_dir)  # an interrupted run is resumed, not refused with only --force to offer
+    from veil.maskers import AAEMasker
+
     masker = AAEMasker(epochs=epochs, batch_size=batch_size, seed=seed, device=device, **params)
     with claim_output(out_dir, force, folder=True, resume=resume, in_place=True) as work:
         masker.fit(data, work_dir=work, resume=resume, progress=progress)
@@ -169,6 +176,8 @@ def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | N
 
 
 def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provenance) -> dict:
+    from veil.metrics import per_image_mse, ssim_psnr
+
     count = len(masked) if limit is None else min(limit, len(masked))
     recon = masker.inverse_transform(masked.data[:count])
     figures = {}
@@ -193,6 +202,8 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
     beside it, then replace it whole, so no file of the old model survives)."""
+    from veil.classifiers import classifier_class
+
     masked = masked if limit is None else masked.subset(slice(0, limit))
     labels = masked.require_labels()
     cls = classifier_class(model)
@@ -215,6 +226,8 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
 def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dict:
     """`veil evaluate`, for every model: accuracy, macro precision, macro recall and n of a saved model on a
     masked file; with `json_file`, also written there (a new file; `force` replaces one)."""
+    from veil.classifiers import load_classifier
+
     if json_file:
         refuse_overlap(json_file, [model_dir])
     masked = MaskedSet.load(masked_file)
@@ -227,6 +240,8 @@ def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dic
 
 def score(estimator, masked: MaskedSet, where=None) -> dict:
     """A fitted classifier's figures on a masked set; another masker's data or other classes are refused."""
+    from veil.metrics import classification_figures
+
     labels = masked.require_labels(where)
     if masked.class_names != estimator.class_names_:
         raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names_}", where)
@@ -241,6 +256,7 @@ def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: 
 
     Returns the figures (`{model}_{metric}`, without the sample count) and the fitted estimators by name.
     """
+    from veil.classifiers import classifier_class
     from veil.data import stratified_split
 
     train, test = stratified_split(labels, test_size, seed)
