@@ -132,3 +132,14 @@ def test_one_entry_point_masks_with_every_method(tmp_path, trained_masker, monke
                      "--out", str(tmp_path / f"{method}.npz")]) == 0
     assert calls == MASKERS.names()
     assert np.all([(tmp_path / f"{m}.npz").exists() for m in MASKERS.names()])
+
+
+def test_bench_startup_times_help_and_an_error(tmp_path):
+    import json
+
+    from veil.cli import main
+
+    assert main(["bench", "startup", "--json", str(tmp_path / "startup.json"), "--repeats", "1"]) == 0
+    doc = json.loads((tmp_path / "startup.json").read_text())
+    assert set(doc["figures"]) == {"help_s", "error_s"} and all(v > 0 for v in doc["figures"].values())
+    assert doc["config"]["repeats"] == 1 and doc["config"]["cases"]["help_s"] == ["veil", "--help"]

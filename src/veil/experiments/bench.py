@@ -1,7 +1,12 @@
 """`veil bench encrypt`: how many images per second each keyed scheme encrypts and decrypts (uint8 pixels, the
-whole batch at once, best of several repeats)."""
+whole batch at once, best of several repeats). `veil bench startup`: how long the command takes to answer when
+there is no work to do (`--help`, and an error on a missing file), each a whole new process."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -45,3 +50,32 @@ def _bench_into(json_path, data: ImageSet, secret: bytes, seed, repeats: int) ->
     write_results(json_path, figures, seed=seed, wall_s=time.time() - start, data=data.source, repeats=repeats,
                   block_sizes={s: masker_class(s).default_block for s in SCHEMES})
     return figures
+
+
+#: a new Python process that runs the `veil` command, as the console script does
+_VEIL = [sys.executable, "-c", "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"]
+STARTUP_CASES = {
+    "help_s": (["--help"], 0),
+    "error_s": (["mask", "--method", "etc", "--key-env", "VEIL_BENCH_KEY", "--data", "missing-folder", "--out",
+                 "never-written.npz"], 2),
+}
+
+
+def bench_startup(json_path, repeats: int = 5, force: bool = False) -> dict:
+    """Figures `help_s` and `error_s`: the best wall time of `repeats` new processes each (an error is a missing
+    --data folder: all the work veil does before it can say so). Run with nothing else on the machine."""
+    with claim_output(json_path, force) as tmp:
+        start = time.time()
+        with tempfile.TemporaryDirectory() as work:
+            figures = {name: best_seconds(lambda: _run_veil(args, code, work), repeats)
+                       for name, (args, code) in STARTUP_CASES.items()}
+        write_results(tmp, figures, seed=None, wall_s=time.time() - start, config={
+            "repeats": repeats, "cases": {name: ["veil", *args] for name, (args, _) in STARTUP_CASES.items()}})
+    return figures
+
+
+def _run_veil(args: list[str], expected_code: int, cwd: str) -> None:
+    env = {**os.environ, "VEIL_BENCH_KEY": "0" * 64}
+    done = subprocess.run([*_VEIL, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != expected_code:
+        raise AssertionError(f"veil {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
