@@ -143,3 +143,17 @@ def test_bench_startup_times_help_and_an_error(tmp_path):
     doc = json.loads((tmp_path / "startup.json").read_text())
     assert set(doc["figures"]) == {"help_s", "error_s"} and all(v > 0 for v in doc["figures"].values())
     assert doc["config"]["repeats"] == 1 and doc["config"]["cases"]["help_s"] == ["veil", "--help"]
+
+
+def test_bench_mask_runs_whole_processes_on_the_test_split(tree_archives, tmp_path):
+    import json
+
+    from veil.cli import main
+
+    out = tmp_path / "mask.json"
+    assert main(["bench", "mask", "--data", str(tree_archives["tar.gz"]), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["figures"]) == {"mask_cold_images_per_s", "mask_warm_images_per_s", "etc_folder_10k_s",
+                                   "peak_rss_mb"}
+    assert all(value > 0 for value in doc["figures"].values())
+    assert doc["config"]["images"] == 6  # the fixture's test split, not its train split

@@ -1,13 +1,18 @@
 """`veil bench encrypt`: how many images per second each keyed scheme encrypts and decrypts (uint8 pixels, the
 whole batch at once, best of several repeats). `veil bench startup`: how long the command takes to answer when
-there is no work to do (`--help`, and an error on a missing file), each a whole new process."""
+there is no work to do (`--help`, and an error on a missing file), each a whole new process. `veil bench mask`: a
+whole `veil mask` process over the CIFAR-10 test split, for the AAE (from the JPEG archive, with a cold and a warm
+decode cache) and for EtC (from a folder of the 10,000 JPEGs, cold cache)."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -74,8 +79,60 @@ def bench_startup(json_path, repeats: int = 5, force: bool = False) -> dict:
     return figures
 
 
-def _run_veil(args: list[str], expected_code: int, cwd: str) -> None:
-    env = {**os.environ, "VEIL_BENCH_KEY": "0" * 64}
+def _run_veil(args: list[str], expected_code: int, cwd: str, **env) -> None:
+    env = {**os.environ, "VEIL_BENCH_KEY": "0" * 64, "VEIL_NO_PROGRESS": "1", **env}
     done = subprocess.run([*_VEIL, *args], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != expected_code:
         raise AssertionError(f"veil {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+
+
+def bench_mask(archive, json_path, force: bool = False) -> dict:
+    """Figures `mask_cold_images_per_s` and `mask_warm_images_per_s` (the default AAE architecture, whole process,
+    from the archive's test split, first with an empty and then with a filled decode cache), `etc_folder_10k_s`
+    (EtC with 4-pixel blocks over a folder of the test JPEGs, whole process, empty cache) and `peak_rss_mb` (the
+    largest of those processes). The AAE's weights come from a one-epoch fit on random images: masking speed depends
+    on the architecture, not on how well it was trained. Run with nothing else on the machine."""
+    with claim_output(json_path, force) as tmp, tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        start = time.time()
+        images = _extract_split(archive, "test", work / "test")
+        _untrained_default_aae(work / "masker")
+        aae = ["mask", "--masker", str(work / "masker"), "--data", str(archive), "--split", "test"]
+        cold = _timed(aae + ["--out", "cold.npz"], work, VEIL_CACHE_DIR=str(work / "cache-aae"))
+        warm = _timed(aae + ["--out", "warm.npz"], work, VEIL_CACHE_DIR=str(work / "cache-aae"))
+        etc = _timed(["mask", "--method", "etc", "--block", "4", "--key-env", "VEIL_BENCH_KEY", "--data",
+                      str(work / "test"), "--out", "etc.npz"], work, VEIL_CACHE_DIR=str(work / "cache-etc"))
+        figures = {"mask_cold_images_per_s": images / cold, "mask_warm_images_per_s": images / warm,
+                   "etc_folder_10k_s": etc,
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+        write_results(tmp, figures, seed=None, wall_s=time.time() - start, config={
+            "data": str(archive), "split": "test", "images": images, "aae": "default architecture (AAEMasker())",
+            "etc_block": 4, "runs": 1})
+    return figures
+
+
+def _timed(args: list[str], cwd: Path, **env) -> float:
+    start = time.perf_counter()
+    _run_veil(args, 0, str(cwd), **env)
+    return time.perf_counter() - start
+
+
+def _extract_split(archive, split: str, folder: Path) -> int:
+    """The split's JPEGs as `folder/<class>/<file>.jpg` (a user's image folder); returns how many."""
+    count = 0
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if member.isfile() and len(parts) == 3 and parts[0] == split:
+                target = folder / parts[1] / parts[2]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(member).read())
+                count += 1
+    return count
+
+
+def _untrained_default_aae(folder: Path) -> None:
+    from veil.maskers import AAEMasker
+
+    noise = np.random.default_rng(0).random((64, 3, 32, 32), dtype=np.float32)
+    AAEMasker(epochs=1, batch_size=32).fit(noise, progress=False).save(folder)
