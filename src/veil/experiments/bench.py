@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from veil.data import ImageSet, to_uint8_images
+from veil.errors import VeilError
 from veil.io import claim_output
 from veil.maskers.base import masker_class
 from veil.results import write_results
@@ -83,7 +84,8 @@ def _run_veil(args: list[str], expected_code: int, cwd: str, **env) -> None:
     env = {**os.environ, "VEIL_BENCH_KEY": "0" * 64, "VEIL_NO_PROGRESS": "1", **env}
     done = subprocess.run([*_VEIL, *args], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != expected_code:
-        raise AssertionError(f"veil {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+        raise VeilError(f"the benchmarked `veil {' '.join(args)}` exited {done.returncode}: "
+                        f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
 
 
 def bench_mask(archive, json_path, force: bool = False) -> dict:
@@ -92,6 +94,9 @@ def bench_mask(archive, json_path, force: bool = False) -> dict:
     (EtC with 4-pixel blocks over a folder of the test JPEGs, whole process, empty cache) and `peak_rss_mb` (the
     largest of those processes). The AAE's weights come from a one-epoch fit on random images: masking speed depends
     on the architecture, not on how well it was trained. Run with nothing else on the machine."""
+    archive = Path(archive).resolve()  # the veil processes run in a work folder
+    if not (archive.is_file() and tarfile.is_tarfile(archive)):
+        raise VeilError("not a tar archive of train/ and test/ image folders (veil bench mask reads one)", archive)
     with claim_output(json_path, force) as tmp, tempfile.TemporaryDirectory() as work:
         work = Path(work)
         start = time.time()
