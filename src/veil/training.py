@@ -44,15 +44,6 @@ def progress_mode(progress: bool = True) -> str | None:
     return "bar" if sys.stderr.isatty() else "lines"
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """CUDA when present (or asked for), else CPU."""
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise VeilError(f"device {device!r} asked for but CUDA is not available")
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def tensor_loader(*arrays, batch_size: int, shuffle: bool, drop_last: bool = False) -> torch.utils.data.DataLoader:
     tensors = [torch.as_tensor(np.asarray(a)) for a in arrays]
     dataset = torch.utils.data.TensorDataset(*tensors)

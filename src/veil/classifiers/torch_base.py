@@ -22,7 +22,8 @@ from veil.classifiers.base import MaskedClassifier
 from veil.data.splits import stratified_split
 from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
-from veil.training import (fit_engine, keep_best, make_evaluator, make_trainer, pick_device, restore_best,
+from veil.devices import pick_device
+from veil.training import (fit_engine, keep_best, make_evaluator, make_trainer, restore_best,
                            run_evaluator, set_seed, tensor_loader)
 from veil.weights import load_weights
 

@@ -38,7 +38,7 @@ from veil.maskers.base import (Masker, MaskerNotFitted, as_images, build_from_co
                                write_manifest)
 from veil.metrics import latent_conformity, reconstruction_mse
 from veil.models.aae import Decoder, Discriminator, Encoder
-from veil.training import fit_engine, make_trainer, pick_device, set_seed, tensor_loader
+from veil.devices import pick_device
 from veil.weights import load_weights
 
 ENCODER_FILE = "encoder.safetensors"
@@ -143,6 +143,8 @@ class AAEMasker(Masker):
 
     def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
         """Train on images X, either layout (y, labels, is ignored). Checkpoints and the epoch log go to `work_dir`."""
+        from veil.training import fit_engine, make_trainer, set_seed, tensor_loader  # not needed to mask
+
         self._validate()
         self.device_ = pick_device(self.device)
         c = self.config
