@@ -19,9 +19,10 @@ from veil.registry import ARCHITECTURES, ATTACKS, CLASSIFIERS, MASKERS, PROTOCOL
 SRC = str(Path(veil.__file__).resolve().parents[1])
 
 
-def _python(code: str) -> subprocess.CompletedProcess:
+def _python(code: str, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=cwd)
 
 
 def _subparsers(parser) -> dict[str, argparse.ArgumentParser]:
@@ -39,13 +40,29 @@ def test_version(capsys):
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"veil {veil.__version__}"
 
 
+HEAVY = ("torch", "sklearn", "skimage", "matplotlib")
+
+
+def _heavy_modules_after(argv, cwd=None) -> list[str]:
+    done = _python(f"import sys\nfrom veil.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+                   f"print([name for name in {HEAVY!r} if name in sys.modules])", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["mask", "--help"], ["train", "--help"], ["reproduce", "--help"],
                                   ["train", "--model", "svm", "--masked", "m.npz", "--out", "o"]])
-def test_help_and_argument_errors_do_not_import_torch(argv):
-    done = _python(f"import sys\nfrom veil.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-                   "print('torch' in sys.modules)")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "False"
+def test_help_and_argument_errors_import_nothing_heavy(argv):
+    assert _heavy_modules_after(argv) == []
+
+
+def test_keyed_masking_imports_no_torch_skimage_or_matplotlib(image_tree, tmp_path, monkeypatch):
+    """scikit-learn is the one heavy import left on this path: maskers are scikit-learn estimators (issue 11)."""
+    monkeypatch.setenv("VEIL_TEST_KEY", "0" * 64)
+    argv = ["mask", "--method", "etc", "--key-env", "VEIL_TEST_KEY", "--data", str(image_tree), "--split", "test",
+            "--out", str(tmp_path / "m.npz")]
+    assert _heavy_modules_after(argv, cwd=tmp_path) == ["sklearn"]
+    assert (tmp_path / "m.npz").exists()
 
 
 def test_every_option_has_help():
