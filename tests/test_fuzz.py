@@ -61,6 +61,17 @@ def valid_or_refused(call):
         return None
 
 
+def fuzz_file(path, seed: bytes, read) -> None:
+    """Write fuzzed versions of `seed` to `path`, and hold `read(path)` to the contract for each."""
+    @FUZZ
+    @given(fuzzed(seed))
+    def check(data):
+        path.write_bytes(data)
+        valid_or_refused(lambda: read(path))
+
+    check()
+
+
 def png(seed: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(seed).integers(0, 256, (4, 4, 3), dtype=np.uint8)).save(buffer, "PNG")
@@ -204,15 +215,7 @@ def test_fuzz_safetensors(work):
 
     module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
     seed = save({k: v.contiguous() for k, v in module.state_dict().items()})
-    path = work / "w.safetensors"
-
-    @FUZZ
-    @given(fuzzed(seed))
-    def check(data):
-        path.write_bytes(data)
-        valid_or_refused(lambda: load_weights(module, path))
-
-    check()
+    fuzz_file(work / "w.safetensors", seed, lambda path: load_weights(module, path))
 
 
 # ---------------------------------------------------------------- manifests (masker and model)
@@ -294,15 +297,7 @@ def test_fuzz_skops(forest, work):
     from veil.classifiers import classifier_class
 
     seed = (forest / "model.skops").read_bytes()
-    path = work / "m.skops"
-
-    @FUZZ
-    @given(fuzzed(seed))
-    def check(data):
-        path.write_bytes(data)
-        valid_or_refused(lambda: classifier_class("rf")()._load_weights(path, {}))
-
-    check()
+    fuzz_file(work / "m.skops", seed, lambda path: classifier_class("rf")()._load_weights(path, {}))
 
 
 # ---------------------------------------------------------------- archives
@@ -332,12 +327,4 @@ def _zip() -> bytes:
 def test_fuzz_archive(suffix, seed, work):
     from veil.data.formats import read_archive
 
-    path = work / f"set{suffix}"
-
-    @FUZZ
-    @given(fuzzed(seed))
-    def check(data):
-        path.write_bytes(data)
-        valid_or_refused(lambda: read_archive(path, None))
-
-    check()
+    fuzz_file(work / f"set{suffix}", seed, lambda path: read_archive(path, None))

@@ -291,14 +291,15 @@ class AAEMasker(Masker):
                        report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @classmethod
-    def load_public(cls, directory) -> "AAEMasker":
-        return cls.load(directory, decoder=False)
+    def load_public(cls, directory, opened: dict | None = None) -> "AAEMasker":
+        return cls.load(directory, decoder=False, opened=opened)
 
     @classmethod
-    def load(cls, directory, decoder: bool = True, device: str | None = None) -> "AAEMasker":
+    def load(cls, directory, decoder: bool = True, device: str | None = None,
+             opened: dict | None = None) -> "AAEMasker":
         """Load the encoder, and the decoder when asked for and present (`decoder=False` never reads it)."""
         directory = Path(directory)
-        manifest = read_manifest(directory, skip=() if decoder else (DECODER_FILE,))
+        manifest = read_manifest(directory, skip=() if decoder else (DECODER_FILE,), opened=opened)
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not an AAE", directory)
         masker = build_from_config(cls, {**manifest["config"], "device": device}, directory)

@@ -7,7 +7,6 @@ public either: an AAE encoder lets anyone train a decoder (results/privacy), and
 """
 from __future__ import annotations
 
-from contextvars import ContextVar
 from pathlib import Path
 from typing import ClassVar
 
@@ -138,13 +137,14 @@ class Masker(TransformerMixin, BaseEstimator):
         raise VeilError(f"{self.method} masker cannot be saved")
 
     @classmethod
-    def load(cls, directory, **kwargs) -> "Masker":
+    def load(cls, directory, opened: dict | None = None, **kwargs) -> "Masker":
+        """`opened`: the directory's manifest when the caller has read it already (see `read_manifest`)."""
         raise VeilError(f"{cls.method} masker cannot be loaded")
 
     @classmethod
-    def load_public(cls, directory) -> "Masker":
+    def load_public(cls, directory, opened: dict | None = None) -> "Masker":
         """Load only what masking needs; a secret part is never read."""
-        return cls.load(directory)
+        return cls.load(directory, opened=opened)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -164,20 +164,14 @@ def refuse_unfinished(directory, command: str = "train-masker") -> None:
     manifest.refuse_unfinished(directory, MANIFEST, command)
 
 
-#: the manifest `load_masker` has read, handed to the class's `load` so that it is not read twice
-_OPENED: ContextVar[tuple[Path, dict] | None] = ContextVar("veil_opened_masker_manifest", default=None)
-
-
 def _open_manifest(directory) -> dict:
-    opened = _OPENED.get()
-    if opened is not None and opened[0] == Path(directory):
-        return opened[1]
     return manifest.open_manifest(directory, MANIFEST, {"method": str, "config": dict}, "masker", "train-masker")
 
 
-def read_manifest(directory, skip: tuple[str, ...] = ()) -> dict:
-    """Read and verify a masker manifest; files named in `skip` are not needed and not checked."""
-    opened = _open_manifest(directory)
+def read_manifest(directory, skip: tuple[str, ...] = (), opened: dict | None = None) -> dict:
+    """Read and verify a masker manifest; files named in `skip` are not needed and not checked. `opened`: the
+    manifest already read (by `load_masker`), so that it is not read twice."""
+    opened = _open_manifest(directory) if opened is None else opened
     manifest.verify_files(directory, opened, skip, missing_ok=True)
     return opened
 
@@ -200,8 +194,4 @@ def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:
     what masking needs (`Masker.load_public`). The manifest is read once, here."""
     opened = _open_manifest(directory)
     cls = masker_class(opened["method"])
-    token = _OPENED.set((Path(directory), opened))
-    try:
-        return cls.load_public(directory) if public_only else cls.load(directory, **kwargs)
-    finally:
-        _OPENED.reset(token)
+    return cls.load_public(directory, opened=opened) if public_only else cls.load(directory, opened=opened, **kwargs)

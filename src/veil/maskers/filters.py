@@ -102,8 +102,8 @@ class FilterMasker(Masker, ABC):
         write_manifest(directory, self.method, self.config, [], fingerprint=self.fingerprint, secret_files=[])
 
     @classmethod
-    def load(cls, directory) -> "FilterMasker":
-        manifest = read_manifest(directory)
+    def load(cls, directory, opened: dict | None = None) -> "FilterMasker":
+        manifest = read_manifest(directory, opened=opened)
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
         return build_from_config(cls, manifest["config"], directory)

@@ -236,15 +236,15 @@ class KeyedMasker(Masker, ABC):
                        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @classmethod
-    def load_public(cls, directory) -> "KeyedMasker":
+    def load_public(cls, directory, opened: dict | None = None) -> "KeyedMasker":
         """A keyed scheme has no public part: masking needs the secret itself."""
         raise VeilError(f"a {cls.method} masker masks with its secret: use --method {cls.method} with --key-file "
                         "or --key-env", directory)
 
     @classmethod
-    def load(cls, directory, secret: bytes | None = None) -> "KeyedMasker":
+    def load(cls, directory, secret: bytes | None = None, opened: dict | None = None) -> "KeyedMasker":
         """Rebuild from a saved manifest and the secret; a secret that does not match the fingerprint is refused."""
-        manifest = read_manifest(directory)
+        manifest = read_manifest(directory, opened=opened)
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
         if secret is None:
