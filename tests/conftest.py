@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("VEIL_NO_PROGRESS", "1")
+# one torch thread per test worker: the suite runs two at once, and a fixed count keeps seeded runs bitwise equal
+os.environ.setdefault("VEIL_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

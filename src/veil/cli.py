@@ -430,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="veil", description="Classify images nobody may see.")
     parser.add_argument("--version", action="version", version=f"veil {__version__}")
     _add_quiet(parser)
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for training and masking (default: the "
+                        "cores other processes leave idle, measured at start; also VEIL_THREADS)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_masker_commands, _masking_commands, _classifier_commands, _measurement_commands, _attack_commands,
                 _paper_commands):
@@ -442,6 +444,8 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         if args.quiet:
             os.environ["VEIL_NO_PROGRESS"] = "1"  # for the library code that takes no `progress` argument
+        if args.threads:
+            os.environ["VEIL_THREADS"] = str(args.threads)  # read when torch first builds a model (veil.threads)
         from veil.results import git_commit
         git_commit()  # pin the commit results will name before the run can change the checkout
         args.func(args)

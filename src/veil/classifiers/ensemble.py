@@ -13,6 +13,7 @@ from sklearn.tree import DecisionTreeClassifier
 from veil.classifiers.base import MaskedClassifier, register_classifier
 from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
+from veil.threads import chosen_threads
 
 #: the only type outside skops' own allow-list that these models contain
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
@@ -68,14 +69,16 @@ class SklearnClassifier(MaskedClassifier):
 @register_classifier("rf")
 class RandomForest(SklearnClassifier):
     def _make(self):
+        """Trees in parallel on every idle core unless `n_jobs` says otherwise (see `veil.threads`)."""
         return RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth, random_state=self.seed,
-                                      n_jobs=self.n_jobs)
+                                      n_jobs=chosen_threads() if self.n_jobs is None else self.n_jobs)
 
 
 @register_classifier("adaboost")
 class AdaBoost(SklearnClassifier):
     """SAMME AdaBoost; the base learner is a decision stump (scikit-learn's default, the paper's setting) unless
-    `max_depth` asks for deeper trees."""
+    `max_depth` asks for deeper trees. Runs on one core: each round needs the weights of the last, and scikit-learn's
+    tree search has no parallel option."""
 
     def _make(self):
         return AdaBoostClassifier(DecisionTreeClassifier(max_depth=self.max_depth or 1), n_estimators=self.n_estimators,

@@ -17,19 +17,18 @@ always share data, model, epochs and seed. Keys are a fixed stand-in derived fro
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from veil import defaults
 from veil.classifiers import classifier_class
 from veil.experiments.compress import jpeg_roundtrip
 from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint8_images
+from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
 from veil.io import read_json, write_bytes
@@ -38,6 +37,7 @@ from veil.maskers.keyed import KeyedMasker
 from veil.maskers.keys import experiment_secret
 from veil.experiments.plots import scheme_examples, tradeoff
 from veil.results import write_results
+from veil.threads import available_cores
 
 PARTS = ("convmixer", "jpeg", "scramble", "curves")
 CURVES = {"blur": (3, 5, 7), "randfilter": (3, 5, 7), "iidfilter": (3, 5, 7), "scramble": (2, 4, 8)}
@@ -155,9 +155,9 @@ class Experiment:
         common = (train.labels, list(train.class_names), self.test.labels, epochs, self.budget.batch_size, self.seed)
         if self.jobs == 1 or len(runs) == 1:
             return {name: train_and_score(*spec, *common) for name, spec in runs.items()}
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        threads = max(1, available_cores() // self.jobs)
         with ProcessPoolExecutor(min(self.jobs, len(runs)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+                                 initializer=fix_threads, initargs=(threads,)) as pool:
             futures = {name: pool.submit(train_and_score, *spec, *common) for name, spec in runs.items()}
             return {name: future.result() for name, future in futures.items()}
 

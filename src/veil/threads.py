@@ -1,0 +1,65 @@
+"""How many CPU threads veil's torch and scikit-learn work uses. Imports neither, so the command line can decide
+before either is loaded.
+
+Why it matters: torch runs each operation on all of its threads and waits at a barrier for the last one. When another
+CPU-bound process holds one of the cores, one thread is descheduled for a whole scheduler time slice at nearly every
+barrier, and a step of many small operations stalls: on this 2-core machine an AAE training step at batch 16 took
+111 ms on 2 threads and 50 ms on 1 thread while a second job ran (and about 40 ms on 2 threads when idle). So veil
+uses only the cores that other processes leave idle, measured once when the first model is built, unless told:
+`veil --threads N` or VEIL_THREADS=N. A fixed thread count keeps a seeded run bitwise reproducible; the automatic
+choice can differ between an idle and a loaded machine, and with it the last bits of the results.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+from veil.errors import VeilError
+
+ENV = "VEIL_THREADS"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which container limits narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def busy_cores_of_others(window: float = 0.1) -> float:
+    """Cores kept busy by other processes over `window` seconds (/proc/stat less this process's own CPU time);
+    0.0 where /proc/stat cannot be read."""
+    try:
+        first, own = _cpu_ticks(), time.process_time()
+        time.sleep(window)
+        second, own = _cpu_ticks(), time.process_time() - own
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    busy = ((second[0] - first[0]) - (second[1] - first[1])) / os.sysconf("SC_CLK_TCK")
+    return max(0.0, (busy - own) / window)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(all, idle) CPU ticks since boot, over every core."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    return sum(fields[:8]), fields[3] + fields[4]  # user..steal; idle + iowait
+
+
+def chosen_threads() -> int:
+    """VEIL_THREADS when set, else the available cores less those other processes keep busy (at least 1)."""
+    requested = os.environ.get(ENV, "").strip()
+    if requested:
+        if not requested.isdigit() or int(requested) < 1:
+            raise VeilError(f"{ENV} must be a positive integer, got {requested!r}")
+        return int(requested)
+    return _idle_cores()
+
+
+@functools.cache
+def _idle_cores() -> int:
+    """Measured once per process: a short window, and a stable choice for the whole run."""
+    cores = available_cores()
+    return max(1, cores - round(busy_cores_of_others())) if cores > 1 else 1
