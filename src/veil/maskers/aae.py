@@ -52,6 +52,7 @@ class AAEConfig:
     cat_dim: int = 20
     channels: int = 32
     standardize_gauss: bool = True
+    decoder_skip: bool = False
     epochs: int = 10
     batch_size: int = 16
     lr: float = 1e-3
@@ -62,6 +63,7 @@ class AAEConfig:
     label_smoothing: float = 0.1
     schedule: str = "constant"
     cat_weight: float = 0.0
+    joint_adv_weight: float = 0.0
     holdout: float = 0.05
     seed: int = 0
 
@@ -83,16 +85,17 @@ class AAEMasker(Masker):
     output = "vectors"
 
     def __init__(self, gauss_dim: int = _D.gauss_dim, cat_dim: int = _D.cat_dim, channels: int = _D.channels,
-                 standardize_gauss: bool = _D.standardize_gauss, epochs: int = _D.epochs,
+                 standardize_gauss: bool = _D.standardize_gauss, decoder_skip: bool = _D.decoder_skip, epochs: int = _D.epochs,
                  batch_size: int = _D.batch_size, lr: float = _D.lr, beta1: float = _D.beta1, beta2: float = _D.beta2,
                  reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
                  label_smoothing: float = _D.label_smoothing, schedule: str = _D.schedule,
-                 cat_weight: float = _D.cat_weight, holdout: float = _D.holdout, seed: int = _D.seed,
+                 cat_weight: float = _D.cat_weight, joint_adv_weight: float = _D.joint_adv_weight, holdout: float = _D.holdout, seed: int = _D.seed,
                  device: str | None = None):
         self.gauss_dim = gauss_dim
         self.cat_dim = cat_dim
         self.channels = channels
         self.standardize_gauss = standardize_gauss
+        self.decoder_skip = decoder_skip
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -103,6 +106,7 @@ class AAEMasker(Masker):
         self.label_smoothing = label_smoothing
         self.schedule = schedule
         self.cat_weight = cat_weight
+        self.joint_adv_weight = joint_adv_weight
         self.holdout = holdout
         self.seed = seed
         self.device = device
@@ -128,11 +132,13 @@ class AAEMasker(Masker):
             value = getattr(c, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (limit and value > limit):
                 raise VeilError(f"{name} must be an integer from 1{f' to {limit}' if limit else ' up'}, got {value!r}")
-        for name in ("lr", "beta1", "beta2", "reg_lr", "adv_weight", "label_smoothing", "cat_weight", "holdout"):
+        for name in ("lr", "beta1", "beta2", "reg_lr", "adv_weight", "label_smoothing", "cat_weight", "joint_adv_weight",
+                     "holdout"):
             if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
                 raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
-        if not isinstance(c.seed, int) or not isinstance(c.standardize_gauss, bool):
-            raise VeilError("seed must be an integer and standardize_gauss true or false")
+        if not isinstance(c.seed, int) or not isinstance(c.standardize_gauss, bool) or not isinstance(c.decoder_skip,
+                                                                                                        bool):
+            raise VeilError("seed must be an integer, standardize_gauss and decoder_skip true or false")
         if c.schedule not in SCHEDULES:
             raise VeilError(f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
         if not 0.0 < c.holdout < 0.5:
@@ -146,7 +152,7 @@ class AAEMasker(Masker):
         c, device = self.config, self._device()
         layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
         return (Encoder(c.channels, c.gauss_dim, c.cat_dim, c.standardize_gauss).to(device, memory_format=layout),
-                Decoder(c.channels, c.gauss_dim, c.cat_dim).to(device, memory_format=layout))
+                Decoder(c.channels, c.gauss_dim, c.cat_dim, c.decoder_skip).to(device, memory_format=layout))
 
     # ------------------------------------------------------------------ training
 
@@ -198,12 +204,16 @@ class AAEMasker(Masker):
         def step(engine, batch):
             x = _to_device(batch[0], self.device_)
             self.encoder_.train(), self.decoder_.train(), d_gauss.train(), d_cat.train()
-            # reconstruction phase: encoder + decoder minimise MSE (plus, when cat_weight > 0, the categorical
-            # head's information-maximisation term)
+            # reconstruction phase: encoder + decoder minimise MSE, plus the categorical head's information term
+            # (cat_weight) and, when regularisation is joint, the encoder's generator loss (joint_adv_weight)
             gauss, cat = self.encoder_(x)
             recon = F.mse_loss(self.decoder_(torch.cat([gauss, cat], 1)), x)
+            loss = recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon
+            if c.joint_adv_weight:
+                gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
+                loss = loss + c.joint_adv_weight * gen
             opt_ae.zero_grad(set_to_none=True)
-            (recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon).backward()
+            loss.backward()
             opt_ae.step()
             schedule.step()
             # regularisation phase 1: discriminators tell prior samples (real) from encoder outputs (fake)
@@ -214,12 +224,13 @@ class AAEMasker(Masker):
             opt_disc.zero_grad(set_to_none=True)
             disc.backward()
             opt_disc.step()
-            # regularisation phase 2: the encoder, as generator, learns to fool both discriminators
-            gauss, cat = self.encoder_(x)
-            gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
-            opt_gen.zero_grad(set_to_none=True)
-            (c.adv_weight * gen).backward()
-            opt_gen.step()
+            # regularisation phase 2 (unless joint): the encoder, as generator, learns to fool both discriminators
+            if not c.joint_adv_weight:
+                gauss, cat = self.encoder_(x)
+                gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
+                opt_gen.zero_grad(set_to_none=True)
+                (c.adv_weight * gen).backward()
+                opt_gen.step()
             return {"recon": recon.item(), "disc": disc.item(), "gen": gen.item()}
 
         return step

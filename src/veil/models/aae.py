@@ -44,18 +44,25 @@ class Encoder(nn.Module):
 
 @register_model("aae-decoder")
 class Decoder(nn.Module):
-    """The concatenated latent (Gaussian + categorical) -> 32x32 RGB in [0, 1]."""
+    """The concatenated latent (Gaussian + categorical) -> 32x32 RGB in [0, 1].
 
-    def __init__(self, channels: int = 32, gauss_dim: int = 384, cat_dim: int = 20):
+    With `linear_skip`, a linear map from the latent to every pixel is added before the final sigmoid, beside the
+    transposed convolutions. A linear decoder alone reaches held-out MSE 0.0016 on CIFAR-10 from 404 principal
+    components, below what the convolutional path reached after several epochs: the skip gives the decoder that
+    easy part from the first steps, and the convolutions learn the rest."""
+
+    def __init__(self, channels: int = 32, gauss_dim: int = 384, cat_dim: int = 20, linear_skip: bool = False):
         super().__init__()
         c = channels
         self.project = nn.Sequential(nn.Linear(gauss_dim + cat_dim, 4 * c * 16), nn.Unflatten(1, (4 * c, 4, 4)),
                                      nn.BatchNorm2d(4 * c), nn.ReLU())
-        self.body = nn.Sequential(*_up(4 * c, 2 * c), *_up(2 * c, c), nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1),
-                                  nn.Sigmoid())
+        self.body = nn.Sequential(*_up(4 * c, 2 * c), *_up(2 * c, c), nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1))
+        self.skip = nn.Sequential(nn.Linear(gauss_dim + cat_dim, 3 * 32 * 32), nn.Unflatten(1, (3, 32, 32))) \
+            if linear_skip else None
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.body(self.project(latent))
+        logits = self.body(self.project(latent))
+        return torch.sigmoid(logits if self.skip is None else logits + self.skip(latent))
 
 
 @register_model("aae-discriminator")
