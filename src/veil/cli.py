@@ -16,6 +16,7 @@ REPORTS = {"privacy": "every scheme attacked under every threat model, beside th
 BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and decrypting",
               "startup": "seconds a new `veil` process takes for --help and for a missing-file error",
               "mask": "a whole `veil mask` over CIFAR-10's test split: AAE from the archive, EtC from a folder",
+              "demo": "seconds of `veil demo` on an idle machine and beside a second CPU-bound process",
               "train-masker": "seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the "
                               "latent's conformity then, and training images per second"}
 
@@ -213,6 +214,8 @@ def cmd_bench(args):
         figures = bench.bench_startup(args.json, repeats=args.repeats, force=args.force)
     elif args.what == "mask":
         figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, force=args.force)
+    elif args.what == "demo":
+        figures = bench.bench_demo(args.json, force=args.force)
     else:
         if args.data is None:
             args.data, args.split = defaults.CIFAR10, args.split or ("train" if args.what == "train-masker" else "test")
@@ -343,7 +346,7 @@ def _measurement_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key when no key is given")
     _force_arg(p)
 
-    p = _command(sub, "bench", cmd_bench, help="benchmarks: `veil bench {encrypt,startup,mask,train-masker} --json OUT`")
+    p = _command(sub, "bench", cmd_bench, help="benchmarks: `veil bench NAME --json OUT`")
     p.add_argument("what", choices=list(BENCHMARKS), help="what to time: " + "; ".join(
         f"{name}: {text}" for name, text in BENCHMARKS.items()))
     p.add_argument("--json", required=True, help="the new results file")

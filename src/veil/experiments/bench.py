@@ -116,6 +116,31 @@ def bench_mask(archive, json_path, force: bool = False) -> dict:
     return figures
 
 
+#: the stand-in for "a second CPU-bound job on the machine" in `veil bench demo`
+_SPINNER = [sys.executable, "-c", "while True: pass"]
+
+
+def bench_demo(json_path, force: bool = False) -> dict:
+    """Figures `demo_idle_s` and `demo_loaded_s`: a whole `veil demo` process with nothing else running, then
+    beside one CPU-bound process (a busy loop), and `loaded_over_idle`, their ratio. The threads are veil's own
+    choice each time (see `veil.threads`). Run with nothing else on the machine."""
+    with claim_output(json_path, force) as tmp, tempfile.TemporaryDirectory() as work:
+        start = time.time()
+        idle = _timed(["demo", "--out", "idle"], Path(work))
+        spinner = subprocess.Popen(_SPINNER)
+        try:
+            time.sleep(1.0)  # let the scheduler see it before veil measures the idle cores
+            loaded = _timed(["demo", "--out", "loaded"], Path(work))
+        finally:
+            spinner.kill()
+            spinner.wait()
+        figures = {"demo_idle_s": idle, "demo_loaded_s": loaded, "loaded_over_idle": loaded / idle}
+        write_results(tmp, figures, seed=0, wall_s=time.time() - start, config={
+            "command": "veil demo --out DIR (seed 0)", "load": "one process running `while True: pass`",
+            "cores": os.cpu_count()})
+    return figures
+
+
 def _timed(args: list[str], cwd: Path, **env) -> float:
     start = time.perf_counter()
     _run_veil(args, 0, str(cwd), **env)
