@@ -147,7 +147,7 @@ class TorchClassifier(MaskedClassifier):
 
         return step
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _logits(self, X: torch.Tensor) -> torch.Tensor:
         self.module_.eval()
         return torch.cat([self.module_(X[start:start + EVAL_BATCH].to(self.device_)).cpu()

@@ -245,7 +245,7 @@ class AAEMasker(Masker):
             raise VeilError(f"this masker has no {part} (the decoder is the private key and was not loaded)")
         return getattr(self, part)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def transform(self, X, batch_size: int = 1024) -> np.ndarray:
         """Images, either layout, uint8 or float -> masked vectors (N, gauss_dim + cat_dim), computed in
         bounded-memory batches."""
@@ -257,7 +257,7 @@ class AAEMasker(Masker):
             out[start:start + len(gauss)] = torch.cat([gauss, cat], 1).cpu().numpy()
         return out
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def inverse_transform(self, X, batch_size: int = 1024) -> np.ndarray:
         """Masked vectors -> images (N, 3, 32, 32); needs the decoder (the private key)."""
         decoder, device = self._require("decoder").eval(), self._device()
