@@ -9,7 +9,7 @@ import numpy as np
 
 from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, list_files, read_archive,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
-from veil.data.imageset import ImageSet, to_float_images
+from veil.data.imageset import ImageSet, to_float_images, to_pixel_images
 from veil.errors import VeilError
 from veil.defaults import cache_dir
 from veil.io import atomic_path, read_error, write_json
@@ -18,11 +18,12 @@ CACHE_VERSION = 1
 
 
 def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True,
-         limit: int | None = None) -> ImageSet:
+         limit: int | None = None, pixels: bool = False) -> ImageSet:
     """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, or `digits`) as float32 RGB 32x32 images.
 
     `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order; `limit`
-    keeps the first N of what remains (a quick run on part of a set).
+    keeps the first N of what remains (a quick run on part of a set). `pixels`: the uint8 pixels as decoded
+    instead of floats (for the exact 8-bit schemes).
     """
     if limit is not None and limit < 1:
         raise VeilError(f"the limit must be a positive number of images, got {limit}")
@@ -31,7 +32,8 @@ def load(spec: str, split: str | None = None, classes=None, require_labels: bool
         raise VeilError("images have no labels (a flat folder); this command needs class sub-folders", spec)
     if len(raw.pixels) == 0:
         raise VeilError("empty dataset", spec)
-    images = ImageSet(to_float_images(raw.pixels), raw.labels, raw.class_names, str(spec))
+    convert = to_pixel_images if pixels else to_float_images
+    images = ImageSet(convert(raw.pixels), raw.labels, raw.class_names, str(spec))
     if classes:
         images = images.select_classes(classes)
         if len(images) == 0:
