@@ -60,23 +60,24 @@ def _read(spec: str, split: str | None) -> Raw:
     if is_mnist(path):
         return read_mnist(path, split)
     if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
-        return _cached(path, split, read_archive)
+        return _cached(path, split, [], lambda: read_archive(path, split))
     if path.is_dir():
-        return _cached(path, split, read_folder)
+        files = list_files(path)
+        return _cached(path, split, files, lambda: read_folder(path, split, files))
     raise VeilError("unsupported input (expected a folder, .tar/.tar.gz/.zip, CIFAR or MNIST folder, .npz, or digits)", path)
 
 
-def _fingerprint(path: Path, split: str | None) -> str:
+def _fingerprint(path: Path, split: str | None, files: list) -> str:
     """Identify a source by location, names, sizes and modification times (content hashing 60k files would cost a
-    decode)."""
-    entries = [("", path, path.stat())] if path.is_file() else [("", path, path.stat()), *list_files(path)]
+    decode); `files` is a folder's `list_files`, empty for an archive."""
+    entries = [("", path, path.stat()), *files]
     state = [(name, s.st_size, s.st_mtime_ns) for name, _, s in entries]
     return hashlib.sha256(json.dumps([CACHE_VERSION, str(path.resolve()), split, state]).encode()).hexdigest()[:32]
 
 
-def _cached(path: Path, split: str | None, reader) -> Raw:
-    """Decode once, then reuse a memory-mapped uint8 .npy keyed by the source's fingerprint."""
-    key = _fingerprint(path, split)
+def _cached(path: Path, split: str | None, files: list, read) -> Raw:
+    """Decode once (`read()`), then reuse a memory-mapped uint8 .npy keyed by the source's fingerprint."""
+    key = _fingerprint(path, split, files)
     pixels_file, index_file = cache_dir() / f"{key}.npy", cache_dir() / f"{key}.json"
     if pixels_file.exists() and index_file.exists():
         try:
@@ -86,7 +87,7 @@ def _cached(path: Path, split: str | None, reader) -> Raw:
             return Raw(pixels, labels, index["class_names"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is rebuilt below
-    raw = reader(path, split)
+    raw = read()
     try:
         with atomic_path(pixels_file) as tmp:
             with open(tmp, "wb") as handle:
