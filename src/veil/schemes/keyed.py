@@ -103,8 +103,8 @@ def _hwc_to_chw_positions() -> tuple[np.ndarray, np.ndarray]:
 class KeyedScheme(Scheme, ABC):
     """A keyed permutation-and-xor scheme, built from a secret (bytes or a `veil.maskers.keys.Secret`) or an
     explicit key table (see `key_table`), and a block size (None: the scheme's default). Subclasses set the block
-    sizes they allow and build the layout. The secret itself is not kept: only the permutation and xor mask it gives
-    (which are as secret), the block size and the fingerprint."""
+    sizes they allow and build the layout. The secret itself is not kept: only what it gives (the key table, the
+    permutation and xor mask, all as secret), the block size and the fingerprint."""
 
     keyed = True
     invertible = True
@@ -250,7 +250,7 @@ class _SecretDraws(_Draws):
 
 
 class _RecordingDraws(_Draws):
-    """Passes another source's choices through and keeps them, by step name (for `KeyedScheme.key_table`)."""
+    """Passes another source's choices through and keeps them, by step name (`KeyedScheme.key_table`)."""
 
     def __init__(self, source: _Draws):
         self._source, self.table = source, {}
