@@ -40,7 +40,7 @@ def test_version(capsys):
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"veil {veil.__version__}"
 
 
-HEAVY = ("torch", "sklearn", "skimage", "matplotlib")
+HEAVY = ("torch", "sklearn", "scipy", "skimage", "matplotlib")
 
 
 def _heavy_modules_after(argv, cwd=None) -> list[str]:
@@ -56,12 +56,15 @@ def test_help_and_argument_errors_import_nothing_heavy(argv):
     assert _heavy_modules_after(argv) == []
 
 
-def test_keyed_masking_imports_no_torch_skimage_or_matplotlib(image_tree, tmp_path, monkeypatch):
-    """scikit-learn is the one heavy import left on this path: maskers are scikit-learn estimators (issue 11)."""
+@pytest.mark.parametrize("method", ["etc", "pe", "blur", "randfilter", "iidfilter"])
+def test_keyed_and_filter_masking_import_nothing_heavy(method, image_tree, tmp_path, monkeypatch):
+    """`veil mask` with a scheme that needs no training uses its NumPy-only form (veil.schemes): no scikit-learn,
+    SciPy, torch, scikit-image or matplotlib, though the estimators are scikit-learn's (issue 12)."""
     monkeypatch.setenv("VEIL_TEST_KEY", "0" * 64)
-    argv = ["mask", "--method", "etc", "--key-env", "VEIL_TEST_KEY", "--data", str(image_tree), "--split", "test",
+    key = ["--key-env", "VEIL_TEST_KEY"] if method in ("etc", "pe") else []
+    argv = ["mask", "--method", method, *key, "--data", str(image_tree), "--split", "test",
             "--out", str(tmp_path / "m.npz")]
-    assert _heavy_modules_after(argv, cwd=tmp_path) == ["sklearn"]
+    assert _heavy_modules_after(argv, cwd=tmp_path) == []
     assert (tmp_path / "m.npz").exists()
 
 

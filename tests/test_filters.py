@@ -6,7 +6,7 @@ import pytest
 
 from veil.errors import VeilError
 from veil.maskers.base import masker_class
-from veil.maskers.filters import gaussian_kernel
+from veil.schemes.filters import gaussian_kernel
 
 
 def images(n: int = 4, seed: int = 0) -> np.ndarray:

@@ -87,3 +87,37 @@ def test_mask_refuses_a_saved_non_aae_masker_directory(tmp_path, dataset, capsys
     assert main(["mask", "--method", "aae", "--masker", str(tmp_path / method), "--data", str(dataset[0]),
                  "--out", str(out)]) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_schemes_are_the_methods_that_need_no_training():
+    from veil.maskers.base import MASKERS, masker_class
+    from veil.registry import SCHEMES
+
+    assert SCHEMES.names() == [m for m in MASKERS.names() if not masker_class(m).fits_on_data]
+    for method in SCHEMES.names():
+        scheme, estimator = SCHEMES.get(method), masker_class(method)
+        assert estimator.scheme is scheme
+        assert all(getattr(estimator, name) == getattr(scheme, name) for name in scheme.SHOWN)
+
+
+@pytest.mark.parametrize("method", ["etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter"])
+def test_veil_mask_masks_as_the_estimator_does(method, image_tree):
+    """`veil mask` uses the scheme itself, on uint8 pixels for the exact 8-bit schemes: the same masked set, to the
+    byte, as the estimator on float images."""
+    from veil.data import load
+    from veil.maskers.base import masker_class
+    from veil.workflows import mask_images, masker_for_masking, masks_pixels
+
+    secret = b"two faces, one key"
+    cls = masker_class(method)
+    estimator = cls(secret, block=cls.allowed_blocks[0]) if cls.keyed else cls(kernel=3, seed=2)
+    options = {"block": cls.allowed_blocks[0]} if cls.keyed else {"kernel": 3, "seed": 2}
+    scheme = masker_for_masking(method, secret=secret if cls.keyed else None, **options)
+    assert masks_pixels(method) == cls.exact_uint8
+    pixels = load(str(image_tree), split="test", pixels=masks_pixels(method))
+    assert pixels.images.dtype == (np.uint8 if cls.exact_uint8 else np.float32)
+    ours, theirs = mask_images(scheme, pixels), mask_images(estimator, load(str(image_tree), split="test"))
+    assert (ours.method, ours.fingerprint, ours.meta) == (theirs.method, theirs.fingerprint, theirs.meta)
+    stored = ours.data if cls.exact_uint8 else ours.data.tobytes()
+    expected = np.rint(theirs.data * 255).astype(np.uint8) if cls.exact_uint8 else theirs.data.tobytes()
+    assert np.array_equal(stored, expected)

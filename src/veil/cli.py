@@ -80,11 +80,12 @@ def _force_arg(parser, what: str = "the output"):
                         "old one survives)")
 
 
-def _load_data(args, require_labels=True, limit: int | None = None):
+def _load_data(args, require_labels=True, limit: int | None = None, pixels: bool = False):
     from veil.data import load
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    return load(args.data, split=args.split, classes=classes, require_labels=require_labels, limit=limit)
+    return load(args.data, split=args.split, classes=classes, require_labels=require_labels, limit=limit,
+                pixels=pixels)
 
 
 def _print_figures(figures: dict) -> None:
@@ -123,9 +124,9 @@ def _secret(args):
 
 
 def cmd_mask(args):
-    from veil.workflows import mask
+    from veil.workflows import mask, masks_pixels
 
-    data = _load_data(args, require_labels=False, limit=args.limit)
+    data = _load_data(args, require_labels=False, limit=args.limit, pixels=masks_pixels(args.method))
     masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
                   force=args.force, block=args.block, kernel=args.kernel, seed=args.seed)
     _print_figures(masked.meta.get("latent_conformity", {}))

@@ -4,7 +4,8 @@ No secret (decoder, key) is ever written here.
 
 Masked data are float32 in memory. Exact 8-bit schemes (EtC, LE, ELE, PE, scrambling) mark their sets with
 `meta["storage"] = "uint8"`: the file then holds the pixels as uint8 (a quarter of the size), and loading turns
-them back into the same float32 values k/255."""
+them back into the same float32 values k/255. A set such a scheme has just masked from uint8 images holds those
+uint8 pixels until it is saved (`veil mask` never makes a float copy)."""
 from __future__ import annotations
 
 import json
@@ -44,7 +45,7 @@ class MaskedSet:
     def save(self, path) -> None:
         meta = {"format": FORMAT, "method": self.method, "fingerprint": self.fingerprint, **self.meta}
         data = self.data
-        if self.meta.get("storage") == UINT8_STORAGE:
+        if self.meta.get("storage") == UINT8_STORAGE and data.dtype != np.uint8:
             data = np.clip(np.rint(data * np.float32(255)), 0, 255).astype(np.uint8)
         arrays = {"data": np.ascontiguousarray(data), "class_names": np.array(self.class_names, dtype=np.str_),
                   "meta": np.array(json.dumps(meta))}

@@ -1,5 +1,5 @@
-"""One registry type for every `--name` lookup (masking methods, classifiers, architectures, attacks, protocols),
-in the manner of timm, and the registries themselves.
+"""One registry type for every `--name` lookup (masking methods and schemes, classifiers, architectures, attacks,
+protocols), in the manner of timm, and the registries themselves.
 
 Each registry is declared here as a table from entry name to the module that registers it, so that the names can
 be listed (command-line choices, `--help`) without importing a module, and so without importing torch. A lookup
@@ -49,9 +49,12 @@ def _table(package: str, modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
     return {name: f"{package}.{module}" for module, names in modules.items() for name in names}
 
 
-MASKERS = Registry("masking method", _table("veil.maskers", {
-    "aae": ("aae",), "etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
-    "filters": ("blur", "randfilter", "iidfilter")}), tag="method")
+#: the methods that need no training: each a NumPy-only scheme in veil.schemes and, in the module of the same name in
+#: veil.maskers, its scikit-learn estimator
+_SCHEME_MODULES = {"etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
+                   "filters": ("blur", "randfilter", "iidfilter")}
+MASKERS = Registry("masking method", _table("veil.maskers", {"aae": ("aae",), **_SCHEME_MODULES}), tag="method")
+SCHEMES = Registry("masking scheme", _table("veil.schemes", _SCHEME_MODULES), tag="method")
 CLASSIFIERS = Registry("model", _table("veil.classifiers", {
     "nn": ("nn",), "ensemble": ("rf", "adaboost"), "images": ("cnn", "convmixer", "vit", "descrambler-cnn")}),
     tag="kind")

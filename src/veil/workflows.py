@@ -14,16 +14,16 @@ from PIL import Image
 from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
 from veil.io import claim_output, refuse_overlap
-from veil.maskers import load_masker, masker_class
-from veil.maskers.base import build_from_config, refuse_unfinished
 from veil.masked import UINT8_STORAGE, MaskedSet
+from veil.registry import SCHEMES
 from veil.results import write_results
 
 if TYPE_CHECKING:
     from veil.maskers import AAEMasker
 
-# The classifiers (torch, skops), the AAE (torch) and the metrics (scipy, scikit-image) are imported where they are
-# used, so that masking with a keyed scheme or filter, and every error before the work starts, stays fast.
+# The classifiers (torch, skops), the maskers (scikit-learn estimators; the AAE, torch) and the metrics (scipy,
+# scikit-image) are imported where they are used, so that masking with a keyed scheme or filter (veil.schemes, NumPy
+# only), and every error before the work starts, stays fast.
 
 
 def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16, seed: int = 0, resume: bool = False,
@@ -33,10 +33,12 @@ def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
     """
+    from veil.maskers import AAEMasker
+    from veil.maskers.base import refuse_unfinished
+
     start = time.time()
     if not (resume or force):
         refuse_unfinished(out_dir)  # an interrupted run is resumed, not refused with only --force to offer
-    from veil.maskers import AAEMasker
 
     masker = AAEMasker(epochs=epochs, batch_size=batch_size, seed=seed, device=device, **params)
     with claim_output(out_dir, force, folder=True, resume=resume, in_place=True) as work:
@@ -56,6 +58,8 @@ def _write_training_report(masker: AAEMasker, path: Path, data: ImageSet, seed: 
 
 def export_encoder(masker_dir, out_dir, force: bool = False) -> Path:
     """`veil export-encoder`: a copy of the masker without its decoder, in a new folder (never the masker's own)."""
+    from veil.maskers import load_masker
+
     masker = load_masker(masker_dir, public_only=True)
     with claim_output(out_dir, force, folder=True, reads=[masker_dir]) as tmp:
         masker.save(tmp, include_decoder=False)
@@ -69,15 +73,21 @@ def save_results(path, figures: dict, force: bool = False, reads=(), **extra) ->
 
 
 def mask_images(masker, data: ImageSet) -> MaskedSet:
-    """Apply a masker to a dataset. The result carries labels, class names, the masker's fingerprint and what the
-    masker records about itself (`Masker.masked_meta`: a configuration, never a secret); exact 8-bit schemes are
-    stored as uint8."""
+    """Apply a masker (or a scheme, `veil.schemes`) to a dataset. The result carries labels, class names, the
+    masker's fingerprint and what the masker records about itself (`masked_meta`: a configuration, never a secret);
+    exact 8-bit schemes are stored as uint8, and given uint8 images (`load(..., pixels=True)`) they never leave it."""
     masked = MaskedSet(masker.transform(data), data.labels, list(data.class_names), masker.method, masker.fingerprint,
                        {"source": data.source, "n": len(data)})
     masked.meta.update(masker.masked_meta(masked.data))
     if masker.exact_uint8:
         masked.meta["storage"] = UINT8_STORAGE
     return masked
+
+
+def masks_pixels(method: str) -> bool:
+    """Whether `veil mask --method` masks uint8 pixels as decoded (the exact 8-bit schemes): the caller then loads
+    the images with `load(..., pixels=True)` and no float copy is ever made. Imports no estimator."""
+    return method in SCHEMES.names() and SCHEMES.get(method).exact_uint8
 
 
 def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret: bytes | None = None,
@@ -95,11 +105,15 @@ def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret:
 
 
 def masker_for_masking(method: str, masker_dir=None, secret: bytes | None = None, **options):
-    """The masker `veil mask --method` uses: loaded from a trained directory, or built from a secret and options."""
-    cls = masker_class(method)
+    """What `veil mask --method` masks with: a method that needs no training is its NumPy-only scheme
+    (`veil.schemes`, which masks, fingerprints and records itself as its estimator does, without importing
+    scikit-learn), built from a secret and options; a trained one (the AAE) is loaded from its directory."""
     given = {name: value for name, value in options.items() if value is not None}
-    if not cls.fits_on_data:
-        return _build_masker(cls, masker_dir, secret, given)
+    if method in SCHEMES.names():
+        return _build_scheme(SCHEMES.get(method), masker_dir, secret, given)
+    from veil.maskers import load_masker, masker_class
+
+    masker_class(method)  # an unknown method is refused by name
     if masker_dir is None or secret is not None or given:
         raise VeilError(f"--method {method} takes --masker DIR only (a trained or exported masker; no key or "
                         "other options)")
@@ -110,7 +124,8 @@ def masker_for_masking(method: str, masker_dir=None, secret: bytes | None = None
     return masker
 
 
-def _build_masker(cls, masker_dir, secret: bytes | None, options: dict):
+def _build_scheme(cls, masker_dir, secret: bytes | None, options: dict):
+    """The scheme, built (and so validated) before any output is claimed."""
     method = cls.method
     if masker_dir is not None:
         raise VeilError(f"--masker DIR is for a trained masker; {method} is built from its key/options")
@@ -121,8 +136,7 @@ def _build_masker(cls, masker_dir, secret: bytes | None, options: dict):
     if cls.keyed != (secret is not None):
         raise VeilError(f"{method} is keyed: give the secret with --key-file FILE or --key-env VARIABLE" if cls.keyed
                         else f"{method} has no key (drop --key-file / --key-env)")
-    masker = cls(secret, **options) if cls.keyed else cls(**options)
-    return masker.fit()  # validates the options before any output is claimed
+    return cls(secret, **options) if cls.keyed else cls(**options)
 
 
 def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, data: ImageSet | None = None,
@@ -144,6 +158,8 @@ def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, d
 
 
 def _trained_masker_for(masked: MaskedSet, masked_file, masker_dir):
+    from veil.maskers import load_masker
+
     masker = load_masker(masker_dir)
     if masked.method != masker.method:
         raise VeilError(f"masked with method {masked.method!r} but the masker is {masker.method!r}", masked_file)
@@ -155,6 +171,9 @@ def _trained_masker_for(masked: MaskedSet, masked_file, masker_dir):
 
 def _keyed_masker_for(masked: MaskedSet, masked_file, secret: bytes):
     """The masker a keyed set was masked with, rebuilt from its recorded configuration; another key is refused."""
+    from veil.maskers import masker_class
+    from veil.maskers.base import build_from_config
+
     cls = masker_class(masked.method)
     if not cls.keyed:
         raise VeilError(f"masked with {masked.method!r}, which has no key to unmask with"

@@ -20,7 +20,7 @@ import numpy as np
 
 from veil.attacks.base import Attack, Knowledge, register_attack
 from veil.maskers.base import masker_class
-from veil.maskers.keyed import CHANNEL_ORDERS, CHANNELS, SIDE, VALUES, from_blocks, to_blocks
+from veil.schemes.keyed import CHANNEL_ORDERS, CHANNELS, SIDE, VALUES, from_blocks, to_blocks
 
 ORIENTATIONS = 8
 TOP, RIGHT, BOTTOM, LEFT = range(4)

@@ -15,7 +15,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -60,8 +60,9 @@ def read_tree(entries, split: str | None, where: str) -> Raw:
     Layouts: `file` (unlabelled), `class/file`, `split/class/file`; `split` keeps one top-level part (or several,
     "train+test"); a split/class/file tree with several parts needs it.
     """
-    files = sorted((PurePosixPath(name).parts, load) for name, load in entries
-                   if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and not PurePosixPath(name).name.startswith("."))
+    files = sorted((parts, load) for parts, load in ((_parts(name), load) for name, load in entries)
+                   if parts and os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES
+                   and not parts[-1].startswith("."))
     if split is not None or {len(p) for p, _ in files} == {3}:
         keep = choose_splits(split, sorted({p[0] for p, _ in files if len(p) > 1}), where)
         files = [(p[1:], load) for p, load in files if len(p) > 1 and p[0] in keep]
@@ -82,20 +83,27 @@ def read_tree(entries, split: str | None, where: str) -> Raw:
     return Raw(pixels, np.array([index[n] for n in names], dtype=np.int64), class_names)
 
 
-def list_files(root: Path) -> list[tuple[str, Path, os.stat_result]]:
+def _parts(name: str) -> tuple[str, ...]:
+    """The parts of a relative posix name, as PurePosixPath gives them (no empty or "." parts), at a fraction of
+    its cost per file."""
+    return tuple(part for part in name.split("/") if part and part != ".")
+
+
+def list_files(root: Path) -> list[tuple[str, str, os.stat_result]]:
     """Every regular file under `root`: (posix name relative to it, path, stat), links to files and folders followed.
 
     Refused, naming the entry, where a plain rglob would raise or silently skip: a symlink loop, a dangling link, a
     name that is not UTF-8, an unreadable folder, and a device, FIFO or socket.
     """
     found: list = []
-    _walk(Path(root), "", found, frozenset())
+    _walk(os.fspath(root), "", found, frozenset())
     return sorted(found, key=lambda item: item[0])
 
 
-def _walk(folder: Path, prefix: str, found: list, ancestors: frozenset) -> None:
+def _walk(folder: str, prefix: str, found: list, ancestors: frozenset) -> None:
+    """Plain strings and os calls, not pathlib: this runs once per file, and pathlib cost more than the reading."""
     try:
-        info = folder.stat()
+        info = os.stat(folder)
         names = sorted(os.listdir(folder))
     except OSError as exc:
         raise read_error(exc, folder) from None
@@ -103,10 +111,10 @@ def _walk(folder: Path, prefix: str, found: list, ancestors: frozenset) -> None:
     if identity in ancestors:
         raise VeilError("symlink loop: this folder leads back to one that contains it", folder)
     for name in names:
-        path = folder / name
+        path = os.path.join(folder, name)
         _check_utf8(name, path)
         try:
-            entry = path.stat()
+            entry = os.stat(path)
         except OSError as exc:
             raise read_error(exc, path) from None
         if stat.S_ISDIR(entry.st_mode):
@@ -124,12 +132,13 @@ def _check_utf8(name: str, where) -> None:
         raise VeilError("name is not valid UTF-8; rename it", where) from None
 
 
-def read_folder(path: Path, split: str | None) -> Raw:
-    entries = [(name, _reader(file)) for name, file, _ in list_files(path)]
+def read_folder(path: Path, split: str | None, files: list) -> Raw:
+    """`files`: `list_files(path)`, which the caller has made already (for the decode cache's key)."""
+    entries = [(name, _reader(file)) for name, file, _ in files]
     return read_tree(entries, split, str(path))
 
 
-def _reader(path: Path):
+def _reader(path: str):
     return lambda: read_bytes(path)
 
 

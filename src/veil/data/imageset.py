@@ -1,4 +1,5 @@
-"""ImageSet: labelled (or unlabelled) images as float32 RGB 32x32 in [0, 1], channels first."""
+"""ImageSet: labelled (or unlabelled) images as float32 RGB 32x32 in [0, 1], channels first (or, for the exact
+8-bit schemes, the uint8 pixels as decoded, in the same layout)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +13,10 @@ SIZE = 32
 
 @dataclass
 class ImageSet:
-    """Images (N, 3, 32, 32) float32 in [0, 1]; labels (N,) int64 or None; class names indexed by label."""
+    """Images (N, 3, 32, 32) float32 in [0, 1]; labels (N,) int64 or None; class names indexed by label.
+
+    `load(..., pixels=True)` gives uint8 images (0 to 255) instead, so that masking with an exact 8-bit scheme never
+    makes a float copy; every other use takes the float form."""
 
     images: np.ndarray
     labels: np.ndarray | None = None
@@ -70,6 +74,11 @@ class ImageSet:
 def to_float_images(pixels: np.ndarray) -> np.ndarray:
     """uint8 (N, 32, 32, 3) -> float32 (N, 3, 32, 32) in [0, 1]."""
     return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+
+
+def to_pixel_images(pixels: np.ndarray) -> np.ndarray:
+    """uint8 (N, 32, 32, 3) -> uint8 (N, 3, 32, 32), the values unchanged."""
+    return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
 
 
 def to_uint8_images(images: np.ndarray) -> np.ndarray:

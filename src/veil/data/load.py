@@ -9,7 +9,7 @@ import numpy as np
 
 from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, list_files, read_archive,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
-from veil.data.imageset import ImageSet, to_float_images
+from veil.data.imageset import ImageSet, to_float_images, to_pixel_images
 from veil.errors import VeilError
 from veil.defaults import cache_dir
 from veil.io import atomic_path, read_error, write_json
@@ -18,11 +18,12 @@ CACHE_VERSION = 1
 
 
 def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True,
-         limit: int | None = None) -> ImageSet:
+         limit: int | None = None, pixels: bool = False) -> ImageSet:
     """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, or `digits`) as float32 RGB 32x32 images.
 
     `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order; `limit`
-    keeps the first N of what remains (a quick run on part of a set).
+    keeps the first N of what remains (a quick run on part of a set). `pixels`: the uint8 pixels as decoded
+    instead of floats (for the exact 8-bit schemes).
     """
     if limit is not None and limit < 1:
         raise VeilError(f"the limit must be a positive number of images, got {limit}")
@@ -31,7 +32,8 @@ def load(spec: str, split: str | None = None, classes=None, require_labels: bool
         raise VeilError("images have no labels (a flat folder); this command needs class sub-folders", spec)
     if len(raw.pixels) == 0:
         raise VeilError("empty dataset", spec)
-    images = ImageSet(to_float_images(raw.pixels), raw.labels, raw.class_names, str(spec))
+    convert = to_pixel_images if pixels else to_float_images
+    images = ImageSet(convert(raw.pixels), raw.labels, raw.class_names, str(spec))
     if classes:
         images = images.select_classes(classes)
         if len(images) == 0:
@@ -58,23 +60,24 @@ def _read(spec: str, split: str | None) -> Raw:
     if is_mnist(path):
         return read_mnist(path, split)
     if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
-        return _cached(path, split, read_archive)
+        return _cached(path, split, [], lambda: read_archive(path, split))
     if path.is_dir():
-        return _cached(path, split, read_folder)
+        files = list_files(path)
+        return _cached(path, split, files, lambda: read_folder(path, split, files))
     raise VeilError("unsupported input (expected a folder, .tar/.tar.gz/.zip, CIFAR or MNIST folder, .npz, or digits)", path)
 
 
-def _fingerprint(path: Path, split: str | None) -> str:
+def _fingerprint(path: Path, split: str | None, files: list) -> str:
     """Identify a source by location, names, sizes and modification times (content hashing 60k files would cost a
-    decode)."""
-    entries = [("", path, path.stat())] if path.is_file() else [("", path, path.stat()), *list_files(path)]
+    decode); `files` is a folder's `list_files`, empty for an archive."""
+    entries = [("", path, path.stat()), *files]
     state = [(name, s.st_size, s.st_mtime_ns) for name, _, s in entries]
     return hashlib.sha256(json.dumps([CACHE_VERSION, str(path.resolve()), split, state]).encode()).hexdigest()[:32]
 
 
-def _cached(path: Path, split: str | None, reader) -> Raw:
-    """Decode once, then reuse a memory-mapped uint8 .npy keyed by the source's fingerprint."""
-    key = _fingerprint(path, split)
+def _cached(path: Path, split: str | None, files: list, read) -> Raw:
+    """Decode once (`read()`), then reuse a memory-mapped uint8 .npy keyed by the source's fingerprint."""
+    key = _fingerprint(path, split, files)
     pixels_file, index_file = cache_dir() / f"{key}.npy", cache_dir() / f"{key}.json"
     if pixels_file.exists() and index_file.exists():
         try:
@@ -84,7 +87,7 @@ def _cached(path: Path, split: str | None, reader) -> Raw:
             return Raw(pixels, labels, index["class_names"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is rebuilt below
-    raw = reader(path, split)
+    raw = read()
     try:
         with atomic_path(pixels_file) as tmp:
             with open(tmp, "wb") as handle:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from veil.errors import VeilError
 
@@ -17,6 +16,8 @@ def random_classes(class_names: list[str], k: int, seed: int) -> list[str]:
 
 def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test) with class proportions kept on both sides."""
+    from sklearn.model_selection import train_test_split  # here: loading data must not import scikit-learn
+
     index = np.arange(len(labels))
     _check_classes(labels)
     train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)

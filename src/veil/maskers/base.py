@@ -15,9 +15,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from veil import __version__, manifest
-from veil.data.imageset import ImageSet
 from veil.errors import VeilError
 from veil.registry import MASKERS
+from veil.schemes.base import Capabilities
+from veil.schemes.base import as_images  # noqa: F401 (maskers that fit on data take images through here)
 
 MANIFEST = "manifest.json"
 register_masker = MASKERS.register
@@ -28,69 +29,17 @@ class MaskerNotFitted(VeilError, NotFittedError):
     """A masker used before it was fitted: a VeilError for the CLI, a NotFittedError for scikit-learn."""
 
 
-CHANNELS_FIRST, CHANNELS_LAST = (3, 32, 32), (32, 32, 3)
-
-
-def image_array(images) -> tuple[np.ndarray, bool]:
-    """The validated array of an ImageSet or array-like of 32x32 RGB images, and whether it is channels-last.
-
-    Images come as (N, 3, 32, 32) (PyTorch's layout) or (N, 32, 32, 3) (Pillow's and NumPy's): at 32x32 with three
-    channels the two cannot be confused. Values are uint8 (0 to 255) or floats (normally in [0, 1])."""
-    array = images.images if isinstance(images, ImageSet) else np.asarray(images)
-    if array.ndim != 4 or array.shape[1:] not in (CHANNELS_FIRST, CHANNELS_LAST):
-        raise VeilError(f"images must have shape (N, 3, 32, 32) or (N, 32, 32, 3), got {array.shape}")
-    if len(array) == 0:
-        raise VeilError("no images (empty dataset)")
-    if array.dtype != np.uint8:
-        array = np.asarray(array, dtype=np.float32)
-        if not np.isfinite(array).all():
-            raise VeilError("images contain NaN or infinite values")
-    return array, array.shape[1:] == CHANNELS_LAST
-
-
-def float_images(images) -> tuple[np.ndarray, bool]:
-    """Images in either layout, uint8 or float -> float32 (N, 3, 32, 32), uint8 scaled to [0, 1]; and whether
-    they came channels-last (to give results back in that layout with `in_layout`)."""
-    array, channels_last = image_array(images)
-    if array.dtype == np.uint8:
-        array = array / np.float32(255)
-    return (np.ascontiguousarray(array.transpose(0, 3, 1, 2)) if channels_last else array), channels_last
-
-
-def as_images(images) -> np.ndarray:
-    """`float_images` without the layout: float32 (N, 3, 32, 32)."""
-    return float_images(images)[0]
-
-
-def in_layout(images: np.ndarray, channels_last: bool) -> np.ndarray:
-    """Channels-first images (N, 3, 32, 32) in the layout asked for."""
-    return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if channels_last else images
-
-
-class Masker(TransformerMixin, BaseEstimator):
+class Masker(TransformerMixin, BaseEstimator, Capabilities):
     """A masking scheme as a scikit-learn transformer: fit / transform / inverse_transform, plus save / load.
 
     Parameters are stored by `__init__` as given; `fit(X, y=None)` validates them and derives or learns the state
-    (attributes ending in `_`). `transform` takes images in either layout (see `image_array`).
+    (attributes ending in `_`). `transform` takes images in either layout (see `veil.schemes.base.image_array`).
 
-    What generic code may rely on is declared in the class attributes below, never sniffed from an instance.
+    What generic code may rely on is declared in class attributes (`Capabilities`), never sniffed from an instance.
     """
 
-    method: ClassVar[str] = ""
     #: files that hold the secret (never needed to mask, never put in masked outputs)
     secret_files: ClassVar[tuple[str, ...]] = ()
-    #: built from a secret key (the `secret` parameter, a `veil.maskers.keys.Secret`); it has no public part
-    keyed: ClassVar[bool] = False
-    #: must be fitted on images before it masks (an AAE); otherwise the state follows from the parameters alone
-    fits_on_data: ClassVar[bool] = False
-    #: `inverse_transform` recovers the images (exactly, for the keyed schemes)
-    invertible: ClassVar[bool] = False
-    #: the masked form is exact 8-bit pixels: masked sets may store it as uint8
-    exact_uint8: ClassVar[bool] = False
-    #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
-    output: ClassVar[str] = "images"
-    #: the constructor options a user may set by name (`veil mask --block 8`)
-    options: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, X=None, y=None) -> "Masker":
         """Validate the parameters and derive the masking function from them; X and y are not used."""
@@ -153,6 +102,48 @@ class Masker(TransformerMixin, BaseEstimator):
         tags.requires_fit = self.fits_on_data
         tags.transformer_tags.preserves_dtype = ["uint8"] if self.exact_uint8 else []
         return tags
+
+
+class SchemeMasker(Masker):
+    """The estimator face of a NumPy-only scheme (`veil.schemes`): its parameters are the scheme's constructor
+    arguments, `fit` builds the scheme (`scheme_`), and masking, configuration and fingerprint are the scheme's own.
+    `face` makes the estimator class of each scheme."""
+
+    scheme: ClassVar[type]
+
+    @classmethod
+    def face(cls, scheme: type, module: str) -> type:
+        """The estimator class of `scheme` (`EtC` -> `EtCMasker`, defined in `module`): a subclass of this class
+        that takes over the capabilities the scheme declares (`SHOWN`) and its docstring, registered under the
+        scheme's method name."""
+        name = f"{scheme.__name__}Masker"
+        namespace = {attribute: getattr(scheme, attribute) for attribute in scheme.SHOWN}
+        namespace.update(scheme=scheme, __module__=module, __qualname__=name,
+                         __doc__=f"{scheme.__doc__}\n\n    The scikit-learn estimator of `{scheme.__module__}.{name[:-6]}`.")
+        return register_masker(scheme.method)(type(name, (cls,), namespace))
+
+    def _validate(self) -> None:
+        self.scheme.check(**self.get_params(deep=False))
+
+    def _derive(self) -> None:
+        self.scheme_ = self.scheme(**self.get_params(deep=False))
+
+    def transform(self, X) -> np.ndarray:
+        return self._fitted().scheme_.transform(X)
+
+    def inverse_transform(self, X) -> np.ndarray:
+        return self._fitted().scheme_.inverse_transform(X)
+
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        return self._fitted().scheme_.masked_meta(masked)
+
+    @property
+    def config(self) -> dict:
+        return self._fitted().scheme_.config
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fitted().scheme_.fingerprint
 
 
 def write_manifest(directory, method: str, config: dict, files: list[str], **extra) -> None:

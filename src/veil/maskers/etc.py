@@ -1,37 +1,7 @@
-"""EtC, encryption-then-compression (Chuman, Sirichotedumrong and Kiya 2019; paper 003, sec. II-B).
-
-Blocks of B x B pixels (B = 16 by default, aligned with JPEG's 16x16 colour MCUs; 4 and 8 for 32x32 studies):
-K1 permutes the blocks, K2 rotates (0/90/180/270 degrees) and flips each block, K3 applies the negative-positive
-transform (p xor 255) to whole blocks, all three channels together, K4 picks one of the six colour-channel orders per
-block. Pixels stay inside their block, so EtC images compress with JPEG almost as well as plain ones.
-
-What it protects, as measured by `veil report privacy` (results/privacy/report.md; figure names in brackets):
-- The key space is that of the block arrangement, whatever the 256-bit secret: (32/B)^2 blocks in some order, each
-  in one of 8 orientations x 2 negative-positive x 6 colour orders. At 32x32 that is about 2^31 keys for B = 16
-  (4 blocks), 2^150 for B = 8 and 2^717 for B = 4 (`veil.experiments.privacy_report.etc_key_space_bits`).
-- One key masks a whole set, so a ciphertext-only attacker pools the statistics of every block position over all
-  images: the `jigsaw` attack restores the set exactly (`etc_jigsaw_a_blocks_correct`, `etc4_jigsaw_a_...`).
-- A masking oracle or a thousand known pairs give a near-exact inverse (`etc_itn_b_ssim`, `etc_itn_c1000_ssim`):
-  EtC is one fixed permutation and inversion of the pixel values, an affine map.
-- FR, the GAN and the key-averaged ITN, the attacks paper 003 judged EtC by, recover little (`etc_fr_a_ssim`,
-  `etc_gan_a_ssim`, `etc_itn_a_ssim`).
-"""
+"""EtC as a scikit-learn estimator; the scheme, and what it protects, is `veil.schemes.etc`."""
 from __future__ import annotations
 
-from veil.maskers.base import register_masker
-from veil.maskers.keyed import BlockLayout, KeyedMasker, permute_blocks, rotate_flip_blocks, shuffle_channels
+from veil.maskers.keyed import KeyedMasker
+from veil.schemes.etc import EtC
 
-
-@register_masker("etc")
-class EtCMasker(KeyedMasker):
-    """EtC: keyed block permutation, rotation and flip, negative-positive and colour shuffle (see the module)."""
-
-    default_block = 16
-    allowed_blocks = (4, 8, 16)
-
-    def _build(self, layout: BlockLayout, draws) -> None:
-        blocks = layout.n_blocks
-        layout.move(permute_blocks, draws.permutations("K1", 1, blocks)[0])
-        layout.move(rotate_flip_blocks, draws.choices("K2", blocks, 8))
-        layout.invert(draws.choices("K3", blocks, 2)[:, None, None, None])
-        layout.move(shuffle_channels, draws.choices("K4", blocks, 6))
+EtCMasker = KeyedMasker.face(EtC, __name__)

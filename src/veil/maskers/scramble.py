@@ -1,24 +1,7 @@
-"""Block pixel scrambling (paper 004, sec. 3.4): one keyed permutation of the pixels (RGB triples move together)
-applied inside every K x K block, K = 2, 4, 8 (or 16). Spatial structure between blocks survives, so a CNN still
-learns; inside a block the arrangement is lost unless one learns the inverse permutation (the descrambler).
-The key space is (K*K)! permutations: only 24 for K = 2, which a brute-force search exhausts at once.
-
-What it protects, as measured by `veil report privacy` (results/privacy/report.md): one permutation serves every
-block of every image, so the ciphertext-only `jigsaw` attack pools all blocks and solves it (`scramble_jigsaw_a_...`
-figures); a masking oracle or known pairs invert it too (`scramble_itn_b_ssim`)."""
+"""Block pixel scrambling as a scikit-learn estimator; the scheme, and what it protects, is `veil.schemes.scramble`."""
 from __future__ import annotations
 
-from veil.maskers.base import register_masker
-from veil.maskers.keyed import BlockLayout, KeyedMasker, shuffle_values
+from veil.maskers.keyed import KeyedMasker
+from veil.schemes.scramble import Scramble
 
-
-@register_masker("scramble")
-class ScrambleMasker(KeyedMasker):
-    """Block pixel scrambling: one keyed permutation of the pixels inside every block."""
-
-    default_block = 8
-    allowed_blocks = (2, 4, 8, 16)
-
-    def _build(self, layout: BlockLayout, draws) -> None:
-        pixels = layout.block * layout.block
-        layout.move(shuffle_values, draws.permutations("pixels", 1, pixels)[0], 3)
+ScrambleMasker = KeyedMasker.face(Scramble, __name__)

@@ -1,0 +1,103 @@
+"""What every scheme that needs no training shares: its capabilities, its configuration and fingerprint, and the
+image arrays it takes (either layout, uint8 or float).
+
+A scheme object is built from its options (and a key) and is then fixed: constructing it is what fitting is for the
+estimator that wraps it (`veil.maskers`). It imports nothing but NumPy, so `veil mask --method etc` and the filters
+never load scikit-learn, SciPy or torch.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from veil.data.imageset import ImageSet
+from veil.errors import VeilError
+from veil.registry import SCHEMES
+
+register_scheme = SCHEMES.register
+scheme_class = SCHEMES.get
+
+CHANNELS_FIRST, CHANNELS_LAST = (3, 32, 32), (32, 32, 3)
+
+
+def image_array(images) -> tuple[np.ndarray, bool]:
+    """The validated array of an ImageSet or array-like of 32x32 RGB images, and whether it is channels-last.
+
+    Images come as (N, 3, 32, 32) (PyTorch's layout) or (N, 32, 32, 3) (Pillow's and NumPy's): at 32x32 with three
+    channels the two cannot be confused. Values are uint8 (0 to 255) or floats (normally in [0, 1])."""
+    array = images.images if isinstance(images, ImageSet) else np.asarray(images)
+    if array.ndim != 4 or array.shape[1:] not in (CHANNELS_FIRST, CHANNELS_LAST):
+        raise VeilError(f"images must have shape (N, 3, 32, 32) or (N, 32, 32, 3), got {array.shape}")
+    if len(array) == 0:
+        raise VeilError("no images (empty dataset)")
+    if array.dtype != np.uint8:
+        array = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(array).all():
+            raise VeilError("images contain NaN or infinite values")
+    return array, array.shape[1:] == CHANNELS_LAST
+
+
+def float_images(images) -> tuple[np.ndarray, bool]:
+    """Images in either layout, uint8 or float -> float32 (N, 3, 32, 32), uint8 scaled to [0, 1]; and whether
+    they came channels-last (to give results back in that layout with `in_layout`)."""
+    array, channels_last = image_array(images)
+    if array.dtype == np.uint8:
+        array = array / np.float32(255)
+    return (np.ascontiguousarray(array.transpose(0, 3, 1, 2)) if channels_last else array), channels_last
+
+
+def as_images(images) -> np.ndarray:
+    """`float_images` without the layout: float32 (N, 3, 32, 32)."""
+    return float_images(images)[0]
+
+
+def in_layout(images: np.ndarray, channels_last: bool) -> np.ndarray:
+    """Channels-first images (N, 3, 32, 32) in the layout asked for."""
+    return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if channels_last else images
+
+
+class Capabilities:
+    """What generic code may rely on about a scheme or a masker (`veil.maskers.base.Masker`), declared on its class."""
+
+    method: ClassVar[str] = ""
+    #: built from a secret key (a `veil.maskers.keys.Secret`); it has no public part
+    keyed: ClassVar[bool] = False
+    #: must be fitted on images before it masks (an AAE; never a scheme); otherwise it follows from its parameters
+    fits_on_data: ClassVar[bool] = False
+    #: `inverse_transform` recovers the images (exactly, for the keyed schemes)
+    invertible: ClassVar[bool] = False
+    #: the masked form is exact 8-bit pixels: masked sets may store it as uint8, and uint8 input needs no floats
+    exact_uint8: ClassVar[bool] = False
+    #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
+    output: ClassVar[str] = "images"
+    #: the constructor options a user may set by name (`veil mask --block 8`)
+    options: ClassVar[tuple[str, ...]] = ()
+
+
+class Scheme(Capabilities):
+    """A masking function fixed by its options: transform (and, if invertible, inverse_transform), the configuration
+    and fingerprint a masked set records. The estimator of a scheme takes its capabilities from here (`SHOWN`)."""
+
+    #: the class attributes the estimator of this scheme takes over
+    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options")
+
+    def transform(self, X) -> np.ndarray:
+        raise VeilError(f"{self.method} cannot transform")
+
+    def inverse_transform(self, X) -> np.ndarray:
+        raise VeilError(f"the {self.method} scheme has no inverse")
+
+    @property
+    def config(self) -> dict:
+        """The resolved configuration (defaults filled in) that a manifest and a masked set record."""
+        return {}
+
+    @property
+    def fingerprint(self) -> str:
+        """One-way identifier of the masking function, stored with masked data."""
+        raise NotImplementedError
+
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""
+        return {"config": self.config}
