@@ -30,5 +30,27 @@ def test_weights_of_another_network_are_refused_by_file(tmp_path):
 
     path = tmp_path / ENCODER_FILE
     save_file({"features.0.weight": np.zeros((2, 2), dtype=np.float32)}, str(path))
-    with pytest.raises(VeilError, match=f"{ENCODER_FILE}: not an AAE encoder's weights"):
+    with pytest.raises(VeilError, match=f"{ENCODER_FILE}: weights do not fit this architecture"):
         load_encoder(path, True)
+
+
+def test_veil_mask_with_a_trained_masker_imports_neither_torch_nor_scikit_learn(trained_masker, image_tree, tmp_path):
+    """`veil mask --masker DIR` runs the encoder in NumPy: torch's import alone outlasts a 10k-image mask (issue
+    12). Its vectors and fingerprint are the library's (torch) own."""
+    import subprocess
+    import sys
+
+    from veil.data import load
+    from veil.masked import MaskedSet
+
+    out = tmp_path / "m.npz"
+    code = ("import sys\nfrom veil.cli import main\nmain(sys.argv[1:])\n"
+            "print([m for m in ('torch', 'sklearn', 'skimage', 'matplotlib') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code, "mask", "--masker", str(trained_masker[0]), "--data",
+                           str(image_tree), "--split", "train", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    masked, masker = MaskedSet.load(out), trained_masker[1]
+    np.testing.assert_allclose(masked.data, masker.transform(load(str(image_tree), split="train")), atol=2e-5, rtol=1e-5)
+    assert masked.fingerprint == masker.fingerprint
+    assert masked.meta["latent_conformity"] == pytest.approx(masker.conformity(masked.data))

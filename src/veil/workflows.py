@@ -15,7 +15,7 @@ from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
 from veil.io import claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
-from veil.registry import SCHEMES
+from veil.registry import MASKERS, SCHEMES
 from veil.results import write_results
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
     """
     from veil.maskers import AAEMasker
-    from veil.maskers.base import refuse_unfinished
+    from veil.maskers.files import refuse_unfinished
 
     start = time.time()
     if not (resume or force):
@@ -85,9 +85,10 @@ def mask_images(masker, data: ImageSet) -> MaskedSet:
 
 
 def masks_pixels(method: str) -> bool:
-    """Whether `veil mask --method` masks uint8 pixels as decoded (the exact 8-bit schemes): the caller then loads
-    the images with `load(..., pixels=True)` and no float copy is ever made. Imports no estimator."""
-    return method in SCHEMES.names() and SCHEMES.get(method).exact_uint8
+    """Whether `veil mask --method` masks uint8 pixels as decoded: the exact 8-bit schemes, and the AAE (its NumPy
+    encoder scales each batch itself). The caller then loads the images with `load(..., pixels=True)`, and no float
+    copy of the whole set is made. Imports no estimator."""
+    return method == "aae" or (method in SCHEMES.names() and SCHEMES.get(method).exact_uint8)
 
 
 def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret: bytes | None = None,
@@ -107,21 +108,19 @@ def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret:
 def masker_for_masking(method: str, masker_dir=None, secret: bytes | None = None, **options):
     """What `veil mask --method` masks with: a method that needs no training is its NumPy-only scheme
     (`veil.schemes`, which masks, fingerprints and records itself as its estimator does, without importing
-    scikit-learn), built from a secret and options; a trained one (the AAE) is loaded from its directory."""
+    scikit-learn), built from a secret and options; a trained one (the AAE, the only one) is its encoder loaded
+    from its directory and run in NumPy (`veil.maskers.aae_numpy`: no torch)."""
     given = {name: value for name, value in options.items() if value is not None}
     if method in SCHEMES.names():
         return _build_scheme(SCHEMES.get(method), masker_dir, secret, given)
-    from veil.maskers import load_masker, masker_class
-
-    masker_class(method)  # an unknown method is refused by name
+    if method not in MASKERS.names():
+        raise VeilError(f"unknown masking method {method!r}; known: {', '.join(MASKERS.names())}")
     if masker_dir is None or secret is not None or given:
         raise VeilError(f"--method {method} takes --masker DIR only (a trained or exported masker; no key or "
                         "other options)")
-    masker = load_masker(masker_dir, public_only=True)
-    if masker.method != method:
-        raise VeilError(f"holds a {masker.method!r} masker; --method {method} takes an {method.upper()} masker "
-                        "directory", masker_dir)
-    return masker
+    from veil.maskers.aae_numpy import NumpyAAE
+
+    return NumpyAAE.load(masker_dir)
 
 
 def _build_scheme(cls, masker_dir, secret: bytes | None, options: dict):

@@ -21,7 +21,6 @@ Training is stabilised beyond the paper's plain recipe (which stalls near MSE 0.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -34,16 +33,16 @@ from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io import atomic_path, private_dir
-from veil.maskers.base import (Masker, MaskerNotFitted, as_images, build_from_config, read_manifest, register_masker,
-                               write_manifest)
+from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint
+from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
+from veil.maskers.files import read_manifest, write_manifest
 from veil.metrics import latent_conformity, reconstruction_mse
+from veil.schemes.base import as_images
 from veil.models.aae import Decoder, Discriminator, Encoder
 from veil.devices import pick_device
 from veil.weights import load_weights
 
-ENCODER_FILE = "encoder.safetensors"
 SCHEDULES = ("constant", "onecycle")
-DECODER_FILE = "decoder.safetensors"
 
 
 @dataclass
@@ -290,12 +289,8 @@ class AAEMasker(Masker):
 
     @property
     def fingerprint(self) -> str:
-        encoder = self._require("encoder")
-        digest = hashlib.sha256()
-        for name, tensor in sorted(encoder.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return "aae:" + digest.hexdigest()[:32]
+        state = self._require("encoder").state_dict()
+        return weights_fingerprint({name: tensor.detach().cpu().contiguous().numpy() for name, tensor in state.items()})
 
     def save(self, directory, include_decoder: bool = True) -> None:
         """Encoder and decoder as separate safetensors files, then a manifest with their sha256."""

@@ -11,11 +11,15 @@ is one pass), with the evaluation-mode BatchNorm folded into the weights once, a
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
 from veil.errors import VeilError
+from veil.registry import SCHEMES
+from veil.schemes.base import image_array
 
+ENCODER_FILE, DECODER_FILE = "encoder.safetensors", "decoder.safetensors"  # as `veil.maskers.aae` writes them
 LEAK = 0.2
 BN_EPS = 1e-5
 #: the encoder's convolutions: (weight, bias, BatchNorm after it or None), as named in its state dict
@@ -38,11 +42,13 @@ class NumpyEncoder:
                                            dtype=np.float32)
         self.head_b = np.concatenate([gauss_b, state["cat.bias"]]).astype(np.float32)
 
-    def __call__(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Images (N, 32, 32, 3), uint8 or float in [0, 1] -> masked vectors (N, gauss + cat), float32."""
-        out = np.empty((len(images), len(self.head_b)), dtype=np.float32)
-        for start in range(0, len(images), batch_size):
-            out[start:start + batch_size] = self._forward(images[start:start + batch_size])
+    def __call__(self, images, batch_size: int = 512) -> np.ndarray:
+        """Images in either layout, uint8 or float in [0, 1] -> masked vectors (N, gauss + cat), float32."""
+        array, channels_last = image_array(images)
+        out = np.empty((len(array), len(self.head_b)), dtype=np.float32)
+        for start in range(0, len(array), batch_size):
+            batch = array[start:start + batch_size]
+            out[start:start + batch_size] = self._forward(batch if channels_last else batch.transpose(0, 2, 3, 1))
         return out
 
     def _forward(self, images: np.ndarray) -> np.ndarray:
@@ -98,17 +104,64 @@ def _conv4x4_stride2(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.
     return out.reshape(n, half, half, -1)
 
 
+class NumpyAAE:
+    """What `veil mask --masker DIR` masks with: a trained AAE's encoder, run by `NumpyEncoder`. It masks, names its
+    fingerprint and records the latent's conformity exactly as `AAEMasker` does; it never reads the decoder."""
+
+    method = "aae"
+    exact_uint8 = False
+
+    def __init__(self, encoder: NumpyEncoder):
+        self.encoder = encoder
+
+    @classmethod
+    def load(cls, directory) -> "NumpyAAE":
+        """The encoder of the masker in `directory`, its checksum and fingerprint verified against the manifest."""
+        from veil.maskers.files import read_manifest
+
+        manifest = read_manifest(directory, skip=(DECODER_FILE,))
+        method = manifest["method"]
+        if method != cls.method:
+            if method in SCHEMES.names() and SCHEMES.get(method).keyed:
+                raise VeilError(f"a {method} masker masks with its secret: use --method {method} with --key-file or "
+                                "--key-env", directory)
+            raise VeilError(f"holds a {method!r} masker; --method aae takes an AAE masker directory", directory)
+        encoder = load_encoder(Path(directory) / ENCODER_FILE, manifest["config"].get("standardize_gauss", True))
+        if manifest.get("fingerprint") and manifest["fingerprint"] != encoder.fingerprint:
+            raise VeilError("encoder weights do not match the manifest's fingerprint", Path(directory) / ENCODER_FILE)
+        return cls(encoder)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.encoder.fingerprint
+
+    def transform(self, images) -> np.ndarray:
+        return self.encoder(images)
+
+    def masked_meta(self, masked: np.ndarray) -> dict:
+        from veil.metrics import latent_conformity
+
+        g = self.encoder.gauss_dim
+        return {"latent_conformity": latent_conformity(masked[:, :g], masked[:, g:])}
+
+
 def load_encoder(path, standardize_gauss: bool) -> NumpyEncoder:
-    """A NumpyEncoder from an `encoder.safetensors` file (checksums are the manifest reader's job)."""
+    """A NumpyEncoder from an `encoder.safetensors` file (checksums are the manifest reader's job), refused as
+    `veil.weights.load_weights` refuses it for torch: damaged, non-finite, or of another architecture."""
     from safetensors.numpy import load as parse
 
     from veil.io import read_bytes
 
     try:
         state = parse(read_bytes(path))
-        return NumpyEncoder(state, standardize_gauss)
     except VeilError:
         raise
-    except Exception as exc:  # a damaged header, or tensors of another architecture
-        raise VeilError(f"not an AAE encoder's weights ({type(exc).__name__}: {' '.join(str(exc).split())})",
-                        path) from None
+    except Exception as exc:  # the safetensors parser raises its own error types on a damaged header
+        raise VeilError(f"not a valid safetensors file ({' '.join(str(exc).split())})", path) from None
+    for name, tensor in state.items():
+        if np.issubdtype(tensor.dtype, np.floating) and not np.isfinite(tensor).all():
+            raise VeilError(f"tensor {name!r} holds NaN or infinite values", path)
+    try:
+        return NumpyEncoder(state, standardize_gauss)
+    except (KeyError, ValueError) as exc:
+        raise VeilError(f"weights do not fit this architecture ({type(exc).__name__}: {exc})", path) from None

@@ -7,20 +7,17 @@ public either: an AAE encoder lets anyone train a decoder (results/privacy), and
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from veil import __version__, manifest
 from veil.errors import VeilError
+from veil.maskers.files import open_masker_manifest
 from veil.registry import MASKERS
 from veil.schemes.base import Capabilities
-from veil.schemes.base import as_images  # noqa: F401 (maskers that fit on data take images through here)
 
-MANIFEST = "manifest.json"
 register_masker = MASKERS.register
 masker_class = MASKERS.get
 
@@ -146,27 +143,6 @@ class SchemeMasker(Masker):
         return self._fitted().scheme_.fingerprint
 
 
-def write_manifest(directory, method: str, config: dict, files: list[str], **extra) -> None:
-    fields = {"veil_version": __version__, "method": method, "config": config, **extra}
-    manifest.write_manifest(Path(directory) / MANIFEST, "veil-masker/1", fields, files)
-
-
-def refuse_unfinished(directory, command: str = "train-masker") -> None:
-    manifest.refuse_unfinished(directory, MANIFEST, command)
-
-
-def _open_manifest(directory) -> dict:
-    return manifest.open_manifest(directory, MANIFEST, {"method": str, "config": dict}, "masker", "train-masker")
-
-
-def read_manifest(directory, skip: tuple[str, ...] = (), opened: dict | None = None) -> dict:
-    """Read and verify a masker manifest; files named in `skip` are not needed and not checked. `opened`: the
-    manifest already read (by `load_masker`), so that it is not read twice."""
-    opened = _open_manifest(directory) if opened is None else opened
-    manifest.verify_files(directory, opened, skip, missing_ok=True)
-    return opened
-
-
 def build_from_config(cls, config, where, *args):
     """`cls(*args, **config)` for a configuration read from a file, validated: a wrong key or value type is a
     VeilError naming `where`."""
@@ -183,6 +159,6 @@ def build_from_config(cls, config, where, *args):
 def load_masker(directory, public_only: bool = False, **kwargs) -> Masker:
     """Load whatever masker a directory holds, dispatching on its manifest's method; with `public_only`, only
     what masking needs (`Masker.load_public`). The manifest is read once, here."""
-    opened = _open_manifest(directory)
+    opened = open_masker_manifest(directory)
     cls = masker_class(opened["method"])
     return cls.load_public(directory, opened=opened) if public_only else cls.load(directory, opened=opened, **kwargs)

@@ -3,7 +3,8 @@ what they protect, are `veil.schemes.filters`."""
 from __future__ import annotations
 
 from veil.errors import VeilError
-from veil.maskers.base import SchemeMasker, build_from_config, read_manifest, write_manifest
+from veil.maskers.base import SchemeMasker, build_from_config
+from veil.maskers.files import read_manifest, write_manifest
 from veil.schemes.filters import Blur, IIDFilter, RandomFilter
 
 

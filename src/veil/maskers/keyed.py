@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from veil.errors import VeilError
-from veil.maskers.base import SchemeMasker, build_from_config, read_manifest, write_manifest
+from veil.maskers.base import SchemeMasker, build_from_config
+from veil.maskers.files import read_manifest, write_manifest
 from veil.maskers.keys import SecretParameter
 
 
