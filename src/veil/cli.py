@@ -147,7 +147,8 @@ def cmd_train(args):
 
     masked = MaskedSet.load(args.masked)
     estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
-                                 epochs=args.epochs, limit=args.limit, progress=not args.quiet, **(args.params or {}))
+                                 epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
+                                 **(args.params or {}))
     n = len(masked) if args.limit is None else min(args.limit, len(masked))
     print(f"{estimator.kind} model trained on {n} masked samples -> {args.out}")
 
@@ -322,6 +323,8 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--epochs", type=_positive_int, help="epochs, for the models trained in epochs")
     p.add_argument("--params", type=_json_object,
                    help="JSON object of model parameters, e.g. '{\"n_estimators\": 200}'")
+    p.add_argument("--preset", help="a named recipe of the model, which --params and --epochs override (nn: paper, "
+                   "the paper's batch-4 recipe; without it, the model's default recipe)")
     p.add_argument("--limit", type=_positive_int, help="train on the first N masked samples only (a quick run)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     _force_arg(p, "the model folder --out")
