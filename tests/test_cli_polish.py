@@ -184,3 +184,21 @@ def test_bench_mask_runs_whole_processes_on_the_test_split(tree_archives, tmp_pa
                                    "peak_rss_mb"}
     assert all(value > 0 for value in doc["figures"].values())
     assert doc["config"]["images"] == 6  # the fixture's test split, not its train split
+
+
+def test_bench_train_times_and_scores_each_classifier(cifar_folder, trained_masker, tmp_path):
+    out = tmp_path / "train.json"
+    assert main(["--quiet", "bench", "train", "--data", str(cifar_folder), "--masker", str(trained_masker[0]),
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    runs = ("nn", "nn_paper", "rf", "adaboost")
+    assert set(doc["figures"]) == {f"{run}_{figure}" for run in runs
+                                   for figure in ("s", "accuracy", "accuracy_low", "accuracy_high")}
+    for run in runs:
+        figures = [doc["figures"][f"{run}_{name}"] for name in ("accuracy_low", "accuracy", "accuracy_high")]
+        assert doc["figures"][f"{run}_s"] > 0 and 0 <= figures[0] <= figures[1] <= figures[2] <= 1
+    config = doc["config"]
+    assert (config["train_vectors"], config["test_vectors"]) == (50, 20)  # the fixture's splits, whole
+    assert config["masker"]["dir"] == str(trained_masker[0])
+    nn, paper = config["classifiers"]["nn"], config["classifiers"]["nn_paper"]
+    assert (nn["preset"], paper["preset"], paper["batch_size"]) == (None, "paper", 4)
