@@ -1,7 +1,12 @@
 """The paper's masked-vector classifier: a 3-layer MLP (ReLU, ReLU, softmax) trained with cross-entropy and Adam
 (betas 0.9/0.999) through the shared Ignite trainer. A stratified validation part of the training data picks the best
-epoch and stops training early. The paper's recipe (mini-batches of 4, constant lr 1e-3, 30 epochs) is the default
-and the preset "paper", which the reproductions name."""
+epoch and stops training early.
+
+Two recipes. The default trains on mini-batches of 128 for 10 epochs with a one-cycle learning rate (peak 3e-3): on
+10,000 AAE vectors of CIFAR-10 its epochs took about 10 s on 1 core of a loaded 2-core machine and it scored 0.49 on
+another 10,000 of the train split, where the paper's recipe took 90-140 s and scored 0.44 (its best epoch was the 3rd
+to 6th: batches of 4 overfit fast). The paper's recipe (mini-batches of 4, constant lr 1e-3, up to 30 epochs) is
+the preset "paper", which the reproductions name."""
 from __future__ import annotations
 
 from typing import ClassVar
@@ -22,8 +27,8 @@ class NNClassifier(TorchClassifier):
     presets: ClassVar[dict[str, dict]] = {
         "paper": {"epochs": 30, "batch_size": 4, "lr": 1e-3, "schedule": "constant", "patience": 5}}
 
-    def __init__(self, hidden: tuple[int, int] = (512, 256), epochs: int = 30, batch_size: int = 4,
-                 lr: float = 1e-3, schedule: str = "constant", validation_fraction: float = 0.1, patience: int = 5,
+    def __init__(self, hidden: tuple[int, int] = (512, 256), epochs: int = 10, batch_size: int = 128,
+                 lr: float = 3e-3, schedule: str = "onecycle", validation_fraction: float = 0.1, patience: int = 5,
                  seed: int = 0, device: str | None = None):
         self.hidden = hidden
         self.epochs = epochs
