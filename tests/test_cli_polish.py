@@ -123,6 +123,16 @@ def test_train_limit(keyed_digits, tmp_path, capsys):
     assert "trained on 20 masked samples" in capsys.readouterr().out
 
 
+def test_train_preset_is_a_recipe_that_params_override(keyed_digits, tmp_path, capsys):
+    assert main(["--quiet", "train", "--masked", str(keyed_digits), "--model", "nn", "--preset", "paper",
+                 "--epochs", "1", "--params", '{"hidden": [8, 8]}', "--out", str(tmp_path / "nn")]) == 0
+    params = json.loads((tmp_path / "nn" / "model.json").read_text())["params"]
+    assert (params["batch_size"], params["schedule"], params["epochs"], params["hidden"]) == (4, "constant", 1, [8, 8])
+    assert main(["train", "--masked", str(keyed_digits), "--model", "rf", "--preset", "paper",
+                 "--out", str(tmp_path / "rf")]) == 2
+    assert "rf has no preset 'paper' (presets: none)" in capsys.readouterr().err
+
+
 def test_train_masker_limit_and_quiet(tmp_path, capsys):
     assert main(["train-masker", "--data", "digits", "--limit", "40", "--epochs", "1", "--quiet",
                  "--out", str(tmp_path / "m")]) == 0
@@ -177,3 +187,21 @@ def test_bench_mask_runs_whole_processes_on_the_test_split(tree_archives, tmp_pa
                                    "peak_rss_mb"}
     assert all(value > 0 for value in doc["figures"].values())
     assert doc["config"]["images"] == 6  # the fixture's test split, not its train split
+
+
+def test_bench_train_times_and_scores_each_classifier(cifar_folder, trained_masker, tmp_path):
+    out = tmp_path / "train.json"
+    assert main(["--quiet", "bench", "train", "--data", str(cifar_folder), "--masker", str(trained_masker[0]),
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    runs = ("nn", "nn_paper", "rf", "adaboost")
+    assert set(doc["figures"]) == {f"{run}_{figure}" for run in runs
+                                   for figure in ("s", "accuracy", "accuracy_low", "accuracy_high")}
+    for run in runs:
+        figures = [doc["figures"][f"{run}_{name}"] for name in ("accuracy_low", "accuracy", "accuracy_high")]
+        assert doc["figures"][f"{run}_s"] > 0 and 0 <= figures[0] <= figures[1] <= figures[2] <= 1
+    config = doc["config"]
+    assert (config["train_vectors"], config["test_vectors"]) == (50, 20)  # the fixture's splits, whole
+    assert config["masker"]["dir"] == str(trained_masker[0])
+    nn, paper = config["classifiers"]["nn"], config["classifiers"]["nn_paper"]
+    assert (nn["preset"], paper["preset"], paper["batch_size"]) == (None, "paper", 4)

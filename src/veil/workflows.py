@@ -214,15 +214,17 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
 
 def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
-                     **params):
+                     preset: str | None = None, **params):
     """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
-    it remembers the masker fingerprint. `epochs` is for the models trained in epochs (`trains_with_engine`).
+    it remembers the masker fingerprint. `epochs` is for the models trained in epochs (`trains_with_engine`);
+    `preset` names one of the model's recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
     beside it, then replace it whole, so no file of the old model survives)."""
-    from veil.classifiers import classifier_class
+    from veil.classifiers import classifier_class, preset_params
 
     masked = masked if limit is None else masked.subset(slice(0, limit))
+    params = {**(preset_params(model, preset) if preset else {}), **params}
     labels = masked.require_labels()
     cls = classifier_class(model)
     engine = cls.trains_with_engine

@@ -41,6 +41,8 @@ class MaskedClassifier(ClassifierMixin, BaseEstimator, ABC):
     #: scikit-learn checks this class fails on purpose, with the reason: `check_estimator(...,
     #: expected_failed_checks=cls.expected_failed_checks)`
     expected_failed_checks: ClassVar[dict[str, str]] = {}
+    #: named recipes, each a dict of parameters (`veil train --preset NAME`; see `preset_params`)
+    presets: ClassVar[dict[str, dict]] = {}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -166,6 +168,14 @@ def encode_labels(y: np.ndarray, class_names=None) -> tuple[np.ndarray, np.ndarr
         raise VeilValueError(f"training data hold a single class ({names[present[0]]}); a classifier needs more than "
                              "one class")
     return classes, codes.astype(np.int64), names
+
+
+def preset_params(kind: str, preset: str) -> dict:
+    """The parameters of a classifier kind's named recipe, e.g. `preset_params("nn", "paper")`."""
+    presets = classifier_class(kind).presets
+    if preset not in presets:
+        raise VeilValueError(f"{kind} has no preset {preset!r} (presets: {', '.join(presets) or 'none'})")
+    return dict(presets[preset])
 
 
 def load_classifier(directory) -> MaskedClassifier:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from veil.classifiers.base import register_classifier
-from veil.classifiers.torch_base import TorchClassifier
+from veil.classifiers.torch_base import TorchClassifier, one_cycle
 from veil.errors import VeilValueError
 from veil.models import build_model
 
@@ -125,10 +125,7 @@ class ImageClassifier(TorchClassifier):
 
     def _optimizer(self, steps_per_epoch: int) -> dict:
         optimizer = torch.optim.AdamW(self.module_.parameters(), lr=self._lr(), weight_decay=self.weight_decay)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self._lr(), total_steps=self.epochs * steps_per_epoch,
-                                                        pct_start=0.4, anneal_strategy="linear",
-                                                        cycle_momentum=False)
-        return {"optimizer": optimizer, "scheduler": scheduler}
+        return {"optimizer": optimizer, "scheduler": one_cycle(optimizer, self._lr(), self.epochs * steps_per_epoch)}
 
     def _training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, partner, keep = self._mix(x)

@@ -30,6 +30,13 @@ from veil.weights import load_weights
 EVAL_BATCH = 4096
 
 
+def one_cycle(optimizer, max_lr: float, total_steps: int):
+    """A triangular one-cycle learning rate stepped per batch: linear up to `max_lr` over 40% of the steps, then
+    linear down to nearly 0."""
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=0.4,
+                                               anneal_strategy="linear", cycle_momentum=False)
+
+
 class TorchClassifier(MaskedClassifier):
     """fit/predict for a torch network trained through the shared Ignite trainer. Subclasses store the common
     hyperparameters (epochs, batch_size, lr, validation_fraction, patience, seed, device) in their `__init__`."""

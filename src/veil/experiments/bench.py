@@ -208,3 +208,64 @@ def bench_train_masker(data: ImageSet, json_path, params: dict, seed: int = 0, f
 
 def _latent_targets_met(row: dict, cat_dim: int) -> bool:
     return row["gauss_ks"] <= 0.05 and row["cat_used"] >= cat_dim and row["cat_mean_max_prob"] >= 0.9
+
+
+#: `veil bench train`: the masked vectors each classifier trains on and is scored on, and the runs (name: kind,
+#: preset; None for the kind's defaults)
+TRAIN_VECTORS = 10_000
+TEST_VECTORS = 10_000
+CLASSIFIER_RUNS = {"nn": ("nn", None), "nn_paper": ("nn", "paper"), "rf": ("rf", None), "adaboost": ("adaboost", None)}
+
+
+def bench_train(data, json_path, masker_dir=None, seed: int = 0, progress: bool = True, force: bool = False) -> dict:
+    """Train nn (the default recipe and the paper's), rf and adaboost on 10,000 masked vectors of the train split (a
+    stratified draw) and score each on up to 10,000 of the test split. Figures per run: `{run}_s` (the fit alone)
+    and `{run}_accuracy` with its 95% Wilson interval (`_low`, `_high`). Without `masker_dir` the default AAE is
+    first trained for one epoch on the whole train split. Run with nothing else on the machine."""
+    from veil.data import load
+    from veil.experiments.tradeoff import subsample
+
+    with claim_output(json_path, force) as tmp:
+        start = time.time()
+        train, test = load(data, split="train"), load(data, split="test")
+        masker, masker_config = _bench_masker(masker_dir, train, seed, progress)
+        train, test = subsample(train, TRAIN_VECTORS, seed), subsample(test, TEST_VECTORS, seed)
+        vectors, test_vectors = masker.transform(train), masker.transform(test)
+        figures, params = {}, {}
+        for name, (kind, preset) in CLASSIFIER_RUNS.items():
+            run_figures, params[name] = _fit_and_score(name, kind, preset, (vectors, train.labels),
+                                                       (test_vectors, test.labels), seed, progress)
+            figures.update(run_figures)
+        write_results(tmp, figures, seed=seed, wall_s=time.time() - start, config={
+            "data": str(data), "train_vectors": len(train), "test_vectors": len(test),
+            "vector_shape": list(vectors.shape[1:]), "masker": masker_config, "classifiers": params,
+            "timed": "each classifier's fit (its validation epochs included); not masking or scoring"})
+    return figures
+
+
+def _bench_masker(masker_dir, train: ImageSet, seed: int, progress: bool):
+    """The masker to make vectors with, and what the config says of it."""
+    from veil.maskers import AAEMasker, load_masker
+
+    if masker_dir is not None:
+        masker = load_masker(masker_dir)
+        return masker, {"dir": str(masker_dir), "method": masker.method, "fingerprint": masker.fingerprint}
+    masker = AAEMasker(epochs=1, seed=seed).fit(train, progress=progress)
+    return masker, {"trained_here": f"the default AAE, 1 epoch on the train split ({len(train)} images), no --masker",
+                    "params": {k: v for k, v in masker.get_params().items() if k != "device"}}
+
+
+def _fit_and_score(name: str, kind: str, preset: str | None, train: tuple, test: tuple, seed: int, progress: bool):
+    """({name}_s, {name}_accuracy and its 95% Wilson interval), and the classifier's parameters."""
+    from veil.attacks.scoring import proportion_interval
+    from veil.classifiers import classifier_class, preset_params
+
+    cls = classifier_class(kind)
+    estimator = cls(**{**(preset_params(kind, preset) if preset else {}), "seed": seed})
+    shown = {"progress": progress} if cls.trains_with_engine else {}
+    fit_s = best_seconds(lambda: estimator.fit(*train, **shown), 1)
+    correct = int((estimator.predict(test[0]) == test[1]).sum())
+    low, high = proportion_interval(correct, len(test[1]))
+    params = {k: v for k, v in estimator.get_params().items() if k not in cls.unsaved_params}
+    return {f"{name}_s": fit_s, f"{name}_accuracy": correct / len(test[1]), f"{name}_accuracy_low": low,
+            f"{name}_accuracy_high": high}, {"kind": kind, "preset": preset, **params}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from veil import defaults
+from veil.classifiers import preset_params
 from veil.data import ImageSet, load, random_classes
 from veil.data.patterns import test_patterns
 from veil.experiments import register_protocol
@@ -135,7 +136,8 @@ def _per_class(images: ImageSet, per_class: int | None, seed: int) -> ImageSet:
 def score_methods(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: int, keep_nn=None) -> dict:
     """One draw: stratified 8:2 split; RF and AdaBoost (100 estimators) train on the 8, the NN on the 8 minus a
     stratified validation tenth (best epoch, early stopping); all are scored on the same 2."""
-    row, fitted = holdout_scores(vectors, labels, CLASSIFIER_KINDS, seed=seed, params={"nn": {"epochs": nn_epochs}})
+    nn = {**preset_params("nn", "paper"), "epochs": nn_epochs}
+    row, fitted = holdout_scores(vectors, labels, CLASSIFIER_KINDS, seed=seed, params={"nn": nn})
     if keep_nn is not None:
         keep_nn.append(fitted["nn"].history_)
     return row

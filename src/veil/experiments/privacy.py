@@ -24,7 +24,7 @@ from veil.attacks.base import ATTACKS
 from veil.attacks.run import Outcome
 from veil.attacks.scoring import per_image, proportion_interval
 from veil.attacks.semantic import public_classifier
-from veil.classifiers import classifier_class
+from veil.classifiers import classifier_class, preset_params
 from veil.data import ImageSet, load, stratified_split
 from veil.errors import VeilError
 from veil.io import claim_output, is_occupied, read_json, write_bytes
@@ -190,9 +190,9 @@ class Context:
 
     def utility(self, model: str, train_x, train: ImageSet, test_x) -> dict:
         """Accuracy (and its 95% interval) of `model` trained on train_x, scored on test_x against the victim's
-        labels: the paper's MLP for AAE vectors, paper 004's CNN for image-shaped data."""
-        params = {"batch_size": 64, "epochs": self.setup.accuracy_epochs,
-                  **({} if model == "nn" else {"widths": (32, 64)})}
+        labels: the paper's MLP (its recipe, at batch 64) for AAE vectors, paper 004's CNN for image-shaped data."""
+        params = {**(preset_params("nn", "paper") if model == "nn" else {"widths": (32, 64)}), "batch_size": 64,
+                  "epochs": self.setup.accuracy_epochs}
         estimator = classifier_class(model)(seed=self.seed, **params)
         estimator.fit(train_x, train.labels, class_names=train.class_names, progress=False)
         accuracy = float((estimator.predict(test_x) == self.victim.labels).mean())
