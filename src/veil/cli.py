@@ -101,7 +101,8 @@ def cmd_train_masker(args):
 
     data = _load_data(args, require_labels=False, limit=args.limit)
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                          resume=args.resume, device=args.device, force=args.force, progress=not args.quiet)
+                          resume=args.resume, device=args.device, force=args.force, progress=not args.quiet,
+                          preset=args.preset)
     _print_figures(masker.report_)
     print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
           "and anyone holding the encoder can train a decoder from public images)")
@@ -278,8 +279,11 @@ def _masker_commands(sub) -> None:
     p = _command(sub, "train-masker", cmd_train_masker, help="train an AAE masker on public images (labels unused)")
     _data_args(p, limit=True)
     p.add_argument("--out", required=True, help="new folder for the masker (encoder, decoder, manifest.json)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="training epochs (default 10)")
-    p.add_argument("--batch-size", type=_positive_int, default=16, help="images per step (default 16)")
+    p.add_argument("--preset", choices=["paper"], help="a named recipe instead of the default one (paper: the "
+                   "paper's constant-rate optimiser, as the committed reproductions used; --epochs and --batch-size "
+                   "override it)")
+    p.add_argument("--epochs", type=_positive_int, help="training epochs (default: the recipe's)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")

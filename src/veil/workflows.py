@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 # only), and every error before the work starts, stays fast.
 
 
-def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16, seed: int = 0, resume: bool = False,
-                 progress: bool = True, device: str | None = None, force: bool = False, **params) -> AAEMasker:
-    """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`.
+def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
+                 resume: bool = False, progress: bool = True, device: str | None = None, force: bool = False,
+                 preset: str | None = None, **params) -> AAEMasker:
+    """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`. The parameters are
+    AAEMasker's defaults, or the named `preset`'s, overridden by `epochs`, `batch_size` and `params` when given.
 
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
@@ -40,7 +42,8 @@ def train_masker(data: ImageSet, out_dir, epochs: int = 10, batch_size: int = 16
     if not (resume or force):
         refuse_unfinished(out_dir)  # an interrupted run is resumed, not refused with only --force to offer
 
-    masker = AAEMasker(epochs=epochs, batch_size=batch_size, seed=seed, device=device, **params)
+    given = {name: value for name, value in {"epochs": epochs, "batch_size": batch_size}.items() if value is not None}
+    masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "device": device})
     with claim_output(out_dir, force, folder=True, resume=resume, in_place=True) as work:
         masker.fit(data, work_dir=work, resume=resume, progress=progress)
         masker.save(work)
@@ -54,6 +57,15 @@ def _write_training_report(masker: AAEMasker, path: Path, data: ImageSet, seed: 
                   ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob",
                    "cat_used", "epoch_s")}, seed=seed, wall_s=wall_s,
                   epochs=masker.history_, training_data=masker.training_data_, n_images=len(data))
+
+
+def aae_preset(name: str | None) -> dict:
+    """The parameters of an AAE masker recipe (`AAEMasker.presets`); {} for None (the defaults)."""
+    from veil.maskers import AAEMasker
+
+    if name is not None and name not in AAEMasker.presets:
+        raise VeilError(f"the AAE masker has no preset {name!r} (presets: {', '.join(AAEMasker.presets)})")
+    return dict(AAEMasker.presets[name]) if name else {}
 
 
 def export_encoder(masker_dir, out_dir, force: bool = False) -> Path:

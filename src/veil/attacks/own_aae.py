@@ -18,7 +18,9 @@ def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMa
            seed, knowledge.masked.data.shape[1])
     if key not in _TRAINED:
         gauss = knowledge.masked.data.shape[1] - AAEConfig().cat_dim
-        masker = AAEMasker(gauss_dim=gauss, epochs=budget.aae_epochs, batch_size=budget.batch_size, seed=seed)
+        # the victim's recipe in `veil report privacy` (the attacker knows the algorithm)
+        masker = AAEMasker(**{**AAEMasker.presets["paper"], "gauss_dim": gauss, "epochs": budget.aae_epochs,
+                              "batch_size": budget.batch_size, "seed": seed})
         _TRAINED[key] = masker.fit(knowledge.public_subset(budget.aae_images), progress=progress)
     return _TRAINED[key]
 

@@ -33,7 +33,7 @@ def _demo_into(out_dir: Path, seed: int, epochs: int, progress: bool) -> dict:
     digits = load("digits")
     public, private = stratified_split(digits.labels, 0.5, seed)
     masker = train_masker(digits.subset(public), out_dir / "masker", epochs=epochs, batch_size=32, seed=seed,
-                          progress=progress)
+                          preset="paper", progress=progress)
     masked = mask_images(masker, digits.subset(private))
     figures, _ = holdout_scores(masked.data, masked.require_labels(), seed=seed, params=DEMO_PARAMS,
                                 class_names=masked.class_names, progress=progress)

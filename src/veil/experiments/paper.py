@@ -25,6 +25,7 @@ from veil.experiments.report import paper_report
 from veil.errors import VeilError
 from veil.io import read_json
 from veil.maskers import AAEMasker, load_masker
+from veil.maskers.aae import UNSTATED
 from veil.metrics import per_image_mse
 from veil.experiments.plots import curves, masked_examples, pair_grid
 from veil.results import write_results
@@ -53,7 +54,8 @@ class Setup:
                    pair_images=100, nn_epochs=4)
 
     def masker_config(self) -> dict:
-        return {"epochs": self.epochs, "batch_size": self.batch_size}
+        """The paper preset (constant rate, as the committed reproductions trained) at this budget's size."""
+        return {**AAEMasker.presets["paper"], "epochs": self.epochs, "batch_size": self.batch_size}
 
 
 class Context:
@@ -105,7 +107,7 @@ class Context:
         folder = self.work / f"instance{index}"
         config = {**self.instance_config(), "seed": self.seed + index}
         if (folder / "manifest.json").exists():
-            saved = read_json(folder / "manifest.json")["config"]
+            saved = {**UNSTATED, **read_json(folder / "manifest.json")["config"]}
             if all(saved.get(k) == v for k, v in config.items()):
                 return load_masker(folder)
         epochs, batch_size, seed = config.pop("epochs"), config.pop("batch_size"), config.pop("seed")
@@ -115,7 +117,7 @@ class Context:
     def instance_config(self) -> dict:
         """Every instance shares instance 0's configuration (only the seed differs)."""
         if self.given_masker:
-            config = read_json(Path(self.given_masker) / "manifest.json")["config"]
+            config = {**UNSTATED, **read_json(Path(self.given_masker) / "manifest.json")["config"]}
             config.pop("seed", None)
             return config
         return self.setup.masker_config()

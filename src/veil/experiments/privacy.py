@@ -160,7 +160,8 @@ class Context:
         train = self.public.images[np.random.default_rng([self.seed, 11]).permutation(len(self.public))
                                    [:budget.aae_images]]
         return train_masker(ImageSet(train, source=self.public.source), folder, epochs=budget.aae_epochs,
-                            batch_size=budget.batch_size, seed=self.seed, resume=True)  # its own work folder
+                            batch_size=budget.batch_size, seed=self.seed, resume=True,  # its own work folder
+                            preset="paper")  # the recipe of the committed report
 
     def scheme(self, scheme: str) -> None:
         from veil.workflows import mask_images

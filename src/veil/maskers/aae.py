@@ -67,6 +67,9 @@ class AAEConfig:
     seed: int = 0
 
 
+#: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
+UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0}
+
 _D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each default as a class attribute)
 
 
@@ -79,6 +82,11 @@ class AAEMasker(Masker):
     """
 
     secret_files = (DECODER_FILE,)
+    #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of the committed reproductions and
+    #: privacy report, the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs) with veil's stabilisers
+    #: above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
+    presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
+                         "batch_size": 16, "epochs": 10}}
     fits_on_data = True
     invertible = True
     output = "vectors"
@@ -323,7 +331,7 @@ class AAEMasker(Masker):
         manifest = read_manifest(directory, skip=() if decoder else (DECODER_FILE,), opened=opened)
         if manifest["method"] != cls.method:
             raise VeilError(f"holds a {manifest['method']!r} masker, not an AAE", directory)
-        masker = build_from_config(cls, {**manifest["config"], "device": device}, directory)
+        masker = build_from_config(cls, {**UNSTATED, **manifest["config"], "device": device}, directory)
         masker.device_ = pick_device(device)
         masker.encoder, dec = masker._nets()
         load_weights(masker.encoder, directory / ENCODER_FILE)
