@@ -13,10 +13,16 @@ What it protects, as measured by `veil report privacy` (results/privacy/report.m
 
 Training is stabilised beyond the paper's plain recipe (which stalls near MSE 0.03 on CIFAR-10):
 - the regularisation phase (discriminators and the encoder as generator) uses its own, smaller learning rate
-  (`reg_lr`, default 1e-4) while reconstruction keeps the paper's Adam lr 1e-3;
+  (`reg_lr`, default 1e-4) than reconstruction (`lr`);
 - the generator loss is weighted (`adv_weight`) and real labels are smoothed (`label_smoothing`);
 - discriminators use dropout, and train on the encoder outputs of the reconstruction pass (detached);
 - the Gaussian head ends in a BatchNorm without affine terms (`standardize_gauss`), fixing the first two moments.
+
+The default recipe is also fast (issue 12: held-out MSE 0.0035 with an honest latent in minutes on 2 cores; the
+search is in results/bench/train-masker-search): batches of 256, a one-cycle schedule for all three optimizers
+peaking at lr 3e-3 (`schedule`), a linear latent-to-pixel path in the decoder (`decoder_skip`), an information term
+on the categorical head (`cat_weight`), and channels-last convolutions on CPU. `presets["paper"]` is the earlier,
+paper-style recipe (constant Adam 1e-3, batch 16), which the committed reproductions used.
 """
 from __future__ import annotations
 
@@ -51,17 +57,17 @@ class AAEConfig:
     cat_dim: int = 20
     channels: int = 32
     standardize_gauss: bool = True
-    decoder_skip: bool = False
+    decoder_skip: bool = True
     epochs: int = 10
-    batch_size: int = 16
-    lr: float = 1e-3
+    batch_size: int = 256
+    lr: float = 3e-3
     beta1: float = 0.9
     beta2: float = 0.999
     reg_lr: float = 1e-4
     adv_weight: float = 1.0
     label_smoothing: float = 0.1
-    schedule: str = "constant"
-    cat_weight: float = 0.0
+    schedule: str = "onecycle"
+    cat_weight: float = 0.01
     joint_adv_weight: float = 0.0
     holdout: float = 0.05
     seed: int = 0
