@@ -15,7 +15,8 @@ def test_numpy_encoder_gives_the_torch_vectors_and_fingerprint(tmp_path, standar
     masker = AAEMasker(gauss_dim=10, cat_dim=3, channels=8, epochs=1, batch_size=16,
                        standardize_gauss=standardize).fit(train, progress=False)
     masker.save(tmp_path / "m")
-    encoder = load_encoder(tmp_path / "m" / ENCODER_FILE, standardize)
+    encoder = load_encoder(tmp_path / "m" / ENCODER_FILE, {"channels": 8, "gauss_dim": 10, "cat_dim": 3,
+                                                            "standardize_gauss": standardize})
     pixels = rng.integers(0, 256, (37, 32, 32, 3), dtype=np.uint8)  # not a multiple of the batch size
     expected = masker.transform(pixels)
     got = encoder(pixels, batch_size=16)
@@ -31,7 +32,7 @@ def test_weights_of_another_network_are_refused_by_file(tmp_path):
     path = tmp_path / ENCODER_FILE
     save_file({"features.0.weight": np.zeros((2, 2), dtype=np.float32)}, str(path))
     with pytest.raises(VeilError, match=f"{ENCODER_FILE}: weights do not fit this architecture"):
-        load_encoder(path, True)
+        load_encoder(path, {"channels": 8, "gauss_dim": 10, "cat_dim": 3, "standardize_gauss": True})
 
 
 def test_veil_mask_with_a_trained_masker_imports_neither_torch_nor_scikit_learn(trained_masker, image_tree, tmp_path):

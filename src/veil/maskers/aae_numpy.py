@@ -126,7 +126,7 @@ class NumpyAAE:
                 raise VeilError(f"a {method} masker masks with its secret: use --method {method} with --key-file or "
                                 "--key-env", directory)
             raise VeilError(f"holds a {method!r} masker; --method aae takes an AAE masker directory", directory)
-        encoder = load_encoder(Path(directory) / ENCODER_FILE, manifest["config"].get("standardize_gauss", True))
+        encoder = load_encoder(Path(directory) / ENCODER_FILE, architecture(manifest["config"], directory))
         if manifest.get("fingerprint") and manifest["fingerprint"] != encoder.fingerprint:
             raise VeilError("encoder weights do not match the manifest's fingerprint", Path(directory) / ENCODER_FILE)
         return cls(encoder)
@@ -145,9 +145,52 @@ class NumpyAAE:
         return {"latent_conformity": latent_conformity(masked[:, :g], masked[:, g:])}
 
 
-def load_encoder(path, standardize_gauss: bool) -> NumpyEncoder:
-    """A NumpyEncoder from an `encoder.safetensors` file (checksums are the manifest reader's job), refused as
-    `veil.weights.load_weights` refuses it for torch: damaged, non-finite, or of another architecture."""
+def architecture(config, where) -> dict:
+    """The encoder's sizes from a manifest's configuration, checked as `AAEMasker` checks them."""
+    sizes = {"channels": 32, "gauss_dim": 384, "cat_dim": 20, "standardize_gauss": True}
+    if not isinstance(config, dict):
+        raise VeilError("the masker configuration is not a JSON object", where)
+    sizes.update({name: config[name] for name in sizes if name in config})
+    for name in ("channels", "gauss_dim", "cat_dim"):
+        value = sizes[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 14:
+            raise VeilError(f"invalid masker configuration ({name} must be a positive integer, got {value!r})", where)
+    if not isinstance(sizes["standardize_gauss"], bool):
+        raise VeilError("invalid masker configuration (standardize_gauss must be true or false)", where)
+    return sizes
+
+
+def expected_shapes(channels: int, gauss_dim: int, cat_dim: int, standardize_gauss: bool) -> dict[str, tuple]:
+    """Every tensor of `veil.models.aae.Encoder`'s state dict and its shape."""
+    c, features = channels, channels * 4 * 16
+    shapes = {"features.0.weight": (c, 3, 4, 4), "features.0.bias": (c,), "gauss.0.weight": (gauss_dim, features),
+              "gauss.0.bias": (gauss_dim,), "cat.weight": (cat_dim, features), "cat.bias": (cat_dim,)}
+    for conv, norm, out in (("features.2", "features.3", 2 * c), ("features.5", "features.6", 4 * c)):
+        shapes.update({f"{conv}.weight": (out, out // 2, 4, 4), f"{conv}.bias": (out,),
+                       **{f"{norm}.{k}": (out,) for k in ("weight", "bias", "running_mean", "running_var")},
+                       f"{norm}.num_batches_tracked": ()})
+    if standardize_gauss:
+        shapes.update({f"gauss.1.{k}": (gauss_dim,) for k in ("running_mean", "running_var")},
+                      **{"gauss.1.num_batches_tracked": ()})
+    return shapes
+
+
+def _mismatch(state: dict, shapes: dict) -> str | None:
+    """What keeps `state` from fitting `shapes`, in the words torch's `load_state_dict` uses; None if it fits."""
+    missing, unexpected = sorted(set(shapes) - set(state)), sorted(set(state) - set(shapes))
+    if missing or unexpected:
+        return f"Missing key(s): {', '.join(missing) or 'none'}; unexpected key(s): {', '.join(unexpected) or 'none'}"
+    wrong = [name for name in sorted(shapes) if tuple(state[name].shape) != shapes[name]]
+    if wrong:
+        name = wrong[0]
+        return f"size mismatch for {name}: the file has {tuple(state[name].shape)}, the model needs {shapes[name]}"
+    return None
+
+
+def load_encoder(path, sizes: dict) -> NumpyEncoder:
+    """A NumpyEncoder of the architecture `sizes` (see `architecture`) from an `encoder.safetensors` file (checksums
+    are the manifest reader's job), refused as `veil.weights.load_weights` refuses it for torch: damaged,
+    non-finite, or of another architecture."""
     from safetensors.numpy import load as parse
 
     from veil.io import read_bytes
@@ -161,7 +204,7 @@ def load_encoder(path, standardize_gauss: bool) -> NumpyEncoder:
     for name, tensor in state.items():
         if np.issubdtype(tensor.dtype, np.floating) and not np.isfinite(tensor).all():
             raise VeilError(f"tensor {name!r} holds NaN or infinite values", path)
-    try:
-        return NumpyEncoder(state, standardize_gauss)
-    except (KeyError, ValueError) as exc:
-        raise VeilError(f"weights do not fit this architecture ({type(exc).__name__}: {exc})", path) from None
+    problem = _mismatch(state, expected_shapes(**sizes))
+    if problem:
+        raise VeilError(f"weights do not fit this architecture ({problem})", path)
+    return NumpyEncoder(state, sizes["standardize_gauss"])
