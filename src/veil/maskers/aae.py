@@ -192,12 +192,14 @@ class AAEMasker(Masker):
         opt_disc = torch.optim.Adam([*d_gauss.parameters(), *d_cat.parameters()], lr=c.reg_lr, betas=betas)
         opt_gen = torch.optim.Adam(self.encoder_.parameters(), lr=c.reg_lr, betas=betas)
         loader = tensor_loader(train, batch_size=c.batch_size, shuffle=True, drop_last=len(train) > c.batch_size)
-        schedules = _lr_schedules(c, c.epochs * len(loader), opt_ae, opt_disc, opt_gen)
+        # a joint generator loss goes through opt_ae: opt_gen then never steps, and gets no schedule
+        stepped = {"ae": opt_ae, "disc": opt_disc, **({} if c.joint_adv_weight else {"gen": opt_gen})}
+        schedules = _lr_schedules(c, c.epochs * len(loader), *stepped.values())
         step = self._step(d_gauss, d_cat, opt_ae, opt_disc, opt_gen, schedules)
         trainer = make_trainer(step, c.seed)
         to_save = {"encoder": self.encoder_, "decoder": self.decoder_, "d_gauss": d_gauss, "d_cat": d_cat,
                    "opt_ae": opt_ae, "opt_disc": opt_disc, "opt_gen": opt_gen,
-                   **{f"schedule_{name}": sch for name, sch in zip(("ae", "disc", "gen"), schedules)}}
+                   **{f"schedule_{name}": sch for name, sch in zip(stepped, schedules)}}
 
         def evaluate(epoch):
             vectors = self.transform(held)
