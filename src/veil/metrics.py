@@ -2,6 +2,9 @@
 latent conformity)."""
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 
@@ -40,16 +43,23 @@ def ssim_psnr(images: np.ndarray, reconstructions: np.ndarray) -> dict:
 
 
 def ks_statistics(samples: np.ndarray) -> np.ndarray:
-    """Per-column Kolmogorov-Smirnov statistic of `samples` (N, D) against N(0, 1), vectorised. (scipy.special's
-    normal CDF: `veil mask` computes this, and scipy.stats takes several times longer to import.)"""
-    from scipy.special import ndtr
+    """Per-column Kolmogorov-Smirnov statistic of `samples` (N, D) against N(0, 1), vectorised.
 
-    x = np.sort(np.asarray(samples, np.float64), axis=0)
-    n = len(x)
-    cdf = ndtr(x)
-    upper = np.arange(1, n + 1)[:, None] / n - cdf
-    lower = cdf - np.arange(0, n)[:, None] / n
-    return np.maximum(upper.max(axis=0), lower.max(axis=0))
+    `veil mask` records it for every AAE-masked set, so it avoids SciPy, whose import alone took longer than the
+    statistic: the normal CDF is interpolated in a table of `math.erf` values (step 1e-3, error below 1e-7, far under
+    the statistic's own resolution of 1/N), and columns are sorted as contiguous rows."""
+    x = np.sort(np.asarray(samples, np.float32).T, axis=1)  # the vectors are float32: sorting wider costs twice
+    n = x.shape[1]
+    cdf = np.interp(x, *_normal_cdf_table())
+    upper = (np.arange(1, n + 1) / n - cdf).max(axis=1)
+    lower = (cdf - np.arange(0, n) / n).max(axis=1)
+    return np.maximum(upper, lower)
+
+
+@functools.cache
+def _normal_cdf_table() -> tuple[np.ndarray, np.ndarray]:
+    grid = np.linspace(-9.0, 9.0, 18001)
+    return grid, np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in grid])
 
 
 def latent_conformity(gauss: np.ndarray, cat: np.ndarray) -> dict:

@@ -42,7 +42,7 @@ class NumpyEncoder:
                                            dtype=np.float32)
         self.head_b = np.concatenate([gauss_b, state["cat.bias"]]).astype(np.float32)
 
-    def __call__(self, images, batch_size: int = 512) -> np.ndarray:
+    def __call__(self, images, batch_size: int = 128) -> np.ndarray:
         """Images in either layout, uint8 or float in [0, 1] -> masked vectors (N, gauss + cat), float32."""
         array, channels_last = image_array(images)
         out = np.empty((len(array), len(self.head_b)), dtype=np.float32)
