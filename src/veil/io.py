@@ -92,6 +92,21 @@ def read_bytes(path) -> bytes:
             raise read_error(exc, path) from None
 
 
+def read_safetensors(path, parse, finite) -> dict:
+    """The tensors of a safetensors file, parsed by `parse` (safetensors' torch or NumPy `load`), each checked by
+    `finite(tensor)`: a damaged file or a NaN/infinite tensor is a VeilError naming the file."""
+    try:
+        tensors = parse(read_bytes(path))
+    except VeilError:
+        raise
+    except Exception as exc:  # the safetensors parser raises its own error types on a damaged header
+        raise VeilError(f"not a valid safetensors file ({' '.join(str(exc).split())})", path) from None
+    for name, tensor in tensors.items():
+        if not finite(tensor):
+            raise VeilError(f"tensor {name!r} holds NaN or infinite values", path)
+    return tensors
+
+
 def read_json(path) -> dict:
     path = Path(path)
     try:

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load as parse_safetensors
 
 from veil.errors import VeilError
-from veil.io import read_bytes
+from veil.io import read_safetensors
 
 
 def load_weights(module: torch.nn.Module, path) -> None:
@@ -14,15 +14,8 @@ def load_weights(module: torch.nn.Module, path) -> None:
     A damaged file, non-finite values, or tensors that do not fit the architecture are a VeilError naming the file
     and, for a changed shape or name, the tensor (torch's message runs over several lines; it is kept whole, as one).
     """
-    try:
-        tensors = parse_safetensors(read_bytes(path))
-    except VeilError:
-        raise
-    except Exception as exc:  # the safetensors parser raises its own error types on a damaged header
-        raise VeilError(f"not a valid safetensors file ({_one_line(exc)})", path) from None
-    for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise VeilError(f"tensor {name!r} holds NaN or infinite values", path)
+    tensors = read_safetensors(path, parse_safetensors,
+                               lambda tensor: not tensor.is_floating_point() or bool(torch.isfinite(tensor).all()))
     try:
         module.load_state_dict(tensors)
     except (RuntimeError, TypeError, ValueError) as exc:

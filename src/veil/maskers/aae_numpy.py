@@ -193,17 +193,9 @@ def load_encoder(path, sizes: dict) -> NumpyEncoder:
     non-finite, or of another architecture."""
     from safetensors.numpy import load as parse
 
-    from veil.io import read_bytes
+    from veil.io import read_safetensors
 
-    try:
-        state = parse(read_bytes(path))
-    except VeilError:
-        raise
-    except Exception as exc:  # the safetensors parser raises its own error types on a damaged header
-        raise VeilError(f"not a valid safetensors file ({' '.join(str(exc).split())})", path) from None
-    for name, tensor in state.items():
-        if np.issubdtype(tensor.dtype, np.floating) and not np.isfinite(tensor).all():
-            raise VeilError(f"tensor {name!r} holds NaN or infinite values", path)
+    state = read_safetensors(path, parse, lambda t: not np.issubdtype(t.dtype, np.floating) or np.isfinite(t).all())
     problem = _mismatch(state, expected_shapes(**sizes))
     if problem:
         raise VeilError(f"weights do not fit this architecture ({problem})", path)
