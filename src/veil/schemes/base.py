@@ -7,6 +7,7 @@ never load scikit-learn, SciPy or torch.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -75,15 +76,16 @@ class Capabilities:
     options: ClassVar[tuple[str, ...]] = ()
 
 
-class Scheme(Capabilities):
+class Scheme(Capabilities, ABC):
     """A masking function fixed by its options: transform (and, if invertible, inverse_transform), the configuration
     and fingerprint a masked set records. The estimator of a scheme takes its capabilities from here (`SHOWN`)."""
 
     #: the class attributes the estimator of this scheme takes over
     SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options")
 
+    @abstractmethod
     def transform(self, X) -> np.ndarray:
-        raise VeilError(f"{self.method} cannot transform")
+        """Images, either layout -> the masked form."""
 
     def inverse_transform(self, X) -> np.ndarray:
         raise VeilError(f"the {self.method} scheme has no inverse")
@@ -94,9 +96,9 @@ class Scheme(Capabilities):
         return {}
 
     @property
+    @abstractmethod
     def fingerprint(self) -> str:
         """One-way identifier of the masking function, stored with masked data."""
-        raise NotImplementedError
 
     def masked_meta(self, masked: np.ndarray) -> dict:
         """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""

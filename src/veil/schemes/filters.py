@@ -15,7 +15,7 @@ pairs invert it, and a masked set records its seed; `iidfilter` changes the filt
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -54,7 +54,7 @@ def filter_images(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     return out
 
 
-class FilterScheme(Scheme, ABC):
+class FilterScheme(Scheme):
     """A filter perturbation of a kernel size and a seed (`kernel` None is the default size); no key, no inverse.
     Outputs are float32 images in the input's layout."""
 

@@ -100,7 +100,7 @@ def _hwc_to_chw_positions() -> tuple[np.ndarray, np.ndarray]:
     return chw_to_hwc, np.argsort(chw_to_hwc)
 
 
-class KeyedScheme(Scheme, ABC):
+class KeyedScheme(Scheme):
     """A keyed permutation-and-xor scheme, built from a secret (bytes or a `veil.maskers.keys.Secret`) or an
     explicit key table (see `key_table`), and a block size (None: the scheme's default). Subclasses set the block
     sizes they allow and build the layout. The secret itself is not kept: only what it gives (the key table, the
