@@ -205,3 +205,11 @@ def test_bench_train_times_and_scores_each_classifier(cifar_folder, trained_mask
     assert config["masker"]["dir"] == str(trained_masker[0])
     nn, paper = config["classifiers"]["nn"], config["classifiers"]["nn_paper"]
     assert (nn["preset"], paper["preset"], paper["batch_size"]) == (None, "paper", 4)
+
+
+def test_bench_train_masker_refuses_an_unknown_parameter_before_any_output(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "train-masker", "--data", "digits", "--json", str(out), "--params", '{"bogus": 1}']) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid masker configuration" in err and "bogus" in err
+    assert not out.exists()

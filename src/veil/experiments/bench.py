@@ -182,10 +182,12 @@ def bench_train_masker(data: ImageSet, json_path, params: dict, seed: int = 0, f
     `images_per_s_b16` / `images_per_s_b128` (one epoch over 4,096 images at that batch size). Every epoch's figures
     go into the JSON too. Run with nothing else on the machine."""
     from veil.maskers import AAEMasker
+    from veil.maskers.base import build_from_config
 
+    masker = build_from_config(AAEMasker, {**params, "seed": seed}, "--params")  # refused before any output
     with claim_output(json_path, force) as tmp:
         start = time.time()
-        masker = AAEMasker(**{**params, "seed": seed}).fit(data, progress=True)
+        masker.fit(data, progress=True)
         history, elapsed = masker.history_, np.cumsum([row["epoch_s"] for row in masker.history_])
         hit = next((i for i, row in enumerate(history) if row["holdout_mse"] <= TARGET_MSE), None)
         at = history[len(history) - 1 if hit is None else hit]
