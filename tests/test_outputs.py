@@ -371,3 +371,20 @@ def test_a_failure_at_any_point_leaves_no_output(trained_masker, keyed, rf_model
 
 def _out_flag(args, out) -> list[str]:
     return [str(out)] if args[0] == "evaluate" or args[0] == "bench" else ["--out", str(out)]
+
+
+def test_a_copied_tree_outside_git_records_the_commit_it_was_copied_from(tmp_path):
+    """A checkout copied to another machine without .git (a GPU run) names its source commit, not 'unknown'."""
+    import subprocess
+    import sys
+
+    import veil
+
+    shutil.copytree(Path(veil.__file__).parent, tmp_path / "veil")
+    probe = "from veil.results import git_commit; print(git_commit())"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    plain = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    named = subprocess.run([sys.executable, "-c", probe], env={**env, "VEIL_SOURCE_COMMIT": "abc123"},
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "unknown"
+    assert named.stdout.strip() == "abc123 (copied tree, VEIL_SOURCE_COMMIT)"

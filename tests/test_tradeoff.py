@@ -8,7 +8,9 @@ from veil.experiments import protocol
 
 
 def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
-    figures = protocol("tradeoff")(tmp_path, quick=True, seed=0, data="digits", parts="convmixer,scramble", jobs=2)
+    work = tmp_path / "work"
+    figures = protocol("tradeoff")(tmp_path, quick=True, seed=0, data="digits", parts="convmixer,scramble", jobs=2,
+                                   work=str(work))
     convmixer = json.loads((tmp_path / "convmixer_etc.json").read_text())
     assert set(convmixer["figures"]) == {"plain_accuracy", "etc_accuracy", "ratio", "epochs"}
     assert convmixer["figures"]["ratio"] == convmixer["figures"]["etc_accuracy"] / convmixer["figures"]["plain_accuracy"]
@@ -19,6 +21,12 @@ def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "convmixer_etc.json" in report and "scramble.json" in report
     assert (tmp_path / "examples.png").stat().st_size > 0
+    # every run checkpointed under --work; a second call resumes the finished runs and scores the same weights
+    [log] = work.glob("quick-seed0-*/convmixer/etc/training_log.json")
+    written = log.stat().st_mtime_ns
+    again = protocol("tradeoff")(tmp_path / "again", quick=True, seed=0, data="digits", parts="convmixer", work=str(work))
+    assert again["convmixer/ratio"] == figures["convmixer/ratio"]
+    assert log.stat().st_mtime_ns == written  # not trained again
 
 
 def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):

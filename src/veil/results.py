@@ -17,16 +17,19 @@ _START = time.time()
 
 @functools.cache
 def git_commit() -> str:
-    """The commit of the checkout the code runs from ('unknown' outside git), '-dirty' when the package's own
-    source differs from it. Cached: the first call (the CLI makes it on start) pins the code a long run started with,
-    and results that the run itself writes into the checkout do not count as changes."""
+    """The commit of the checkout the code runs from, '-dirty' when the package's own source differs from it.
+    Cached: the first call (the CLI makes it on start) pins the code a long run started with, and results that the
+    run itself writes into the checkout do not count as changes. Outside git (a copy of a clean checkout sent to
+    another machine), $VEIL_SOURCE_COMMIT names the commit it was copied from, else 'unknown'."""
     here = Path(__file__).resolve().parent
+    exported = os.environ.get("VEIL_SOURCE_COMMIT", "").strip()
+    outside = f"{exported} (copied tree, VEIL_SOURCE_COMMIT)" if exported else "unknown"
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
+        return outside
     if out.returncode != 0:
-        return "unknown"
+        return outside
     commit = out.stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
                            capture_output=True, text=True, timeout=10).stdout.strip()

@@ -104,7 +104,8 @@ def _claims(docs: dict) -> list[str]:
     return lines + ([f"- {b}" for b in below] or ["- nowhere"]) + [""]
 
 
-def paper_report(out, setup: dict, set_b: str, masker: str, wall_s: float, quick: bool) -> None:
+def paper_report(out, setup: dict, set_b: str, masker: str, aae: dict, wall_s: float, quick: bool) -> None:
+    """`aae`: the configuration every masker instance shares."""
     out = Path(out)
     docs = {name: _load(out, f"{name}.json") for name in ("table1", "table2", "pairs")}
     meta = next((d["meta"] for d in docs.values() if d), {})
@@ -122,7 +123,8 @@ def paper_report(out, setup: dict, set_b: str, masker: str, wall_s: float, quick
     lines += ["## Figures", ""] + [f"![{caption}]({name})" for name, caption in FIGURES if (out / name).exists()] + [""]
     lines += ["## How this run differs from the paper", "",
               f"- Set A: CIFAR-10 train split (the paper: CIFAR-10); set B: {set_b}.",
-              f"- AAE: {setup['epochs']} epochs, batch {setup['batch_size']} on CPU (the paper: batch 16 on a GPU, "
+              f"- AAE: {aae['epochs']} epochs, batch {aae['batch_size']}, learning rate {aae['lr']} "
+              f"({aae.get('schedule', 'constant')}) on the machine above (the paper: batch 16, Adam at 1e-3 on a GPU, "
               "epochs not stated); instance 0: `" + masker + "`.",
               "- AAE stabilisation (not in the paper): a smaller learning rate for the regularisation phase, label "
               "smoothing, discriminator dropout, and a standardised (BatchNorm, no affine) Gaussian head.",

@@ -16,10 +16,12 @@ always share data, model, epochs and seed. Keys are a fixed stand-in derived fro
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +33,13 @@ from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
-from veil.io import read_json, write_bytes
+from veil.io import private_dir, read_json, write_bytes
 from veil.maskers.base import masker_class
 from veil.maskers.keyed import KeyedMasker
 from veil.maskers.keys import experiment_secret
 from veil.experiments.plots import scheme_examples, tradeoff
 from veil.results import write_results
+from veil.training import progress_mode
 from veil.threads import available_cores
 
 PARTS = ("convmixer", "jpeg", "scramble", "curves")
@@ -58,6 +61,7 @@ class Budget:
     convmixer: dict  # ConvMixer architecture and training options (mixup / CutMix)
     cnn: dict
     batch_size: int = 64
+    name: str = ""  # the key of BUDGETS (recorded in every JSON)
 
 
 BUDGETS = {
@@ -65,6 +69,10 @@ BUDGETS = {
     # the timm defaults it trained EtC images with) and CNN widths
     "full": Budget(2000, 50000, 10, 20000, 5000, 5, 3000, 4,
                    {"dim": 128, "depth": 4, "kernel": 9, "patch": 4, "mixup": 0.8, "cutmix": 1.0}, {"widths": [16, 32]}),
+    # paper 003's ConvMixer-256/8 (patch 1, kernel 9) for a GPU: the whole train and test splits, 25 epochs; JPEG runs
+    # on as many training images as their uncompressed reference
+    "gpu": Budget(10000, 50000, 25, 50000, 50000, 20, 50000, 10,
+                  {"dim": 256, "depth": 8, "kernel": 9, "patch": 1, "mixup": 0.8, "cutmix": 1.0}, {"widths": [32, 64]}),
     # a smoke run
     "quick": Budget(100, 200, 1, 200, 200, 1, 100, 1,
                     {"dim": 16, "depth": 1, "kernel": 3, "patch": 4, "mixup": 0.8, "cutmix": 1.0}, {"widths": [4, 8]},
@@ -74,25 +82,37 @@ BUDGETS = {
 
 @register_protocol("tradeoff")
 def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, parts: str | None = None,
-        jobs: int = 1) -> dict:
-    """`jobs`: how many runs of a comparison train at once, each in its own process (one per core suits a CPU)."""
+        jobs: int = 1, budget: str | None = None, work: str | None = None) -> dict:
+    """`jobs`: how many runs of a comparison train at once, each in its own process (one per core suits a CPU).
+    `budget`: a name of BUDGETS (default "full", or "quick" with `quick`). Every run checkpoints each epoch under
+    `work` (default runs/tradeoff), in a folder of its data, budget, seed, part and run, and a later call resumes it."""
     if jobs < 1:
         raise VeilError(f"--jobs must be at least 1, got {jobs}")
+    name = budget or ("quick" if quick else "full")
+    if name not in BUDGETS:
+        raise VeilError(f"unknown budget {name!r}; budgets are {', '.join(BUDGETS)}")
     chosen = chosen_parts(parts)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    budget = BUDGETS["quick" if quick else "full"]
-    train, test = load_train_test(data or defaults.CIFAR10, budget, seed)
-    experiment = Experiment(train, test, budget, seed, out_dir, jobs)
+    chosen_budget = replace(BUDGETS[name], name=name)
+    train, test = load_train_test(data or defaults.CIFAR10, chosen_budget, seed)
+    work_dir = Path(work or "runs/tradeoff") / run_folder(data or defaults.CIFAR10, chosen_budget, seed)
+    experiment = Experiment(train, test, chosen_budget, seed, out_dir, jobs, work_dir)
     figures = {}
     for part in chosen:
         figures.update({f"{part}/{name}": value for name, value in getattr(experiment, part)().items()})
     scheme_examples(out_dir / "examples.png", example_rows(test.images[:6], experiment.secret))
-    write_bytes(out_dir / "report.md", report(out_dir, budget).encode())
+    write_bytes(out_dir / "report.md", report(out_dir, chosen_budget).encode())
     return figures
 
 
 run.parts = (*PARTS, "report")  # what --parts may narrow it to (`report`: only rewrite report.md)
+
+
+def run_folder(data: str, budget: Budget, seed: int) -> str:
+    """The checkpoint folder of a run: a resumed run finds only checkpoints of the same data, budget and seed."""
+    digest = hashlib.sha256(json.dumps([str(data), asdict(budget), seed], sort_keys=True).encode()).hexdigest()
+    return f"{budget.name}-seed{seed}-{digest[:10]}"
 
 
 def chosen_parts(parts: str | None) -> tuple[str, ...]:
@@ -121,12 +141,14 @@ def subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
     return images.subset(stratified_split(images.labels, n / len(images), seed)[1])
 
 
-def train_and_score(model: str, arch: dict, train_x, test_x, labels, class_names, test_labels, epochs: int,
-                    batch_size: int, seed: int) -> dict:
-    """One run of a comparison (a module-level function, so that worker processes can run it)."""
+def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, labels, class_names, test_labels,
+                    epochs: int, batch_size: int, seed: int, progress: bool) -> dict:
+    """One run of a comparison (a module-level function, so that worker processes can run it), checkpointed in
+    `work_dir` and resumed from there."""
     start = time.time()
     estimator = classifier_class(model)(seed=seed, epochs=epochs, batch_size=batch_size, **arch)
-    estimator.fit(train_x, labels, class_names=class_names, progress=False)
+    estimator.fit(train_x, labels, class_names=class_names, work_dir=private_dir(work_dir), resume=True,
+                  progress=progress)
     figures = estimator.evaluate(test_x, test_labels)
     return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_,
             "train_s": round(time.time() - start, 1), "history": estimator.history_}
@@ -135,9 +157,10 @@ def train_and_score(model: str, arch: dict, train_x, test_x, labels, class_names
 class Experiment:
     """Mask, train, score: one method per part."""
 
-    def __init__(self, train: ImageSet, test: ImageSet, budget: Budget, seed: int, out_dir: Path, jobs: int = 1):
+    def __init__(self, train: ImageSet, test: ImageSet, budget: Budget, seed: int, out_dir: Path, jobs: int,
+                 work_dir: Path):
         self.train, self.test, self.budget, self.seed, self.out_dir = train, test, budget, seed, out_dir
-        self.jobs = jobs
+        self.jobs, self.work_dir = jobs, work_dir
         self.secret = experiment_secret(seed)
 
     def masker(self, method: str, size: int | None = None):
@@ -149,16 +172,18 @@ class Experiment:
     def subset(self, n: int) -> ImageSet:
         return subsample(self.train, n, self.seed)
 
-    def accuracies(self, runs: dict, train: ImageSet, epochs: int) -> dict:
+    def accuracies(self, part: str, runs: dict, train: ImageSet, epochs: int) -> dict:
         """{name: (model, arch, masked train images, masked test images)} -> {name: figures of that run}: each model
         trained on its masked training images and scored on its masked test images, `self.jobs` at a time."""
-        common = (train.labels, list(train.class_names), self.test.labels, epochs, self.budget.batch_size, self.seed)
+        common = (train.labels, list(train.class_names), self.test.labels, epochs, self.budget.batch_size, self.seed,
+                  progress_mode() is not None)
+        folders = {name: self.work_dir / part / name for name in runs}
         if self.jobs == 1 or len(runs) == 1:
-            return {name: train_and_score(*spec, *common) for name, spec in runs.items()}
+            return {name: train_and_score(*spec, folders[name], *common) for name, spec in runs.items()}
         threads = max(1, available_cores() // self.jobs)
         with ProcessPoolExecutor(min(self.jobs, len(runs)), mp_context=multiprocessing.get_context("spawn"),
                                  initializer=fix_threads, initargs=(threads,)) as pool:
-            futures = {name: pool.submit(train_and_score, *spec, *common) for name, spec in runs.items()}
+            futures = {name: pool.submit(train_and_score, *spec, folders[name], *common) for name, spec in runs.items()}
             return {name: future.result() for name, future in futures.items()}
 
     def write(self, name: str, figures: dict, start: float, runs: dict, train: ImageSet, **extra) -> dict:
@@ -170,7 +195,7 @@ class Experiment:
         start = time.time()
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
-        runs = self.accuracies({"plain": ("convmixer", model, train.images, self.test.images),
+        runs = self.accuracies("convmixer", {"plain": ("convmixer", model, train.images, self.test.images),
                                 "etc": ("convmixer", model, etc.transform(train), etc.transform(self.test))}, train, epochs)
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
         figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain, "epochs": epochs}
@@ -181,7 +206,7 @@ class Experiment:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.jpeg_train), self.budget.convmixer_epochs
         train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (train, self.test))
-        runs = self.accuracies({f"etc_jpeg{q}": ("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
+        runs = self.accuracies("jpeg", {f"etc_jpeg{q}": ("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
                                                  to_float_images(jpeg_roundtrip(test_px, q))) for q in JPEG_QUALITIES},
                                train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
@@ -193,7 +218,7 @@ class Experiment:
         scrambler, model = self.masker("scramble", 8), self.budget.cnn
         train, epochs = self.subset(self.budget.cnn_train), self.budget.cnn_epochs
         train_x, test_x = scrambler.transform(train), scrambler.transform(self.test)
-        runs = self.accuracies({"cnn_plain": ("cnn", model, train.images, self.test.images),
+        runs = self.accuracies("scramble", {"cnn_plain": ("cnn", model, train.images, self.test.images),
                                 "cnn_scramble8": ("cnn", model, train_x, test_x),
                                 "descrambler_scramble8": ("descrambler-cnn", {**model, "block": 8}, train_x, test_x)},
                                train, epochs)
@@ -209,7 +234,7 @@ class Experiment:
             for size in sizes:
                 masker = self.masker(method, size)
                 specs[f"{method}_{size}"] = ("cnn", model, masker.transform(train), masker.transform(self.test))
-        runs = self.accuracies(specs, train, epochs)
+        runs = self.accuracies("curves", specs, train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         series = {method: (list(sizes), [figures[f"{method}_{s}_accuracy"] for s in sizes])
