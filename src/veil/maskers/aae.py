@@ -56,6 +56,7 @@ class AAEConfig:
     gauss_dim: int = 384
     cat_dim: int = 20
     channels: int = 32
+    decoder_channels: int | None = None  # None: as many as the encoder's
     standardize_gauss: bool = True
     decoder_skip: bool = True
     epochs: int = 10
@@ -74,7 +75,8 @@ class AAEConfig:
 
 
 #: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
-UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0}
+UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0,
+            "decoder_channels": None}
 
 _D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each default as a class attribute)
 
@@ -98,7 +100,7 @@ class AAEMasker(Masker):
     output = "vectors"
 
     def __init__(self, gauss_dim: int = _D.gauss_dim, cat_dim: int = _D.cat_dim, channels: int = _D.channels,
-                 standardize_gauss: bool = _D.standardize_gauss, decoder_skip: bool = _D.decoder_skip, epochs: int = _D.epochs,
+                 decoder_channels: int | None = _D.decoder_channels, standardize_gauss: bool = _D.standardize_gauss, decoder_skip: bool = _D.decoder_skip, epochs: int = _D.epochs,
                  batch_size: int = _D.batch_size, lr: float = _D.lr, beta1: float = _D.beta1, beta2: float = _D.beta2,
                  reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
                  label_smoothing: float = _D.label_smoothing, schedule: str = _D.schedule,
@@ -107,6 +109,7 @@ class AAEMasker(Masker):
         self.gauss_dim = gauss_dim
         self.cat_dim = cat_dim
         self.channels = channels
+        self.decoder_channels = decoder_channels
         self.standardize_gauss = standardize_gauss
         self.decoder_skip = decoder_skip
         self.epochs = epochs
@@ -152,6 +155,10 @@ class AAEMasker(Masker):
         if not isinstance(c.seed, int) or not isinstance(c.standardize_gauss, bool) or not isinstance(c.decoder_skip,
                                                                                                         bool):
             raise VeilError("seed must be an integer, standardize_gauss and decoder_skip true or false")
+        if c.decoder_channels is not None and (isinstance(c.decoder_channels, bool)
+                                               or not isinstance(c.decoder_channels, int)
+                                               or not 1 <= c.decoder_channels <= 1 << 10):
+            raise VeilError(f"decoder_channels must be an integer from 1 to 1024 or null, got {c.decoder_channels!r}")
         if c.schedule not in SCHEDULES:
             raise VeilError(f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
         if not 0.0 < c.holdout < 0.5:
@@ -165,7 +172,8 @@ class AAEMasker(Masker):
         c, device = self.config, self._device()
         layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
         return (Encoder(c.channels, c.gauss_dim, c.cat_dim, c.standardize_gauss).to(device, memory_format=layout),
-                Decoder(c.channels, c.gauss_dim, c.cat_dim, c.decoder_skip).to(device, memory_format=layout))
+                Decoder(c.decoder_channels or c.channels, c.gauss_dim, c.cat_dim, c.decoder_skip)
+                .to(device, memory_format=layout))
 
     # ------------------------------------------------------------------ training
 
