@@ -55,3 +55,17 @@ def test_veil_mask_with_a_trained_masker_imports_neither_torch_nor_scikit_learn(
     np.testing.assert_allclose(masked.data, masker.transform(load(str(image_tree), split="train")), atol=2e-5, rtol=1e-5)
     assert masked.fingerprint == masker.fingerprint
     assert masked.meta["latent_conformity"] == pytest.approx(masker.conformity(masked.data))
+
+
+def test_the_ks_statistic_matches_scipy():
+    """`veil mask` records the Gaussian KS statistic without SciPy; it must agree with SciPy's kstest, also for
+    shifted, scaled and heavy-tailed columns and values beyond the table's +-9."""
+    from scipy import stats
+
+    from veil.metrics import ks_statistics
+
+    rng = np.random.default_rng(0)
+    columns = np.stack([rng.standard_normal(3000), 1.3 * rng.standard_normal(3000) + 0.2,
+                        rng.standard_t(2, 3000), rng.uniform(-12, 12, 3000)], axis=1).astype(np.float32)
+    expected = [stats.kstest(columns[:, j].astype(np.float64), "norm").statistic for j in range(columns.shape[1])]
+    np.testing.assert_allclose(ks_statistics(columns), expected, atol=1e-6)

@@ -97,3 +97,74 @@ def test_seeded_helpers():
     assert np.bincount(labels[test]).tolist() == [4, 4, 4]
     a, b = stratified_split(labels, 0.2, 3)
     assert len(a) == 48 and len(b) == 12
+
+
+# ---------------------------------------------------------------- the in-memory tar reader
+
+
+def _tar_bytes(tmp_path, fmt, names, compress=True):
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    path = tmp_path / f"a{fmt}.tar{'.gz' if compress else ''}"
+    with tarfile.open(path, "w:gz" if compress else "w", format=fmt) as tar:
+        tar.addfile(_folder("train"))
+        for i, name in enumerate(names):
+            buffer = io.BytesIO()
+            Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(buffer, format="PNG")
+            info = tarfile.TarInfo(name)
+            info.size = len(buffer.getvalue())
+            tar.addfile(info, io.BytesIO(buffer.getvalue()))
+    return path
+
+
+def _folder(name):
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+LONG = "train/" + "c" * 120 + "/0.png"  # over tar's 100-byte name field: a ustar prefix, a GNU or a pax header
+
+
+@pytest.mark.parametrize("fmt", ["USTAR_FORMAT", "GNU_FORMAT", "PAX_FORMAT"])
+@pytest.mark.parametrize("names", [["train/cat/0.png", "train/dog/1.png"], ["train/cat/0.png", LONG]])
+def test_the_fast_tar_reader_reads_what_tarfile_reads(tmp_path, fmt, names):
+    """The in-memory reader returns tarfile's members exactly where it applies (plain ustar and GNU headers), and
+    hands every other archive to tarfile (None), so both paths load the same images."""
+    import tarfile
+    from pathlib import Path
+
+    from veil.data import formats
+
+    path = _tar_bytes(tmp_path, getattr(tarfile, fmt), names)
+    with open(path, "rb") as handle:
+        fast = formats._plain_tar_entries(handle, Path(path))
+        handle.seek(0)
+        slow = formats._tar_entries(handle, Path(path))
+    needs_extension_header = names[-1] == LONG and fmt != "USTAR_FORMAT"
+    assert (fast is None) == needs_extension_header
+    if fast is not None:
+        assert [(n, f()) for n, f in fast] == [(n, f()) for n, f in slow]
+    assert load(str(path), split="train").images.shape == (2, 3, 32, 32)
+
+
+def test_a_damaged_tar_header_goes_to_tarfile_and_its_error(tmp_path):
+    """A header whose checksum does not match is not trusted by the fast reader; tarfile's error is the one shown."""
+    import tarfile
+    from pathlib import Path
+
+    from veil.data import formats
+
+    path = _tar_bytes(tmp_path, tarfile.USTAR_FORMAT, ["train/cat/0.png", "train/dog/1.png"], compress=False)
+    data = bytearray(path.read_bytes())
+    data[1] ^= 0x01  # the first header's name, its checksum left as it was
+    path.write_bytes(bytes(data))
+    with open(path, "rb") as handle:
+        assert formats._plain_tar_entries(handle, Path(path)) is None
+    with pytest.raises(VeilError, match="corrupt or truncated archive"):
+        load(str(path), split="train")

@@ -150,7 +150,13 @@ def read_archive(path: Path, split: str | None) -> Raw:
     """
     with open_for_reading(path) as handle:
         try:
-            entries = _zip_entries(handle, path) if path.name.lower().endswith(".zip") else _tar_entries(handle, path)
+            if path.name.lower().endswith(".zip"):
+                entries = _zip_entries(handle, path)
+            else:
+                entries = _plain_tar_entries(handle, path)
+                if entries is None:
+                    handle.seek(0)
+                    entries = _tar_entries(handle, path)
         except VeilError:
             raise
         except Exception as exc:  # tarfile, zipfile and their decompressors raise many types on damaged bytes
@@ -171,6 +177,60 @@ def _zip_entries(handle, path: Path) -> list:
                                 "files are refused", path)
             entries.append((info.filename, _constant(archive.read(info))))
     return entries
+
+
+TAR_BLOCK = 512
+_REGULAR, _FOLDER = (ord("0"), 0), ord("5")
+
+
+def _plain_tar_entries(handle, path: Path) -> list | None:
+    """The members of a plain tar or tar.gz of regular files and folders (what `tar czf` of an image folder makes),
+    parsed from memory: Python's tarfile spends most of a 60,000-image archive's read building one TarInfo per
+    member. None for anything else: another compression, long names (GNU or pax headers), links or special files, a
+    bad checksum or a truncated member; `_tar_entries` then reads it with tarfile's own checks and errors."""
+    if not path.name.lower().endswith((".tar", ".tar.gz", ".tgz")):
+        return None
+    try:
+        data = handle.read()
+        if data[:2] == b"\x1f\x8b":
+            data = zlib.decompress(data, wbits=16 + zlib.MAX_WBITS)
+    except (OSError, zlib.error):
+        return None
+    offsets, entries = [], []
+    offset = 0
+    while offset + TAR_BLOCK <= len(data) and data[offset] != 0:
+        header = data[offset:offset + TAR_BLOCK]
+        kind, size = header[156], _octal(header[124:136])
+        end = offset + TAR_BLOCK + (size or 0)
+        if kind not in (*_REGULAR, _FOLDER) or header[257:262] != b"ustar" or size is None or end > len(data):
+            return None
+        name = header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        if header[257:263] == b"ustar\0" and header[345]:  # POSIX ustar: a long name's leading folders
+            name = header[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape") + "/" + name
+        _check_member(name, path)
+        offsets.append(offset)
+        if kind != _FOLDER:
+            entries.append((name, _constant(data[offset + TAR_BLOCK:end])))
+        offset = offset + TAR_BLOCK + -(-size // TAR_BLOCK) * TAR_BLOCK
+    return entries if offsets and _checksums_match(data, offsets) else None
+
+
+def _octal(field: bytes) -> int | None:
+    digits = field.rstrip(b" \0")
+    try:
+        return int(digits or b"0", 8)
+    except ValueError:
+        return None  # base-256 or damaged: tarfile decides
+
+
+def _checksums_match(data: bytes, offsets: list[int]) -> bool:
+    """Every header's stored checksum against the sum of its bytes (the checksum field itself counted as spaces),
+    for all headers at once."""
+    headers = np.frombuffer(data, np.uint8, count=len(data) // TAR_BLOCK * TAR_BLOCK).reshape(-1, TAR_BLOCK)
+    headers = headers[np.asarray(offsets) // TAR_BLOCK]
+    sums = headers.sum(axis=1, dtype=np.int64) - headers[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * ord(" ")
+    stored = [_octal(bytes(field)) for field in headers[:, 148:156]]
+    return None not in stored and np.array_equal(sums, np.asarray(stored, dtype=np.int64))
 
 
 def _tar_entries(handle, path: Path) -> list:
