@@ -147,3 +147,22 @@ def test_a_masker_saved_before_the_recipe_parameters_loads_as_it_was_trained(tmp
     assert {k: getattr(loaded, k) for k in UNSTATED} == UNSTATED
     np.testing.assert_array_equal(loaded.inverse_transform(loaded.transform(images)),
                                   old.inverse_transform(old.transform(images)))
+
+
+def test_a_one_cycle_run_of_a_few_steps_trains():
+    """torch's OneCycleLR divides by zero at 4 steps (38 training images in batches of 9); a smoke run must train."""
+    images = np.random.default_rng(0).random((40, 3, 32, 32), dtype=np.float32)
+    masker = AAEMasker(gauss_dim=6, cat_dim=2, channels=4, epochs=1, batch_size=9, schedule="onecycle")
+    assert masker.fit(images, progress=False).transform(images).shape == (40, 8)
+
+
+def test_a_decoder_wider_than_the_encoder_saves_and_loads(tmp_path):
+    images = np.random.default_rng(0).random((40, 3, 32, 32), dtype=np.float32)
+    masker = AAEMasker(gauss_dim=6, cat_dim=2, channels=4, decoder_channels=8, epochs=1).fit(images, progress=False)
+    assert masker.decoder_.project[0].out_features == 4 * 8 * 16 and masker.encoder_.cat.in_features == 4 * 4 * 16
+    masker.save(tmp_path / "m")
+    loaded = AAEMasker.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.inverse_transform(loaded.transform(images)),
+                                  masker.inverse_transform(masker.transform(images)))
+    with pytest.raises(VeilError, match="decoder_channels"):
+        AAEMasker(decoder_channels=0, epochs=1).fit(images)

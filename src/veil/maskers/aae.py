@@ -367,9 +367,10 @@ def _lr_schedules(config: AAEConfig, steps: int, *optimizers) -> list:
 
     The regularisation phase anneals with reconstruction: with its rate held while reconstruction's fell towards
     zero, the generator loss alone moved the encoder in the last epochs, and held-out MSE rose from 0.0044 to 0.087
-    (results/bench/train-masker-search)."""
+    (results/bench/train-masker-search). A cycle needs whole warm-up and annealing phases: a smoke run of fewer than
+    8 steps (where torch's OneCycleLR divides by zero) follows the beginning of an 8-step cycle."""
     if config.schedule == "onecycle":
-        return [torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opt.param_groups[0]["lr"], total_steps=max(steps, 1),
+        return [torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opt.param_groups[0]["lr"], total_steps=max(steps, 8),
                                                     pct_start=0.25, cycle_momentum=False) for opt in optimizers]
     return [torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0) for opt in optimizers]
 
