@@ -181,12 +181,15 @@ def test_bench_mask_runs_whole_processes_on_the_test_split(tree_archives, tmp_pa
     from veil.cli import main
 
     out = tmp_path / "mask.json"
-    assert main(["bench", "mask", "--data", str(tree_archives["tar.gz"]), "--json", str(out)]) == 0
+    assert main(["bench", "mask", "--data", str(tree_archives["tar.gz"]), "--json", str(out), "--repeats", "2"]) == 0
     doc = json.loads(out.read_text())
     assert set(doc["figures"]) == {"mask_cold_images_per_s", "mask_warm_images_per_s", "etc_folder_10k_s",
                                    "peak_rss_mb"}
     assert all(value > 0 for value in doc["figures"].values())
     assert doc["config"]["images"] == 6  # the fixture's test split, not its train split
+    runs = doc["config"]["runs"]
+    assert [len(runs[name]) for name in ("cold_s", "warm_s", "etc_s")] == [2, 2, 2]
+    assert doc["figures"]["mask_warm_images_per_s"] == 6 / min(runs["warm_s"])  # the best run counts
 
 
 def test_bench_train_times_and_scores_each_classifier(cifar_folder, trained_masker, tmp_path):

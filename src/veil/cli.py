@@ -218,7 +218,7 @@ def cmd_bench(args):
     if args.what == "startup":
         figures = bench.bench_startup(args.json, repeats=args.repeats, force=args.force)
     elif args.what == "mask":
-        figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, force=args.force)
+        figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, repeats=args.repeats, force=args.force)
     elif args.what == "demo":
         figures = bench.bench_demo(args.json, force=args.force)
     elif args.what == "train":
@@ -366,7 +366,8 @@ def _measurement_commands(sub) -> None:
         f"{name}: {text}" for name, text in BENCHMARKS.items()))
     p.add_argument("--json", required=True, help="the new results file")
     _data_args(p, required=False, limit=True, default=f"{defaults.CIFAR10}, split test; train for train-masker")
-    p.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats; the best counts (default 5)")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats of startup and mask; the best "
+                   "counts (default 5)")
     p.add_argument("--params", type=_json_object, help="train-masker: JSON object of AAE masker parameters, e.g. "
                    "'{\"batch_size\": 128}' (default: the default recipe)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key, or of the training run")
