@@ -40,6 +40,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is at most 65535, got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -162,6 +169,13 @@ def cmd_evaluate(args):
     from veil.workflows import evaluate
 
     _print_figures(evaluate(args.model, args.masked, json_file=args.json, force=args.force))
+
+
+def cmd_serve(args):
+    from veil.serve import run
+
+    run(args.model, host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
+        max_body=args.max_body_mb * 1_000_000)
 
 
 def cmd_attack(args):
@@ -348,6 +362,18 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--masked", required=True, help="the masked test set (.npz)")
     p.add_argument("--json", help="also write the figures to this new JSON file")
     _force_arg(p, "the --json file")
+
+    p = _command(sub, "serve", cmd_serve, help="serve a trained classifier's predictions over HTTP (GET /health, "
+                 "GET /model, POST /predict; the API is described at /docs)")
+    p.add_argument("--model", required=True, help="the trained model folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="server processes, each with its own copy of "
+                   "the model (default 1)")
+    p.add_argument("--max-batch", type=_positive_int, default=defaults.SERVE_MAX_BATCH,
+                   help="most rows per request (default %(default)s)")
+    p.add_argument("--max-body-mb", type=_positive_int, default=defaults.SERVE_MAX_BODY // 1_000_000,
+                   help="largest request body, in MB of 10^6 bytes (default %(default)s)")
 
 
 def _measurement_commands(sub) -> None:
