@@ -20,7 +20,9 @@ BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and
               "train-masker": "seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the "
                               "latent's conformity then, and training images per second",
               "train": "seconds and test accuracy of nn (default and paper recipe), rf and adaboost on 10,000 AAE "
-                       "vectors of CIFAR-10's train split"}
+                       "vectors of CIFAR-10's train split",
+              "serve": "`veil serve` under 16 concurrent clients: a 1,000-row request, requests per second, p99 "
+                       "latency, and a kill and restart under load"}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -235,6 +237,11 @@ def cmd_bench(args):
         figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, force=args.force)
     elif args.what == "demo":
         figures = bench.bench_demo(args.json, force=args.force)
+    elif args.what == "serve":
+        from veil.experiments.bench_serve import bench_serve
+
+        figures = bench_serve(args.json, model_dir=args.model, duration_s=args.duration, repeats=args.repeats,
+                              seed=args.seed, force=args.force)
     elif args.what == "train":
         figures = bench.bench_train(args.data or defaults.CIFAR10, args.json, masker_dir=args.masker, seed=args.seed,
                                     progress=not args.quiet, force=args.force)
@@ -397,6 +404,10 @@ def _measurement_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key, or of the training run")
     p.add_argument("--masker", help="train: the AAE masker folder that makes the vectors (default: the default AAE, "
                    "trained here for one epoch on the train split)")
+    p.add_argument("--model", help="serve: the model folder to serve (default: an nn trained here on scikit-learn's "
+                   "digits)")
+    p.add_argument("--duration", type=_positive_int, default=30, help="serve: seconds of the 16-client load "
+                   "(default 30)")
     _force_arg(p, "the --json file")
 
 
