@@ -79,6 +79,13 @@ def _npy_body(samples, fingerprint=FINGERPRINT) -> dict:
     return {"content": buffer.getvalue(), "headers": headers}
 
 
+def _npy_header_only(shape) -> dict:
+    """An .npy header declaring `shape` (float64), with no data after it."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return {"content": buffer.getvalue(), "headers": {"content-type": NPY, "x-veil-fingerprint": FINGERPRINT}}
+
+
 def _raw_json(text: str) -> dict:
     return {"content": text.encode(), "headers": {"content-type": "application/json"}}
 
@@ -147,9 +154,12 @@ ROW = [0.0] * 11
     ({"content": _npy_body(np.zeros((2, 12)))["content"][:-8], "headers": {"content-type": NPY,
                                                                             "x-veil-fingerprint": FINGERPRINT}},
      "header declares"),
+    (_npy_header_only((10**12, 12)), "header declares"),  # refused before numpy would allocate 96 TB
+    (_npy_header_only((2**62, 4)), "header declares"),  # 2**65 bytes: a 64-bit product would wrap to 0
     ({"content": b"not an array", "headers": {"content-type": NPY, "x-veil-fingerprint": FINGERPRINT}}, ".npy"),
 ], ids=["json-width", "npy-shape", "nan", "infinity", "float32-overflow", "npy-inf", "json-empty", "npy-empty",
-        "over-max-batch", "ragged", "strings", "not-json", "no-vectors", "complex", "truncated-npy", "not-npy"])
+        "over-max-batch", "ragged", "strings", "not-json", "no-vectors", "complex", "truncated-npy", "npy-huge-shape",
+        "npy-wrapping-shape", "not-npy"])
 def test_bad_batches_are_refused_422_in_one_line(client, request_, reason):
     _assert_refused(client.post("/predict", **request_), 422, reason)
 

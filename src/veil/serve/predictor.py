@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def _parse_npy(body: bytes) -> np.ndarray:
     if dtype.kind not in "iuf" or dtype.hasobject:
         raise Refusal(422, f"the .npy array holds {dtype}, not integers or floats")
     data = memoryview(body)[stream.tell():]
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: a crafted shape cannot wrap around
     if len(data) != expected:
         raise Refusal(422, f"the .npy header declares {expected} bytes of data, the body holds {len(data)}")
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
