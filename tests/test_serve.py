@@ -2,6 +2,7 @@
 reasons, logs that never hold a vector, the command over a real port, and `veil bench serve`."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from veil.classifiers import classifier_class, load_classifier
 from veil.cli import main
 from veil.errors import VeilError
 from veil.experiments.bench_serve import bench_serve, free_port
-from veil.serve import create_app
+from veil.serve import Predictor, create_app
 from veil.serve.app import CONFIG_ENV, factory
 
 SRC = str(Path(veil.__file__).resolve().parents[1])
@@ -175,6 +177,31 @@ def test_bodies_over_the_limit_are_refused_413(client):
 def test_other_content_types_are_refused_415(client):
     _assert_refused(client.post("/predict", content=b"0,1", headers={"content-type": "text/csv"}), 415,
                     "application/json")
+
+
+def test_health_answers_while_a_prediction_runs(models, monkeypatch):
+    """Predictions run in a worker thread: a slow one does not hold up the event loop that answers /health."""
+    running, finished = threading.Event(), threading.Event()
+
+    def slow_predict(self, *args):
+        running.set()
+        time.sleep(1.5)
+        finished.set()
+        return {"labels": [], "probabilities": []}
+
+    monkeypatch.setattr(Predictor, "predict", slow_predict)
+    app = create_app(models["nn"][0])
+
+    async def health_during_prediction() -> bool:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service") as http:
+            prediction = asyncio.create_task(http.post("/predict", **_json_body(np.zeros((1, 12)))))
+            await asyncio.to_thread(running.wait, 10)
+            assert (await http.get("/health")).status_code == 200
+            answered_first = not finished.is_set()
+            assert (await prediction).status_code == 200
+        return answered_first
+
+    assert asyncio.run(health_during_prediction())
 
 
 def test_no_vector_value_reaches_the_logs_or_an_answer(client, caplog):

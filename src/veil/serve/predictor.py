@@ -68,7 +68,7 @@ def _parse_npy(body: bytes) -> np.ndarray:
         shape, fortran_order, dtype = read_header(stream)
     except ValueError:
         raise Refusal(422, "the body is not an .npy array (numpy.save, format version 1.0 or 2.0)") from None
-    if dtype.kind not in "iuf" or dtype.hasobject:
+    if dtype.kind not in "iuf":
         raise Refusal(422, f"the .npy array holds {dtype}, not integers or floats")
     data = memoryview(body)[stream.tell():]
     expected = math.prod(shape) * dtype.itemsize  # Python integers: a crafted shape cannot wrap around
