@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -226,6 +227,15 @@ def test_a_missing_model_is_one_error_line_exit_2(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err == f"veil: error: {tmp_path / 'missing'}: model directory not found\n"
+
+
+def test_a_busy_port_is_one_error_line_exit_2(models, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model", str(models["nn"][0]), "--port", str(port)]) == 2
+    assert capsys.readouterr().err == f"veil: error: cannot listen on 127.0.0.1 port {port} (Address already in use)\n"
 
 
 def test_worker_processes_build_the_app_from_the_environment(models, monkeypatch):

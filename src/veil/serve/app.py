@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 from fastapi import FastAPI, Header, Request
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from veil import __version__
 from veil.defaults import SERVE_MAX_BATCH, SERVE_MAX_BODY
+from veil.errors import VeilError
 from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, Predictor, Refusal
 
 #: how `run` hands the service's settings to uvicorn's worker processes, which build their app with `factory`
@@ -118,6 +120,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _check_address(host: str, port: int) -> None:
+    """Bind and release host:port as uvicorn will (SO_REUSEADDR), to refuse a busy port or an unknown host in one
+    line rather than in uvicorn's log."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise VeilError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
+
+
 def factory() -> FastAPI:
     """The app of a uvicorn worker process, from the settings `run` left in the environment."""
     return create_app(**json.loads(os.environ[CONFIG_ENV]))
@@ -125,10 +138,12 @@ def factory() -> FastAPI:
 
 def run(model_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY) -> None:
-    """Serve the model in `model_dir` until interrupted. It is loaded here first, so that a missing or invalid
-    model is one error before uvicorn starts; with several `workers`, each worker process loads its own copy."""
+    """Serve the model in `model_dir` until interrupted. The address and the model are checked here first, so that a
+    busy port or a missing or invalid model is one error before uvicorn starts; with several `workers`, each worker
+    process loads its own copy."""
     import uvicorn
 
+    _check_address(host, port)
     app = create_app(model_dir, max_batch, max_body)
     if workers == 1:
         uvicorn.run(app, host=host, port=port)
