@@ -40,7 +40,7 @@ def test_version(capsys):
     assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"veil {veil.__version__}"
 
 
-HEAVY = ("torch", "sklearn", "scipy", "skimage", "matplotlib")
+HEAVY = ("torch", "sklearn", "scipy", "skimage", "matplotlib", "fastapi", "uvicorn", "httpx")
 
 
 def _heavy_modules_after(argv, cwd=None) -> list[str]:
@@ -51,7 +51,8 @@ def _heavy_modules_after(argv, cwd=None) -> list[str]:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["mask", "--help"], ["train", "--help"], ["reproduce", "--help"],
-                                  ["train", "--model", "svm", "--masked", "m.npz", "--out", "o"]])
+                                  ["train", "--model", "svm", "--masked", "m.npz", "--out", "o"], ["serve", "--help"],
+                                  ["serve", "--model", "m", "--port", "70000"], ["bench", "serve", "--help"]])
 def test_help_and_argument_errors_import_nothing_heavy(argv):
     assert _heavy_modules_after(argv) == []
 

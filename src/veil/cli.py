@@ -20,7 +20,9 @@ BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and
               "train-masker": "seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the "
                               "latent's conformity then, and training images per second",
               "train": "seconds and test accuracy of nn (default and paper recipe), rf and adaboost on 10,000 AAE "
-                       "vectors of CIFAR-10's train split"}
+                       "vectors of CIFAR-10's train split",
+              "serve": "`veil serve` under 16 concurrent clients: a 1,000-row request, requests per second, p99 "
+                       "latency, and a kill and restart under load"}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -37,6 +39,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is at most 65535, got {value}")
     return value
 
 
@@ -164,6 +173,13 @@ def cmd_evaluate(args):
     _print_figures(evaluate(args.model, args.masked, json_file=args.json, force=args.force))
 
 
+def cmd_serve(args):
+    from veil.serve import run
+
+    run(args.model, host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
+        max_body=args.max_body_mb * 1_000_000)
+
+
 def cmd_attack(args):
     from veil.attacks import Budget
     from veil.attacks.run import attack_files
@@ -221,6 +237,11 @@ def cmd_bench(args):
         figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, repeats=args.repeats, force=args.force)
     elif args.what == "demo":
         figures = bench.bench_demo(args.json, force=args.force)
+    elif args.what == "serve":
+        from veil.experiments.bench_serve import bench_serve
+
+        figures = bench_serve(args.json, model_dir=args.model, duration_s=args.duration, repeats=args.repeats,
+                              seed=args.seed, force=args.force)
     elif args.what == "train":
         figures = bench.bench_train(args.data or defaults.CIFAR10, args.json, masker_dir=args.masker, seed=args.seed,
                                     progress=not args.quiet, force=args.force)
@@ -350,6 +371,18 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--json", help="also write the figures to this new JSON file")
     _force_arg(p, "the --json file")
 
+    p = _command(sub, "serve", cmd_serve, help="serve a trained classifier's predictions over HTTP (GET /health, "
+                 "GET /model, POST /predict; the API is described at /docs)")
+    p.add_argument("--model", required=True, help="the trained model folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="server processes, each with its own copy of "
+                   "the model (default 1)")
+    p.add_argument("--max-batch", type=_positive_int, default=defaults.SERVE_MAX_BATCH,
+                   help="most rows per request (default %(default)s)")
+    p.add_argument("--max-body-mb", type=_positive_int, default=defaults.SERVE_MAX_BODY // 1_000_000,
+                   help="largest request body, in MB of 10^6 bytes (default %(default)s)")
+
 
 def _measurement_commands(sub) -> None:
     p = _command(sub, "compress-report", cmd_compress_report, help="JPEG (QF 85/80) and PNG sizes: plain vs each "
@@ -373,6 +406,10 @@ def _measurement_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key, or of the training run")
     p.add_argument("--masker", help="train: the AAE masker folder that makes the vectors (default: the default AAE, "
                    "trained here for one epoch on the train split)")
+    p.add_argument("--model", help="serve: the model folder to serve (default: an nn trained here on scikit-learn's "
+                   "digits)")
+    p.add_argument("--duration", type=_positive_int, default=30, help="serve: seconds of the 16-client load "
+                   "(default 30)")
     _force_arg(p, "the --json file")
 
 

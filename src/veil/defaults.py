@@ -1,5 +1,6 @@
-"""Default locations: the shared data sets (relative to the working directory) and veil's cache folder, named
-once for every command and experiment. Imports nothing of veil, so the command line can show them cheaply."""
+"""Defaults named once for every command and experiment: the shared data sets (relative to the working directory),
+veil's cache folder and the prediction service's limits. Imports nothing of veil, so the command line can show them
+cheaply."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,10 @@ from pathlib import Path
 
 CIFAR10 = "../shared/data/cifar10-jpeg.tar.gz"
 MNIST = "../shared/data/mnist"
+#: `veil serve`: the most rows one request may hold, and the most bytes its body may have (enough for a full batch
+#: of the default AAE's 404-wide vectors as JSON, about 80 MB, or of float32 images as .npy, 123 MB)
+SERVE_MAX_BATCH = 10_000
+SERVE_MAX_BODY = 128_000_000
 
 
 def cache_dir() -> Path:

@@ -59,7 +59,7 @@ def _bench_into(json_path, data: ImageSet, secret: bytes, seed, repeats: int) ->
 
 
 #: a new Python process that runs the `veil` command, as the console script does
-_VEIL = [sys.executable, "-c", "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"]
+VEIL_PROCESS = [sys.executable, "-c", "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"]
 STARTUP_CASES = {
     "help_s": (["--help"], 0),
     "error_s": (["mask", "--method", "etc", "--key-env", "VEIL_BENCH_KEY", "--data", "missing-folder", "--out",
@@ -82,7 +82,7 @@ def bench_startup(json_path, repeats: int = 5, force: bool = False) -> dict:
 
 def _run_veil(args: list[str], expected_code: int, cwd: str, **env) -> None:
     env = {**os.environ, "VEIL_BENCH_KEY": "0" * 64, "VEIL_NO_PROGRESS": "1", **env}
-    done = subprocess.run([*_VEIL, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run([*VEIL_PROCESS, *args], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != expected_code:
         raise VeilError(f"the benchmarked `veil {' '.join(args)}` exited {done.returncode}: "
                         f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")

@@ -1,0 +1,154 @@
+"""The prediction service over HTTP (FastAPI): `create_app` builds it for one saved model, `run` serves it with
+uvicorn. The OpenAPI schema is at /openapi.json, its pages at /docs.
+
+Logs are uvicorn's access lines only (method, path, status): no request body or vector reaches a log or an error
+message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from veil import __version__
+from veil.defaults import SERVE_MAX_BATCH, SERVE_MAX_BODY
+from veil.errors import VeilError
+from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, Predictor, Refusal
+
+#: how `run` hands the service's settings to uvicorn's worker processes, which build their app with `factory`
+CONFIG_ENV = "VEIL_SERVE_CONFIG"
+
+
+class Health(BaseModel):
+    status: str = Field(description='"ok" while the service answers')
+
+
+class ModelInfo(BaseModel):
+    kind: str = Field(description="the classifier kind (veil train --model)")
+    classes: list[str] = Field(description="class names, in the order of each row of probabilities")
+    fingerprint: str = Field(description="the masker or key fingerprint this model accepts data from")
+    input_shape: list[int] = Field(description="the shape of one sample (a vector, or an image for image models)")
+    max_batch: int = Field(description="the most rows one request may hold")
+
+
+class VectorBatch(BaseModel):
+    fingerprint: str = Field(description="the masker or key fingerprint of the data (GET /model names the one "
+                                         "accepted)")
+    vectors: list[list[float]] = Field(description="masked vectors, one row per sample")
+
+
+class Prediction(BaseModel):
+    labels: list[str] = Field(description="the most probable class of each sample")
+    probabilities: list[list[float]] = Field(description="one row per sample, one column per class of GET /model")
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="why the request was refused, in one line")
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": VectorBatch.model_json_schema()},
+    "application/x-npy": _BINARY, "application/octet-stream": _BINARY}}}
+REFUSALS = {409: "the request states no fingerprint, or another masker's or key's",
+            413: "the body is over the size limit",
+            415: "the Content-Type is neither JSON nor .npy",
+            422: "the batch is empty, over the row limit, of the wrong shape, or holds NaN or infinite values"}
+
+DESCRIPTION = f"""Predictions of one classifier trained by `veil train`, on data masked by the same masker or key.
+
+Send vectors as JSON `{{"fingerprint": "...", "vectors": [[...], ...]}}`, or any model's samples (images for the
+image models) as an .npy body (`numpy.save`; Content-Type application/x-npy or application/octet-stream) with the
+fingerprint in the `{FINGERPRINT_HEADER}` header. Data masked otherwise are refused (409)."""
+
+
+def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY) -> FastAPI:
+    """The service for the model saved in `model_dir`: at most `max_batch` rows per request and `max_body` bytes
+    per body. A missing or invalid model is a VeilError naming its file."""
+    predictor = Predictor.load(model_dir, max_batch)
+    app = FastAPI(title="veil prediction service", version=__version__, description=DESCRIPTION)
+    app.add_exception_handler(Refusal, _refusal_response)
+
+    @app.get("/health", response_model=Health)
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/model", response_model=ModelInfo)
+    async def model():
+        return predictor.describe()
+
+    @app.post("/predict", response_model=Prediction, openapi_extra=PREDICT_BODY,
+              responses={status: {"model": Problem, "description": text} for status, text in REFUSALS.items()})
+    async def predict(request: Request, x_veil_fingerprint: str | None = Header(
+            None, description="the fingerprint of an .npy body's data (JSON bodies state it in the body)")):
+        media_type = _media_type(request)
+        body = await _read_body(request, max_body)
+        # parsing and predicting are CPU-bound: in a worker thread, so that /health answers meanwhile
+        return await run_in_threadpool(predictor.predict, body, media_type, x_veil_fingerprint)
+
+    return app
+
+
+async def _refusal_response(request: Request, refusal: Refusal) -> JSONResponse:
+    return JSONResponse({"detail": refusal.detail}, status_code=refusal.status)
+
+
+def _media_type(request: Request) -> str:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in MEDIA_TYPES:
+        raise Refusal(415, f"Content-Type must be one of {', '.join(MEDIA_TYPES)}")
+    return media_type
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as its declared length or the bytes actually received pass `limit`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refusal(413, f"the body of {int(declared)} bytes is over this service's limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refusal(413, f"the body is over this service's limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind and release host:port as uvicorn will (SO_REUSEADDR), to refuse a busy port or an unknown host in one
+    line rather than in uvicorn's log."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise VeilError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
+
+
+def factory() -> FastAPI:
+    """The app of a uvicorn worker process, from the settings `run` left in the environment."""
+    return create_app(**json.loads(os.environ[CONFIG_ENV]))
+
+
+def run(model_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+        max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY) -> None:
+    """Serve the model in `model_dir` until interrupted. The address and the model are checked here first, so that a
+    busy port or a missing or invalid model is one error before uvicorn starts; with several `workers`, each worker
+    process loads its own copy."""
+    import uvicorn
+
+    _check_address(host, port)
+    app = create_app(model_dir, max_batch, max_body)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port)
+    else:
+        os.environ[CONFIG_ENV] = json.dumps({"model_dir": str(Path(model_dir).resolve()), "max_batch": max_batch,
+                                             "max_body": max_body})
+        uvicorn.run(f"{factory.__module__}:{factory.__name__}", factory=True, host=host, port=port,
+                    workers=workers)

@@ -1,0 +1,290 @@
+"""`veil serve`, the third party's prediction service: its endpoints, its refusals (409, 413, 415, 422) with one-line
+reasons, logs that never hold a vector, the command over a real port, and `veil bench serve`."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import veil
+from veil.classifiers import classifier_class, load_classifier
+from veil.cli import main
+from veil.errors import VeilError
+from veil.experiments.bench_serve import bench_serve, free_port
+from veil.serve import Predictor, create_app
+from veil.serve.app import CONFIG_ENV, factory
+
+SRC = str(Path(veil.__file__).resolve().parents[1])
+FINGERPRINT = "aae:serve-test"
+#: a vector value that must never reach a log or an answer
+MARK = 4242.4242
+NPY = "application/x-npy"
+
+
+def _blobs(n=90, d=12, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    return (rng.normal(size=(n, d)) + 3 * np.eye(k, d)[y]).astype(np.float32), y
+
+
+def _images(n=32):
+    """uint8 channels-last images, as a keyed scheme's masked set holds them."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    X = rng.integers(0, 128, size=(n, 32, 32, 3), dtype=np.uint8)
+    X[y == 1, :16] += 127
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
+    """Tiny saved models by kind, each with samples of its input shape."""
+    root = tmp_path_factory.mktemp("served")
+    cases = {"nn": (_blobs(), {"epochs": 2, "batch_size": 16}), "rf": (_blobs(), {"n_estimators": 10}),
+             "cnn": (_images(), {"epochs": 1, "batch_size": 16, "widths": (4, 8)})}
+    out = {}
+    for kind, ((X, y), params) in cases.items():
+        model = classifier_class(kind)(seed=0, **params)
+        names = [f"class{i}" for i in range(y.max() + 1)]
+        model.fit(X, y, class_names=names, fingerprint=FINGERPRINT).save(root / kind)
+        out[kind] = (root / kind, X)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(models) -> TestClient:
+    return TestClient(create_app(models["nn"][0], max_batch=50, max_body=20_000))
+
+
+def _json_body(vectors, fingerprint=FINGERPRINT) -> dict:
+    return {"json": {"fingerprint": fingerprint,
+                     "vectors": vectors.tolist() if isinstance(vectors, np.ndarray) else vectors}}
+
+
+def _npy_body(samples, fingerprint=FINGERPRINT) -> dict:
+    buffer = io.BytesIO()
+    np.save(buffer, samples)
+    headers = {"content-type": NPY} | ({"x-veil-fingerprint": fingerprint} if fingerprint is not None else {})
+    return {"content": buffer.getvalue(), "headers": headers}
+
+
+def _npy_header_only(shape) -> dict:
+    """An .npy header declaring `shape` (float64), with no data after it."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return {"content": buffer.getvalue(), "headers": {"content-type": NPY, "x-veil-fingerprint": FINGERPRINT}}
+
+
+def _raw_json(text: str) -> dict:
+    return {"content": text.encode(), "headers": {"content-type": "application/json"}}
+
+
+def _row_ending_with(literal: str) -> dict:
+    """A one-row JSON batch whose last value is `literal` as written (NaN and Infinity are not JSON numbers, but
+    Python's JSON reader takes them)."""
+    return _raw_json(f'{{"fingerprint": "{FINGERPRINT}", "vectors": [[{"0, " * 11}{literal}]]}}')
+
+
+def _assert_refused(response, status: int, reason: str) -> None:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and reason in detail, detail
+
+
+def test_health_and_model_name_what_a_client_needs_and_no_weights(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/model").json() == {"kind": "nn", "classes": ["class0", "class1", "class2"],
+                                           "fingerprint": FINGERPRINT, "input_shape": [12], "max_batch": 50}
+
+
+@pytest.mark.parametrize("kind,encode", [("nn", _json_body), ("nn", _npy_body), ("rf", _json_body),
+                                         ("cnn", _npy_body)])
+def test_predictions_are_the_models_own(models, kind, encode):
+    """Probabilities equal the saved model's predict_proba (to float32 rounding: the service predicts in a worker
+    thread, where MKL may sum a small batch in another order); labels are the most probable class names."""
+    folder, X = models[kind]
+    answer = TestClient(create_app(folder)).post("/predict", **encode(X[:7]))
+    assert answer.status_code == 200, answer.text
+    model = load_classifier(folder)
+    expected = model.predict_proba(X[:7])
+    np.testing.assert_allclose(answer.json()["probabilities"], expected, rtol=1e-5, atol=1e-7)
+    assert answer.json()["labels"] == [model.class_names_[i] for i in expected.argmax(axis=1)]
+
+
+@pytest.mark.parametrize("request_", [
+    _json_body(np.zeros((2, 12)), fingerprint="aae:another-masker"),
+    _npy_body(np.zeros((2, 12)), fingerprint="aae:another-masker"),
+    {"json": {"vectors": [[0.0] * 12]}},
+    _npy_body(np.zeros((2, 12)), fingerprint=None),
+    {"json": {"vectors": [[0.0] * 12]}, "headers": {"x-veil-fingerprint": FINGERPRINT}},  # JSON states it in the body
+], ids=["json-other", "npy-other", "json-missing", "npy-missing", "json-in-header-only"])
+def test_data_without_the_models_fingerprint_are_refused_409(client, request_):
+    _assert_refused(client.post("/predict", **request_), 409, "fingerprint")
+
+
+ROW = [0.0] * 11
+
+
+@pytest.mark.parametrize("request_,reason", [
+    (_json_body(np.zeros((2, 5))), "shape"),
+    (_npy_body(np.zeros((2, 3, 4))), "shape"),
+    (_row_ending_with("NaN"), "NaN"),
+    (_row_ending_with("-Infinity"), "infinite"),
+    (_json_body([ROW + [1e39]]), "infinite"),  # beyond float32
+    (_npy_body(np.full((1, 12), np.inf, dtype=np.float32)), "infinite"),
+    (_json_body(np.zeros((0, 12))), "no rows"),
+    (_npy_body(np.zeros((0, 12), dtype=np.float32)), "no rows"),
+    (_json_body(np.zeros((51, 12))), "limit of 50"),
+    (_json_body([ROW + [0.0], ROW]), "same length"),
+    (_json_body([["0"] * 12]), "numbers"),
+    (_raw_json("{not json"), "not valid JSON"),
+    (_raw_json(f'{{"fingerprint": "{FINGERPRINT}"}}'), "JSON object"),
+    (_npy_body(np.zeros((2, 12), dtype=np.complex64)), "complex64"),
+    ({"content": _npy_body(np.zeros((2, 12)))["content"][:-8], "headers": {"content-type": NPY,
+                                                                            "x-veil-fingerprint": FINGERPRINT}},
+     "header declares"),
+    (_npy_header_only((10**12, 12)), "header declares"),  # refused before numpy would allocate 96 TB
+    (_npy_header_only((2**62, 4)), "header declares"),  # 2**65 bytes: a 64-bit product would wrap to 0
+    ({"content": b"not an array", "headers": {"content-type": NPY, "x-veil-fingerprint": FINGERPRINT}}, ".npy"),
+], ids=["json-width", "npy-shape", "nan", "infinity", "float32-overflow", "npy-inf", "json-empty", "npy-empty",
+        "over-max-batch", "ragged", "strings", "not-json", "no-vectors", "complex", "truncated-npy", "npy-huge-shape",
+        "npy-wrapping-shape", "not-npy"])
+def test_bad_batches_are_refused_422_in_one_line(client, request_, reason):
+    _assert_refused(client.post("/predict", **request_), 422, reason)
+
+
+def test_bodies_over_the_limit_are_refused_413(client):
+    """By the declared Content-Length before reading, and by the bytes received when no length is declared."""
+    declared = {"content": b"{}", "headers": {"content-type": "application/json", "content-length": "20001"}}
+    _assert_refused(client.post("/predict", **declared), 413, "limit")
+    streamed = {"content": iter([b" " * 5000] * 5), "headers": {"content-type": "application/json"}}
+    _assert_refused(client.post("/predict", **streamed), 413, "limit")
+
+
+def test_other_content_types_are_refused_415(client):
+    _assert_refused(client.post("/predict", content=b"0,1", headers={"content-type": "text/csv"}), 415,
+                    "application/json")
+
+
+def test_health_answers_while_a_prediction_runs(models, monkeypatch):
+    """Predictions run in a worker thread: a slow one does not hold up the event loop that answers /health."""
+    running, finished = threading.Event(), threading.Event()
+
+    def slow_predict(self, *args):
+        running.set()
+        time.sleep(1.5)
+        finished.set()
+        return {"labels": [], "probabilities": []}
+
+    monkeypatch.setattr(Predictor, "predict", slow_predict)
+    app = create_app(models["nn"][0])
+
+    async def health_during_prediction() -> bool:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service") as http:
+            prediction = asyncio.create_task(http.post("/predict", **_json_body(np.zeros((1, 12)))))
+            await asyncio.to_thread(running.wait, 10)
+            assert (await http.get("/health")).status_code == 200
+            answered_first = not finished.is_set()
+            assert (await prediction).status_code == 200
+        return answered_first
+
+    assert asyncio.run(health_during_prediction())
+
+
+def test_no_vector_value_reaches_the_logs_or_an_answer(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    vectors = np.full((3, 12), MARK)
+    answers = [client.post("/predict", **_json_body(vectors)),
+               client.post("/predict", **_json_body(vectors, fingerprint="aae:other")),
+               client.post("/predict", **_json_body(vectors[:, :5])),
+               client.post("/predict", **_npy_body(vectors[:, :5]))]
+    assert [a.status_code for a in answers] == [200, 409, 422, 422]
+    assert str(MARK) not in caplog.text and not any(str(MARK) in a.text for a in answers)
+
+
+def test_a_model_without_a_fingerprint_is_not_served(tmp_path):
+    X, y = _blobs()
+    classifier_class("rf")(n_estimators=5).fit(X, y).save(tmp_path / "rf")
+    with pytest.raises(VeilError, match="model.json: the model names no masker fingerprint"):
+        create_app(tmp_path / "rf")
+
+
+def test_a_missing_model_is_one_error_line_exit_2(tmp_path, capsys):
+    assert main(["serve", "--model", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"veil: error: {tmp_path / 'missing'}: model directory not found\n"
+
+
+def test_a_busy_port_is_one_error_line_exit_2(models, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model", str(models["nn"][0]), "--port", str(port)]) == 2
+    assert capsys.readouterr().err == f"veil: error: cannot listen on 127.0.0.1 port {port} (Address already in use)\n"
+
+
+def test_worker_processes_build_the_app_from_the_environment(models, monkeypatch):
+    monkeypatch.setenv(CONFIG_ENV, json.dumps({"model_dir": str(models["rf"][0]), "max_batch": 7, "max_body": 999}))
+    info = TestClient(factory()).get("/model").json()
+    assert (info["kind"], info["max_batch"]) == ("rf", 7)
+
+
+def test_veil_serve_answers_over_http(models, tmp_path):
+    """The real command on a loopback port: every endpoint, then a clean stop on SIGINT; its log holds access lines
+    and no vector value."""
+    port, log = free_port(), tmp_path / "serve.log"
+    command = [sys.executable, "-c", "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))", "serve",
+               "--model", str(models["nn"][0]), "--port", str(port)]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            _wait_healthy(http, server)
+            assert http.get("/model").json()["fingerprint"] == FINGERPRINT
+            assert http.post("/predict", **_json_body(np.full((2, 12), MARK))).status_code == 200
+            assert http.post("/predict", **_json_body(np.zeros((2, 12)), "aae:other")).status_code == 409
+            body = http.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]
+            assert {"application/json", NPY} <= set(body)
+            assert http.get("/docs").status_code == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        code = server.wait(timeout=30)
+    text = log.read_text()
+    assert code == 0, text
+    assert '"POST /predict HTTP/1.1" 200' in text and str(MARK) not in text
+
+
+def _wait_healthy(http: httpx.Client, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if http.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("veil serve never answered /health")
+
+
+def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", SRC)  # the server is a new `veil` process
+    figures = bench_serve(tmp_path / "serve.json", model_dir=models["nn"][0], duration_s=1, repeats=1)
+    assert set(figures) == {"batch1000_s", "rps_c16", "p99_ms_c16", "errors", "restart_failed_requests", "restart_s"}
+    assert figures["errors"] == 0 and figures["rps_c16"] > 0 and figures["restart_s"] > 0
+    doc = json.loads((tmp_path / "serve.json").read_text())
+    assert set(doc["meta"]) >= {"command", "commit", "seed", "wall_s", "machine"}
+    assert doc["config"]["duration_s"] == 1 and doc["config"]["model"]["fingerprint"] == FINGERPRINT
