@@ -167,8 +167,11 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
 def assert_report_shows_our_figures(out) -> None:
     """report.md shows, in each Table 1 row, the figures this run computed (table1.json), and the reconstruction
     MSE from pairs.json; the paper's numbers alone would not do."""
+    from veil.metrics import t_interval
+
     report = (out / "report.md").read_text().splitlines()
-    figures = json.loads((out / "table1.json").read_text())["figures"]
+    table1 = json.loads((out / "table1.json").read_text())
+    figures = table1["figures"]
     names = {"nn": "Neural Network", "rf": "Random Forest", "adaboost": "Ada Boost"}
     for method, name in names.items():
         for k in (2, 3, 4):
@@ -176,7 +179,24 @@ def assert_report_shows_our_figures(out) -> None:
             assert len(rows) == 1, (method, k, rows)
             cells = [cell.strip() for cell in rows[0].strip("|").split("|")][2:]
             for cell, metric in zip(cells, ("accuracy", "precision", "recall"), strict=True):
-                ours = f"{figures[f'{method}_k{k}_{metric}']:.3f} ± {figures[f'{method}_k{k}_{metric}_std']:.3f}"
+                low, high = t_interval([r[f"{method}_{metric}"] for r in table1["rows"] if r["k"] == k])
+                ours = (f"{figures[f'{method}_k{k}_{metric}']:.3f} ± {figures[f'{method}_k{k}_{metric}_std']:.3f} "
+                        f"[{low:.3f}, {high:.3f}]")
                 assert cell.split(" (")[0] == ours, (metric, ours, rows[0])
     pairs = json.loads((out / "pairs.json").read_text())["figures"]
     assert f"Reconstruction MSE of instance 0 on V: {pairs['reconstruction_mse']:.6f} " in "\n".join(report)
+    assert_claims_table_matches_claims_json(out, report)
+
+
+def assert_claims_table_matches_claims_json(out, report: list[str]) -> None:
+    """report.md opens with the claims table, and each row's status is the one claims.json holds."""
+    claims = json.loads((out / "claims.json").read_text())
+    first = next(i for i, line in enumerate(report) if line.startswith("## "))
+    assert "claims" in report[first]
+    rows = [line for line in report if line.startswith("| ") and "**" in line]
+    assert len(rows) == len(claims["claims"]) > 0
+    for row, claim in zip(rows, claims["claims"]):
+        held = claims["figures"][f"claim_{claim['name']}_held"]
+        assert f"**{claim['status']}**" in row
+        expected = {None: "not testable here", 1.0: "held", 0.0: "NOT HELD"}[held]
+        assert claim["status"].startswith(expected)

@@ -284,10 +284,10 @@ def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, da
         if unknown:
             raise VeilError(f"unknown part(s) {', '.join(unknown)}; parts are {', '.join(PARTS)}")
         names = tuple(n for n in names if n in wanted)
-    name = budget or ("quick" if quick else "full")
-    if name not in SETUPS:
-        raise VeilError(f"unknown budget {name!r}; budgets are {', '.join(SETUPS)}")
-    setup = SETUPS[name]
+    budget = budget or ("quick" if quick else "full")
+    if budget not in SETUPS:
+        raise VeilError(f"unknown budget {budget!r}; budgets are {', '.join(SETUPS)}")
+    setup = SETUPS[budget]
     ctx = Context(out_dir, setup, seed, data, mnist, masker, work)
     ctx.out.mkdir(parents=True, exist_ok=True)
     figures = {}
@@ -296,7 +296,7 @@ def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, da
     run_figures(ctx)
     paper_report(ctx.out, setup=asdict(setup), set_b=ctx.b_description(), masker=str(ctx.masker_dir(0)),
                  aae={**AAEMasker().get_params(), **ctx.instance_config()},
-                 wall_s=time.time() - start, quick=name == "quick")
+                 wall_s=time.time() - start, quick=budget == "quick")
     return figures
 
 
