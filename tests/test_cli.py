@@ -160,6 +160,13 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     for name in "PTV":
         assert pairs["figures"][f"{name}_matched_mse"] < pairs["figures"][f"{name}_mismatched_mse"]
     assert "reconstruction_mse" in pairs["figures"] and pairs["meta"]["commit"]
+    # every hyperparameter behind each JSON: the budget, the masker's configuration, each classifier's parameters
+    doc2 = json.loads((tmp_path / "paper" / "table2.json").read_text())
+    assert doc2["setup"]["name"] == "quick" and doc2["masker"]["config"]["epochs"] == doc2["setup"]["epochs"]
+    assert doc2["classifiers"]["nn"]["hidden"] and doc2["classifiers"]["rf"]["n_estimators"] == 100
+    assert {"rf_depth4_accuracy", "rf_depth8_accuracy"} <= set(table2) and doc2["n_test"] < doc2["n"]
+    width = json.loads((tmp_path / "paper" / "width.json").read_text())
+    assert width["picked"] in ([256, 128], [512, 256]) and width["n_fit"] + width["n_val"] + doc2["n_test"] == doc2["n"]
     assert_report_shows_our_figures(tmp_path / "paper")
     assert len(list((tmp_path / "paper").glob("fig*.png"))) == 8
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from veil.experiments.claims import Claim, above, level, untestable
 from veil.experiments.paper_values import (GAP_TOLERANCE_ORDERS, PAPER_DRAWS, PAPER_INSTANCES, PAPER_PAIR_SIZES,
-                                           PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, SOURCES)
+                                           PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, SOURCES, TEST_SHARE)
 from veil.metrics import Z95, accuracy_interval, slope_interval, t_interval, t_interval_from_summary
 
 NAMES = {"nn": "NN", "rf": "RF", "adaboost": "AdaBoost"}
@@ -18,8 +18,6 @@ PAIR_SETS = {"P": "test patterns P", "T": "training images T", "V": "held-out im
 KS = (2, 3, 4)
 #: Table 2's figures of RF under a named preset (`RandomForest.presets`)
 PRESET_FIGURE = re.compile(r"rf_(\w+)_accuracy")
-#: the test part of every split (the paper's stratified 8:2)
-TEST_SHARE = 0.2
 
 
 def lis_claims(docs: dict) -> list[Claim]:

@@ -21,6 +21,8 @@ PAPER_TABLE2 = {"nn": (0.983, 0.983, 0.983), "rf": (0.672, 0.920, 0.666), "adabo
 PAPER_PAIRS = {"P": (0.001811, 0.000647, 0.312014, 0.065740), "T": (0.003543, 0.000764, 0.111649, 0.014910),
                "V": (0.003550, 0.000709, 0.112298, 0.012321)}
 
+#: the test share of every classification split: "a training to test images ratio of 8:2" (Datasets section)
+TEST_SHARE = 0.2
 #: Table 1's caption: "averages from ten runs with randomly selected classes"
 PAPER_DRAWS = 10
 #: "The autoencoder was trained four times" (matched pairs section)
