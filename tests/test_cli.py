@@ -157,7 +157,7 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     table2 = json.loads((tmp_path / "paper" / "table2.json").read_text())["figures"]
     assert all(0.0 <= table2[f"{m}_accuracy"] <= 1.0 for m in ("nn", "rf", "adaboost"))
     pairs = json.loads((tmp_path / "paper" / "pairs.json").read_text())
-    for name in "PTV":
+    for name in ("P", "P_stress", "T", "V"):
         assert pairs["figures"][f"{name}_matched_mse"] < pairs["figures"][f"{name}_mismatched_mse"]
     assert "reconstruction_mse" in pairs["figures"] and pairs["meta"]["commit"]
     # every hyperparameter behind each JSON: the budget, the masker's configuration, each classifier's parameters
