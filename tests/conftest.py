@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import tarfile
@@ -121,3 +122,18 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
+def assert_claims_table_matches_claims_json(out) -> None:
+    """report.md opens with the claims table, and each row's status is the one claims.json holds."""
+    claims = json.loads((out / "claims.json").read_text())
+    report = (out / "report.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(report) if line.startswith("## "))
+    assert "claims" in report[first]
+    rows = [line for line in report if line.startswith("| ") and "**" in line]
+    assert len(rows) == len(claims["claims"]) > 0
+    for row, claim in zip(rows, claims["claims"]):
+        held = claims["figures"][f"claim_{claim['name']}_held"]
+        assert f"**{claim['status']}**" in row
+        expected = {None: "not testable here", 1.0: "held", 0.0: "NOT HELD"}[held]
+        assert claim["status"].startswith(expected)

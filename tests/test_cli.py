@@ -157,9 +157,16 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     table2 = json.loads((tmp_path / "paper" / "table2.json").read_text())["figures"]
     assert all(0.0 <= table2[f"{m}_accuracy"] <= 1.0 for m in ("nn", "rf", "adaboost"))
     pairs = json.loads((tmp_path / "paper" / "pairs.json").read_text())
-    for name in "PTV":
+    for name in ("P", "P_stress", "T", "V"):
         assert pairs["figures"][f"{name}_matched_mse"] < pairs["figures"][f"{name}_mismatched_mse"]
     assert "reconstruction_mse" in pairs["figures"] and pairs["meta"]["commit"]
+    # every hyperparameter behind each JSON: the budget, the masker's configuration, each classifier's parameters
+    doc2 = json.loads((tmp_path / "paper" / "table2.json").read_text())
+    assert doc2["setup"]["name"] == "quick" and doc2["masker"]["config"]["epochs"] == doc2["setup"]["epochs"]
+    assert doc2["classifiers"]["nn"]["hidden"] and doc2["classifiers"]["rf"]["n_estimators"] == 100
+    assert {"rf_depth4_accuracy", "rf_depth8_accuracy"} <= set(table2) and doc2["n_test"] < doc2["n"]
+    width = json.loads((tmp_path / "paper" / "width.json").read_text())
+    assert width["picked"] in ([256, 128], [512, 256]) and width["n_fit"] + width["n_val"] + doc2["n_test"] == doc2["n"]
     assert_report_shows_our_figures(tmp_path / "paper")
     assert len(list((tmp_path / "paper").glob("fig*.png"))) == 8
 
@@ -167,8 +174,11 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
 def assert_report_shows_our_figures(out) -> None:
     """report.md shows, in each Table 1 row, the figures this run computed (table1.json), and the reconstruction
     MSE from pairs.json; the paper's numbers alone would not do."""
+    from veil.metrics import t_interval
+
     report = (out / "report.md").read_text().splitlines()
-    figures = json.loads((out / "table1.json").read_text())["figures"]
+    table1 = json.loads((out / "table1.json").read_text())
+    figures = table1["figures"]
     names = {"nn": "Neural Network", "rf": "Random Forest", "adaboost": "Ada Boost"}
     for method, name in names.items():
         for k in (2, 3, 4):
@@ -176,7 +186,13 @@ def assert_report_shows_our_figures(out) -> None:
             assert len(rows) == 1, (method, k, rows)
             cells = [cell.strip() for cell in rows[0].strip("|").split("|")][2:]
             for cell, metric in zip(cells, ("accuracy", "precision", "recall"), strict=True):
-                ours = f"{figures[f'{method}_k{k}_{metric}']:.3f} ± {figures[f'{method}_k{k}_{metric}_std']:.3f}"
+                low, high = t_interval([r[f"{method}_{metric}"] for r in table1["rows"] if r["k"] == k])
+                ours = (f"{figures[f'{method}_k{k}_{metric}']:.3f} ± {figures[f'{method}_k{k}_{metric}_std']:.3f} "
+                        f"[{low:.3f}, {high:.3f}]")
                 assert cell.split(" (")[0] == ours, (metric, ours, rows[0])
     pairs = json.loads((out / "pairs.json").read_text())["figures"]
     assert f"Reconstruction MSE of instance 0 on V: {pairs['reconstruction_mse']:.6f} " in "\n".join(report)
+    from conftest import assert_claims_table_matches_claims_json
+
+    assert_claims_table_matches_claims_json(out)
+

@@ -129,9 +129,9 @@ def test_train_preset_is_a_recipe_that_params_override(keyed_digits, tmp_path, c
                  "--epochs", "1", "--params", '{"hidden": [8, 8]}', "--out", str(tmp_path / "nn")]) == 0
     params = json.loads((tmp_path / "nn" / "model.json").read_text())["params"]
     assert (params["batch_size"], params["schedule"], params["epochs"], params["hidden"]) == (4, "constant", 1, [8, 8])
-    assert main(["train", "--masked", str(keyed_digits), "--model", "rf", "--preset", "paper",
-                 "--out", str(tmp_path / "rf")]) == 2
-    assert "rf has no preset 'paper' (presets: none)" in capsys.readouterr().err
+    assert main(["train", "--masked", str(keyed_digits), "--model", "adaboost", "--preset", "paper",
+                 "--out", str(tmp_path / "adaboost")]) == 2
+    assert "adaboost has no preset 'paper' (presets: none)" in capsys.readouterr().err
 
 
 def test_train_masker_limit_and_quiet(tmp_path, capsys):

@@ -20,6 +20,12 @@ def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
     assert figures["convmixer/epochs"] == 1
     report = (tmp_path / "report.md").read_text()
     assert "convmixer_etc.json" in report and "scramble.json" in report
+    from conftest import assert_claims_table_matches_claims_json
+
+    assert_claims_table_matches_claims_json(tmp_path)
+    claims = json.loads((tmp_path / "claims.json").read_text())["figures"]
+    assert claims["claim_etc_ratio_held"] in (0.0, 1.0)  # convmixer ran: testable
+    assert claims["claim_iid_drop_held"] is None  # curves did not run: not testable here
     assert (tmp_path / "examples.png").stat().st_size > 0
     # every run checkpointed under --work; a second call resumes the finished runs and scores the same weights
     [log] = work.glob("quick-seed0-*/convmixer/etc/training_log.json")

@@ -87,3 +87,61 @@ def latent_conformity(gauss: np.ndarray, cat: np.ndarray) -> dict:
         "cat_mean_max_prob": float(cat.max(axis=1).mean()),
         "cat_used": int(len(np.unique(winners))),
     }
+
+
+# ---------------------------------------------------------------- 95% intervals
+
+Z95 = 1.959964
+
+
+def proportion_interval(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (an accuracy over n test images)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + Z95 * Z95 / (2 * n)) / (1 + Z95 * Z95 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 * Z95 / (4 * n * n)) / (1 + Z95 * Z95 / n)
+    return float(centre - half), float(centre + half)
+
+
+def accuracy_interval(accuracy: float, n: int) -> tuple[float, float]:
+    """The Wilson interval of an accuracy recorded as a fraction of n test images."""
+    return proportion_interval(int(round(accuracy * n)), n)
+
+
+def t_interval(values) -> tuple[float, float]:
+    """95% Student-t interval of the mean of independent values (draws, seeds); the mean itself for one value."""
+    from scipy.stats import t  # not needed to mask
+
+    values = np.asarray(values, np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, mean
+    half = float(t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean - half, mean + half
+
+
+def t_interval_from_summary(mean: float, std: float, n: int) -> tuple[float, float]:
+    """95% t interval of a mean given as mean and (sample) std over n independent values, as a paper reports it."""
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
+    return mean - half, mean + half
+
+
+def accuracy_se(accuracy: float, n: int) -> float:
+    """The binomial standard error of an accuracy over n test images."""
+    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / n)
+
+
+def slope_interval(x, y) -> tuple[float, float, float]:
+    """Least-squares slope of y on x and its 95% t interval (n - 2 degrees of freedom)."""
+    from scipy.stats import t
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    dx = x - x.mean()
+    slope = float((dx * (y - y.mean())).sum() / (dx * dx).sum())
+    residual = y - y.mean() - slope * dx
+    se = math.sqrt((residual ** 2).sum() / (len(x) - 2) / (dx * dx).sum())
+    half = float(t.ppf(0.975, len(x) - 2) * se)
+    return slope, slope - half, slope + half

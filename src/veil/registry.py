@@ -66,4 +66,4 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
     "mismatch": ("mismatch",), "itn": ("itn",), "latent_align": ("latent-align",), "fr": ("fr",),
     "jigsaw": ("jigsaw",), "gan": ("gan",), "neuracrypt": ("neuracrypt",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
-    "paper": ("table1", "table2", "pairs", "all"), "tradeoff": ("tradeoff",)}))
+    "paper": ("table1", "table2", "pairs", "width", "all"), "tradeoff": ("tradeoff",)}))

@@ -10,6 +10,7 @@ import numpy as np
 import veil.attacks.scoring as scoring
 from veil.attacks.base import THREATS, Budget, Knowledge, attack_class
 from veil.attacks.semantic import semantic_accuracy
+from veil.metrics import proportion_interval
 from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.io import claim_output
@@ -85,7 +86,7 @@ def contract_figures(values: dict, truth: ImageSet, recon: np.ndarray, masked: M
     if classifier is not None and truth.labels is not None:
         accuracy = semantic_accuracy(classifier, recon, truth.labels, truth.class_names)
         hits = int(round(accuracy * len(truth)))
-        low, high = scoring.proportion_interval(hits, len(truth))
+        low, high = proportion_interval(hits, len(truth))
         figures.update({"semantic_accuracy": accuracy, "semantic_accuracy_low": low, "semantic_accuracy_high": high,
                         "semantic_accuracy_plain": semantic_accuracy(classifier, truth.images, truth.labels,
                                                                      truth.class_names),

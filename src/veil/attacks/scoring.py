@@ -48,17 +48,6 @@ def blocks_correct(victim: np.ndarray, recon: np.ndarray, block: int) -> float:
     return float((blocks < EXACT).mean())
 
 
-def proportion_interval(successes: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    z = 1.959964
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
-
-
 def median_interval(values: np.ndarray, seed: int = 0, draws: int = 1000) -> tuple[float, float]:
     """95% bootstrap (percentile) interval of the median."""
     values = np.asarray(values)

@@ -271,7 +271,7 @@ def _bench_masker(masker_dir, train: ImageSet, seed: int, progress: bool):
 
 def _fit_and_score(name: str, kind: str, preset: str | None, train: tuple, test: tuple, seed: int, progress: bool):
     """({name}_s, {name}_accuracy and its 95% Wilson interval), and the classifier's parameters."""
-    from veil.attacks.scoring import proportion_interval
+    from veil.metrics import proportion_interval
     from veil.classifiers import classifier_class, preset_params
 
     cls = classifier_class(kind)

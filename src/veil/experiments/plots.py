@@ -81,10 +81,13 @@ def pair_grid(path, original: np.ndarray, grid: np.ndarray, title: str) -> None:
     _save(fig, path)
 
 
-def tradeoff(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: str, title: str) -> None:
+def tradeoff(path, series: dict[str, tuple[list, list, list]], xlabel: str, ylabel: str, title: str) -> None:
+    """`series`: label -> (x values, y values, (low, high) 95% interval of each y), drawn as error bars."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", label=label)
+    for label, (xs, ys, intervals) in series.items():
+        below = [y - low for y, (low, _) in zip(ys, intervals)]
+        above = [high - y for y, (_, high) in zip(ys, intervals)]
+        ax.errorbar(xs, ys, yerr=[below, above], marker="o", capsize=3, label=label)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

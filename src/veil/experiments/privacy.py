@@ -22,7 +22,8 @@ from veil import defaults
 from veil.attacks import Budget, run_attack
 from veil.attacks.base import ATTACKS
 from veil.attacks.run import Outcome
-from veil.attacks.scoring import per_image, proportion_interval
+from veil.attacks.scoring import per_image
+from veil.metrics import proportion_interval
 from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class, preset_params
 from veil.data import ImageSet, load, stratified_split

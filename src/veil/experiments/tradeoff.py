@@ -3,8 +3,8 @@
 Parts (`--parts a,b`; all by default), each writing its own JSON so a long run can be done piece by piece
 (`--parts report` runs nothing and only rewrites the report):
 - `convmixer`: ConvMixer on plain vs EtC-encrypted images (paper 003), same epochs -> convmixer_etc.json
-- `jpeg`: the same ConvMixer on EtC images that went through JPEG at QF 85 and 80 (Table III), on fewer training
-  images -> jpeg.json
+- `jpeg`: the same ConvMixer on EtC images that went through JPEG at QF 85 and 80 (Table III), and on the uncompressed
+  EtC images as their reference, all on the same (fewer) training images -> jpeg.json
 - `scramble`: paper 004's CNN on plain vs 8x8-scrambled images, and the descrambler-CNN -> scramble.json
 - `curves`: the CNN's accuracy vs strength of blur, random filter, i.i.d. random filter and scrambling (paper 004's
   Figs 5, 7, 9, 11) -> tradeoff.json and tradeoff.png
@@ -33,7 +33,10 @@ from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
+from veil.experiments.baseline_claims import DOCS, baseline_claims, strength_trends
+from veil.experiments.claims import claims_table, write_claims
 from veil.io import private_dir, read_json, write_bytes
+from veil.metrics import accuracy_interval
 from veil.maskers.base import masker_class
 from veil.maskers.keyed import KeyedMasker
 from veil.maskers.keys import experiment_secret
@@ -150,7 +153,8 @@ def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, lab
     estimator.fit(train_x, labels, class_names=class_names, work_dir=private_dir(work_dir), resume=True,
                   progress=progress)
     figures = estimator.evaluate(test_x, test_labels)
-    return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_,
+    return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_, "params": estimator.get_params(),
+            "n_train": len(train_x), "n_test": len(test_x),
             "train_s": round(time.time() - start, 1), "history": estimator.history_}
 
 
@@ -206,9 +210,11 @@ class Experiment:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.jpeg_train), self.budget.convmixer_epochs
         train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (train, self.test))
-        runs = self.accuracies("jpeg", {f"etc_jpeg{q}": ("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
-                                                 to_float_images(jpeg_roundtrip(test_px, q))) for q in JPEG_QUALITIES},
-                               train, epochs)
+        specs = {f"etc_jpeg{q}": ("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
+                                  to_float_images(jpeg_roundtrip(test_px, q))) for q in JPEG_QUALITIES}
+        # the uncompressed reference on as many training images (Table III compares at one training size)
+        specs["etc_uncompressed"] = ("convmixer", model, to_float_images(train_px), to_float_images(test_px))
+        runs = self.accuracies("jpeg", specs, train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         return self.write("jpeg.json", figures, start, runs, train, model=model, etc_block=etc.config["block"])
@@ -237,10 +243,12 @@ class Experiment:
         runs = self.accuracies("curves", specs, train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        series = {method: (list(sizes), [figures[f"{method}_{s}_accuracy"] for s in sizes])
-                  for method, sizes in CURVES.items()}
-        tradeoff(self.out_dir / "tradeoff.png", series, "kernel / block size K", "test accuracy",
-                 f"CNN on CIFAR-10 ({len(train)} train, {epochs} epochs); plain {figures['plain_accuracy']:.2f}")
+        accuracy = {name: (figures[f"{name}_accuracy"], accuracy_interval(figures[f"{name}_accuracy"], len(self.test)))
+                    for name in runs}
+        series = {method: (list(sizes), *zip(*(accuracy[f"{method}_{s}"] for s in sizes))) for method, sizes in CURVES.items()}
+        plain, (low, high) = accuracy["plain"]
+        tradeoff(self.out_dir / "tradeoff.png", series, "kernel / block size K", "test accuracy (95% Wilson interval)",
+                 f"CNN on CIFAR-10 ({len(train)} train, {epochs} epochs); plain {plain:.2f} [{low:.2f}, {high:.2f}]")
         return self.write("tradeoff.json", figures, start, runs, train, model=model)
 
 
@@ -254,28 +262,67 @@ def example_rows(images: np.ndarray, secret: bytes) -> dict:
     return rows
 
 
+#: each JSON the report shows, and the run its accuracies are compared with (None: none)
+REPORTED = {"convmixer_etc.json": "plain", "jpeg.json": "etc_uncompressed", "scramble.json": "cnn_plain",
+            "tradeoff.json": "plain", "compress.json": None, "bench_encrypt.json": None}
+CLAIMS_RULE = ("Each claim as the paper states it, checked by code on this folder's JSON (also in `claims.json`). "
+               "Accuracies carry 95% Wilson intervals over the test images; a difference or ratio of two runs, a "
+               "normal interval from their binomial errors. Levels: held when our interval meets the paper's value; "
+               "a miss is a shortfall or an overshoot. Comparisons: held when the whole interval is on the paper's "
+               "side; an interval across zero is \"no difference\".")
+
+
 def report(out_dir: Path, budget: Budget) -> str:
-    """Markdown of every result JSON present in `out_dir`."""
+    """Markdown of every result JSON present in `out_dir`, opening with the papers' claims (also written to
+    claims.json)."""
+    docs = {name: read_json(out_dir / f"{name}.json") if (out_dir / f"{name}.json").exists() else None
+            for name in DOCS}
+    claims = baseline_claims(docs)
+    write_claims(out_dir / "claims.json", claims, seed=next((d["meta"]["seed"] for d in docs.values() if d), None),
+                 runs={name: d["meta"] for name, d in docs.items() if d})
     lines = ["# Other published schemes on CIFAR-10 at CPU budgets (`veil reproduce tradeoff`)", "",
-             f"Budgets (training images x epochs): ConvMixer {budget.convmixer_train} x {budget.convmixer_epochs} "
-             f"(JPEG runs {budget.jpeg_train} x {budget.convmixer_epochs}), "
+             *claims_table(claims, "The papers' claims in these runs", CLAIMS_RULE),
+             f"Budgets of this report's call (training images x epochs): ConvMixer {budget.convmixer_train} x "
+             f"{budget.convmixer_epochs} (JPEG runs {budget.jpeg_train} x {budget.convmixer_epochs}), "
              f"CNN {budget.cnn_train} x {budget.cnn_epochs}, curves {budget.curve_train} x {budget.curve_epochs}; "
-             f"{budget.n_test} test images from the test split. ConvMixer {budget.convmixer}; CNN {budget.cnn}. Papers: ConvMixer-256/8 for 300 epochs (96.07% plain, "
-             "92.72% EtC); paper 004's CNN 74% plain, 58% with 8x8 scrambling, about 10 points less with the descrambler.", ""]
-    for name in ("convmixer_etc.json", "jpeg.json", "scramble.json", "tradeoff.json", "compress.json",
-                 "bench_encrypt.json"):
+             f"{budget.n_test} test images from the test split. ConvMixer {budget.convmixer}; CNN {budget.cnn}. "
+             "Each section names the run that wrote it, with that run's own sizes.", ""]
+    for name, reference in REPORTED.items():
         if (out_dir / name).exists():
-            doc = read_json(out_dir / name)
-            lines += [f"## {name}", "", f"`{doc['meta']['command']}` (commit {doc['meta']['commit']}, "
-                      f"seed {doc['meta']['seed']}, {doc['meta']['wall_s']:.0f} s"
-                      + (f", {doc['n_train']} training / {doc['n_test']} test images" if "n_train" in doc else "")
-                      + ")", "", "| figure | value |",
-                      "|---|---|"]
-            lines += [f"| {key} | {_number(value)} |" for key, value in doc["figures"].items() if value is not None]
-            lines.append("")
+            lines += _json_section(name, read_json(out_dir / name), reference)
+    if docs["tradeoff"]:
+        lines += ["## Accuracy against strength (paper 004's Figs 5, 7, 9, 11; not checked: no numbers in its text)",
+                  "", *strength_trends(docs["tradeoff"]), ""]
     lines += checks(out_dir)
     lines += ["![trade-off curves](tradeoff.png)", "", "![examples](examples.png)", ""]
     return "\n".join(lines)
+
+
+def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
+    """One JSON's figures, each accuracy with its Wilson interval and, beside a reference run, "above", "below" or
+    "no difference" (the intervals overlap)."""
+    meta = doc["meta"]
+    lines = [f"## {name}", "", f"Run: `{meta['command']}` at commit `{meta['commit']}`, seed {meta['seed']}, "
+             f"{meta['wall_s']:.0f} s" + (f", {doc['n_train']} training / {doc['n_test']} test images"
+                                          if "n_train" in doc else "") + ".", "",
+             "| figure | value | 95% interval | vs " + (reference or "-") + " |", "|---|---|---|---|"]
+    figures = {key: value for key, value in doc["figures"].items() if value is not None}
+    base = f"{reference}_accuracy" if reference else None
+    for key, value in figures.items():
+        interval = accuracy_interval(value, doc["n_test"]) if key.endswith("_accuracy") and "n_test" in doc else None
+        versus = (_versus(interval, accuracy_interval(figures[base], doc["n_test"]))
+                  if interval and base in figures and key != base else "")
+        lines.append(f"| {key} | {_number(value)} | " + (f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+                     + f" | {versus} |")
+    return lines + [""]
+
+
+def _versus(ours: tuple[float, float], reference: tuple[float, float]) -> str:
+    if ours[0] > reference[1]:
+        return "above"
+    if ours[1] < reference[0]:
+        return "below"
+    return "no difference"
 
 
 def _number(value: float) -> str:
@@ -283,10 +330,10 @@ def _number(value: float) -> str:
 
 
 def checks(out_dir: Path) -> list[str]:
-    """The issue's targets against the figures present, met or not."""
+    """veil's own targets (not the papers'), met or not."""
     targets = [("convmixer_etc.json", "ratio", 0.95, "ConvMixer accuracy on EtC >= 0.95 x plain, same epochs"),
                ("bench_encrypt.json", "etc_images_per_s", 20000, "EtC encrypts >= 20k images/s")]
-    lines = ["## Targets", ""]
+    lines = ["## veil's own targets", ""]
     for name, figure, threshold, claim in targets:
         if (out_dir / name).exists():
             value = read_json(out_dir / name)["figures"][figure]

@@ -1,0 +1,175 @@
+"""The claims of papers 003 and 004, as the papers state them, checked against `veil reproduce tradeoff`'s JSON
+(rules in `veil.experiments.claims`). Accuracies are over the test images (Wilson intervals); a difference or ratio
+of two runs takes its interval from their binomial errors as if independent: the runs are scored on the same images,
+which correlates them, so the interval errs wide."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from veil.experiments import baseline_values as paper
+from veil.experiments.claims import Claim, above, level, untestable
+from veil.metrics import Z95, accuracy_interval, accuracy_se
+
+DOCS = ("convmixer_etc", "jpeg", "scramble", "tradeoff", "compress")
+SCHEMES = ("blur", "randfilter", "iidfilter", "scramble")
+
+
+def baseline_claims(docs: dict) -> list[Claim]:
+    """Every claim, in the report's order; `docs` maps each name of DOCS to its JSON (or None)."""
+    return (_etc_claims(docs["convmixer_etc"]) + _jpeg_claims(docs["jpeg"], docs["convmixer_etc"])
+            + _compress_claims(docs["compress"]) + _scramble_claims(docs["scramble"]) + _curve_claims(docs["tradeoff"]))
+
+
+def _accuracy(doc: dict, name: str) -> tuple[float, float]:
+    """An accuracy figure and its binomial standard error over the JSON's test images."""
+    value = doc["figures"][f"{name}_accuracy"]
+    return value, accuracy_se(value, doc["n_test"])
+
+
+def _ratio(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, tuple[float, float]]:
+    value = a[0] / b[0]
+    half = Z95 * value * math.hypot(a[1] / a[0], b[1] / b[0])
+    return value, (value - half, value + half)
+
+
+def _difference(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, tuple[float, float]]:
+    value, half = a[0] - b[0], Z95 * math.hypot(a[1], b[1])
+    return value, (value - half, value + half)
+
+
+def _mean(doc: dict, names: list[str]) -> tuple[float, float]:
+    """The mean of several runs' accuracies and its standard error."""
+    runs = [_accuracy(doc, name) for name in names]
+    return float(np.mean([v for v, _ in runs])), math.sqrt(sum(se ** 2 for _, se in runs)) / len(runs)
+
+
+# ---------------------------------------------------------------- paper 003
+
+
+def _etc_claims(doc) -> list[Claim]:
+    statement, source = "ConvMixer on EtC images keeps the plain accuracy (EtC / plain)", "003, Table II"
+    ratio = paper.CONVMIXER_ETC / paper.CONVMIXER_PLAIN
+    if doc is None:
+        return [untestable("etc_ratio", statement, source, f"{ratio:.3f}", "convmixer not run")]
+    value, interval = _ratio(_accuracy(doc, "etc"), _accuracy(doc, "plain"))
+    note = (f"ours {doc['figures']['etc_accuracy']:.3f} / {doc['figures']['plain_accuracy']:.3f} after "
+            f"{doc['figures']['epochs']:.0f} epochs; the paper: {paper.CONVMIXER_ETC} / {paper.CONVMIXER_PLAIN} %")
+    return [level("etc_ratio", statement, source, value, interval, ratio, (ratio, ratio), note=note)]
+
+
+def _jpeg_reference(jpeg: dict, etc) -> tuple[float, float] | None:
+    """EtC's uncompressed accuracy at the JPEG runs' training size: their own reference run, or the ConvMixer
+    comparison's when it trained on as many images; None when neither did."""
+    if "etc_uncompressed_accuracy" in jpeg["figures"]:
+        return _accuracy(jpeg, "etc_uncompressed")
+    if etc is not None and etc.get("n_train") == jpeg.get("n_train"):
+        return _accuracy(etc, "etc")
+    return None
+
+
+def _jpeg_claims(doc, etc) -> list[Claim]:
+    claims = []
+    for quality, accuracy in paper.JPEG_ETC.items():
+        statement = f"EtC after JPEG at quality {quality} keeps its uncompressed accuracy (JPEG / uncompressed)"
+        source, ratio = "003, Table III", accuracy / paper.CONVMIXER_ETC
+        reference = None if doc is None else _jpeg_reference(doc, etc)
+        if reference is None:
+            reason = ("jpeg not run" if doc is None else f"no uncompressed EtC run on the JPEG runs' "
+                      f"{doc.get('n_train')} training images")
+            claims.append(untestable(f"jpeg{quality}_ratio", statement, source, f"{ratio:.3f}", reason))
+            continue
+        value, interval = _ratio(_accuracy(doc, f"etc_jpeg{quality}"), reference)
+        claims.append(level(f"jpeg{quality}_ratio", statement, source, value, interval, ratio, (ratio, ratio)))
+    return claims
+
+
+def _compress_claims(doc) -> list[Claim]:
+    """File sizes over the whole set: exact, no interval."""
+    claims = []
+    for quality in paper.FILE_MB["plain"]:
+        ratio = paper.FILE_MB["etc"][quality] / paper.FILE_MB["plain"][quality]
+        same = f"EtC images compress as well as plain ones under JPEG {quality} (EtC / plain size)"
+        smaller = f"JPEG {quality} of EtC images saves more than half the uncompressed size (saving - 0.5)"
+        saving = 1 - paper.FILE_MB["etc"][quality] / paper.UNCOMPRESSED_MB
+        if doc is None:
+            claims += [untestable(f"compress{quality}_same", same, "003, Table IV", f"{ratio:.3f}", "compress not run"),
+                       untestable(f"compress{quality}_saving", smaller, "003, Sec IV-C", f"{saving - 0.5:.3f}",
+                                  "compress not run")]
+            continue
+        f = doc["figures"]
+        ours = f[f"etc_jpeg{quality}_mb"] / f[f"plain_jpeg{quality}_mb"]
+        tolerance = paper.SAME_SIZE_TOLERANCE
+        note = (f"held within {tolerance:.0%} of equal size; our source images were JPEG (quality 75) before, so "
+                "sizes are not the paper's")
+        claims.append(level(f"compress{quality}_same", same, "003, Table IV", ours, (ours, ours), ratio,
+                            (1 - tolerance, 1 + tolerance), higher_is_better=False, note=note))
+        margin = 1 - f[f"etc_jpeg{quality}_mb"] / f["uncompressed_mb"] - paper.LOSSY_REDUCTION
+        claims.append(above(f"compress{quality}_saving", smaller, "003, Sec IV-C", margin, (margin, margin),
+                            f"{saving - paper.LOSSY_REDUCTION:.3f}"))
+    return claims
+
+
+# ---------------------------------------------------------------- paper 004
+
+
+def _scramble_claims(doc) -> list[Claim]:
+    source = "004, Secs 4.1, 4.5"
+    keep = paper.CNN_SCRAMBLE8 / paper.CNN_PLAIN
+    kept = "8x8 block scrambling keeps this share of the CNN's plain accuracy (scrambled / plain)"
+    descrambler = "a descrambler layer changes the scrambled accuracy by about -10 points (with - without)"
+    if doc is None:
+        return [untestable("scramble8_kept", kept, source, f"{keep:.3f}", "scramble not run"),
+                untestable("descrambler_change", descrambler, "004, Sec 4.6", f"{paper.DESCRAMBLER_CHANGE:.3f}",
+                           "scramble not run")]
+    value, interval = _ratio(_accuracy(doc, "cnn_scramble8"), _accuracy(doc, "cnn_plain"))
+    change, change_interval = _difference(_accuracy(doc, "descrambler_scramble8"), _accuracy(doc, "cnn_scramble8"))
+    return [level("scramble8_kept", kept, source, value, interval, keep, (keep, keep),
+                  note=f"the paper: {paper.CNN_SCRAMBLE8} / {paper.CNN_PLAIN}"),
+            level("descrambler_change", descrambler, "004, Sec 4.6", change, change_interval, paper.DESCRAMBLER_CHANGE,
+                  (paper.DESCRAMBLER_CHANGE,) * 2, note="the paper's descrambler \"has not learned the descrambling\"")]
+
+
+def _sizes(doc: dict, scheme: str) -> list[int]:
+    return sorted(int(name.split("_")[1]) for name in doc["figures"]
+                  if name.startswith(f"{scheme}_") and name.endswith("_accuracy"))
+
+
+def _curve_claims(doc) -> list[Claim]:
+    blur = "Gaussian blur costs less than 5 points at every kernel size (0.05 - drop, worst size)"
+    iid = "i.i.d. random filters fall almost 20 points below a single random filter (mean over sizes)"
+    over_iid = "scrambling scores above i.i.d. random filters (mean over sizes, difference)"
+    under_random = "scrambling scores slightly below a single random filter (mean over sizes, difference)"
+    rows = {"blur_small_drop": (blur, "004, Sec 4.2"), "iid_drop": (iid, "004, Sec 4.4"),
+            "scramble_over_iid": (over_iid, "004, Sec 4.5"), "scramble_under_randfilter": (under_random, "004, Sec 4.5")}
+    if doc is None:
+        return [untestable(name, text, source, "-", "curves not run") for name, (text, source) in rows.items()]
+    plain = _accuracy(doc, "plain")
+    worst = max((_difference(plain, _accuracy(doc, f"blur_{size}")) for size in _sizes(doc, "blur")),
+                key=lambda d: d[0])
+    means = {scheme: _mean(doc, [f"{scheme}_{size}" for size in _sizes(doc, scheme)]) for scheme in SCHEMES}
+    drop, drop_interval = _difference(means["randfilter"], means["iidfilter"])
+    over, over_interval = _difference(means["scramble"], means["iidfilter"])
+    under, under_interval = _difference(means["randfilter"], means["scramble"])
+    band = paper.IID_DROP_BAND
+    return [above("blur_small_drop", *rows["blur_small_drop"], paper.BLUR_MAX_DROP - worst[0],
+                  (paper.BLUR_MAX_DROP - worst[1][1], paper.BLUR_MAX_DROP - worst[1][0]), "> 0",
+                  note=f"worst drop {worst[0]:.3f}"),
+            level("iid_drop", *rows["iid_drop"], drop, drop_interval, sum(band) / 2, band,
+                  note="\"almost 20%\" read as 15 to 20 points"),
+            above("scramble_over_iid", *rows["scramble_over_iid"], over, over_interval, "> 0"),
+            above("scramble_under_randfilter", *rows["scramble_under_randfilter"], under, under_interval, "> 0",
+                  note="random filter minus scrambling")]
+
+
+def strength_trends(doc: dict) -> list[str]:
+    """Each scheme's accuracy against its strength, as Markdown lines (the paper draws these as Figs 5, 7, 9 and 11,
+    which its text does not give as numbers: reported, not checked)."""
+    lines = []
+    for scheme in SCHEMES:
+        cells = [f"{size}: {doc['figures'][f'{scheme}_{size}_accuracy']:.3f} "
+                 "[{:.3f}, {:.3f}]".format(*accuracy_interval(doc['figures'][f'{scheme}_{size}_accuracy'], doc['n_test']))
+                 for size in _sizes(doc, scheme)]
+        lines.append(f"- {scheme}: " + ", ".join(cells))
+    return lines
