@@ -2,18 +2,25 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from veil.data import load, stratified_split
 from veil.errors import VeilError
 from veil.maskers import AAEMasker, load_masker
 from veil.metrics import reconstruction_mse
-from veil.models.aae import Encoder, count_parameters
+from veil.models.aae import count_parameters
 
 
-def test_encoder_is_large_enough_and_latent_has_paper_shape():
-    assert count_parameters(Encoder()) > 400_000
-    masker = AAEMasker()
-    assert masker.latent_dim == 404
+@pytest.mark.parametrize("preset", [None, "paper"])
+def test_encoder_is_large_enough_and_latent_has_paper_shape(preset):
+    """The paper's stated facts hold for the default recipe's encoder and the paper preset's: three convolutions,
+    two linear heads, over 400k parameters, a 384 + 20 latent."""
+    masker = AAEMasker(**AAEMasker.presets.get(preset, {}))
+    encoder, _ = masker._nets()
+    assert count_parameters(encoder) > 400_000
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in encoder.modules()) == 3
+    assert sum(isinstance(m, torch.nn.Linear) for m in encoder.modules()) == 2
+    assert masker.latent_dim == 404 and (masker.gauss_dim, masker.cat_dim) == (384, 20)
 
 
 def test_training_reduces_reconstruction_loss(trained_masker):
