@@ -24,6 +24,8 @@ def test_numpy_encoder_gives_the_torch_vectors_and_fingerprint(tmp_path, standar
     np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-5)
     np.testing.assert_allclose(got[:, 10:].sum(axis=1), 1, atol=1e-5)  # categorical part: probabilities
     assert encoder.fingerprint == masker.fingerprint
+    floats = (pixels / np.float32(255)).transpose(0, 3, 1, 2)  # float images, channels first
+    np.testing.assert_allclose(encoder(floats, batch_size=64), expected, atol=2e-5, rtol=1e-5)
 
 
 def test_weights_of_another_network_are_refused_by_file(tmp_path):
@@ -69,3 +71,16 @@ def test_the_ks_statistic_matches_scipy():
                         rng.standard_t(2, 3000), rng.uniform(-12, 12, 3000)], axis=1).astype(np.float32)
     expected = [stats.kstest(columns[:, j].astype(np.float64), "norm").statistic for j in range(columns.shape[1])]
     np.testing.assert_allclose(ks_statistics(columns), expected, atol=1e-6)
+
+
+def test_the_encoder_gives_the_same_vectors_on_any_number_of_threads(tmp_path):
+    """Workers split the images into shares of whole batches; each row's vector must not depend on the split."""
+    masker = AAEMasker(gauss_dim=10, cat_dim=3, channels=8, epochs=1, batch_size=16)
+    masker.fit(np.random.default_rng(0).random((48, 3, 32, 32), dtype=np.float32), progress=False)
+    masker.save(tmp_path / "m")
+    encoder = load_encoder(tmp_path / "m" / ENCODER_FILE, {"channels": 8, "gauss_dim": 10, "cat_dim": 3,
+                                                            "standardize_gauss": True})
+    pixels = np.random.default_rng(2).integers(0, 256, (75, 32, 32, 3), dtype=np.uint8)
+    one = encoder(pixels, batch_size=8, threads=1)
+    for threads in (2, 3, 20):
+        np.testing.assert_allclose(encoder(pixels, batch_size=8, threads=threads), one, rtol=1e-6, atol=1e-6)

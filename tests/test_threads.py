@@ -32,7 +32,7 @@ def test_a_bad_count_is_refused_by_name(monkeypatch, value):
 @pytest.mark.parametrize("busy, expected", [(0.0, 2), (0.9, 1), (1.2, 1), (2.0, 1)])
 def test_cores_that_others_keep_busy_are_left_to_them(auto, monkeypatch, busy, expected):
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads, "busy_cores_of_others", lambda: busy)
+    monkeypatch.setattr(threads, "busy_cores_of_others", lambda since: busy)
     assert threads.chosen_threads() == expected
 
 
@@ -53,3 +53,18 @@ def test_the_command_line_sets_the_count(tmp_path, monkeypatch):
             "print(os.environ['VEIL_THREADS'])")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "key")], capture_output=True, text=True)
     assert done.stdout.strip().splitlines()[-1] == "1"
+
+
+def test_the_window_of_the_first_measurement_opens_at_import(monkeypatch):
+    """A command that asks for the idle cores a while after it started sleeps no longer: the window began when
+    veil.threads was imported."""
+    import time
+
+    monkeypatch.setattr(threads, "_IMPORTED", threads.cpu_reading())
+    time.sleep(0.15)
+    start = time.monotonic()
+    threads.busy_cores_of_others(window=0.1, since=threads._IMPORTED)
+    assert time.monotonic() - start < 0.08  # no sleep (the window would be 0.1 s)
+    start = time.monotonic()
+    threads.busy_cores_of_others(window=0.1)  # a fresh window: the full tenth of a second
+    assert time.monotonic() - start >= 0.1

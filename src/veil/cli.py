@@ -10,6 +10,7 @@ from dataclasses import replace
 from veil import __version__, defaults
 from veil.errors import VeilError
 from veil.registry import ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
+from veil import threads  # imported at start: the window of its idle-core measurement opens here
 
 #: `veil report NAME` and `veil bench NAME`: the reports and benchmarks there are, and what each one is
 REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps"}
@@ -506,7 +507,7 @@ def main(argv=None) -> int:
         if args.quiet:
             os.environ["VEIL_NO_PROGRESS"] = "1"  # for the library code that takes no `progress` argument
         if args.threads:
-            os.environ["VEIL_THREADS"] = str(args.threads)  # read when torch first builds a model (veil.threads)
+            os.environ[threads.ENV] = str(args.threads)  # read when torch first builds a model, or masking starts
         from veil.results import git_commit
         git_commit()  # pin the commit results will name before the run can change the checkout
         args.func(args)

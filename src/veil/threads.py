@@ -28,17 +28,25 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def busy_cores_of_others(window: float = 0.1) -> float:
-    """Cores kept busy by other processes over `window` seconds (/proc/stat less this process's own CPU time);
-    0.0 where /proc/stat cannot be read."""
+def busy_cores_of_others(window: float = 0.1, since: tuple | None = None) -> float:
+    """Cores kept busy by other processes (/proc/stat less this process's own CPU time) from `since` (a
+    `cpu_reading()`; default: now) until now, sleeping until at least `window` seconds have passed; 0.0 where
+    /proc/stat cannot be read."""
     try:
-        first, own = _cpu_ticks(), time.process_time()
-        time.sleep(window)
-        second, own = _cpu_ticks(), time.process_time() - own
+        first = since or cpu_reading()
+        time.sleep(max(0.0, window - (time.monotonic() - first[2])))
+        second = cpu_reading()
     except (OSError, ValueError, IndexError):
         return 0.0
-    busy = ((second[0] - first[0]) - (second[1] - first[1])) / os.sysconf("SC_CLK_TCK")
-    return max(0.0, (busy - own) / window)
+    (all_1, idle_1), own_1, at_1 = first
+    (all_2, idle_2), own_2, at_2 = second
+    busy = ((all_2 - all_1) - (idle_2 - idle_1)) / os.sysconf("SC_CLK_TCK")
+    return max(0.0, (busy - (own_2 - own_1)) / (at_2 - at_1))
+
+
+def cpu_reading() -> tuple[tuple[int, int], float, float]:
+    """(all and idle CPU ticks since boot, this process's CPU seconds, a monotonic time)."""
+    return _cpu_ticks(), time.process_time(), time.monotonic()
 
 
 def _cpu_ticks() -> tuple[int, int]:
@@ -46,6 +54,18 @@ def _cpu_ticks() -> tuple[int, int]:
     with open("/proc/stat") as stat:
         fields = [int(v) for v in stat.readline().split()[1:]]
     return sum(fields[:8]), fields[3] + fields[4]  # user..steal; idle + iowait
+
+
+def _reading_at_import() -> tuple | None:
+    try:
+        return cpu_reading()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+#: the start of the first measurement's window: a command that needs the idle cores a tenth of a second after it
+#: starts (veil mask) then waits for nothing
+_IMPORTED = _reading_at_import()
 
 
 def chosen_threads() -> int:
@@ -62,4 +82,4 @@ def chosen_threads() -> int:
 def _idle_cores() -> int:
     """Measured once per process: a short window, and a stable choice for the whole run."""
     cores = available_cores()
-    return max(1, cores - round(busy_cores_of_others())) if cores > 1 else 1
+    return max(1, cores - round(busy_cores_of_others(since=_IMPORTED))) if cores > 1 else 1

@@ -76,7 +76,8 @@ def bench_startup(json_path, repeats: int = 5, force: bool = False) -> dict:
             figures = {name: best_seconds(lambda: _run_veil(args, code, work), repeats)
                        for name, (args, code) in STARTUP_CASES.items()}
         write_results(tmp, figures, seed=None, wall_s=time.time() - start, config={
-            "repeats": repeats, "cases": {name: ["veil", *args] for name, (args, _) in STARTUP_CASES.items()}})
+            "repeats": repeats, "cases": {name: ["veil", *args] for name, (args, _) in STARTUP_CASES.items()},
+            "bytecode_cache": _bytecode_cache()})
     return figures
 
 
@@ -116,8 +117,14 @@ def bench_mask(archive, json_path, repeats: int = 3, force: bool = False) -> dic
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
         write_results(tmp, figures, seed=None, wall_s=time.time() - start, config={
             "data": str(archive), "split": "test", "images": images, "aae": _default_aae_description(),
-            "etc_block": 4, "repeats": repeats, "runs": runs})
+            "etc_block": 4, "repeats": repeats, "runs": runs, "bytecode_cache": _bytecode_cache()})
     return figures
+
+
+def _bytecode_cache() -> bool:
+    """Whether the timed processes could write and reuse compiled bytecode, as an installed package has (with
+    PYTHONDONTWRITEBYTECODE set, every process compiles veil's modules again, a few tenths of a second)."""
+    return not os.environ.get("PYTHONDONTWRITEBYTECODE")
 
 
 def _default_aae_description() -> str:

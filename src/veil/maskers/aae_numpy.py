@@ -18,6 +18,7 @@ import numpy as np
 from veil.errors import VeilError
 from veil.registry import SCHEMES
 from veil.schemes.base import image_array
+from veil.threads import chosen_threads
 
 ENCODER_FILE, DECODER_FILE = "encoder.safetensors", "decoder.safetensors"  # as `veil.maskers.aae` writes them
 LEAK = 0.2
@@ -42,26 +43,84 @@ class NumpyEncoder:
                                            dtype=np.float32)
         self.head_b = np.concatenate([gauss_b, state["cat.bias"]]).astype(np.float32)
 
-    def __call__(self, images, batch_size: int = 128) -> np.ndarray:
-        """Images in either layout, uint8 or float in [0, 1] -> masked vectors (N, gauss + cat), float32."""
+    def __call__(self, images, batch_size: int = 128, threads: int | None = None) -> np.ndarray:
+        """Images in either layout, uint8 or float in [0, 1] -> masked vectors (N, gauss + cat), float32.
+
+        `threads` workers (default: `veil.threads.chosen_threads()`, the idle cores) each encode a share of whole
+        batches, with the BLAS on one thread each: the patch copies and LeakyReLU between the matrix products run on
+        one core only, so a worker per core beats one worker with a multi-threaded BLAS."""
         array, channels_last = image_array(images)
         out = np.empty((len(array), len(self.head_b)), dtype=np.float32)
-        for start in range(0, len(array), batch_size):
-            batch = array[start:start + batch_size]
-            out[start:start + batch_size] = self._forward(batch if channels_last else batch.transpose(0, 2, 3, 1))
+        batches = -(-len(array) // batch_size)
+        workers = max(1, min(chosen_threads() if threads is None else threads, batches))
+        share = -(-batches // workers) * batch_size
+        if workers == 1:
+            self._encode(array, channels_last, batch_size, out)
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda start: self._encode(array[start:start + share], channels_last, batch_size,
+                                                     out[start:start + share]), range(0, len(array), share)))
         return out
 
-    def _forward(self, images: np.ndarray) -> np.ndarray:
-        h = images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images.astype(np.float32)
-        for weight, bias in self.convs:
-            h = _conv4x4_stride2(h, weight, bias)
-            np.maximum(h, LEAK * h, out=h)  # LeakyReLU
-        out = h.reshape(len(h), -1) @ self.head_w + self.head_b
+    def _encode(self, array: np.ndarray, channels_last: bool, batch_size: int, out: np.ndarray) -> None:
+        batch = min(batch_size, len(array))
+        layers = [_Layer(batch, size, weight, bias) for (weight, bias), size in zip(self.convs, (32, 16, 8))]
+        features = np.empty((batch, self.head_w.shape[0]), dtype=np.float32)
+        for start in range(0, len(array), batch_size):
+            images = array[start:start + batch_size]
+            self._forward(images if channels_last else images.transpose(0, 2, 3, 1), layers, features,
+                          out[start:start + batch_size])
+
+    def _forward(self, images: np.ndarray, layers: list["_Layer"], features: np.ndarray, out: np.ndarray) -> None:
+        """One batch into `out`, through buffers made once per call: a new array per batch cost more than its
+        arithmetic, in the page faults of memory the process touches for the first time."""
+        n = len(images)
+        first = layers[0].input(n)
+        if images.dtype == np.uint8:
+            np.divide(images, np.float32(255), out=first)
+        else:
+            first[...] = images
+        for layer, after in zip(layers, layers[1:] + [None]):
+            layer.run(n, features[:n].reshape(n, layer.half, layer.half, -1) if after is None else after.input(n))
+        np.matmul(features[:n], self.head_w, out=out)
+        out += self.head_b
         cat = out[:, self.gauss_dim:]
         cat -= cat.max(axis=1, keepdims=True)
         np.exp(cat, out=cat)
         cat /= cat.sum(axis=1, keepdims=True)
-        return out
+
+
+class _Layer:
+    """A 4x4 convolution with stride 2 and padding 1 over (N, H, W, C), then LeakyReLU, as one matrix product over
+    the patches of a zero-padded input, with every buffer for up to `batch` images allocated once."""
+
+    def __init__(self, batch: int, size: int, weight: np.ndarray, bias: np.ndarray):
+        self.weight, self.bias, self.half = weight, bias, size // 2
+        channels = weight.shape[0] // 16
+        self.padded = np.zeros((batch, size + 2, size + 2, channels), dtype=np.float32)  # the border stays zero
+        self.patches = np.empty((batch * self.half ** 2, weight.shape[0]), dtype=np.float32)
+        self.result = np.empty((batch * self.half ** 2, weight.shape[1]), dtype=np.float32)
+        self.scaled = np.empty_like(self.result)
+
+    def input(self, n: int) -> np.ndarray:
+        """Where the layer's input for `n` images goes: the inside of the padded buffer."""
+        return self.padded[:n, 1:-1, 1:-1]
+
+    def run(self, n: int, out: np.ndarray) -> None:
+        """Convolve the input of `n` images and write LeakyReLU of it to `out`, (n, half, half, out channels)."""
+        s, half, channels = self.padded.strides, self.half, self.padded.shape[3]
+        windows = np.lib.stride_tricks.as_strided(self.padded, (n, half, half, 4, 4, channels),
+                                                  (s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]), writeable=False)
+        rows = n * half * half
+        np.copyto(self.patches[:rows].reshape(windows.shape), windows)
+        result = np.matmul(self.patches[:rows], self.weight, out=self.result[:rows])
+        result += self.bias
+        scaled = np.multiply(result, np.float32(LEAK), out=self.scaled[:rows])
+        np.maximum(result.reshape(out.shape), scaled.reshape(out.shape), out=out)
 
 
 def fingerprint(state: dict[str, np.ndarray]) -> str:
@@ -88,20 +147,6 @@ def _folded_conv(state: dict, conv: str, norm: str | None) -> tuple[np.ndarray, 
 def _linear_from_chw(weight: np.ndarray, channels: int) -> np.ndarray:
     """A linear layer's (out, C*4*4) weight over torch's flattened (C, 4, 4) features, reordered for (4, 4, C)."""
     return weight.reshape(len(weight), channels, 4, 4).transpose(0, 2, 3, 1).reshape(len(weight), -1)
-
-
-def _conv4x4_stride2(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """A 4x4 convolution with stride 2 and padding 1 over (N, H, W, C), as one matrix product."""
-    n, size, _, channels = h.shape
-    padded = np.zeros((n, size + 2, size + 2, channels), dtype=np.float32)
-    padded[:, 1:-1, 1:-1] = h
-    half = size // 2
-    s = padded.strides
-    patches = np.lib.stride_tricks.as_strided(padded, (n, half, half, 4, 4, channels),
-                                              (s[0], 2 * s[1], 2 * s[2], s[1], s[2], s[3]), writeable=False)
-    out = patches.reshape(n * half * half, -1) @ weight
-    out += bias
-    return out.reshape(n, half, half, -1)
 
 
 class NumpyAAE:
