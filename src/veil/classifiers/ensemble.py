@@ -6,7 +6,6 @@ from abc import abstractmethod
 from pathlib import Path
 
 import numpy as np
-import skops.io as sio
 from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
@@ -50,10 +49,14 @@ class SklearnClassifier(MaskedClassifier):
         return full
 
     def _save_weights(self, path: Path) -> None:
+        import skops.io as sio  # 2 s to import: not for every process that imports the classifiers
+
         with atomic_path(path) as tmp:
             sio.dump(self.estimator_, str(tmp))
 
     def _load_weights(self, path: Path, extra: dict) -> None:
+        import skops.io as sio
+
         try:
             untrusted = sio.get_untrusted_types(file=str(path))
             unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
