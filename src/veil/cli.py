@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 from veil import __version__, defaults
+from veil.distributed import launch_rank
 from veil.errors import VeilError
 from veil.registry import ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
 
@@ -102,7 +103,9 @@ def cmd_train_masker(args):
     data = _load_data(args, require_labels=False, limit=args.limit)
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                           resume=args.resume, device=args.device, force=args.force, progress=not args.quiet,
-                          preset=args.preset)
+                          preset=args.preset, nproc=args.nproc)
+    if masker is None:  # a torchrun process other than rank 0
+        return
     _print_figures(masker.report_)
     print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
           "and anyone holding the encoder can train a decoder from public images)")
@@ -153,7 +156,9 @@ def cmd_train(args):
     masked = MaskedSet.load(args.masked)
     estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
                                  epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
-                                 **(args.params or {}))
+                                 nproc=args.nproc, **(args.params or {}))
+    if estimator is None:  # a torchrun process other than rank 0
+        return
     n = len(masked) if args.limit is None else min(args.limit, len(masked))
     print(f"{estimator.kind} model trained on {n} masked samples -> {args.out}")
 
@@ -262,6 +267,13 @@ def cmd_reproduce(args):
     print(f"report and JSON written to {args.out}")
 
 
+def _nproc_arg(parser, batch: str, only: str = ""):
+    parser.add_argument("--nproc", type=_positive_int, help=f"{only}train in N processes on this machine (gloo on the "
+                        "CPU, nccl on GPUs; each process takes its share of the idle cores, or VEIL_THREADS threads); "
+                        f"{batch}. On several machines, start `torchrun ... -m veil` on each instead (README: "
+                        "Training on several machines)")
+
+
 def _add_quiet(parser, default=False):
     parser.add_argument("--quiet", action="store_true", default=default,
                         help="no progress bars or per-epoch lines (results and errors are still printed)")
@@ -285,9 +297,11 @@ def _masker_commands(sub) -> None:
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
+                   "number of processes the run started with)")
     _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    _nproc_arg(p, "--batch-size is a step's batch over all of them, each taking batch-size // N images")
 
     p = _command(sub, "export-encoder", cmd_export_encoder, help="copy a masker without its decoder, for the data "
                  "owner's own masking machines (the encoder must stay with the data owner: with it, anyone can train "
@@ -339,8 +353,11 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--preset", help="a named recipe of the model, which --params and --epochs override (nn: paper, "
                    "the paper's batch-4 recipe; without it, the model's default recipe)")
     p.add_argument("--limit", type=_positive_int, help="train on the first N masked samples only (a quick run)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
+                   "number of processes the run started with)")
     _force_arg(p, "the model folder --out")
+    _nproc_arg(p, "the model's batch_size is a step's batch over all of them, each taking batch_size // N samples",
+               only="for the models trained in epochs: ")
 
     p = _command(sub, "evaluate", cmd_evaluate, help="score a trained classifier on a masked file (not the one it "
                  "was trained on)")
@@ -449,8 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="veil", description="Classify images nobody may see.")
     parser.add_argument("--version", action="version", version=f"veil {__version__}")
     _add_quiet(parser)
-    parser.add_argument("--threads", type=_positive_int, help="CPU threads for training and masking (default: the "
-                        "cores other processes leave idle, measured at start; also VEIL_THREADS)")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for training and masking, of each process "
+                        "with --nproc (default: the cores other processes leave idle, measured at start, shared among "
+                        "--nproc processes; also VEIL_THREADS)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_masker_commands, _masking_commands, _classifier_commands, _measurement_commands, _attack_commands,
                 _paper_commands):
@@ -469,7 +487,8 @@ def main(argv=None) -> int:
         git_commit()  # pin the commit results will name before the run can change the checkout
         args.func(args)
     except VeilError as exc:
-        print(f"veil: error: {exc}", file=sys.stderr)
+        if launch_rank() == 0:  # under torchrun, every process meets the same error: rank 0 says it
+            print(f"veil: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("veil: interrupted", file=sys.stderr)

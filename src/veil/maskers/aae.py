@@ -171,7 +171,7 @@ class AAEMasker(Masker):
 
     def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
         """Train on images X, either layout (y, labels, is ignored). Checkpoints and the epoch log go to `work_dir`."""
-        from veil.training import fit_engine, make_trainer, set_seed, tensor_loader  # not needed to mask
+        from veil.training import distribute, fit_engine, make_trainer, set_seed, shuffled_loader
 
         self._validate()
         self.device_ = pick_device(self.device)
@@ -191,11 +191,12 @@ class AAEMasker(Masker):
         opt_ae = torch.optim.Adam([*self.encoder_.parameters(), *self.decoder_.parameters()], lr=c.lr, betas=betas)
         opt_disc = torch.optim.Adam([*d_gauss.parameters(), *d_cat.parameters()], lr=c.reg_lr, betas=betas)
         opt_gen = torch.optim.Adam(self.encoder_.parameters(), lr=c.reg_lr, betas=betas)
-        loader = tensor_loader(train, batch_size=c.batch_size, shuffle=True, drop_last=len(train) > c.batch_size)
+        loader = shuffled_loader(train, batch_size=c.batch_size, seed=c.seed, drop_last=len(train) > c.batch_size)
         # a joint generator loss goes through opt_ae: opt_gen then never steps, and gets no schedule
         stepped = {"ae": opt_ae, "disc": opt_disc, **({} if c.joint_adv_weight else {"gen": opt_gen})}
         schedules = _lr_schedules(c, c.epochs * len(loader), *stepped.values())
-        step = self._step(d_gauss, d_cat, opt_ae, opt_disc, opt_gen, schedules)
+        nets = [distribute(net) for net in (self.encoder_, self.decoder_, d_gauss, d_cat)]
+        step = self._step(nets, opt_ae, opt_disc, opt_gen, schedules)
         trainer = make_trainer(step, c.seed)
         to_save = {"encoder": self.encoder_, "decoder": self.decoder_, "d_gauss": d_gauss, "d_cat": d_cat,
                    "opt_ae": opt_ae, "opt_disc": opt_disc, "opt_gen": opt_gen,
@@ -213,17 +214,21 @@ class AAEMasker(Masker):
         self.report_["epoch_s"] = float(np.mean([row["epoch_s"] for row in self.history_])) if self.history_ else 0.0
         return self
 
-    def _step(self, d_gauss, d_cat, opt_ae, opt_disc, opt_gen, schedules):
+    def _step(self, nets, opt_ae, opt_disc, opt_gen, schedules):
+        """The training step over `nets`: the encoder, decoder and both discriminators as a step calls them
+        (`veil.training.distribute`)."""
         c = self.config
+        encoder, decoder, d_gauss, d_cat = nets
         real_label = 1.0 - c.label_smoothing
 
         def step(engine, batch):
             x = _to_device(batch[0], self.device_)
-            self.encoder_.train(), self.decoder_.train(), d_gauss.train(), d_cat.train()
+            for net in nets:
+                net.train()
             # reconstruction phase: encoder + decoder minimise MSE, plus the categorical head's information term
             # (cat_weight) and, when regularisation is joint, the encoder's generator loss (joint_adv_weight)
-            gauss, cat = self.encoder_(x)
-            recon = F.mse_loss(self.decoder_(torch.cat([gauss, cat], 1)), x)
+            gauss, cat = encoder(x)
+            recon = F.mse_loss(decoder(torch.cat([gauss, cat], 1)), x)
             loss = recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon
             if c.joint_adv_weight:
                 gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
@@ -241,7 +246,7 @@ class AAEMasker(Masker):
             opt_disc.step()
             # regularisation phase 2 (unless joint): the encoder, as generator, learns to fool both discriminators
             if not c.joint_adv_weight:
-                gauss, cat = self.encoder_(x)
+                gauss, cat = encoder(x)
                 gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
                 opt_gen.zero_grad(set_to_none=True)
                 (c.adv_weight * gen).backward()
