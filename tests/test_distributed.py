@@ -170,6 +170,7 @@ def test_an_error_in_spawned_processes_is_one_line_and_leaves_no_process(vectors
 def test_nproc_is_refused_under_torchrun_and_for_models_of_one_process(vectors, tmp_path, capsys, monkeypatch):
     train = ["train", "--masked", str(vectors[0]), "--out", str(tmp_path / "m")]
     assert main([*train, "--model", "rf", "--nproc", "2"]) == 2
+    assert main([*train, "--model", "rf", "--bf16"]) == 2
     for name, value in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
                         "MASTER_PORT": "1"}.items():
         monkeypatch.setenv(name, value)
@@ -178,6 +179,7 @@ def test_nproc_is_refused_under_torchrun_and_for_models_of_one_process(vectors, 
     assert main([*train, "--model", "nn", "--epochs", "0"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors == ["veil: error: rf trains in one process (drop --nproc, or run it without torchrun)",
+                      "veil: error: --bf16 is for the models trained in epochs; rf is not (drop --bf16)",
                       "veil: error: --nproc starts processes on this machine; under torchrun, give torchrun "
                       "--nproc-per-node instead"]
     assert not list(tmp_path.iterdir())

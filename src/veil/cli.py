@@ -103,7 +103,7 @@ def cmd_train_masker(args):
     data = _load_data(args, require_labels=False, limit=args.limit)
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                           resume=args.resume, device=args.device, force=args.force, progress=not args.quiet,
-                          preset=args.preset, nproc=args.nproc)
+                          preset=args.preset, nproc=args.nproc, bf16=args.bf16)
     if masker is None:  # a torchrun process other than rank 0
         return
     _print_figures(masker.report_)
@@ -156,7 +156,7 @@ def cmd_train(args):
     masked = MaskedSet.load(args.masked)
     estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
                                  epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
-                                 nproc=args.nproc, **(args.params or {}))
+                                 nproc=args.nproc, bf16=args.bf16, **(args.params or {}))
     if estimator is None:  # a torchrun process other than rank 0
         return
     n = len(masked) if args.limit is None else min(args.limit, len(masked))
@@ -274,6 +274,11 @@ def _nproc_arg(parser, batch: str, only: str = ""):
                         "Training on several machines)")
 
 
+def _bf16_arg(parser):
+    parser.add_argument("--bf16", action="store_true", help="train the forward passes in bfloat16 (torch.autocast; "
+                        "on CUDA, and on CPUs that support it); weights stay float32. Recorded in the configuration")
+
+
 def _add_quiet(parser, default=False):
     parser.add_argument("--quiet", action="store_true", default=default,
                         help="no progress bars or per-epoch lines (results and errors are still printed)")
@@ -302,6 +307,7 @@ def _masker_commands(sub) -> None:
     _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     _nproc_arg(p, "--batch-size is a step's batch over all of them, each taking batch-size // N images")
+    _bf16_arg(p)
 
     p = _command(sub, "export-encoder", cmd_export_encoder, help="copy a masker without its decoder, for the data "
                  "owner's own masking machines (the encoder must stay with the data owner: with it, anyone can train "
@@ -358,6 +364,7 @@ def _classifier_commands(sub) -> None:
     _force_arg(p, "the model folder --out")
     _nproc_arg(p, "the model's batch_size is a step's batch over all of them, each taking batch_size // N samples",
                only="for the models trained in epochs: ")
+    _bf16_arg(p)
 
     p = _command(sub, "evaluate", cmd_evaluate, help="score a trained classifier on a masked file (not the one it "
                  "was trained on)")

@@ -93,6 +93,20 @@ def distribute(module: torch.nn.Module) -> torch.nn.Module:
     return idist.auto_model(module) if idist.get_world_size() > 1 else module
 
 
+def autocast(device: torch.device, bf16: bool):
+    """The context of a training step's forward passes: bfloat16 autocast with `bf16` (weights, gradients and
+    optimiser states stay float32; no loss scaling is needed for bfloat16), else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def check_bf16(device: torch.device) -> None:
+    """Refuse bfloat16 training where autocast cannot do it."""
+    supported = (torch.cuda.is_bf16_supported() if device.type == "cuda"
+                 else torch.amp.is_autocast_available(device.type))
+    if not supported:
+        raise VeilError(f"bf16 training is not supported on {device} here (drop --bf16)")
+
+
 class _EngineState:
     """The trainer's epoch/iteration counters without the RNG snapshot (it holds NumPy objects that a
     weights-only load refuses; we only ever resume at epoch boundaries, where the engine re-seeds anyway)."""

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
                  resume: bool = False, progress: bool = True, device: str | None = None, force: bool = False,
-                 preset: str | None = None, nproc: int | None = None, **params) -> AAEMasker | None:
+                 preset: str | None = None, nproc: int | None = None, bf16: bool = False,
+                 **params) -> AAEMasker | None:
     """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`. The parameters are
     AAEMasker's defaults, or the named `preset`'s, overridden by `epochs`, `batch_size` and `params` when given.
 
@@ -48,7 +49,7 @@ def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size:
     # an interrupted run is resumed, not refused with only --force to offer
     check = None if resume or force else functools.partial(refuse_unfinished, out_dir)
     given = {name: value for name, value in {"epochs": epochs, "batch_size": batch_size}.items() if value is not None}
-    masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "device": device})
+    masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "bf16": bf16, "device": device})
     output = {"path": out_dir, "force": force, "check": check, "folder": True, "resume": resume, "in_place": True}
     fitted = launch(_fit_masker, masker, data, resume, progress, start, output=output, nproc=nproc, device=device)
     return AAEMasker.load(out_dir) if spawns(nproc) else fitted
@@ -240,9 +241,9 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
 
 def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
-                     preset: str | None = None, nproc: int | None = None, **params):
+                     preset: str | None = None, nproc: int | None = None, bf16: bool = False, **params):
     """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
-    it remembers the masker fingerprint. `epochs` and `nproc` are for the models trained in epochs
+    it remembers the masker fingerprint. `epochs`, `nproc` and `bf16` are for the models trained in epochs
     (`trains_with_engine`); `preset` names one of the model's recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
@@ -258,10 +259,11 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     masked.require_labels()
     cls = classifier_class(model)
     engine = cls.trains_with_engine
-    if epochs is not None:
-        if not engine:
-            raise VeilError(f"--epochs is for the models trained in epochs; {model} is not (drop --epochs)")
-        params["epochs"] = epochs
+    for name, value in (("epochs", epochs), ("bf16", bf16)):
+        if value:
+            if not engine:
+                raise VeilError(f"--{name} is for the models trained in epochs; {model} is not (drop --{name})")
+            params[name] = value
     if not engine and (spawns(nproc) or external_launch()):
         raise VeilError(f"{model} trains in one process (drop --nproc, or run it without torchrun)")
     try:

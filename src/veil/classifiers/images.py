@@ -59,7 +59,7 @@ class StandardizedNetwork(nn.Sequential):
 
 #: the hyperparameters of every image classifier, with their defaults (`lr=None`: the architecture's own)
 TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay": 0.01, "mixup": 0.0, "cutmix": 0.0,
-                     "validation_fraction": 0.1, "patience": 5, "seed": 0, "device": None}
+                     "validation_fraction": 0.1, "patience": 5, "seed": 0, "bf16": False, "device": None}
 
 
 def storing_init(defaults: dict) -> Callable:

@@ -1,6 +1,6 @@
 """What every PyTorch classifier in veil shares: a stratified validation split that picks the best epoch and stops
 training early, the Ignite trainer (`fit_engine`: checkpoints, resume, epoch log, progress bar), training in a run
-of several processes (`veil.distributed`), batched prediction, and safetensors weights.
+of several processes (`veil.distributed`), bfloat16 autocast (`bf16`), batched prediction, and safetensors weights.
 Subclasses supply the network, the optimiser (and schedule) and the training loss."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from veil.data.splits import stratified_split
 from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
 from veil.devices import pick_device
-from veil.training import (distribute, fit_engine, keep_best, make_evaluator, make_trainer,
+from veil.training import (autocast, check_bf16, distribute, fit_engine, keep_best, make_evaluator, make_trainer,
                            restore_best, run_evaluator, set_seed, shard_loader, shuffled_loader)
 from veil.weights import load_weights
 
@@ -40,7 +40,7 @@ def one_cycle(optimizer, max_lr: float, total_steps: int):
 
 class TorchClassifier(MaskedClassifier):
     """fit/predict for a torch network trained through the shared Ignite trainer. Subclasses store the common
-    hyperparameters (epochs, batch_size, lr, validation_fraction, patience, seed, device) in their
+    hyperparameters (epochs, batch_size, lr, validation_fraction, patience, seed, bf16, device) in their
     `__init__`. `batch_size` is the batch of a whole step: in a run of N processes, each takes batch_size // N."""
 
     weight_file = "model.safetensors"
@@ -54,6 +54,8 @@ class TorchClassifier(MaskedClassifier):
             raise VeilValueError(f"{self.kind} needs positive epochs, batch_size, patience and lr")
         if not 0.0 < self.validation_fraction < 0.5:
             raise VeilValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        if not isinstance(self.bf16, bool):
+            raise VeilValueError(f"bf16 must be true or false, got {self.bf16!r}")
 
     def _lr(self) -> float:
         """The learning rate to train with (a subclass may resolve a default)."""
@@ -87,6 +89,8 @@ class TorchClassifier(MaskedClassifier):
         (X, y) is carved off. The best validation epoch's weights are kept; training stops after `patience`
         epochs without improvement."""
         self.device_ = pick_device(self.device)
+        if self.bf16:
+            check_bf16(self.device_)
         (X, y), (X_val, y_val) = self._split(self._prepare(X), y, validation)
         set_seed(self.seed)
         self.module_ = self._build().to(self.device_)
@@ -147,7 +151,8 @@ class TorchClassifier(MaskedClassifier):
         def step(engine, batch):
             net.train()
             x, y = (t.to(self.device_) for t in batch)
-            loss = self._training_loss(net, x, y)
+            with autocast(self.device_, self.bf16):
+                loss = self._training_loss(net, x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -71,10 +71,11 @@ class AAEConfig:
     joint_adv_weight: float = 0.0
     holdout: float = 0.05
     seed: int = 0
+    bf16: bool = False
 
 
 #: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
-UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0}
+UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0, "bf16": False}
 
 _D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each default as a class attribute)
 
@@ -103,7 +104,7 @@ class AAEMasker(Masker):
                  reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
                  label_smoothing: float = _D.label_smoothing, schedule: str = _D.schedule,
                  cat_weight: float = _D.cat_weight, joint_adv_weight: float = _D.joint_adv_weight, holdout: float = _D.holdout, seed: int = _D.seed,
-                 device: str | None = None):
+                 bf16: bool = _D.bf16, device: str | None = None):
         self.gauss_dim = gauss_dim
         self.cat_dim = cat_dim
         self.channels = channels
@@ -122,6 +123,7 @@ class AAEMasker(Masker):
         self.joint_adv_weight = joint_adv_weight
         self.holdout = holdout
         self.seed = seed
+        self.bf16 = bf16
         self.device = device
 
     @property
@@ -149,9 +151,9 @@ class AAEMasker(Masker):
                      "holdout"):
             if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
                 raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
-        if not isinstance(c.seed, int) or not isinstance(c.standardize_gauss, bool) or not isinstance(c.decoder_skip,
-                                                                                                        bool):
-            raise VeilError("seed must be an integer, standardize_gauss and decoder_skip true or false")
+        if not isinstance(c.seed, int) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
+                                                                                     c.bf16)):
+            raise VeilError("seed must be an integer, standardize_gauss, decoder_skip and bf16 true or false")
         if c.schedule not in SCHEDULES:
             raise VeilError(f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
         if not 0.0 < c.holdout < 0.5:
@@ -171,11 +173,13 @@ class AAEMasker(Masker):
 
     def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
         """Train on images X, either layout (y, labels, is ignored). Checkpoints and the epoch log go to `work_dir`."""
-        from veil.training import distribute, fit_engine, make_trainer, set_seed, shuffled_loader
+        from veil.training import check_bf16, distribute, fit_engine, make_trainer, set_seed, shuffled_loader
 
         self._validate()
         self.device_ = pick_device(self.device)
         c = self.config
+        if c.bf16:
+            check_bf16(self.device_)
         pixels = as_images(X)
         self.training_data_ = getattr(X, "source", "") or f"array of {len(pixels)} images"
         if len(pixels) < 20:
@@ -216,7 +220,9 @@ class AAEMasker(Masker):
 
     def _step(self, nets, opt_ae, opt_disc, opt_gen, schedules):
         """The training step over `nets`: the encoder, decoder and both discriminators as a step calls them
-        (`veil.training.distribute`)."""
+        (`veil.training.distribute`); the forward passes under bfloat16 autocast with `bf16`."""
+        from veil.training import autocast
+
         c = self.config
         encoder, decoder, d_gauss, d_cat = nets
         real_label = 1.0 - c.label_smoothing
@@ -227,27 +233,30 @@ class AAEMasker(Masker):
                 net.train()
             # reconstruction phase: encoder + decoder minimise MSE, plus the categorical head's information term
             # (cat_weight) and, when regularisation is joint, the encoder's generator loss (joint_adv_weight)
-            gauss, cat = encoder(x)
-            recon = F.mse_loss(decoder(torch.cat([gauss, cat], 1)), x)
-            loss = recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon
-            if c.joint_adv_weight:
-                gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
-                loss = loss + c.joint_adv_weight * gen
+            with autocast(self.device_, c.bf16):
+                gauss, cat = encoder(x)
+                recon = F.mse_loss(decoder(torch.cat([gauss, cat], 1)), x)
+                loss = recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon
+                if c.joint_adv_weight:
+                    gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
+                    loss = loss + c.joint_adv_weight * gen
             opt_ae.zero_grad(set_to_none=True)
             loss.backward()
             opt_ae.step()
             # regularisation phase 1: discriminators tell prior samples (real) from encoder outputs (fake)
-            real_gauss = torch.randn_like(gauss)
-            real_cat = F.one_hot(torch.randint(c.cat_dim, (len(x),), device=x.device), c.cat_dim).float()
-            disc = (_bce(d_gauss(real_gauss), real_label) + _bce(d_gauss(gauss.detach()), 0.0)
-                    + _bce(d_cat(real_cat), real_label) + _bce(d_cat(cat.detach()), 0.0))
+            with autocast(self.device_, c.bf16):
+                real_gauss = torch.randn_like(gauss)
+                real_cat = F.one_hot(torch.randint(c.cat_dim, (len(x),), device=x.device), c.cat_dim).float()
+                disc = (_bce(d_gauss(real_gauss), real_label) + _bce(d_gauss(gauss.detach()), 0.0)
+                        + _bce(d_cat(real_cat), real_label) + _bce(d_cat(cat.detach()), 0.0))
             opt_disc.zero_grad(set_to_none=True)
             disc.backward()
             opt_disc.step()
             # regularisation phase 2 (unless joint): the encoder, as generator, learns to fool both discriminators
             if not c.joint_adv_weight:
-                gauss, cat = encoder(x)
-                gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
+                with autocast(self.device_, c.bf16):
+                    gauss, cat = encoder(x)
+                    gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
                 opt_gen.zero_grad(set_to_none=True)
                 (c.adv_weight * gen).backward()
                 opt_gen.step()
