@@ -1,5 +1,6 @@
 """Runs of several processes (issue 13): `--nproc N` spawned here and `torchrun` launches on "several machines" (two
-node ranks on this one) train as one process does and resume after a kill at their world size.
+node ranks on this one) train as one process does, resume after a kill at their world size, and `veil mask --nproc`
+writes the very bytes one process writes.
 
 Kept to one multi-process run per thing checked (each spawned or launched process imports torch, about 3 s of a
 core): the two-node torchrun run is the reference of both the tolerance test and the resume test."""
@@ -137,6 +138,44 @@ def test_an_aae_in_two_processes_reconstructs_as_in_one(aae_runs):
     _, runs = aae_runs
     one, two = (runs[n].report_["reconstruction_mse"] for n in (1, 2))
     assert two == pytest.approx(one, rel=MSE_TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def pixels(tmp_path_factory):
+    """300 random images in an .npz (which loads without scikit-learn): the AAE encoder's batches of 128 make shards
+    of 128 and 172 images, EtC's of 150 and 150."""
+    path = tmp_path_factory.mktemp("pixels") / "pixels.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, images=rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8), labels=np.arange(300) % 3)
+    return path
+
+
+def _mask_in_a_new_process(argv: list[str], cwd) -> list[str]:
+    """`veil mask ...` in a new process; the heavy modules it imported."""
+    code = ("import sys\nfrom veil.cli import main\nassert main(sys.argv[1:]) == 0\n"
+            "print([m for m in ('torch', 'sklearn', 'ignite') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env(), cwd=cwd,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("method", ["aae", "etc"])
+def test_masking_in_two_processes_writes_the_bytes_of_one(method, aae_runs, pixels, tmp_path, monkeypatch):
+    monkeypatch.setenv("VEIL_TEST_KEY", "0" * 64)
+    source = ["--masker", str(aae_runs[0] / "aae2")] if method == "aae" else ["--method", "etc", "--key-env",
+                                                                               "VEIL_TEST_KEY"]
+    argv = ["mask", *source, "--data", str(pixels), "--out"]
+    assert main([*argv, str(tmp_path / "one.npz")]) == 0
+    assert _mask_in_a_new_process([*argv, "two.npz", "--nproc", "2"], tmp_path) == []
+    assert (tmp_path / "two.npz").read_bytes() == (tmp_path / "one.npz").read_bytes()
+
+
+def test_a_set_masked_whole_is_not_sharded(tmp_path, capsys):
+    assert main(["mask", "--method", "iidfilter", "--data", "digits", "--limit", "300", "--nproc", "2",
+                 "--out", str(tmp_path / "m.npz")]) == 2
+    assert "masks a set whole, in one process (drop --nproc)" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
 
 
 def _children() -> list[str]:

@@ -134,7 +134,9 @@ def cmd_mask(args):
 
     data = _load_data(args, require_labels=False, limit=args.limit, pixels=masks_pixels(args.method))
     masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
-                  force=args.force, block=args.block, kernel=args.kernel, seed=args.seed)
+                  force=args.force, nproc=args.nproc, block=args.block, kernel=args.kernel, seed=args.seed)
+    if masked is None:  # a torchrun process other than rank 0
+        return
     _print_figures(masked.meta.get("latent_conformity", {}))
     print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
 
@@ -333,6 +335,8 @@ def _masking_commands(sub) -> None:
     _data_args(p, limit=True)
     p.add_argument("--out", required=True, help="the new masked set (.npz)")
     _force_arg(p)
+    p.add_argument("--nproc", type=_positive_int, help="mask in N processes on this machine, each a consecutive "
+                   "part of the images; the file is the same bytes as one process writes (not for iidfilter)")
 
     p = _command(sub, "unmask", cmd_unmask, help="reconstruct images from a masked file (a trained masker's "
                  "decoder, or the key)")

@@ -99,12 +99,15 @@ def save_results(path, figures: dict, force: bool = False, reads=(), **extra) ->
         write_results(tmp, figures, seed=None, **extra)
 
 
-def mask_images(masker, data: ImageSet) -> MaskedSet:
-    """Apply a masker (or a scheme, `veil.schemes`) to a dataset. The result carries labels, class names, the
-    masker's fingerprint and what the masker records about itself (`masked_meta`: a configuration, never a secret);
+def mask_images(masker, data: ImageSet, nproc: int | None = None) -> MaskedSet:
+    """Apply a masker (or a scheme, `veil.schemes`) to a dataset, in `nproc` processes (or the ranks of a torchrun
+    launch) with the same result (`veil.sharding`). The result carries labels, class names, the masker's
+    fingerprint and what the masker records about itself (`masked_meta`: a configuration, never a secret);
     exact 8-bit schemes are stored as uint8, and given uint8 images (`load(..., pixels=True)`) they never leave it."""
-    masked = MaskedSet(masker.transform(data), data.labels, list(data.class_names), masker.method, masker.fingerprint,
-                       {"source": data.source, "n": len(data)})
+    from veil import sharding
+
+    masked = MaskedSet(sharding.transform(masker, data.images, nproc), data.labels, list(data.class_names),
+                       masker.method, masker.fingerprint, {"source": data.source, "n": len(data)})
     masked.meta.update(masker.masked_meta(masked.data))
     if masker.exact_uint8:
         masked.meta["storage"] = UINT8_STORAGE
@@ -119,16 +122,29 @@ def masks_pixels(method: str) -> bool:
 
 
 def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret: bytes | None = None,
-         force: bool = False, **options) -> MaskedSet:
+         force: bool = False, nproc: int | None = None, **options) -> MaskedSet | None:
     """`veil mask`, for every method: mask `data` and save the set to a new file `out_file`.
 
     A method that needs training (the AAE) masks with the encoder in `masker_dir` (its decoder is never read);
     the others are built from `options` (`block`, `kernel`, `seed`: those the method declares; None means the
-    default) and, when keyed, the `secret`. What a method does not take is refused by name."""
+    default) and, when keyed, the `secret`. What a method does not take is refused by name.
+
+    `nproc` > 1 masks in that many processes forked here, and a torchrun launch in its ranks (rank 0 writes and
+    returns the set, the others None); the file is the same bytes as one process writes."""
     masker = masker_for_masking(method, masker_dir, secret, **options)
-    with claim_output(out_file, force, reads=[masker_dir]) as tmp:
-        masked = mask_images(masker, data)
-        masked.save(tmp)
+    output = {"path": out_file, "force": force, "reads": [masker_dir]}
+    if external_launch():  # every rank masks its shard, rank 0 writes them all
+        return launch(_mask_into, masker, data, output=output, nproc=nproc)  # (which refuses --nproc)
+    with claim_output(**output) as tmp:  # imports no torch
+        return _mask_into(tmp, masker, data, nproc)
+
+
+def _mask_into(tmp: Path | None, masker, data: ImageSet, nproc: int | None = None) -> MaskedSet | None:
+    """Mask `data` and save the set to `tmp`; None on the ranks but 0 of a torchrun launch (no `tmp`)."""
+    masked = mask_images(masker, data, nproc)
+    if tmp is None:
+        return None
+    masked.save(tmp)
     return masked
 
 

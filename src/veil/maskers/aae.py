@@ -97,6 +97,9 @@ class AAEMasker(Masker):
     fits_on_data = True
     invertible = True
     output = "vectors"
+    #: never forked to mask in shards: a process forked after torch has run on several threads can hang (`veil mask`
+    #: shards the NumPy encoder, `veil.maskers.aae_numpy`)
+    shard_unit = None
 
     def __init__(self, gauss_dim: int = _D.gauss_dim, cat_dim: int = _D.cat_dim, channels: int = _D.channels,
                  standardize_gauss: bool = _D.standardize_gauss, decoder_skip: bool = _D.decoder_skip, epochs: int = _D.epochs,
