@@ -17,6 +17,7 @@ REPORTS = {"privacy": "every scheme attacked under every threat model, beside th
 BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and decrypting",
               "startup": "seconds a new `veil` process takes for --help and for a missing-file error",
               "mask": "a whole `veil mask` over CIFAR-10's test split: AAE from the archive, EtC from a folder",
+              "mask-nproc": "a whole `veil mask` (AAE, warm cache) over CIFAR-10's train split in 1 and 2 processes",
               "demo": "seconds of `veil demo` on an idle machine and beside a second CPU-bound process",
               "train-masker": "seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the "
                               "latent's conformity then, and training images per second",
@@ -226,6 +227,9 @@ def cmd_bench(args):
         figures = bench.bench_startup(args.json, repeats=args.repeats, force=args.force)
     elif args.what == "mask":
         figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, force=args.force)
+    elif args.what == "mask-nproc":
+        figures = bench.bench_mask_nproc(args.data or defaults.CIFAR10, args.json, repeats=args.repeats,
+                                         force=args.force)
     elif args.what == "demo":
         figures = bench.bench_demo(args.json, force=args.force)
     elif args.what == "train":
