@@ -173,3 +173,19 @@ def test_a_decoder_wider_than_the_encoder_saves_and_loads(tmp_path):
                                   masker.inverse_transform(masker.transform(images)))
     with pytest.raises(VeilError, match="decoder_channels"):
         AAEMasker(decoder_channels=0, epochs=1).fit(images)
+
+
+def test_training_in_bf16_is_recorded_in_the_configuration(tmp_path):
+    """`train-masker --bf16`: the forward passes under bfloat16 autocast (on this CPU too), float32 weights; the
+    manifest's configuration says so, and a masker loaded from it would train the same way again."""
+    from veil.workflows import train_masker
+
+    images = load("digits").subset(slice(0, 100))
+    masker = train_masker(images, tmp_path / "m", epochs=1, batch_size=32, bf16=True, progress=False, gauss_dim=6,
+                          cat_dim=2, channels=4)
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["config"]["bf16"] is True
+    assert load_masker(tmp_path / "m").bf16 is True
+    assert np.isfinite(masker.report_["reconstruction_mse"])
+    assert all(p.dtype == torch.float32 for p in masker.encoder.parameters())
+    with pytest.raises(VeilError, match="bf16"):
+        AAEMasker(bf16="yes").fit(images)

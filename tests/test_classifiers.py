@@ -1,5 +1,8 @@
+import json
+
 import numpy as np
 import pytest
+import torch
 
 from veil.classifiers import classifier_class, load_classifier
 from veil.errors import VeilError
@@ -40,3 +43,14 @@ def test_nn_picks_best_epoch_and_logs_curves():
     model = classifier_class("nn")(epochs=4, batch_size=8).fit(X, y)
     assert 1 <= model.best_epoch_ <= 4
     assert {"train_accuracy", "val_accuracy", "train_loss", "val_loss"} <= set(model.history_[0])
+
+
+def test_nn_trains_in_bf16_and_records_it(tmp_path):
+    """`--bf16`: the forward passes under bfloat16 autocast (on this CPU too); the weights stay float32, and the
+    option is saved with the model's parameters."""
+    X, y = _blobs()
+    model = classifier_class("nn")(epochs=3, batch_size=8, bf16=True).fit(X, y)
+    assert model.score(X, y) > 0.8
+    model.save(tmp_path / "nn")
+    assert json.loads((tmp_path / "nn" / "model.json").read_text())["params"]["bf16"] is True
+    assert all(p.dtype == torch.float32 for p in load_classifier(tmp_path / "nn").module_.parameters())

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 from veil import __version__, defaults
+from veil.distributed import launch_rank
 from veil.errors import VeilError
 from veil.registry import ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
 from veil import threads  # imported at start: the window of its idle-core measurement opens here
@@ -17,6 +18,7 @@ REPORTS = {"privacy": "every scheme attacked under every threat model, beside th
 BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and decrypting",
               "startup": "seconds a new `veil` process takes for --help and for a missing-file error",
               "mask": "a whole `veil mask` over CIFAR-10's test split: AAE from the archive, EtC from a folder",
+              "mask-nproc": "a whole `veil mask` (AAE, warm cache) over CIFAR-10's train split in 1 and 2 processes",
               "demo": "seconds of `veil demo` on an idle machine and beside a second CPU-bound process",
               "train-masker": "seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the "
                               "latent's conformity then, and training images per second",
@@ -112,7 +114,9 @@ def cmd_train_masker(args):
     data = _load_data(args, require_labels=False, limit=args.limit)
     masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                           resume=args.resume, device=args.device, force=args.force, progress=not args.quiet,
-                          preset=args.preset)
+                          preset=args.preset, nproc=args.nproc, bf16=args.bf16)
+    if masker is None:  # a torchrun process other than rank 0
+        return
     _print_figures(masker.report_)
     print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
           "and anyone holding the encoder can train a decoder from public images)")
@@ -141,7 +145,9 @@ def cmd_mask(args):
 
     data = _load_data(args, require_labels=False, limit=args.limit, pixels=masks_pixels(args.method))
     masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
-                  force=args.force, block=args.block, kernel=args.kernel, seed=args.seed)
+                  force=args.force, nproc=args.nproc, block=args.block, kernel=args.kernel, seed=args.seed)
+    if masked is None:  # a torchrun process other than rank 0
+        return
     _print_figures(masked.meta.get("latent_conformity", {}))
     print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
 
@@ -163,7 +169,9 @@ def cmd_train(args):
     masked = MaskedSet.load(args.masked)
     estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
                                  epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
-                                 **(args.params or {}))
+                                 nproc=args.nproc, bf16=args.bf16, **(args.params or {}))
+    if estimator is None:  # a torchrun process other than rank 0
+        return
     n = len(masked) if args.limit is None else min(args.limit, len(masked))
     print(f"{estimator.kind} model trained on {n} masked samples -> {args.out}")
 
@@ -236,6 +244,9 @@ def cmd_bench(args):
         figures = bench.bench_startup(args.json, repeats=args.repeats, force=args.force)
     elif args.what == "mask":
         figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, repeats=args.repeats, force=args.force)
+    elif args.what == "mask-nproc":
+        figures = bench.bench_mask_nproc(args.data or defaults.CIFAR10, args.json, repeats=args.repeats,
+                                         force=args.force)
     elif args.what == "demo":
         figures = bench.bench_demo(args.json, force=args.force)
     elif args.what == "serve":
@@ -285,6 +296,18 @@ def cmd_reproduce(args):
     print(f"report and JSON written to {args.out}")
 
 
+def _nproc_arg(parser, batch: str, only: str = ""):
+    parser.add_argument("--nproc", type=_positive_int, help=f"{only}train in N processes on this machine (gloo on the "
+                        "CPU, nccl on GPUs; each process takes its share of the idle cores, or VEIL_THREADS threads); "
+                        f"{batch}. On several machines, start `torchrun ... -m veil` on each instead (README: "
+                        "Training on several machines)")
+
+
+def _bf16_arg(parser):
+    parser.add_argument("--bf16", action="store_true", help="train the forward passes in bfloat16 (torch.autocast; "
+                        "on CUDA, and on CPUs that support it); weights stay float32. Recorded in the configuration")
+
+
 def _add_quiet(parser, default=False):
     parser.add_argument("--quiet", action="store_true", default=default,
                         help="no progress bars or per-epoch lines (results and errors are still printed)")
@@ -308,9 +331,12 @@ def _masker_commands(sub) -> None:
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
+                   "number of processes the run started with)")
     _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    _nproc_arg(p, "--batch-size is a step's batch over all of them, each taking batch-size // N images")
+    _bf16_arg(p)
 
     p = _command(sub, "export-encoder", cmd_export_encoder, help="copy a masker without its decoder, for the data "
                  "owner's own masking machines (the encoder must stay with the data owner: with it, anyone can train "
@@ -336,6 +362,8 @@ def _masking_commands(sub) -> None:
     _data_args(p, limit=True)
     p.add_argument("--out", required=True, help="the new masked set (.npz)")
     _force_arg(p)
+    p.add_argument("--nproc", type=_positive_int, help="mask in N processes on this machine, each a consecutive "
+                   "part of the images; the file is the same bytes as one process writes (not for iidfilter)")
 
     p = _command(sub, "unmask", cmd_unmask, help="reconstruct images from a masked file (a trained masker's "
                  "decoder, or the key)")
@@ -362,8 +390,12 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--preset", help="a named recipe of the model, which --params and --epochs override (nn: paper, "
                    "the paper's batch-4 recipe; without it, the model's default recipe)")
     p.add_argument("--limit", type=_positive_int, help="train on the first N masked samples only (a quick run)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
+                   "number of processes the run started with)")
     _force_arg(p, "the model folder --out")
+    _nproc_arg(p, "the model's batch_size is a step's batch over all of them, each taking batch_size // N samples",
+               only="for the models trained in epochs: ")
+    _bf16_arg(p)
 
     p = _command(sub, "evaluate", cmd_evaluate, help="score a trained classifier on a masked file (not the one it "
                  "was trained on)")
@@ -492,8 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="veil", description="Classify images nobody may see.")
     parser.add_argument("--version", action="version", version=f"veil {__version__}")
     _add_quiet(parser)
-    parser.add_argument("--threads", type=_positive_int, help="CPU threads for training and masking (default: the "
-                        "cores other processes leave idle, measured at start; also VEIL_THREADS)")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads for training and masking, of each process "
+                        "with --nproc (default: the cores other processes leave idle, measured at start, shared among "
+                        "--nproc processes; also VEIL_THREADS)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_masker_commands, _masking_commands, _classifier_commands, _measurement_commands, _attack_commands,
                 _paper_commands):
@@ -512,7 +545,8 @@ def main(argv=None) -> int:
         git_commit()  # pin the commit results will name before the run can change the checkout
         args.func(args)
     except VeilError as exc:
-        print(f"veil: error: {exc}", file=sys.stderr)
+        if launch_rank() == 0:  # under torchrun, every process meets the same error: rank 0 says it
+            print(f"veil: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("veil: interrupted", file=sys.stderr)

@@ -27,10 +27,16 @@ def fix_threads(threads: int) -> None:
 
 
 def pick_device(device: str | None = None) -> torch.device:
-    """CUDA when present (or asked for), else CPU. Also sets the CPU thread count, once per process."""
+    """CUDA when present (or asked for), else CPU; in a process group (`veil.distributed`), each process on a
+    machine takes the GPU of its local rank. Also sets the CPU thread count, once per process."""
     configure_threads()
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise VeilError(f"device {device!r} asked for but CUDA is not available")
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device and device.startswith("cuda") and not torch.cuda.is_available():
+        raise VeilError(f"device {device!r} asked for but CUDA is not available")
+    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if chosen.type == "cuda" and chosen.index is None and _in_process_group():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return chosen
+
+
+def _in_process_group() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()

@@ -8,6 +8,9 @@ barrier, and a step of many small operations stalls: on this 2-core machine an A
 uses only the cores that other processes leave idle, measured once when the first model is built, unless told:
 `veil --threads N` or VEIL_THREADS=N. A fixed thread count keeps a seeded run bitwise reproducible; the automatic
 choice can differ between an idle and a loaded machine, and with it the last bits of the results.
+
+Several processes on one machine (`--nproc N`, or torchrun's LOCAL_WORLD_SIZE) share the idle cores among them;
+VEIL_THREADS is then the count of each process.
 """
 from __future__ import annotations
 
@@ -69,13 +72,20 @@ _IMPORTED = _reading_at_import()
 
 
 def chosen_threads() -> int:
-    """VEIL_THREADS when set, else the available cores less those other processes keep busy (at least 1)."""
+    """The threads of this process: see `threads_per_process`, for the processes a launcher (torchrun) started on
+    this machine (LOCAL_WORLD_SIZE; 1 when none did)."""
+    return threads_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def threads_per_process(processes: int) -> int:
+    """VEIL_THREADS when set (a count for each process), else the idle cores shared among `processes` processes on
+    this machine (at least 1 each): a run of several processes must not oversubscribe the cores either."""
     requested = os.environ.get(ENV, "").strip()
     if requested:
         if not requested.isdigit() or int(requested) < 1:
             raise VeilError(f"{ENV} must be a positive integer, got {requested!r}")
         return int(requested)
-    return _idle_cores()
+    return max(1, _idle_cores() // max(1, processes))
 
 
 @functools.cache

@@ -8,14 +8,21 @@ redrawn with carriage returns would fill a log file with frames); nothing when q
 Every torch model in veil (AAE, MLP, CNN, ConvMixer, ViT) trains through `fit_engine`, so all of them get the same
 crash safety: a run killed at any point and resumed from its last checkpoint reaches the same weights as an
 uninterrupted run with the same seed (DeterministicEngine re-seeds every epoch from the seed and the epoch number).
+
+They also train alike in a run of several processes (`veil.distributed`): each process takes its shard of every
+epoch (`shuffled_loader`), the networks a step calls average their gradients (`distribute`: DistributedDataParallel),
+the metrics of the losses and of the evaluators sum over the processes (Ignite's metrics do), and rank 0 alone
+writes the checkpoints and the log and shows progress. A run resumes at the number of processes it started with.
 """
 from __future__ import annotations
 
 import copy
+import io
 import os
 import sys
 from pathlib import Path
 
+import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import DeterministicEngine, Engine, Events, create_supervised_evaluator
@@ -28,6 +35,8 @@ from veil.errors import VeilError
 from veil.io import make_private, private_dir, write_json
 
 CHECKPOINT_DIR = "checkpoints"
+#: added to the seed once per rank: each process draws its own dropout, noise and mixing in a run of several
+RANK_SEED_STRIDE = 100_003
 _QUIET = False
 
 
@@ -38,16 +47,64 @@ def set_quiet(quiet: bool = True) -> None:
 
 
 def progress_mode(progress: bool = True) -> str | None:
-    """"bar" (and epoch lines) on a terminal, "lines" (one per epoch) otherwise, None when off or silenced."""
-    if not progress or _QUIET or os.environ.get("VEIL_NO_PROGRESS") == "1":
+    """"bar" (and epoch lines) on a terminal, "lines" (one per epoch) otherwise, None when off or silenced, and on
+    every process but rank 0 of a run of several."""
+    if not progress or _QUIET or os.environ.get("VEIL_NO_PROGRESS") == "1" or idist.get_rank() > 0:
         return None
     return "bar" if sys.stderr.isatty() else "lines"
 
 
 def tensor_loader(*arrays, batch_size: int, shuffle: bool, drop_last: bool = False) -> torch.utils.data.DataLoader:
-    tensors = [torch.as_tensor(np.asarray(a)) for a in arrays]
-    dataset = torch.utils.data.TensorDataset(*tensors)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+    return torch.utils.data.DataLoader(_dataset(arrays), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+
+
+def _dataset(arrays) -> torch.utils.data.TensorDataset:
+    return torch.utils.data.TensorDataset(*[torch.as_tensor(np.asarray(a)) for a in arrays])
+
+
+def shuffled_loader(*arrays, batch_size: int, seed: int, drop_last: bool = False) -> torch.utils.data.DataLoader:
+    """Training batches, in a new order every epoch. In a run of N processes, each takes its shard of every epoch
+    (a DistributedSampler seeded with `seed`; `fit_engine` re-shuffles it each epoch) in batches of
+    batch_size // N, so that a step still learns from `batch_size` samples in all (rounded down to a multiple of N);
+    a shard is padded with a few repeated samples when N does not divide the data."""
+    world = idist.get_world_size()
+    if world == 1:
+        return tensor_loader(*arrays, batch_size=batch_size, shuffle=True, drop_last=drop_last)
+    if batch_size < world:
+        raise VeilError(f"a batch of {batch_size} cannot be shared among {world} processes (each takes "
+                        "batch_size // processes samples per step)")
+    dataset = _dataset(arrays)
+    sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=idist.get_rank(), seed=seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size // world, sampler=sampler, drop_last=drop_last)
+
+
+def shard_loader(*arrays, batch_size: int) -> torch.utils.data.DataLoader:
+    """Evaluation batches of this process's share: every N-th sample in a run of N processes, all of them otherwise.
+    Ignite's metrics sum their counts over the processes, so every rank gets the figures of the whole set, each
+    sample counted once."""
+    rank, world = idist.get_rank(), idist.get_world_size()
+    return tensor_loader(*[np.asarray(a)[rank::world] for a in arrays], batch_size=batch_size, shuffle=False)
+
+
+def distribute(module: torch.nn.Module) -> torch.nn.Module:
+    """What a training step calls: in a run of several processes, `module` inside DistributedDataParallel
+    (`idist.auto_model`), which averages the gradients over the processes in every backward pass; otherwise the
+    module itself. Evaluation, checkpoints and saving use the module itself."""
+    return idist.auto_model(module) if idist.get_world_size() > 1 else module
+
+
+def autocast(device: torch.device, bf16: bool):
+    """The context of a training step's forward passes: bfloat16 autocast with `bf16` (weights, gradients and
+    optimiser states stay float32; no loss scaling is needed for bfloat16), else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def check_bf16(device: torch.device) -> None:
+    """Refuse bfloat16 training where autocast cannot do it."""
+    supported = (torch.cuda.is_bf16_supported() if device.type == "cuda"
+                 else torch.amp.is_autocast_available(device.type))
+    if not supported:
+        raise VeilError(f"bf16 training is not supported on {device} here (drop --bf16)")
 
 
 class _EngineState:
@@ -69,6 +126,8 @@ class PrivateDiskSaver(DiskSaver):
     is made owner-only; Ignite itself widens it to group/others-readable."""
 
     def __call__(self, checkpoint, filename: str, metadata=None) -> None:
+        if idist.get_rank() != self.save_on_rank:
+            return
         path = Path(self.dirname) / filename
         try:
             super().__call__(checkpoint, filename, metadata)
@@ -78,12 +137,13 @@ class PrivateDiskSaver(DiskSaver):
 
 
 def make_trainer(step, seed: int) -> DeterministicEngine:
-    """A DeterministicEngine whose per-epoch seeds derive from `seed` (not from a random draw)."""
+    """A DeterministicEngine whose per-epoch seeds derive from `seed` (not from a random draw), and from the rank
+    in a run of several processes."""
     trainer = DeterministicEngine(step)
 
     @trainer.on(Events.STARTED)
     def _fix_seed(engine):
-        engine.state.seed = int(seed)
+        engine.state.seed = int(seed) + RANK_SEED_STRIDE * idist.get_rank()
 
     return trainer
 
@@ -108,7 +168,8 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
     """Run `trainer` for `epochs` with live losses, an epoch log, a checkpoint per epoch, and optional resume.
 
     `evaluate(epoch) -> dict` adds validation figures to each epoch's log row (an evaluator engine's metrics; the
-    handlers on that engine, such as early stopping, run within it). Returns the log rows.
+    handlers on that engine, such as early stopping, run within it). Returns the log rows. In a run of several
+    processes, every process calls this alike; `out_dir` is rank 0's, and only rank 0 writes.
     """
     out_dir = Path(out_dir)
     log_path = out_dir / log_name
@@ -125,6 +186,9 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
 
         ProgressBar(persist=False).attach(trainer, metric_names=[f"running_{n}" for n in loss_names])
     timer = Timer().attach(trainer, start=Events.EPOCH_STARTED)
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, torch.utils.data.DistributedSampler):
+        trainer.add_event_handler(Events.EPOCH_STARTED, lambda engine: sampler.set_epoch(engine.state.epoch))
 
     @trainer.on(Events.EPOCH_COMPLETED)
     def _log(engine):
@@ -133,7 +197,8 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
             row.update(evaluate(engine.state.epoch))
         row["epoch_s"] = round(timer.value(), 3)
         rows.append(row)
-        write_json(log_path, {"epochs": rows})
+        if idist.get_rank() == 0:
+            write_json(log_path, {"epochs": rows})
         if mode:  # on a terminal, after the bar of the epoch has cleared itself
             print(epoch_line(row, engine.state.max_epochs), file=sys.stderr, flush=True)
 
@@ -202,11 +267,12 @@ def run_evaluator(evaluator: Engine, loader, prefix: str) -> dict:
 
 
 def _resume(out_dir: Path, to_save: dict, log_path: Path, epochs: int) -> list[dict]:
-    checkpoint = latest_checkpoint(out_dir)
-    if checkpoint is None:
+    checkpoint = latest_checkpoint(out_dir) if idist.get_rank() == 0 else None
+    saved = _from_rank0(checkpoint)
+    if not saved:
         return []
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(saved), map_location="cpu", weights_only=True)
         Checkpoint.load_objects(to_load=to_save, checkpoint=state)
     except Exception as exc:  # a checkpoint from another configuration, or a damaged file
         raise VeilError(f"cannot resume from this checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})",
@@ -219,6 +285,16 @@ def _resume(out_dir: Path, to_save: dict, log_path: Path, epochs: int) -> list[d
 
         return [row for row in read_json(log_path).get("epochs", []) if row.get("epoch", 0) <= done]
     return []
+
+
+def _from_rank0(path: Path | None) -> bytes:
+    """The bytes of rank 0's file (b"" for None), on every process: the others may run on machines that do not
+    see rank 0's disk."""
+    data = path.read_bytes() if path is not None else b""
+    if idist.get_world_size() == 1:
+        return data
+    sent = torch.from_numpy(np.frombuffer(data, dtype=np.uint8).copy()) if idist.get_rank() == 0 else None
+    return idist.broadcast(sent, src=0, safe_mode=True).cpu().numpy().tobytes()
 
 
 def _pick(name: str):

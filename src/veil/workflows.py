@@ -4,6 +4,7 @@ The CLI only parses arguments and prints; everything it does is reachable from h
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from veil.data import ImageSet, to_uint8_images
+from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
 from veil.io import claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
@@ -28,26 +30,39 @@ if TYPE_CHECKING:
 
 def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
                  resume: bool = False, progress: bool = True, device: str | None = None, force: bool = False,
-                 preset: str | None = None, **params) -> AAEMasker:
+                 preset: str | None = None, nproc: int | None = None, bf16: bool = False,
+                 **params) -> AAEMasker | None:
     """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`. The parameters are
     AAEMasker's defaults, or the named `preset`'s, overridden by `epochs`, `batch_size` and `params` when given.
 
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
+
+    `nproc` > 1 trains in that many processes spawned here, and a torchrun launch in the processes it started (see
+    `veil.distributed`): `batch_size` is a step's batch over all of them. Returns the masker (as saved, after a
+    spawned run), and None on every process of a torchrun launch but rank 0.
     """
     from veil.maskers import AAEMasker
     from veil.maskers.files import refuse_unfinished
 
     start = time.time()
-    if not (resume or force):
-        refuse_unfinished(out_dir)  # an interrupted run is resumed, not refused with only --force to offer
-
+    # an interrupted run is resumed, not refused with only --force to offer
+    check = None if resume or force else functools.partial(refuse_unfinished, out_dir)
     given = {name: value for name, value in {"epochs": epochs, "batch_size": batch_size}.items() if value is not None}
-    masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "device": device})
-    with claim_output(out_dir, force, folder=True, resume=resume, in_place=True) as work:
-        masker.fit(data, work_dir=work, resume=resume, progress=progress)
-        masker.save(work)
-        _write_training_report(masker, work / "training.json", data, seed, time.time() - start)
+    masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "bf16": bf16, "device": device})
+    output = {"path": out_dir, "force": force, "check": check, "folder": True, "resume": resume, "in_place": True}
+    fitted = launch(_fit_masker, masker, data, resume, progress, start, output=output, nproc=nproc, device=device)
+    return AAEMasker.load(out_dir) if spawns(nproc) else fitted
+
+
+def _fit_masker(work: Path | None, masker: AAEMasker, data: ImageSet, resume: bool, progress: bool,
+                start: float) -> AAEMasker | None:
+    """`train_masker` in one process of the run: every process trains, rank 0 (given `work`) saves."""
+    masker.fit(data, work_dir=work, resume=resume, progress=progress)
+    if work is None:
+        return None
+    masker.save(work)
+    _write_training_report(masker, work / "training.json", data, masker.seed, time.time() - start)
     return masker
 
 
@@ -84,12 +99,15 @@ def save_results(path, figures: dict, force: bool = False, reads=(), **extra) ->
         write_results(tmp, figures, seed=None, **extra)
 
 
-def mask_images(masker, data: ImageSet) -> MaskedSet:
-    """Apply a masker (or a scheme, `veil.schemes`) to a dataset. The result carries labels, class names, the
-    masker's fingerprint and what the masker records about itself (`masked_meta`: a configuration, never a secret);
+def mask_images(masker, data: ImageSet, nproc: int | None = None) -> MaskedSet:
+    """Apply a masker (or a scheme, `veil.schemes`) to a dataset, in `nproc` processes (or the ranks of a torchrun
+    launch) with the same result (`veil.sharding`). The result carries labels, class names, the masker's
+    fingerprint and what the masker records about itself (`masked_meta`: a configuration, never a secret);
     exact 8-bit schemes are stored as uint8, and given uint8 images (`load(..., pixels=True)`) they never leave it."""
-    masked = MaskedSet(masker.transform(data), data.labels, list(data.class_names), masker.method, masker.fingerprint,
-                       {"source": data.source, "n": len(data)})
+    from veil import sharding
+
+    masked = MaskedSet(sharding.transform(masker, data.images, nproc), data.labels, list(data.class_names),
+                       masker.method, masker.fingerprint, {"source": data.source, "n": len(data)})
     masked.meta.update(masker.masked_meta(masked.data))
     if masker.exact_uint8:
         masked.meta["storage"] = UINT8_STORAGE
@@ -104,16 +122,29 @@ def masks_pixels(method: str) -> bool:
 
 
 def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret: bytes | None = None,
-         force: bool = False, **options) -> MaskedSet:
+         force: bool = False, nproc: int | None = None, **options) -> MaskedSet | None:
     """`veil mask`, for every method: mask `data` and save the set to a new file `out_file`.
 
     A method that needs training (the AAE) masks with the encoder in `masker_dir` (its decoder is never read);
     the others are built from `options` (`block`, `kernel`, `seed`: those the method declares; None means the
-    default) and, when keyed, the `secret`. What a method does not take is refused by name."""
+    default) and, when keyed, the `secret`. What a method does not take is refused by name.
+
+    `nproc` > 1 masks in that many processes forked here, and a torchrun launch in its ranks (rank 0 writes and
+    returns the set, the others None); the file is the same bytes as one process writes."""
     masker = masker_for_masking(method, masker_dir, secret, **options)
-    with claim_output(out_file, force, reads=[masker_dir]) as tmp:
-        masked = mask_images(masker, data)
-        masked.save(tmp)
+    output = {"path": out_file, "force": force, "reads": [masker_dir]}
+    if external_launch():  # every rank masks its shard, rank 0 writes them all
+        return launch(_mask_into, masker, data, output=output, nproc=nproc)  # (which refuses --nproc)
+    with claim_output(**output) as tmp:  # imports no torch
+        return _mask_into(tmp, masker, data, nproc)
+
+
+def _mask_into(tmp: Path | None, masker, data: ImageSet, nproc: int | None = None) -> MaskedSet | None:
+    """Mask `data` and save the set to `tmp`; None on the ranks but 0 of a torchrun launch (no `tmp`)."""
+    masked = mask_images(masker, data, nproc)
+    if tmp is None:
+        return None
+    masked.save(tmp)
     return masked
 
 
@@ -226,32 +257,48 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
 
 def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
-                     preset: str | None = None, **params):
+                     preset: str | None = None, nproc: int | None = None, bf16: bool = False, **params):
     """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
-    it remembers the masker fingerprint. `epochs` is for the models trained in epochs (`trains_with_engine`);
-    `preset` names one of the model's recipes (`params` and `epochs` override its values).
+    it remembers the masker fingerprint. `epochs`, `nproc` and `bf16` are for the models trained in epochs
+    (`trains_with_engine`); `preset` names one of the model's recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
-    beside it, then replace it whole, so no file of the old model survives)."""
-    from veil.classifiers import classifier_class, preset_params
+    beside it, then replace it whole, so no file of the old model survives).
+
+    `nproc` > 1 trains in that many processes spawned here, and a torchrun launch in the processes it started (see
+    `veil.distributed`): the model's batch size is a step's batch over all of them. Returns the classifier (as
+    saved, after a spawned run), and None on every process of a torchrun launch but rank 0."""
+    from veil.classifiers import classifier_class, load_classifier, preset_params
 
     masked = masked if limit is None else masked.subset(slice(0, limit))
     params = {**(preset_params(model, preset) if preset else {}), **params}
-    labels = masked.require_labels()
+    masked.require_labels()
     cls = classifier_class(model)
     engine = cls.trains_with_engine
-    if epochs is not None:
-        if not engine:
-            raise VeilError(f"--epochs is for the models trained in epochs; {model} is not (drop --epochs)")
-        params["epochs"] = epochs
+    for name, value in (("epochs", epochs), ("bf16", bf16)):
+        if value:
+            if not engine:
+                raise VeilError(f"--{name} is for the models trained in epochs; {model} is not (drop --{name})")
+            params[name] = value
+    if not engine and (spawns(nproc) or external_launch()):
+        raise VeilError(f"{model} trains in one process (drop --nproc, or run it without torchrun)")
     try:
         estimator = cls(seed=seed, **params)
     except TypeError as exc:
         raise VeilError(f"bad --params for {model}: {exc}") from None
-    with claim_output(out_dir, force, folder=True, resume=resume and engine, in_place=engine) as work:
-        kwargs = {"work_dir": work, "resume": resume, "progress": progress} if engine else {}
-        estimator.fit(masked.data, labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
-        estimator.save(work)
+    output = {"path": out_dir, "force": force, "folder": True, "resume": resume and engine, "in_place": engine}
+    fitted = launch(_fit_classifier, estimator, masked, resume, progress, output=output, nproc=nproc,
+                    device=getattr(estimator, "device", None))
+    return load_classifier(out_dir) if spawns(nproc) else fitted
+
+
+def _fit_classifier(work: Path | None, estimator, masked: MaskedSet, resume: bool, progress: bool):
+    """`train_classifier` in one process of the run: every process trains, rank 0 (given `work`) saves."""
+    kwargs = {"work_dir": work, "resume": resume, "progress": progress} if estimator.trains_with_engine else {}
+    estimator.fit(masked.data, masked.labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
+    if work is None:
+        return None
+    estimator.save(work)
     return estimator
 
 

@@ -59,7 +59,7 @@ class StandardizedNetwork(nn.Sequential):
 
 #: the hyperparameters of every image classifier, with their defaults (`lr=None`: the architecture's own)
 TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay": 0.01, "mixup": 0.0, "cutmix": 0.0,
-                     "validation_fraction": 0.1, "patience": 5, "seed": 0, "device": None}
+                     "validation_fraction": 0.1, "patience": 5, "seed": 0, "bf16": False, "device": None}
 
 
 def storing_init(defaults: dict) -> Callable:
@@ -127,9 +127,9 @@ class ImageClassifier(TorchClassifier):
         optimizer = torch.optim.AdamW(self.module_.parameters(), lr=self._lr(), weight_decay=self.weight_decay)
         return {"optimizer": optimizer, "scheduler": one_cycle(optimizer, self._lr(), self.epochs * steps_per_epoch)}
 
-    def _training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _training_loss(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, partner, keep = self._mix(x)
-        logits = self.module_(x)
+        logits = net(x)
         loss = keep * F.cross_entropy(logits, y) + (1 - keep) * F.cross_entropy(logits, y[partner])
         return loss + self.module_.network.penalty() if self.penalised else loss
 

@@ -29,7 +29,7 @@ class NNClassifier(TorchClassifier):
 
     def __init__(self, hidden: tuple[int, int] = (512, 256), epochs: int = 10, batch_size: int = 128,
                  lr: float = 3e-3, schedule: str = "onecycle", validation_fraction: float = 0.1, patience: int = 5,
-                 seed: int = 0, device: str | None = None):
+                 seed: int = 0, bf16: bool = False, device: str | None = None):
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
@@ -38,6 +38,7 @@ class NNClassifier(TorchClassifier):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.seed = seed
+        self.bf16 = bf16
         self.device = device
 
     def __sklearn_tags__(self):

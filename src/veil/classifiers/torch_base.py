@@ -1,6 +1,7 @@
 """What every PyTorch classifier in veil shares: a stratified validation split that picks the best epoch and stops
-training early, the Ignite trainer (`fit_engine`: checkpoints, resume, epoch log, progress bar), batched prediction,
-and safetensors weights. Subclasses supply the network, the optimiser (and schedule) and the training loss."""
+training early, the Ignite trainer (`fit_engine`: checkpoints, resume, epoch log, progress bar), training in a run
+of several processes (`veil.distributed`), bfloat16 autocast (`bf16`), batched prediction, and safetensors weights.
+Subclasses supply the network, the optimiser (and schedule) and the training loss."""
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,8 @@ from veil.data.splits import stratified_split
 from veil.errors import VeilError, VeilValueError
 from veil.io import atomic_path
 from veil.devices import pick_device
-from veil.training import (fit_engine, keep_best, make_evaluator, make_trainer, restore_best,
-                           run_evaluator, set_seed, tensor_loader)
+from veil.training import (autocast, check_bf16, distribute, fit_engine, keep_best, make_evaluator, make_trainer,
+                           restore_best, run_evaluator, set_seed, shard_loader, shuffled_loader)
 from veil.weights import load_weights
 
 EVAL_BATCH = 4096
@@ -39,7 +40,8 @@ def one_cycle(optimizer, max_lr: float, total_steps: int):
 
 class TorchClassifier(MaskedClassifier):
     """fit/predict for a torch network trained through the shared Ignite trainer. Subclasses store the common
-    hyperparameters (epochs, batch_size, lr, validation_fraction, patience, seed, device) in their `__init__`."""
+    hyperparameters (epochs, batch_size, lr, validation_fraction, patience, seed, bf16, device) in their
+    `__init__`. `batch_size` is the batch of a whole step: in a run of N processes, each takes batch_size // N."""
 
     weight_file = "model.safetensors"
     trains_with_engine = True
@@ -52,6 +54,8 @@ class TorchClassifier(MaskedClassifier):
             raise VeilValueError(f"{self.kind} needs positive epochs, batch_size, patience and lr")
         if not 0.0 < self.validation_fraction < 0.5:
             raise VeilValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        if not isinstance(self.bf16, bool):
+            raise VeilValueError(f"bf16 must be true or false, got {self.bf16!r}")
 
     def _lr(self) -> float:
         """The learning rate to train with (a subclass may resolve a default)."""
@@ -74,8 +78,9 @@ class TorchClassifier(MaskedClassifier):
     def _on_built(self, X: np.ndarray) -> None:
         """Fit anything that depends on the training data (input statistics), before training starts."""
 
-    def _training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.module_(x), y)
+    def _training_loss(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch, through `net`: `module_` as the step calls it (see `veil.training.distribute`)."""
+        return F.cross_entropy(net(x), y)
 
     # ------------------------------------------------------------------ training
 
@@ -84,16 +89,18 @@ class TorchClassifier(MaskedClassifier):
         (X, y) is carved off. The best validation epoch's weights are kept; training stops after `patience`
         epochs without improvement."""
         self.device_ = pick_device(self.device)
+        if self.bf16:
+            check_bf16(self.device_)
         (X, y), (X_val, y_val) = self._split(self._prepare(X), y, validation)
         set_seed(self.seed)
         self.module_ = self._build().to(self.device_)
         self._on_built(X)
-        loader = tensor_loader(X, y, batch_size=self.batch_size, shuffle=True)
+        loader = shuffled_loader(X, y, batch_size=self.batch_size, seed=self.seed)
         optim = self._optimizer(len(loader))
-        trainer = make_trainer(self._step(**optim), self.seed)
+        trainer = make_trainer(self._step(distribute(self.module_), **optim), self.seed)
         val_evaluator, stopper, best = self._validation(trainer)
-        train_eval = tensor_loader(X, y, batch_size=EVAL_BATCH, shuffle=False)
-        val_eval = tensor_loader(X_val, y_val, batch_size=EVAL_BATCH, shuffle=False)
+        train_eval = shard_loader(X, y, batch_size=EVAL_BATCH)
+        val_eval = shard_loader(X_val, y_val, batch_size=EVAL_BATCH)
         train_evaluator = make_evaluator(self.module_, self.device_)
 
         def evaluate(epoch):
@@ -140,11 +147,12 @@ class TorchClassifier(MaskedClassifier):
         evaluator.add_event_handler(Events.COMPLETED, stopper)
         return evaluator, stopper, best
 
-    def _step(self, optimizer, scheduler=None):
+    def _step(self, net: torch.nn.Module, optimizer, scheduler=None):
         def step(engine, batch):
-            self.module_.train()
+            net.train()
             x, y = (t.to(self.device_) for t in batch)
-            loss = self._training_loss(x, y)
+            with autocast(self.device_, self.bf16):
+                loss = self._training_loss(net, x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

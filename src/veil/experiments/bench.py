@@ -2,7 +2,8 @@
 whole batch at once, best of several repeats). `veil bench startup`: how long the command takes to answer when
 there is no work to do (`--help`, and an error on a missing file), each a whole new process. `veil bench mask`: a
 whole `veil mask` process over the CIFAR-10 test split, for the AAE (from the JPEG archive, with a cold and a warm
-decode cache) and for EtC (from a folder of the 10,000 JPEGs, cold cache)."""
+decode cache) and for EtC (from a folder of the 10,000 JPEGs, cold cache). `veil bench mask-nproc`: the speed-up of
+`veil mask --nproc 2` over one process."""
 from __future__ import annotations
 
 import os
@@ -133,6 +134,29 @@ def _default_aae_description() -> str:
     c = AAEMasker().config
     return (f"default architecture (AAEMasker()): encoder channels {c.channels}, gauss {c.gauss_dim}, "
             f"cat {c.cat_dim}")
+
+
+def bench_mask_nproc(archive, json_path, repeats: int = 3, force: bool = False) -> dict:
+    """Figures `mask_nproc1_s` and `mask_nproc2_s`: the best of `repeats` whole `veil mask` processes over the
+    archive's train split (the default AAE architecture, warm decode cache) in one process and with `--nproc 2`, and
+    `mask_nproc2_speedup`, their ratio. Both must write the same bytes. Run with nothing else on the machine."""
+    archive = Path(archive).resolve()
+    with claim_output(json_path, force) as tmp, tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        start = time.time()
+        _untrained_default_aae(work / "masker")
+        cache = {"VEIL_CACHE_DIR": str(work / "cache")}
+        aae = ["mask", "--masker", str(work / "masker"), "--data", str(archive), "--split", "train", "--force"]
+        _timed(aae + ["--out", "warm-up.npz"], work, **cache)  # fills the decode cache
+        figures = {f"mask_nproc{n}_s": best_seconds(lambda: _timed(aae + ["--out", f"nproc{n}.npz", "--nproc", str(n)],
+                                                                   work, **cache), repeats) for n in (1, 2)}
+        if (work / "nproc1.npz").read_bytes() != (work / "nproc2.npz").read_bytes():
+            raise AssertionError("veil mask --nproc 2 wrote other bytes than one process")
+        figures["mask_nproc2_speedup"] = figures["mask_nproc1_s"] / figures["mask_nproc2_s"]
+        write_results(tmp, figures, seed=None, wall_s=time.time() - start, config={
+            "data": str(archive), "split": "train", "aae": _default_aae_description(), "repeats": repeats,
+            "cores": os.cpu_count(), "bytecode_cache": _bytecode_cache()})
+    return figures
 
 
 #: the stand-in for "a second CPU-bound job on the machine" in `veil bench demo`

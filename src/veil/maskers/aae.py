@@ -76,11 +76,12 @@ class AAEConfig:
     joint_adv_weight: float = 0.0
     holdout: float = 0.05
     seed: int = 0
+    bf16: bool = False
 
 
 #: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
 UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0,
-            "decoder_channels": None}
+            "decoder_channels": None, "bf16": False}
 
 _D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each default as a class attribute)
 
@@ -102,6 +103,9 @@ class AAEMasker(Masker):
     fits_on_data = True
     invertible = True
     output = "vectors"
+    #: never forked to mask in shards: a process forked after torch has run on several threads can hang (`veil mask`
+    #: shards the NumPy encoder, `veil.maskers.aae_numpy`)
+    shard_unit = None
 
     def __init__(self, gauss_dim: int = _D.gauss_dim, cat_dim: int = _D.cat_dim, channels: int = _D.channels,
                  decoder_channels: int | None = _D.decoder_channels, standardize_gauss: bool = _D.standardize_gauss, decoder_skip: bool = _D.decoder_skip, epochs: int = _D.epochs,
@@ -109,7 +113,7 @@ class AAEMasker(Masker):
                  reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
                  label_smoothing: float = _D.label_smoothing, schedule: str = _D.schedule,
                  cat_weight: float = _D.cat_weight, joint_adv_weight: float = _D.joint_adv_weight, holdout: float = _D.holdout, seed: int = _D.seed,
-                 device: str | None = None):
+                 bf16: bool = _D.bf16, device: str | None = None):
         self.gauss_dim = gauss_dim
         self.cat_dim = cat_dim
         self.channels = channels
@@ -129,6 +133,7 @@ class AAEMasker(Masker):
         self.joint_adv_weight = joint_adv_weight
         self.holdout = holdout
         self.seed = seed
+        self.bf16 = bf16
         self.device = device
 
     @property
@@ -156,9 +161,9 @@ class AAEMasker(Masker):
                      "holdout"):
             if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
                 raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
-        if not isinstance(c.seed, int) or not isinstance(c.standardize_gauss, bool) or not isinstance(c.decoder_skip,
-                                                                                                        bool):
-            raise VeilError("seed must be an integer, standardize_gauss and decoder_skip true or false")
+        if not isinstance(c.seed, int) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
+                                                                                     c.bf16)):
+            raise VeilError("seed must be an integer, standardize_gauss, decoder_skip and bf16 true or false")
         if c.decoder_channels is not None and (isinstance(c.decoder_channels, bool)
                                                or not isinstance(c.decoder_channels, int)
                                                or not 1 <= c.decoder_channels <= 1 << 10):
@@ -183,11 +188,13 @@ class AAEMasker(Masker):
 
     def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
         """Train on images X, either layout (y, labels, is ignored). Checkpoints and the epoch log go to `work_dir`."""
-        from veil.training import fit_engine, make_trainer, set_seed, tensor_loader  # not needed to mask
+        from veil.training import check_bf16, distribute, fit_engine, make_trainer, set_seed, shuffled_loader
 
         self._validate()
         self.device_ = pick_device(self.device)
         c = self.config
+        if c.bf16:
+            check_bf16(self.device_)
         pixels = as_images(X)
         self.training_data_ = getattr(X, "source", "") or f"array of {len(pixels)} images"
         if len(pixels) < 20:
@@ -203,11 +210,12 @@ class AAEMasker(Masker):
         opt_ae = torch.optim.Adam([*self.encoder_.parameters(), *self.decoder_.parameters()], lr=c.lr, betas=betas)
         opt_disc = torch.optim.Adam([*d_gauss.parameters(), *d_cat.parameters()], lr=c.reg_lr, betas=betas)
         opt_gen = torch.optim.Adam(self.encoder_.parameters(), lr=c.reg_lr, betas=betas)
-        loader = tensor_loader(train, batch_size=c.batch_size, shuffle=True, drop_last=len(train) > c.batch_size)
+        loader = shuffled_loader(train, batch_size=c.batch_size, seed=c.seed, drop_last=len(train) > c.batch_size)
         # a joint generator loss goes through opt_ae: opt_gen then never steps, and gets no schedule
         stepped = {"ae": opt_ae, "disc": opt_disc, **({} if c.joint_adv_weight else {"gen": opt_gen})}
         schedules = _lr_schedules(c, c.epochs * len(loader), *stepped.values())
-        step = self._step(d_gauss, d_cat, opt_ae, opt_disc, opt_gen, schedules)
+        nets = [distribute(net) for net in (self.encoder_, self.decoder_, d_gauss, d_cat)]
+        step = self._step(nets, opt_ae, opt_disc, opt_gen, schedules)
         trainer = make_trainer(step, c.seed)
         to_save = {"encoder": self.encoder_, "decoder": self.decoder_, "d_gauss": d_gauss, "d_cat": d_cat,
                    "opt_ae": opt_ae, "opt_disc": opt_disc, "opt_gen": opt_gen,
@@ -225,36 +233,45 @@ class AAEMasker(Masker):
         self.report_["epoch_s"] = float(np.mean([row["epoch_s"] for row in self.history_])) if self.history_ else 0.0
         return self
 
-    def _step(self, d_gauss, d_cat, opt_ae, opt_disc, opt_gen, schedules):
+    def _step(self, nets, opt_ae, opt_disc, opt_gen, schedules):
+        """The training step over `nets`: the encoder, decoder and both discriminators as a step calls them
+        (`veil.training.distribute`); the forward passes under bfloat16 autocast with `bf16`."""
+        from veil.training import autocast
+
         c = self.config
+        encoder, decoder, d_gauss, d_cat = nets
         real_label = 1.0 - c.label_smoothing
 
         def step(engine, batch):
             x = _to_device(batch[0], self.device_)
-            self.encoder_.train(), self.decoder_.train(), d_gauss.train(), d_cat.train()
+            for net in nets:
+                net.train()
             # reconstruction phase: encoder + decoder minimise MSE, plus the categorical head's information term
             # (cat_weight) and, when regularisation is joint, the encoder's generator loss (joint_adv_weight)
-            gauss, cat = self.encoder_(x)
-            recon = F.mse_loss(self.decoder_(torch.cat([gauss, cat], 1)), x)
-            loss = recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon
-            if c.joint_adv_weight:
-                gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
-                loss = loss + c.joint_adv_weight * gen
+            with autocast(self.device_, c.bf16):
+                gauss, cat = encoder(x)
+                recon = F.mse_loss(decoder(torch.cat([gauss, cat], 1)), x)
+                loss = recon + c.cat_weight * _cat_information_loss(cat) if c.cat_weight else recon
+                if c.joint_adv_weight:
+                    gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
+                    loss = loss + c.joint_adv_weight * gen
             opt_ae.zero_grad(set_to_none=True)
             loss.backward()
             opt_ae.step()
             # regularisation phase 1: discriminators tell prior samples (real) from encoder outputs (fake)
-            real_gauss = torch.randn_like(gauss)
-            real_cat = F.one_hot(torch.randint(c.cat_dim, (len(x),), device=x.device), c.cat_dim).float()
-            disc = (_bce(d_gauss(real_gauss), real_label) + _bce(d_gauss(gauss.detach()), 0.0)
-                    + _bce(d_cat(real_cat), real_label) + _bce(d_cat(cat.detach()), 0.0))
+            with autocast(self.device_, c.bf16):
+                real_gauss = torch.randn_like(gauss)
+                real_cat = F.one_hot(torch.randint(c.cat_dim, (len(x),), device=x.device), c.cat_dim).float()
+                disc = (_bce(d_gauss(real_gauss), real_label) + _bce(d_gauss(gauss.detach()), 0.0)
+                        + _bce(d_cat(real_cat), real_label) + _bce(d_cat(cat.detach()), 0.0))
             opt_disc.zero_grad(set_to_none=True)
             disc.backward()
             opt_disc.step()
             # regularisation phase 2 (unless joint): the encoder, as generator, learns to fool both discriminators
             if not c.joint_adv_weight:
-                gauss, cat = self.encoder_(x)
-                gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
+                with autocast(self.device_, c.bf16):
+                    gauss, cat = encoder(x)
+                    gen = _bce(d_gauss(gauss), 1.0) + _bce(d_cat(cat), 1.0)
                 opt_gen.zero_grad(set_to_none=True)
                 (c.adv_weight * gen).backward()
                 opt_gen.step()

@@ -23,6 +23,8 @@ from veil.threads import chosen_threads
 ENCODER_FILE, DECODER_FILE = "encoder.safetensors", "decoder.safetensors"  # as `veil.maskers.aae` writes them
 LEAK = 0.2
 BN_EPS = 1e-5
+#: images per matrix product: rows of another batch could round differently, so masking shards start at multiples
+BATCH = 128
 #: the encoder's convolutions: (weight, bias, BatchNorm after it or None), as named in its state dict
 CONVS = (("features.0", None), ("features.2", "features.3"), ("features.5", "features.6"))
 
@@ -43,7 +45,7 @@ class NumpyEncoder:
                                            dtype=np.float32)
         self.head_b = np.concatenate([gauss_b, state["cat.bias"]]).astype(np.float32)
 
-    def __call__(self, images, batch_size: int = 128, threads: int | None = None) -> np.ndarray:
+    def __call__(self, images, batch_size: int = BATCH, threads: int | None = None) -> np.ndarray:
         """Images in either layout, uint8 or float in [0, 1] -> masked vectors (N, gauss + cat), float32.
 
         `threads` workers (default: `veil.threads.chosen_threads()`, the idle cores) each encode a share of whole
@@ -155,6 +157,7 @@ class NumpyAAE:
 
     method = "aae"
     exact_uint8 = False
+    shard_unit = BATCH
 
     def __init__(self, encoder: NumpyEncoder):
         self.encoder = encoder

@@ -74,6 +74,9 @@ class Capabilities:
     output: ClassVar[str] = "images"
     #: the constructor options a user may set by name (`veil mask --block 8`)
     options: ClassVar[tuple[str, ...]] = ()
+    #: masking in shards that start at multiples of this many images gives the bytes of masking the set whole
+    #: (`veil.sharding`); None: the result depends on the whole set, which is never sharded
+    shard_unit: ClassVar[int | None] = 1
 
 
 class Scheme(Capabilities, ABC):
@@ -81,7 +84,7 @@ class Scheme(Capabilities, ABC):
     and fingerprint a masked set records. The estimator of a scheme takes its capabilities from here (`SHOWN`)."""
 
     #: the class attributes the estimator of this scheme takes over
-    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options")
+    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
 
     @abstractmethod
     def transform(self, X) -> np.ndarray:

@@ -115,6 +115,8 @@ class IIDFilter(FilterScheme):
     a test set separately does not reuse filters. The fingerprint names only the kernel size and seed: a model
     trained on such data is meant for any data filtered the same way."""
 
+    shard_unit = None  # the filters derive from a digest of all the images masked at once
+
     def kernels(self, images: np.ndarray) -> np.ndarray:
         batch_digest = int.from_bytes(hashlib.sha256(np.ascontiguousarray(images).tobytes()).digest()[:8], "big")
         rng = np.random.default_rng([self.seed, batch_digest])
