@@ -49,12 +49,12 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_the_library_never_imports_the_cli():
-    """Anywhere in a module, lazily inside a function included."""
+    """Anywhere in a module, lazily inside a function included (`python -m veil`'s __main__ is the command itself)."""
     importers = []
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
                      [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-            if path.name != "cli.py" and any(name == "veil.cli" for name in names):
+            if path.name not in ("cli.py", "__main__.py") and any(name == "veil.cli" for name in names):
                 importers.append(str(path))
     assert importers == []

@@ -14,13 +14,14 @@ launch (several machines) goes through `ignite.distributed`, whose ranks gather 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from veil.distributed import external_launch
 from veil.errors import VeilError
-from veil.threads import threads_per_process
+from veil.threads import ENV as THREADS_ENV, threads_per_process
 
 
 def transform(masker, images: np.ndarray, nproc: int | None = None) -> np.ndarray:
@@ -68,12 +69,13 @@ def _in_processes(masker, images: np.ndarray, nproc: int) -> np.ndarray:
 
 
 def _mask_shard(bounds: tuple[int, int]) -> np.ndarray:
-    """A worker's shard, on its share of the cores (NumPy's BLAS would otherwise start a thread per core in every
-    worker)."""
+    """A worker's shard, on its share of the cores (NumPy's BLAS, and the NumPy encoder's worker threads, would
+    otherwise start a thread per idle core in every worker)."""
     from threadpoolctl import threadpool_limits
 
     masker, images, threads = _WORK
     start, stop = bounds
+    os.environ[THREADS_ENV] = str(threads)  # this forked worker's own environment: veil.threads reads it
     with threadpool_limits(threads):
         return masker.transform(images[start:stop])
 
