@@ -288,3 +288,14 @@ def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "serve.json").read_text())
     assert set(doc["meta"]) >= {"command", "commit", "seed", "wall_s", "machine"}
     assert doc["config"]["duration_s"] == 1 and doc["config"]["model"]["fingerprint"] == FINGERPRINT
+
+
+def test_a_process_that_only_serves_imports_no_training_code(models):
+    """Ignite and veil.training come with the first fit, not with loading a model: a restarted service answers about
+    a second sooner (`restart_s` in `veil bench serve`)."""
+    code = ("import sys\nfrom veil.serve import create_app\ncreate_app(sys.argv[1])\n"
+            "print([m for m in ('ignite', 'veil.training', 'skops') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code, str(models["nn"][0])], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
