@@ -57,3 +57,13 @@ def test_block_fully_connected_starts_as_identity_and_is_per_block():
 def test_default_architectures_give_logits(name, config):
     model = build_model(name, n_classes=10, **config)
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_augmented_training_runs_and_negative_augmentation_is_refused(tmp_path):
+    X, y = two_class_images(32)
+    model = classifier_class("convmixer")(epochs=1, batch_size=16, randaugment=2, randaugment_magnitude=9,
+                                          erasing=0.25, **TINY["convmixer"])
+    assert len(model.fit(X, y).history_) == 1
+    for bad in ({"randaugment": -1}, {"randaugment_magnitude": -1.0}, {"erasing": -0.1}, {"randaugment": 1.5}):
+        with pytest.raises(VeilError):
+            classifier_class("cnn")(epochs=1, **bad).fit(X, y)

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 from veil.cli import main
 from veil.experiments import protocol
+from veil.experiments.baseline_claims import DOCS, baseline_claims
+from veil.metrics import t_interval
 
 
 def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
@@ -41,3 +46,63 @@ def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):
     assert main(["reproduce", "tradeoff", "--out", str(tmp_path), "--jobs", "0"]) == 2
     assert main(["reproduce", "table1", "--out", str(tmp_path), "--jobs", "2"]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_three_seeds_aggregate_with_t_intervals_and_share_the_jpeg_reference(tmp_path):
+    work = tmp_path / "work"
+    protocol("tradeoff")(tmp_path, quick=True, data="digits", parts="convmixer,jpeg", seeds=(0, 1, 2), work=str(work))
+    doc = json.loads((tmp_path / "convmixer_etc.json").read_text())
+    f = doc["figures"]
+    assert doc["config"]["seeds"] == [0, 1, 2] and doc["meta"]["seed"] == [0, 1, 2] and f["epochs"] == 1
+    for name in ("plain_accuracy", "etc_accuracy", "ratio"):
+        values = [f[f"{name}_seed{seed}"] for seed in (0, 1, 2)]
+        assert f[name] == pytest.approx(np.mean(values))
+        assert (f[f"{name}_lo"], f[f"{name}_hi"]) == pytest.approx(t_interval(values))
+    assert f["ratio_seed1"] == pytest.approx(f["etc_accuracy_seed1"] / f["plain_accuracy_seed1"])
+    config = doc["config"]
+    assert config["runs"]["etc_seed2"]["params"]["randaugment"] == 2 and config["budget"]["convmixer"]["erasing"] == 0.25
+    # each seed checkpoints in its own folder; the JPEG runs' reference is the ConvMixer comparison's EtC run
+    assert len(list(work.glob("quick-seed*-*/convmixer/etc/training_log.json"))) == 3
+    assert not list(work.glob("*/jpeg/etc_uncompressed"))
+    jpeg = json.loads((tmp_path / "jpeg.json").read_text())
+    assert jpeg["config"]["reference_shared_with_convmixer"] is True
+    assert all(jpeg["figures"][f"etc_uncompressed_accuracy_seed{s}"] == f[f"etc_accuracy_seed{s}"] for s in (0, 1, 2))
+    claims = json.loads((tmp_path / "claims.json").read_text())["figures"]
+    ratios = [f[f"ratio_seed{seed}"] for seed in (0, 1, 2)]
+    assert claims["claim_etc_ratio_value"] == pytest.approx(np.mean(ratios))
+    assert (claims["claim_etc_ratio_low"], claims["claim_etc_ratio_high"]) == pytest.approx(t_interval(ratios))
+    report = (tmp_path / "report.md").read_text()
+    assert "seeds 0, 1, 2" in report and "plain_accuracy_seed0" not in report
+
+
+def _convmixer_doc(plain, etc, n_test=1000):
+    """A convmixer_etc.json with one accuracy per seed."""
+    seeds = list(range(len(plain)))
+    figures = {"plain_accuracy": float(np.mean(plain)), "etc_accuracy": float(np.mean(etc)), "epochs": 1.0}
+    for seed in seeds:
+        figures |= {f"plain_accuracy_seed{seed}": plain[seed], f"etc_accuracy_seed{seed}": etc[seed]}
+    return {"figures": figures, "config": {"seeds": seeds, "n_test": n_test, "n_train": 100}}
+
+
+def _etc_claim(doc):
+    docs = dict.fromkeys(DOCS) | {"convmixer_etc": doc}
+    return next(claim for claim in baseline_claims(docs) if claim.name == "etc_ratio")
+
+
+def test_seeded_comparisons_are_paired_and_an_interval_over_1_is_no_difference():
+    # EtC equal to plain within seed noise: not the paper's 0.965, but no difference rather than an overshoot
+    level = _etc_claim(_convmixer_doc([0.70, 0.80, 0.60], [0.70, 0.805, 0.598]))
+    assert level.status == "NOT HELD: no difference" and level.direction == 0
+    assert level.interval[0] < 1 < level.interval[1] < 1.05  # paired: seed-to-seed spread cancels
+    # a clear loss stays a shortfall
+    assert _etc_claim(_convmixer_doc([0.70, 0.80, 0.60], [0.50, 0.58, 0.43])).status == "NOT HELD: shortfall"
+    # one seed: the binomial interval over the test images, as before
+    single = _etc_claim(_convmixer_doc([0.70], [0.68]))
+    assert single.value == pytest.approx(0.68 / 0.70) and single.interval[1] - single.interval[0] > 0.05
+
+
+def test_seeds_option_is_parsed_and_checked(tmp_path, capsys):
+    assert main(["reproduce", "tradeoff", "--out", str(tmp_path / "a"), "--seeds", "0,0"]) == 2
+    assert "seeds must differ" in capsys.readouterr().err
+    assert main(["reproduce", "table1", "--out", str(tmp_path / "b"), "--seeds", "0,1"]) == 2
+    assert "takes no --seeds" in capsys.readouterr().err

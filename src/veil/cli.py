@@ -62,6 +62,13 @@ def _seed(text: str) -> int:
     return value
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    seeds = tuple(_seed(part.strip()) for part in text.split(","))
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must differ, got {text!r}")
+    return seeds
+
+
 def _json_object(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -290,7 +297,7 @@ def cmd_reproduce(args):
         raise VeilError("reproduce: the following arguments are required: --out")
     options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
                                  "work": args.work, "parts": args.parts, "jobs": args.jobs,
-                                 "budget": args.budget}.items() if v is not None}
+                                 "budget": args.budget, "seeds": args.seeds}.items() if v is not None}
     figures = run_protocol(args.name, args.out, force=args.force, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
@@ -507,6 +514,9 @@ def _paper_commands(sub) -> None:
     p.add_argument("--budget", help="a named budget of sizes and epochs: full (the default), quick (as --quick) or "
                    "gpu (the papers' sizes: ConvMixer-256/8 for 25 epochs, the pair test on 40k/10k images)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the whole run (default 0)")
+    p.add_argument("--seeds", type=_seeds, help="tradeoff: run every comparison once per seed of this comma-separated "
+                   "list and report means with t intervals over seeds (default: the budget's, 3 seeds from --seed "
+                   "up; 1 with --quick)")
     p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
     p.add_argument("--data", help=f"CIFAR-10 source (default {defaults.CIFAR10})")
     p.add_argument("--mnist", help=f"MNIST source (default {defaults.MNIST})")

@@ -2,9 +2,12 @@
 the baseline CNN of paper 004, ConvMixer and ViT of paper 003, and the descrambler-CNN of paper 004.
 
 Training follows paper 003's ConvMixer recipe, scaled to CPU budgets: AdamW (weight decay 0.01), a one-cycle
-triangular learning rate (linear up for 40% of the steps, linear down), optional mixup and CutMix. Inputs are
-standardised per channel with statistics of the training data (kept in the weights file). No other augmentation:
-flips and crops would not commute with the encryptions.
+triangular learning rate (linear up for 40% of the steps, linear down), optional mixup and CutMix, and optional
+RandAugment (`randaugment` ops per image at `randaugment_magnitude` of 10) and random erasing (`erasing`, the
+probability per image), both from `veil.classifiers.augment`, applied to the training batches only, to whatever
+images are trained on (plain or masked), before standardisation. Inputs are standardised per channel with
+statistics of the training data (kept in the weights file). No flips or crops: they would not commute with the
+encryptions.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from veil.classifiers.augment import MAX_MAGNITUDE, rand_augment, random_erasing
 from veil.classifiers.base import register_classifier
 from veil.classifiers.torch_base import TorchClassifier, one_cycle
 from veil.errors import VeilValueError
@@ -59,6 +63,7 @@ class StandardizedNetwork(nn.Sequential):
 
 #: the hyperparameters of every image classifier, with their defaults (`lr=None`: the architecture's own)
 TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay": 0.01, "mixup": 0.0, "cutmix": 0.0,
+                     "randaugment": 0, "randaugment_magnitude": 9.0, "erasing": 0.0,
                      "validation_fraction": 0.1, "patience": 5, "seed": 0, "bf16": False, "device": None}
 
 
@@ -102,6 +107,11 @@ class ImageClassifier(TorchClassifier):
         super()._check_params()
         if self.weight_decay < 0 or self.mixup < 0 or self.cutmix < 0:
             raise VeilValueError("weight_decay, mixup and cutmix must not be negative")
+        if not isinstance(self.randaugment, (int, np.integer)) or self.randaugment < 0:
+            raise VeilValueError(f"randaugment is a number of ops from 0 up, got {self.randaugment!r}")
+        if not 0 <= self.randaugment_magnitude <= MAX_MAGNITUDE or not 0 <= self.erasing <= 1:
+            raise VeilValueError(f"randaugment_magnitude must be in [0, {MAX_MAGNITUDE:g}] and erasing in [0, 1], "
+                                 f"got {self.randaugment_magnitude} and {self.erasing}")
 
     def _lr(self) -> float:
         return self.default_lr if self.lr is None else self.lr
@@ -128,10 +138,19 @@ class ImageClassifier(TorchClassifier):
         return {"optimizer": optimizer, "scheduler": one_cycle(optimizer, self._lr(), self.epochs * steps_per_epoch)}
 
     def _training_loss(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x, partner, keep = self._mix(x)
+        x, partner, keep = self._mix(self._augment(x))
         logits = net(x)
         loss = keep * F.cross_entropy(logits, y) + (1 - keep) * F.cross_entropy(logits, y[partner])
         return loss + self.module_.network.penalty() if self.penalised else loss
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """RandAugment, then random erasing, drawing from a generator seeded from torch's global one (which the
+        trainer seeds from `seed`, as it does for mixup and CutMix)."""
+        if not self.randaugment and not self.erasing:
+            return x
+        generator = torch.Generator().manual_seed(int(torch.randint(2 ** 62, ())))
+        return random_erasing(rand_augment(x, self.randaugment, self.randaugment_magnitude, generator),
+                              self.erasing, generator)
 
     def _mix(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Mixup or CutMix (one of the enabled, at random): mixed batch, partner of each sample, weight of own label."""

@@ -1,16 +1,23 @@
 """The claims of papers 003 and 004, as the papers state them, checked against `veil reproduce tradeoff`'s JSON
-(rules in `veil.experiments.claims`). Accuracies are over the test images (Wilson intervals); a difference or ratio
-of two runs takes its interval from their binomial errors as if independent: the runs are scored on the same images,
-which correlates them, so the interval errs wide."""
+(rules in `veil.experiments.claims`).
+
+With several seeds (the JSON's `seeds`), a difference or ratio of two runs is paired by seed: the mean of the
+per-seed differences or ratios, with its 95% t interval over seeds (n - 1 degrees of freedom). With one seed,
+accuracies are over the test images (Wilson intervals), and a difference or ratio of two runs takes its interval
+from their binomial errors as if independent: the runs are scored on the same images, which correlates them, so the
+interval errs wide. A difference whose interval holds 0 (a ratio's, 1) is "no difference", neither a win nor a loss.
+"""
 from __future__ import annotations
 
 import math
+import operator
+from typing import NamedTuple
 
 import numpy as np
 
 from veil.experiments import baseline_values as paper
 from veil.experiments.claims import Claim, above, level, untestable
-from veil.metrics import Z95, accuracy_interval, accuracy_se
+from veil.metrics import Z95, accuracy_interval, accuracy_se, t_interval
 
 DOCS = ("convmixer_etc", "jpeg", "scramble", "tradeoff", "compress")
 SCHEMES = ("blur", "randfilter", "iidfilter", "scramble")
@@ -22,27 +29,61 @@ def baseline_claims(docs: dict) -> list[Claim]:
             + _compress_claims(docs["compress"]) + _scramble_claims(docs["scramble"]) + _curve_claims(docs["tradeoff"]))
 
 
-def _accuracy(doc: dict, name: str) -> tuple[float, float]:
-    """An accuracy figure and its binomial standard error over the JSON's test images."""
-    value = doc["figures"][f"{name}_accuracy"]
-    return value, accuracy_se(value, doc["n_test"])
+class Accuracy(NamedTuple):
+    """A run's accuracy (the mean over seeds), its binomial standard error over the test images, and its value per
+    seed ({} with one seed)."""
+    value: float
+    se: float
+    seeds: dict
 
 
-def _ratio(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, tuple[float, float]]:
-    value = a[0] / b[0]
-    half = Z95 * value * math.hypot(a[1] / a[0], b[1] / b[0])
+def accuracy(doc: dict, name: str) -> Accuracy:
+    figures, seeds = doc["figures"], doc["config"]["seeds"]
+    value = figures[f"{name}_accuracy"]
+    per_seed = {seed: figures[f"{name}_accuracy_seed{seed}"] for seed in seeds} if len(seeds) > 1 else {}
+    return Accuracy(value, accuracy_se(value, doc["config"]["n_test"]), per_seed)
+
+
+def figure_interval(doc: dict, name: str) -> tuple[float, float]:
+    """The 95% interval of an accuracy figure: over seeds when the JSON has several, else Wilson's over its test
+    images."""
+    figures = doc["figures"]
+    if f"{name}_lo" in figures:
+        return figures[f"{name}_lo"], figures[f"{name}_hi"]
+    return accuracy_interval(figures[name], doc["config"]["n_test"])
+
+
+def _paired(a: Accuracy, b: Accuracy, combine) -> tuple[float, tuple[float, float]] | None:
+    """The mean of `combine` of a and b seed by seed and its t interval, when both have the same seeds."""
+    if not a.seeds or a.seeds.keys() != b.seeds.keys():
+        return None
+    values = [combine(a.seeds[seed], b.seeds[seed]) for seed in a.seeds]
+    return float(np.mean(values)), t_interval(values)
+
+
+def ratio(a: Accuracy, b: Accuracy) -> tuple[float, tuple[float, float]]:
+    paired = _paired(a, b, operator.truediv)
+    if paired:
+        return paired
+    value = a.value / b.value
+    half = Z95 * value * math.hypot(a.se / a.value, b.se / b.value)
     return value, (value - half, value + half)
 
 
-def _difference(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, tuple[float, float]]:
-    value, half = a[0] - b[0], Z95 * math.hypot(a[1], b[1])
+def difference(a: Accuracy, b: Accuracy) -> tuple[float, tuple[float, float]]:
+    paired = _paired(a, b, operator.sub)
+    if paired:
+        return paired
+    value, half = a.value - b.value, Z95 * math.hypot(a.se, b.se)
     return value, (value - half, value + half)
 
 
-def _mean(doc: dict, names: list[str]) -> tuple[float, float]:
-    """The mean of several runs' accuracies and its standard error."""
-    runs = [_accuracy(doc, name) for name in names]
-    return float(np.mean([v for v, _ in runs])), math.sqrt(sum(se ** 2 for _, se in runs)) / len(runs)
+def _mean(doc: dict, names: list[str]) -> Accuracy:
+    """The mean of several runs' accuracies, its standard error, and its value per seed."""
+    runs = [accuracy(doc, name) for name in names]
+    seeds = {seed: float(np.mean([run.seeds[seed] for run in runs])) for seed in runs[0].seeds}
+    return Accuracy(float(np.mean([run.value for run in runs])), math.sqrt(sum(run.se ** 2 for run in runs)) / len(runs),
+                    seeds)
 
 
 # ---------------------------------------------------------------- paper 003
@@ -50,38 +91,40 @@ def _mean(doc: dict, names: list[str]) -> tuple[float, float]:
 
 def _etc_claims(doc) -> list[Claim]:
     statement, source = "ConvMixer on EtC images keeps the plain accuracy (EtC / plain)", "003, Table II"
-    ratio = paper.CONVMIXER_ETC / paper.CONVMIXER_PLAIN
+    expected = paper.CONVMIXER_ETC / paper.CONVMIXER_PLAIN
     if doc is None:
-        return [untestable("etc_ratio", statement, source, f"{ratio:.3f}", "convmixer not run")]
-    value, interval = _ratio(_accuracy(doc, "etc"), _accuracy(doc, "plain"))
+        return [untestable("etc_ratio", statement, source, f"{expected:.3f}", "convmixer not run")]
+    value, interval = ratio(accuracy(doc, "etc"), accuracy(doc, "plain"))
     note = (f"ours {doc['figures']['etc_accuracy']:.3f} / {doc['figures']['plain_accuracy']:.3f} after "
             f"{doc['figures']['epochs']:.0f} epochs; the paper: {paper.CONVMIXER_ETC} / {paper.CONVMIXER_PLAIN} %")
-    return [level("etc_ratio", statement, source, value, interval, ratio, (ratio, ratio), note=note)]
+    return [level("etc_ratio", statement, source, value, interval, expected, (expected, expected), note=note,
+                  same=1.0)]
 
 
-def _jpeg_reference(jpeg: dict, etc) -> tuple[float, float] | None:
+def _jpeg_reference(jpeg: dict, etc) -> Accuracy | None:
     """EtC's uncompressed accuracy at the JPEG runs' training size: their own reference run, or the ConvMixer
     comparison's when it trained on as many images; None when neither did."""
     if "etc_uncompressed_accuracy" in jpeg["figures"]:
-        return _accuracy(jpeg, "etc_uncompressed")
-    if etc is not None and etc.get("n_train") == jpeg.get("n_train"):
-        return _accuracy(etc, "etc")
+        return accuracy(jpeg, "etc_uncompressed")
+    if etc is not None and etc["config"]["n_train"] == jpeg["config"]["n_train"]:
+        return accuracy(etc, "etc")
     return None
 
 
 def _jpeg_claims(doc, etc) -> list[Claim]:
     claims = []
-    for quality, accuracy in paper.JPEG_ETC.items():
+    for quality, percent in paper.JPEG_ETC.items():
         statement = f"EtC after JPEG at quality {quality} keeps its uncompressed accuracy (JPEG / uncompressed)"
-        source, ratio = "003, Table III", accuracy / paper.CONVMIXER_ETC
+        source, expected = "003, Table III", percent / paper.CONVMIXER_ETC
         reference = None if doc is None else _jpeg_reference(doc, etc)
         if reference is None:
             reason = ("jpeg not run" if doc is None else f"no uncompressed EtC run on the JPEG runs' "
-                      f"{doc.get('n_train')} training images")
-            claims.append(untestable(f"jpeg{quality}_ratio", statement, source, f"{ratio:.3f}", reason))
+                      f"{doc['config']['n_train']} training images")
+            claims.append(untestable(f"jpeg{quality}_ratio", statement, source, f"{expected:.3f}", reason))
             continue
-        value, interval = _ratio(_accuracy(doc, f"etc_jpeg{quality}"), reference)
-        claims.append(level(f"jpeg{quality}_ratio", statement, source, value, interval, ratio, (ratio, ratio)))
+        value, interval = ratio(accuracy(doc, f"etc_jpeg{quality}"), reference)
+        claims.append(level(f"jpeg{quality}_ratio", statement, source, value, interval, expected,
+                            (expected, expected), same=1.0))
     return claims
 
 
@@ -123,12 +166,13 @@ def _scramble_claims(doc) -> list[Claim]:
         return [untestable("scramble8_kept", kept, source, f"{keep:.3f}", "scramble not run"),
                 untestable("descrambler_change", descrambler, "004, Sec 4.6", f"{paper.DESCRAMBLER_CHANGE:.3f}",
                            "scramble not run")]
-    value, interval = _ratio(_accuracy(doc, "cnn_scramble8"), _accuracy(doc, "cnn_plain"))
-    change, change_interval = _difference(_accuracy(doc, "descrambler_scramble8"), _accuracy(doc, "cnn_scramble8"))
+    value, interval = ratio(accuracy(doc, "cnn_scramble8"), accuracy(doc, "cnn_plain"))
+    change, change_interval = difference(accuracy(doc, "descrambler_scramble8"), accuracy(doc, "cnn_scramble8"))
     return [level("scramble8_kept", kept, source, value, interval, keep, (keep, keep),
-                  note=f"the paper: {paper.CNN_SCRAMBLE8} / {paper.CNN_PLAIN}"),
+                  note=f"the paper: {paper.CNN_SCRAMBLE8} / {paper.CNN_PLAIN}", same=1.0),
             level("descrambler_change", descrambler, "004, Sec 4.6", change, change_interval, paper.DESCRAMBLER_CHANGE,
-                  (paper.DESCRAMBLER_CHANGE,) * 2, note="the paper's descrambler \"has not learned the descrambling\"")]
+                  (paper.DESCRAMBLER_CHANGE,) * 2, note="the paper's descrambler \"has not learned the descrambling\"",
+                  same=0.0)]
 
 
 def _sizes(doc: dict, scheme: str) -> list[int]:
@@ -145,19 +189,19 @@ def _curve_claims(doc) -> list[Claim]:
             "scramble_over_iid": (over_iid, "004, Sec 4.5"), "scramble_under_randfilter": (under_random, "004, Sec 4.5")}
     if doc is None:
         return [untestable(name, text, source, "-", "curves not run") for name, (text, source) in rows.items()]
-    plain = _accuracy(doc, "plain")
-    worst = max((_difference(plain, _accuracy(doc, f"blur_{size}")) for size in _sizes(doc, "blur")),
+    plain = accuracy(doc, "plain")
+    worst = max((difference(plain, accuracy(doc, f"blur_{size}")) for size in _sizes(doc, "blur")),
                 key=lambda d: d[0])
     means = {scheme: _mean(doc, [f"{scheme}_{size}" for size in _sizes(doc, scheme)]) for scheme in SCHEMES}
-    drop, drop_interval = _difference(means["randfilter"], means["iidfilter"])
-    over, over_interval = _difference(means["scramble"], means["iidfilter"])
-    under, under_interval = _difference(means["randfilter"], means["scramble"])
+    drop, drop_interval = difference(means["randfilter"], means["iidfilter"])
+    over, over_interval = difference(means["scramble"], means["iidfilter"])
+    under, under_interval = difference(means["randfilter"], means["scramble"])
     band = paper.IID_DROP_BAND
     return [above("blur_small_drop", *rows["blur_small_drop"], paper.BLUR_MAX_DROP - worst[0],
                   (paper.BLUR_MAX_DROP - worst[1][1], paper.BLUR_MAX_DROP - worst[1][0]), "> 0",
                   note=f"worst drop {worst[0]:.3f}"),
             level("iid_drop", *rows["iid_drop"], drop, drop_interval, sum(band) / 2, band,
-                  note="\"almost 20%\" read as 15 to 20 points"),
+                  note="\"almost 20%\" read as 15 to 20 points", same=0.0),
             above("scramble_over_iid", *rows["scramble_over_iid"], over, over_interval, "> 0"),
             above("scramble_under_randfilter", *rows["scramble_under_randfilter"], under, under_interval, "> 0",
                   note="random filter minus scrambling")]
@@ -169,7 +213,7 @@ def strength_trends(doc: dict) -> list[str]:
     lines = []
     for scheme in SCHEMES:
         cells = [f"{size}: {doc['figures'][f'{scheme}_{size}_accuracy']:.3f} "
-                 "[{:.3f}, {:.3f}]".format(*accuracy_interval(doc['figures'][f'{scheme}_{size}_accuracy'], doc['n_test']))
+                 "[{:.3f}, {:.3f}]".format(*figure_interval(doc, f"{scheme}_{size}_accuracy"))
                  for size in _sizes(doc, scheme)]
         lines.append(f"- {scheme}: " + ", ".join(cells))
     return lines

@@ -3,7 +3,9 @@ and figures in claims.json.
 
 Every claim has a status: held, not held, or not testable here (what the run cannot measure). A level claim ("our
 figure is the paper's") is held when our 95% interval meets the paper's band; when it misses, it says on which side:
-a shortfall (ours worse) or an overshoot (ours better than the paper), each as plainly as the other. A direction claim
+a shortfall (ours worse) or an overshoot (ours better than the paper), each as plainly as the other; a level claim
+on a comparison of two runs (a ratio, a difference) that misses while its interval holds the value of no difference
+(1, 0) is "no difference" instead, neither a shortfall nor an overshoot (direction 0). A direction claim
 ("A above B") is held only when the whole interval of the difference is on the paper's side; an interval that spans
 zero is "no difference". In claims.json, per claim `claim_<name>_held` (1, 0, null when not testable),
 `claim_<name>_value` with `_low` and `_high` (our number and its 95% interval) and `claim_<name>_direction` (-1
@@ -29,6 +31,7 @@ class Claim:
     direction: int = 0
     note: str = ""  # the rule applied, why it is not testable, or what explains an overshoot
     digits: int = 3
+    no_difference: bool = False  # missed, with the two runs compared indistinguishable
 
     @property
     def status(self) -> str:
@@ -36,6 +39,8 @@ class Claim:
             return "not testable here"
         if self.held:
             return "held"
+        if self.no_difference:
+            return "NOT HELD: no difference"
         return {-1: "NOT HELD: shortfall", 1: "NOT HELD: overshoot"}.get(self.direction, "NOT HELD")
 
     def ours(self) -> str:
@@ -55,16 +60,18 @@ class Claim:
 
 def level(name: str, statement: str, source: str, value: float, interval: tuple[float, float],
           paper: float, band: tuple[float, float], higher_is_better: bool = True, note: str = "",
-          digits: int = 3) -> Claim:
+          digits: int = 3, same: float | None = None) -> Claim:
     """Our figure at the paper's level: held when our interval meets the paper's band; else a shortfall or an
-    overshoot (which side is better: `higher_is_better`)."""
+    overshoot (which side is better: `higher_is_better`), or, for a comparison of two runs whose value of no
+    difference is `same` (1 for a ratio, 0 for a difference), "no difference" when the interval holds it."""
     low, high = interval
     above = low > band[1]
     meets = high >= band[0] and not above
-    direction = 0 if meets else (1 if above == higher_is_better else -1)
+    level_with = not meets and same is not None and low <= same <= high
+    direction = 0 if meets or level_with else (1 if above == higher_is_better else -1)
     band_text = f" [{band[0]:.{digits}f}, {band[1]:.{digits}f}]" if band[0] != band[1] else ""
     return Claim(name, statement, source, f"{paper:.{digits}f}{band_text}", value, interval, meets, direction, note,
-                 digits)
+                 digits, level_with)
 
 
 def above(name: str, statement: str, source: str, difference: float, interval: tuple[float, float], paper: str,

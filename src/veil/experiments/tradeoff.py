@@ -12,7 +12,16 @@ Then report.md (every figure present in the folder) and examples.png (one image 
 
 The budgets are far below the papers' (300 epochs for ConvMixer): subsets of the CIFAR-10 train split, a few epochs,
 and small models (`BUDGETS`); the test subset comes from the test split. Plain and masked runs of one comparison
-always share data, model, epochs and seed. Keys are a fixed stand-in derived from the seed.
+always share data, model, epochs, augmentation and seed. ConvMixer trains with paper 003's timm augmentation
+(RandAugment 2 ops at magnitude 9, random erasing 0.25, mixup 0.8, CutMix 1.0), the same for every arm, applied to
+the (plain, encrypted or JPEG-compressed) training images as paper 003 did.
+
+Every comparison runs once per seed (`seeds`; by default the budget's number of seeds from `seed` up: 0, 1, 2 for
+`full` and `gpu`, 0 alone for `quick`); a seed picks the training and test subsets, the stand-in key and the
+initialisation. With several seeds each JSON holds every figure per seed (`<figure>_seed<s>`), and under the
+figure's own name their mean, with its 95% t interval over seeds (`<figure>_lo`, `<figure>_hi`). The `full` budget
+(ConvMixer and JPEG runs 10,000 x 10 epochs, the JPEG runs' uncompressed reference being the ConvMixer comparison's
+EtC run, curves 2,500 x 3) is sized for about 90 minutes for all parts and 3 seeds with `--jobs 2` on 2 cores.
 """
 from __future__ import annotations
 
@@ -21,7 +30,7 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +42,10 @@ from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
-from veil.experiments.baseline_claims import DOCS, baseline_claims, strength_trends
+from veil.experiments.baseline_claims import DOCS, accuracy, baseline_claims, difference, figure_interval, strength_trends
 from veil.experiments.claims import claims_table, write_claims
 from veil.io import private_dir, read_json, write_bytes
-from veil.metrics import accuracy_interval
+from veil.metrics import t_interval
 from veil.maskers.base import masker_class
 from veil.maskers.keyed import KeyedMasker
 from veil.maskers.keys import experiment_secret
@@ -48,6 +57,10 @@ from veil.threads import available_cores
 PARTS = ("convmixer", "jpeg", "scramble", "curves")
 CURVES = {"blur": (3, 5, 7), "randfilter": (3, 5, 7), "iidfilter": (3, 5, 7), "scramble": (2, 4, 8)}
 JPEG_QUALITIES = (85, 80)
+#: paper 003's timm augmentation, given to every ConvMixer run (both arms of each comparison)
+AUGMENT = {"mixup": 0.8, "cutmix": 1.0, "randaugment": 2, "randaugment_magnitude": 9.0, "erasing": 0.25}
+#: figures that are the same for every seed, kept once
+SEED_INVARIANT = ("epochs",)
 
 
 @dataclass(frozen=True)
@@ -61,51 +74,55 @@ class Budget:
     cnn_epochs: int
     curve_train: int
     curve_epochs: int
-    convmixer: dict  # ConvMixer architecture and training options (mixup / CutMix)
+    convmixer: dict  # ConvMixer architecture and training options (augmentation)
     cnn: dict
     batch_size: int = 64
+    seeds: int = 3  # how many seeds by default
     name: str = ""  # the key of BUDGETS (recorded in every JSON)
 
 
 BUDGETS = {
-    # a CPU-budget ConvMixer (paper 003: ConvMixer-256/8, patch 1, kernel 9, 300 epochs, mixup 0.8 and CutMix 1.0,
-    # the timm defaults it trained EtC images with) and CNN widths
-    "full": Budget(2000, 50000, 10, 20000, 5000, 5, 3000, 4,
-                   {"dim": 128, "depth": 4, "kernel": 9, "patch": 4, "mixup": 0.8, "cutmix": 1.0}, {"widths": [16, 32]}),
-    # paper 003's ConvMixer-256/8 (patch 1, kernel 9) for a GPU: the whole train and test splits, 25 epochs; JPEG runs
-    # on as many training images as their uncompressed reference
+    # a CPU-budget ConvMixer (paper 003: ConvMixer-256/8, patch 1, kernel 9, 300 epochs, with timm's augmentation)
+    # and CNN widths; JPEG runs on as many training images as the ConvMixer comparison, whose EtC run is their
+    # uncompressed reference. 3 seeds in about 90 minutes with --jobs 2 on 2 cores (the 1-seed run of 50,000 x 10
+    # ConvMixer images took 3255 s; 10,000 x 10 is about 650 s a seed)
+    "full": Budget(2000, 10000, 10, 10000, 5000, 5, 2500, 3,
+                   {"dim": 128, "depth": 4, "kernel": 9, "patch": 4, **AUGMENT}, {"widths": [16, 32]}),
+    # paper 003's ConvMixer-256/8 (patch 1, kernel 9) for a GPU: the whole train and test splits, 25 epochs
     "gpu": Budget(10000, 50000, 25, 50000, 50000, 20, 50000, 10,
-                  {"dim": 256, "depth": 8, "kernel": 9, "patch": 1, "mixup": 0.8, "cutmix": 1.0}, {"widths": [32, 64]}),
-    # a smoke run
+                  {"dim": 256, "depth": 8, "kernel": 9, "patch": 1, **AUGMENT}, {"widths": [32, 64]}),
+    # a smoke run, one seed unless told
     "quick": Budget(100, 200, 1, 200, 200, 1, 100, 1,
-                    {"dim": 16, "depth": 1, "kernel": 3, "patch": 4, "mixup": 0.8, "cutmix": 1.0}, {"widths": [4, 8]},
-                    32),
+                    {"dim": 16, "depth": 1, "kernel": 3, "patch": 4, **AUGMENT}, {"widths": [4, 8]}, 32, seeds=1),
 }
 
 
 @register_protocol("tradeoff")
 def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, parts: str | None = None,
-        jobs: int = 1, budget: str | None = None, work: str | None = None) -> dict:
+        jobs: int = 1, budget: str | None = None, work: str | None = None, seeds=None) -> dict:
     """`jobs`: how many runs of a comparison train at once, each in its own process (one per core suits a CPU).
-    `budget`: a name of BUDGETS (default "full", or "quick" with `quick`). Every run checkpoints each epoch under
-    `work` (default runs/tradeoff), in a folder of its data, budget, seed, part and run, and a later call resumes it."""
+    `budget`: a name of BUDGETS (default "full", or "quick" with `quick`). `seeds`: the seeds to run (default: the
+    budget's number of seeds from `seed` up). Every run checkpoints each epoch under `work` (default runs/tradeoff),
+    in a folder of its data, budget, seed, part and run, and a later call resumes it."""
     if jobs < 1:
         raise VeilError(f"--jobs must be at least 1, got {jobs}")
     name = budget or ("quick" if quick else "full")
     if name not in BUDGETS:
         raise VeilError(f"unknown budget {name!r}; budgets are {', '.join(BUDGETS)}")
     chosen = chosen_parts(parts)
+    chosen_budget = replace(BUDGETS[name], name=name)
+    seed_list = chosen_seeds(seeds, seed, chosen_budget)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    chosen_budget = replace(BUDGETS[name], name=name)
-    train, test = load_train_test(data or defaults.CIFAR10, chosen_budget, seed)
-    work_dir = Path(work or "runs/tradeoff") / run_folder(data or defaults.CIFAR10, chosen_budget, seed)
-    experiment = Experiment(train, test, chosen_budget, seed, out_dir, jobs, work_dir)
+    source = data or defaults.CIFAR10
+    experiments = [Experiment(train, test, chosen_budget, s, out_dir, jobs,
+                              Path(work or "runs/tradeoff") / run_folder(source, chosen_budget, s))
+                   for s, (train, test) in zip(seed_list, load_train_test(source, chosen_budget, seed_list))]
     figures = {}
     for part in chosen:
-        figures.update({f"{part}/{name}": value for name, value in getattr(experiment, part)().items()})
-    scheme_examples(out_dir / "examples.png", example_rows(test.images[:6], experiment.secret))
-    write_bytes(out_dir / "report.md", report(out_dir, chosen_budget).encode())
+        figures.update({f"{part}/{name}": value for name, value in run_part(experiments, part).items()})
+    scheme_examples(out_dir / "examples.png", example_rows(experiments[0].test.images[:6], experiments[0].secret))
+    write_bytes(out_dir / "report.md", report(out_dir, chosen_budget, seed_list).encode())
     return figures
 
 
@@ -113,9 +130,18 @@ run.parts = (*PARTS, "report")  # what --parts may narrow it to (`report`: only 
 
 
 def run_folder(data: str, budget: Budget, seed: int) -> str:
-    """The checkpoint folder of a run: a resumed run finds only checkpoints of the same data, budget and seed."""
-    digest = hashlib.sha256(json.dumps([str(data), asdict(budget), seed], sort_keys=True).encode()).hexdigest()
+    """The checkpoint folder of a run: a resumed run finds only checkpoints of the same data, budget and seed (how
+    many other seeds the call runs does not matter)."""
+    sizes = {key: value for key, value in asdict(budget).items() if key != "seeds"}
+    digest = hashlib.sha256(json.dumps([str(data), sizes, seed], sort_keys=True).encode()).hexdigest()
     return f"{budget.name}-seed{seed}-{digest[:10]}"
+
+
+def chosen_seeds(seeds, seed: int, budget: Budget) -> tuple[int, ...]:
+    chosen = tuple(range(seed, seed + budget.seeds)) if seeds is None else tuple(seeds)
+    if not chosen or len(set(chosen)) != len(chosen) or any(not isinstance(s, int) or s < 0 for s in chosen):
+        raise VeilError(f"seeds must be distinct integers from 0 up, got {seeds!r}")
+    return chosen
 
 
 def chosen_parts(parts: str | None) -> tuple[str, ...]:
@@ -127,15 +153,15 @@ def chosen_parts(parts: str | None) -> tuple[str, ...]:
     return tuple(part for part in chosen if part != "report")
 
 
-def load_train_test(data: str, budget: Budget, seed: int) -> tuple[ImageSet, ImageSet]:
-    """Stratified subsets of the train and test splits (a source without splits is split 5:1 first)."""
+def load_train_test(data: str, budget: Budget, seeds) -> list[tuple[ImageSet, ImageSet]]:
+    """Per seed, the train split and a stratified subset of the test split (a source without splits is split 5:1
+    by the seed first); the source is read once."""
     if data == "digits" or str(data).endswith(".npz"):
         whole = load(data)
-        train_idx, test_idx = stratified_split(whole.labels, 1 / 6, seed)
-        train, test = whole.subset(train_idx), whole.subset(test_idx)
+        splits = [[whole.subset(part) for part in stratified_split(whole.labels, 1 / 6, seed)] for seed in seeds]
     else:
-        train, test = load(data, split="train"), load(data, split="test")
-    return train, subsample(test, budget.n_test, seed)
+        splits = [(load(data, split="train"), load(data, split="test"))] * len(seeds)
+    return [(train, subsample(test, budget.n_test, seed)) for (train, test), seed in zip(splits, seeds)]
 
 
 def subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
@@ -158,8 +184,65 @@ def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, lab
             "train_s": round(time.time() - start, 1), "history": estimator.history_}
 
 
+@dataclass
+class Outcome:
+    """One seed's run of a part: its JSON's name, figures, runs and training size, and what else the JSON records."""
+    file: str
+    figures: dict
+    runs: dict
+    n_train: int
+    extra: dict = field(default_factory=dict)
+
+
+def run_part(experiments: list[Experiment], part: str) -> dict:
+    """`part` for every seed (one Experiment each), written to one JSON (with several seeds, each figure per seed,
+    and their mean with its 95% t interval); its figures."""
+    start = time.time()
+    outcomes = {experiment.seed: getattr(experiment, part)() for experiment in experiments}
+    first, seeds, outcome = experiments[0], list(outcomes), next(iter(outcomes.values()))
+    runs = outcome.runs if len(seeds) == 1 else {f"{name}_seed{seed}": run for seed, each in outcomes.items()
+                                                for name, run in each.runs.items()}
+    figures = combine_seeds({seed: each.figures for seed, each in outcomes.items()})
+    doc = write_results(first.out_dir / outcome.file, figures, seed=seeds[0] if len(seeds) == 1 else seeds,
+                        wall_s=time.time() - start, config={
+                            "seeds": seeds, "n_train": outcome.n_train, "n_test": len(first.test),
+                            "budget": asdict(first.budget), "runs": runs, **outcome.extra})
+    if part == "curves":
+        plot_curves(first.out_dir / "tradeoff.png", doc)
+    return figures
+
+
+def combine_seeds(per_seed: dict[int, dict]) -> dict:
+    """{seed: figures} -> one seed's figures as they are; of several, each per seed (`<name>_seed<s>`) and their
+    mean under the name itself, with its 95% t interval (`<name>_lo`, `<name>_hi`)."""
+    if len(per_seed) == 1:
+        return next(iter(per_seed.values()))
+    figures = {}
+    for name in next(iter(per_seed.values())):
+        values = [each[name] for each in per_seed.values()]
+        if name in SEED_INVARIANT:
+            figures[name] = values[0]
+            continue
+        low, high = t_interval(values)
+        figures.update({name: float(np.mean(values)), f"{name}_lo": low, f"{name}_hi": high,
+                        **{f"{name}_seed{seed}": value for seed, value in zip(per_seed, values)}})
+    return figures
+
+
+def plot_curves(path: Path, doc: dict) -> None:
+    """tradeoff.png: each scheme's accuracy against its strength, with 95% intervals (over seeds when several)."""
+    figures = doc["figures"]
+    series = {method: (list(sizes), [figures[f"{method}_{s}_accuracy"] for s in sizes],
+                       [figure_interval(doc, f"{method}_{s}_accuracy") for s in sizes]) for method, sizes in CURVES.items()}
+    low, high = figure_interval(doc, "plain_accuracy")
+    seeds = len(doc["config"]["seeds"])
+    tradeoff(path, series, "kernel / block size K", f"test accuracy (95% {'t' if seeds > 1 else 'Wilson'} interval)",
+             f"CNN on CIFAR-10 ({doc['config']['n_train']} train, {figures['epochs']:.0f} epochs, {seeds} seed"
+             f"{'s' if seeds > 1 else ''}); plain {figures['plain_accuracy']:.2f} [{low:.2f}, {high:.2f}]")
+
+
 class Experiment:
-    """Mask, train, score: one method per part."""
+    """Mask, train, score, for one seed: one method per part."""
 
     def __init__(self, train: ImageSet, test: ImageSet, budget: Budget, seed: int, out_dir: Path, jobs: int,
                  work_dir: Path):
@@ -176,12 +259,13 @@ class Experiment:
     def subset(self, n: int) -> ImageSet:
         return subsample(self.train, n, self.seed)
 
-    def accuracies(self, part: str, runs: dict, train: ImageSet, epochs: int) -> dict:
+    def accuracies(self, part: str, runs: dict, train: ImageSet, epochs: int, folders: dict | None = None) -> dict:
         """{name: (model, arch, masked train images, masked test images)} -> {name: figures of that run}: each model
-        trained on its masked training images and scored on its masked test images, `self.jobs` at a time."""
+        trained on its masked training images and scored on its masked test images, `self.jobs` at a time, each in
+        the work folder `folders` names (default: the part's own)."""
         common = (train.labels, list(train.class_names), self.test.labels, epochs, self.budget.batch_size, self.seed,
                   progress_mode() is not None)
-        folders = {name: self.work_dir / part / name for name in runs}
+        folders = {name: self.work_dir / part / name for name in runs} | (folders or {})
         if self.jobs == 1 or len(runs) == 1:
             return {name: train_and_score(*spec, folders[name], *common) for name, spec in runs.items()}
         threads = max(1, available_cores() // self.jobs)
@@ -190,37 +274,33 @@ class Experiment:
             futures = {name: pool.submit(train_and_score, *spec, folders[name], *common) for name, spec in runs.items()}
             return {name: future.result() for name, future in futures.items()}
 
-    def write(self, name: str, figures: dict, start: float, runs: dict, train: ImageSet, **extra) -> dict:
-        write_results(self.out_dir / name, figures, seed=self.seed, wall_s=time.time() - start,
-                      n_train=len(train), n_test=len(self.test), budget=asdict(self.budget), runs=runs, **extra)
-        return figures
-
-    def convmixer(self) -> dict:
-        start = time.time()
+    def convmixer(self) -> Outcome:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
         runs = self.accuracies("convmixer", {"plain": ("convmixer", model, train.images, self.test.images),
                                 "etc": ("convmixer", model, etc.transform(train), etc.transform(self.test))}, train, epochs)
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
         figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain, "epochs": epochs}
-        return self.write("convmixer_etc.json", figures, start, runs, train, model=model, etc_block=etc.config["block"])
+        return Outcome("convmixer_etc.json", figures, runs, len(train), {"model": model, "etc_block": etc.config["block"]})
 
-    def jpeg(self) -> dict:
-        start = time.time()
+    def jpeg(self) -> Outcome:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.jpeg_train), self.budget.convmixer_epochs
         train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (train, self.test))
         specs = {f"etc_jpeg{q}": ("convmixer", model, to_float_images(jpeg_roundtrip(train_px, q)),
                                   to_float_images(jpeg_roundtrip(test_px, q))) for q in JPEG_QUALITIES}
-        # the uncompressed reference on as many training images (Table III compares at one training size)
-        specs["etc_uncompressed"] = ("convmixer", model, to_float_images(train_px), to_float_images(test_px))
-        runs = self.accuracies("jpeg", specs, train, epochs)
+        # the uncompressed reference on as many training images (Table III compares at one training size): on the
+        # ConvMixer comparison's training size it is that comparison's EtC run, resumed from its folder, not retrained
+        specs["etc_uncompressed"] = ("convmixer", model, etc.transform(train), etc.transform(self.test))
+        shared = self.budget.jpeg_train == self.budget.convmixer_train
+        runs = self.accuracies("jpeg", specs, train, epochs,
+                               {"etc_uncompressed": self.work_dir / "convmixer" / "etc"} if shared else None)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        return self.write("jpeg.json", figures, start, runs, train, model=model, etc_block=etc.config["block"])
+        return Outcome("jpeg.json", figures, runs, len(train),
+                       {"model": model, "etc_block": etc.config["block"], "reference_shared_with_convmixer": shared})
 
-    def scramble(self) -> dict:
-        start = time.time()
+    def scramble(self) -> Outcome:
         scrambler, model = self.masker("scramble", 8), self.budget.cnn
         train, epochs = self.subset(self.budget.cnn_train), self.budget.cnn_epochs
         train_x, test_x = scrambler.transform(train), scrambler.transform(self.test)
@@ -230,10 +310,9 @@ class Experiment:
                                train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        return self.write("scramble.json", figures, start, runs, train, model=model)
+        return Outcome("scramble.json", figures, runs, len(train), {"model": model})
 
-    def curves(self) -> dict:
-        start = time.time()
+    def curves(self) -> Outcome:
         train, epochs, model = self.subset(self.budget.curve_train), self.budget.curve_epochs, self.budget.cnn
         specs = {"plain": ("cnn", model, train.images, self.test.images)}
         for method, sizes in CURVES.items():
@@ -243,13 +322,7 @@ class Experiment:
         runs = self.accuracies("curves", specs, train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        accuracy = {name: (figures[f"{name}_accuracy"], accuracy_interval(figures[f"{name}_accuracy"], len(self.test)))
-                    for name in runs}
-        series = {method: (list(sizes), *zip(*(accuracy[f"{method}_{s}"] for s in sizes))) for method, sizes in CURVES.items()}
-        plain, (low, high) = accuracy["plain"]
-        tradeoff(self.out_dir / "tradeoff.png", series, "kernel / block size K", "test accuracy (95% Wilson interval)",
-                 f"CNN on CIFAR-10 ({len(train)} train, {epochs} epochs); plain {plain:.2f} [{low:.2f}, {high:.2f}]")
-        return self.write("tradeoff.json", figures, start, runs, train, model=model)
+        return Outcome("tradeoff.json", figures, runs, len(train), {"model": model})
 
 
 def example_rows(images: np.ndarray, secret: bytes) -> dict:
@@ -266,13 +339,17 @@ def example_rows(images: np.ndarray, secret: bytes) -> dict:
 REPORTED = {"convmixer_etc.json": "plain", "jpeg.json": "etc_uncompressed", "scramble.json": "cnn_plain",
             "tradeoff.json": "plain", "compress.json": None, "bench_encrypt.json": None}
 CLAIMS_RULE = ("Each claim as the paper states it, checked by code on this folder's JSON (also in `claims.json`). "
-               "Accuracies carry 95% Wilson intervals over the test images; a difference or ratio of two runs, a "
-               "normal interval from their binomial errors. Levels: held when our interval meets the paper's value; "
-               "a miss is a shortfall or an overshoot. Comparisons: held when the whole interval is on the paper's "
+               "With several seeds, each accuracy is the mean over seeds with its 95% t interval over seeds, and a "
+               "difference or ratio of two runs is paired by seed: the mean of the per-seed differences or ratios "
+               "with its t interval (n - 1 degrees of freedom). With one seed, accuracies carry 95% Wilson intervals "
+               "over the test images, and a difference or ratio of two runs a normal interval from their binomial "
+               "errors. Levels: held when our interval meets the paper's value; a miss is a shortfall or an "
+               "overshoot, or \"no difference\" when the two runs compared are indistinguishable (the interval holds "
+               "1 for a ratio, 0 for a difference). Comparisons: held when the whole interval is on the paper's "
                "side; an interval across zero is \"no difference\".")
 
 
-def report(out_dir: Path, budget: Budget) -> str:
+def report(out_dir: Path, budget: Budget, seeds) -> str:
     """Markdown of every result JSON present in `out_dir`, opening with the papers' claims (also written to
     claims.json)."""
     docs = {name: read_json(out_dir / f"{name}.json") if (out_dir / f"{name}.json").exists() else None
@@ -285,8 +362,10 @@ def report(out_dir: Path, budget: Budget) -> str:
              f"Budgets of this report's call (training images x epochs): ConvMixer {budget.convmixer_train} x "
              f"{budget.convmixer_epochs} (JPEG runs {budget.jpeg_train} x {budget.convmixer_epochs}), "
              f"CNN {budget.cnn_train} x {budget.cnn_epochs}, curves {budget.curve_train} x {budget.curve_epochs}; "
-             f"{budget.n_test} test images from the test split. ConvMixer {budget.convmixer}; CNN {budget.cnn}. "
-             "Each section names the run that wrote it, with that run's own sizes.", ""]
+             f"{budget.n_test} test images from the test split; seeds {', '.join(map(str, seeds))}. ConvMixer "
+             f"{budget.convmixer}, the augmentation the same for both arms of every comparison and applied to the "
+             f"(plain, encrypted or compressed) training images, as paper 003 did; CNN {budget.cnn}. Each section "
+             "names the run that wrote it, with that run's own sizes and seeds.", ""]
     for name, reference in REPORTED.items():
         if (out_dir / name).exists():
             lines += _json_section(name, read_json(out_dir / name), reference)
@@ -299,30 +378,34 @@ def report(out_dir: Path, budget: Budget) -> str:
 
 
 def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
-    """One JSON's figures, each accuracy with its Wilson interval and, beside a reference run, "above", "below" or
-    "no difference" (the intervals overlap)."""
-    meta = doc["meta"]
-    lines = [f"## {name}", "", f"Run: `{meta['command']}` at commit `{meta['commit']}`, seed {meta['seed']}, "
-             f"{meta['wall_s']:.0f} s" + (f", {doc['n_train']} training / {doc['n_test']} test images"
-                                          if "n_train" in doc else "") + ".", "",
-             "| figure | value | 95% interval | vs " + (reference or "-") + " |", "|---|---|---|---|"]
+    """One JSON's figures (with several seeds: their means, each seed's value beside), each accuracy with its 95%
+    interval and, beside a reference run, the difference from it: "above", "below" or "no difference" (its interval,
+    paired by seed when there are several, holds 0)."""
+    meta, config = doc["meta"], doc["config"]
+    seeds = config["seeds"]
+    lines = [f"## {name}", "", f"Run: `{meta['command']}` at commit `{meta['commit']}`, seeds "
+             f"{', '.join(map(str, seeds))}, {meta['wall_s']:.0f} s"
+             + f", {config['n_train']} training / {config['n_test']} test images" + ".", "",
+             "| figure | value | 95% interval | per seed | vs " + (reference or "-") + " |", "|---|---|---|---|---|"]
     figures = {key: value for key, value in doc["figures"].items() if value is not None}
-    base = f"{reference}_accuracy" if reference else None
     for key, value in figures.items():
-        interval = accuracy_interval(value, doc["n_test"]) if key.endswith("_accuracy") and "n_test" in doc else None
-        versus = (_versus(interval, accuracy_interval(figures[base], doc["n_test"]))
-                  if interval and base in figures and key != base else "")
+        if key.endswith(("_lo", "_hi")) or key.rsplit("_seed", 1)[-1].isdigit():
+            continue
+        interval = (figure_interval(doc, key) if f"{key}_lo" in figures or key.endswith("_accuracy")
+                    else None)
+        per_seed = ", ".join(f"{figures[f'{key}_seed{seed}']:.3f}" for seed in seeds if f"{key}_seed{seed}" in figures)
         lines.append(f"| {key} | {_number(value)} | " + (f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
-                     + f" | {versus} |")
+                     + f" | {per_seed} | {_versus(doc, key, reference)} |")
     return lines + [""]
 
 
-def _versus(ours: tuple[float, float], reference: tuple[float, float]) -> str:
-    if ours[0] > reference[1]:
-        return "above"
-    if ours[1] < reference[0]:
-        return "below"
-    return "no difference"
+def _versus(doc: dict, key: str, reference: str | None) -> str:
+    name = key.removesuffix("_accuracy")
+    if reference is None or name in (key, reference) or f"{reference}_accuracy" not in doc["figures"]:
+        return ""
+    value, (low, high) = difference(accuracy(doc, name), accuracy(doc, reference))
+    verdict = "above" if low > 0 else "below" if high < 0 else "no difference"
+    return f"{verdict} ({value:+.3f} [{low:+.3f}, {high:+.3f}])"
 
 
 def _number(value: float) -> str:
