@@ -54,8 +54,8 @@ def _bench_into(json_path, data: ImageSet, secret: bytes, seed, repeats: int) ->
         figures[f"{scheme}_images_per_s"] = len(pixels) / best_seconds(lambda: masker.encrypt(pixels), repeats)
         figures[f"{scheme}_decrypt_images_per_s"] = len(pixels) / best_seconds(lambda: masker.decrypt(encrypted),
                                                                                repeats)
-    write_results(json_path, figures, seed=seed, wall_s=time.time() - start, data=data.source, repeats=repeats,
-                  block_sizes={s: masker_class(s).default_block for s in SCHEMES})
+    write_results(json_path, figures, seed=seed, wall_s=time.time() - start, config={
+        "data": data.source, "repeats": repeats, "block_sizes": {s: masker_class(s).default_block for s in SCHEMES}})
     return figures
 
 

@@ -60,8 +60,9 @@ def _compress_into(out_dir: Path, data: ImageSet, secret: bytes, seed, schemes) 
         encrypted = scheme_pixels(scheme, pixels, secret)
         for name, (fmt, options) in FORMATS.items():
             figures[f"{scheme}_{name}_mb"] = encoded_bytes(encrypted, fmt, **options) / MB
-    write_results(out_dir / "compress.json", figures, seed=seed, wall_s=time.time() - start, data=data.source,
-                  block_sizes={s: masker_class(s).default_block for s in schemes if s != "plain"})
+    write_results(out_dir / "compress.json", figures, seed=seed, wall_s=time.time() - start, config={
+        "data": data.source, "block_sizes": {s: masker_class(s).default_block for s in schemes if s != "plain"},
+        "formats": FORMATS})
     write_bytes(out_dir / "compress.md", compress_table(figures, schemes).encode())
     return figures
 
