@@ -131,8 +131,8 @@ def assert_claims_table_matches_claims_json(out) -> None:
     first = next(i for i, line in enumerate(report) if line.startswith("## "))
     assert "claims" in report[first]
     rows = [line for line in report if line.startswith("| ") and "**" in line]
-    assert len(rows) == len(claims["claims"]) > 0
-    for row, claim in zip(rows, claims["claims"]):
+    assert len(rows) == len(claims["details"]["claims"]) > 0
+    for row, claim in zip(rows, claims["details"]["claims"]):
         held = claims["figures"][f"claim_{claim['name']}_held"]
         assert f"**{claim['status']}**" in row
         expected = {None: "not testable here", 1.0: "held", 0.0: "NOT HELD"}[held]

@@ -153,7 +153,7 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
             for metric in ("accuracy", "precision", "recall"):
                 assert 0.0 <= table1["figures"][f"{method}_k{k}_{metric}"] <= 1.0
                 assert f"{method}_k{k}_{metric}_std" in table1["figures"]
-    assert {row["k"] for row in table1["rows"]} == {2, 3, 4}
+    assert {row["k"] for row in table1["details"]["rows"]} == {2, 3, 4}
     table2 = json.loads((tmp_path / "paper" / "table2.json").read_text())["figures"]
     assert all(0.0 <= table2[f"{m}_accuracy"] <= 1.0 for m in ("nn", "rf", "adaboost"))
     pairs = json.loads((tmp_path / "paper" / "pairs.json").read_text())
@@ -161,12 +161,17 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
         assert pairs["figures"][f"{name}_matched_mse"] < pairs["figures"][f"{name}_mismatched_mse"]
     assert "reconstruction_mse" in pairs["figures"] and pairs["meta"]["commit"]
     # every hyperparameter behind each JSON: the budget, the masker's configuration, each classifier's parameters
-    doc2 = json.loads((tmp_path / "paper" / "table2.json").read_text())
+    doc2 = json.loads((tmp_path / "paper" / "table2.json").read_text())["config"]
     assert doc2["setup"]["name"] == "quick" and doc2["masker"]["config"]["epochs"] == doc2["setup"]["epochs"]
-    assert doc2["classifiers"]["nn"]["hidden"] and doc2["classifiers"]["rf"]["n_estimators"] == 100
+    assert doc2["classifiers"]["rf"]["n_estimators"] == 100
     assert {"rf_depth4_accuracy", "rf_depth8_accuracy"} <= set(table2) and doc2["n_test"] < doc2["n"]
     width = json.loads((tmp_path / "paper" / "width.json").read_text())
-    assert width["picked"] in ([256, 128], [512, 256]) and width["n_fit"] + width["n_val"] + doc2["n_test"] == doc2["n"]
+    picked = width["details"]["picked"]
+    assert picked in ([256, 128], [512, 256])
+    assert width["config"]["n_fit"] + width["config"]["n_val"] + doc2["n_test"] == doc2["n"]
+    # the NN of both tables uses the width chosen on validation data, not a width chosen on a test split
+    table1_config = json.loads((tmp_path / "paper" / "table1.json").read_text())["config"]
+    assert doc2["classifiers"]["nn"]["hidden"] == table1_config["classifiers"]["nn"]["hidden"] == picked
     assert_report_shows_our_figures(tmp_path / "paper")
     assert len(list((tmp_path / "paper").glob("fig*.png"))) == 8
 
@@ -186,7 +191,7 @@ def assert_report_shows_our_figures(out) -> None:
             assert len(rows) == 1, (method, k, rows)
             cells = [cell.strip() for cell in rows[0].strip("|").split("|")][2:]
             for cell, metric in zip(cells, ("accuracy", "precision", "recall"), strict=True):
-                low, high = t_interval([r[f"{method}_{metric}"] for r in table1["rows"] if r["k"] == k])
+                low, high = t_interval([r[f"{method}_{metric}"] for r in table1["details"]["rows"] if r["k"] == k])
                 ours = (f"{figures[f'{method}_k{k}_{metric}']:.3f} ± {figures[f'{method}_k{k}_{metric}_std']:.3f} "
                         f"[{low:.3f}, {high:.3f}]")
                 assert cell.split(" (")[0] == ours, (metric, ours, rows[0])

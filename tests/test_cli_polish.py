@@ -137,7 +137,7 @@ def test_train_preset_is_a_recipe_that_params_override(keyed_digits, tmp_path, c
 def test_train_masker_limit_and_quiet(tmp_path, capsys):
     assert main(["train-masker", "--data", "digits", "--limit", "40", "--epochs", "1", "--quiet",
                  "--out", str(tmp_path / "m")]) == 0
-    assert json.loads((tmp_path / "m" / "training.json").read_text())["n_images"] == 40
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["config"]["n_images"] == 40
     assert "\r" not in capsys.readouterr().err
 
 

@@ -10,5 +10,5 @@ def test_demo_writes_results_and_figure(tmp_path):
     assert names | {"reconstruction_mse"} == set(doc["figures"])
     assert all(0.0 <= figures[n] <= 1.0 for n in names)
     assert figures["rf_accuracy"] > 0.5
-    assert doc["classifier_params"]["adaboost"]["max_depth"] is None  # the paper's AdaBoost: decision stumps
+    assert doc["config"]["classifier_params"]["adaboost"]["max_depth"] is None  # the paper's AdaBoost: decision stumps
     assert (tmp_path / "fig1_masked_examples.png").stat().st_size > 1000

@@ -54,7 +54,7 @@ def test_the_recorder_sees_a_leak(seen):
 
 def test_table_protocols_score_only_unseen_samples(seen):
     X, y = _vectors()
-    paper.score_methods(X, y, seed=0, nn_epochs=1)
+    paper.score_methods(X, y, seed=0, params=paper.method_params(1, (8, 4)))
     test = _rows(X[stratified_split(y, TEST_SHARE, 0)[1]])
     assert seen["scored"] == test
     assert not seen["fit"] & test

@@ -1,4 +1,6 @@
-"""The one shape every results or benchmark JSON has: {"figures": {...}, "meta": {...}, ...}."""
+"""The one shape every results or benchmark JSON has: {"figures": {name: number}, "meta": {command, commit, seed,
+wall_s, machine}, "config": {every hyperparameter and data size behind the figures}}, and, where a run keeps more
+than numbers (per-draw rows, training histories, claim texts), "details"."""
 from __future__ import annotations
 
 import functools
@@ -58,9 +60,13 @@ def make_meta(seed, wall_s: float | None = None, command: str | None = None, **e
     }
 
 
-def write_results(path, figures: dict, seed, wall_s: float | None = None, **extra) -> dict:
-    """Write a results JSON; non-figure payload (tables, rows) goes beside figures and meta."""
+def write_results(path, figures: dict, seed, config: dict, wall_s: float | None = None,
+                  details: dict | None = None, **extra) -> dict:
+    """Write a results JSON: `config` holds what produced the figures (never a secret), `details` what else the
+    run keeps (tables, rows, histories), `extra` what a report reads beside them."""
     clean = {name: (None if value is None else float(value)) for name, value in figures.items()}
-    doc = {"figures": clean, "meta": make_meta(seed, wall_s), **extra}
+    doc = {"figures": clean, "meta": make_meta(seed, wall_s), "config": config, **extra}
+    if details:
+        doc["details"] = details
     write_json(path, doc)
     return doc

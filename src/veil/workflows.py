@@ -71,7 +71,9 @@ def _write_training_report(masker: AAEMasker, path: Path, data: ImageSet, seed: 
     write_results(path, {k: report[k] for k in
                   ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob",
                    "cat_used", "epoch_s")}, seed=seed, wall_s=wall_s,
-                  epochs=masker.history_, training_data=masker.training_data_, n_images=len(data))
+                  config={"masker": masker.get_params(), "training_data": masker.training_data_,
+                          "n_images": len(data)},
+                  details={"epochs": masker.history_})
 
 
 def aae_preset(name: str | None) -> dict:
@@ -93,10 +95,11 @@ def export_encoder(masker_dir, out_dir, force: bool = False) -> Path:
     return Path(out_dir)
 
 
-def save_results(path, figures: dict, force: bool = False, reads=(), **extra) -> None:
-    """A results JSON for a command's `--json`, written to a new file (`force` replaces an existing one)."""
+def save_results(path, figures: dict, force: bool = False, reads=(), **config) -> None:
+    """A results JSON for a command's `--json` (`config`: what produced the figures), written to a new file (`force`
+    replaces an existing one)."""
     with claim_output(path, force, reads=reads) as tmp:
-        write_results(tmp, figures, seed=None, **extra)
+        write_results(tmp, figures, seed=None, config=config)
 
 
 def mask_images(masker, data: ImageSet, nproc: int | None = None) -> MaskedSet:
@@ -195,8 +198,9 @@ def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, d
     else:
         masker = _keyed_masker_for(masked, masked_file, secret)
         provenance = {"key_fingerprint": masker.fingerprint}
-    return write_reconstructions(masker, masked, out_dir, data, limit, {"masked": str(masked_file), **provenance},
-                                 force, reads=[masker_dir])
+    provenance.update(masked=str(masked_file), method=masked.method, limit=limit,
+                      source=None if data is None else data.source)
+    return write_reconstructions(masker, masked, out_dir, data, limit, provenance, force, reads=[masker_dir])
 
 
 def _trained_masker_for(masked: MaskedSet, masked_file, masker_dir):
@@ -251,7 +255,7 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
     for i, pixels in enumerate(to_uint8_images(recon)):
         Image.fromarray(pixels).save(tmp / f"{i:06d}.png")
     if figures:
-        write_results(tmp / "mse.json", figures, seed=None, **(provenance or {}))
+        write_results(tmp / "mse.json", figures, seed=None, config=provenance or {})
     return figures
 
 
@@ -310,10 +314,11 @@ def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dic
     if json_file:
         refuse_overlap(json_file, [model_dir])
     masked = MaskedSet.load(masked_file)
-    figures = score(load_classifier(model_dir), masked, where=masked_file)
+    estimator = load_classifier(model_dir)
+    figures = score(estimator, masked, where=masked_file)
     if json_file:
         save_results(json_file, figures, force=force, reads=[model_dir], model=str(model_dir),
-                     masked=str(masked_file))
+                     params=estimator.get_params(), masked=str(masked_file), masked_with=masked.method)
     return figures
 
 

@@ -247,7 +247,7 @@ def bench_train_masker(data: ImageSet, json_path, params: dict, seed: int = 0, f
             "data": data.source, "images": len(data), "masker": {**masker.get_params(), "device": str(masker.device_)},
             "target_mse": TARGET_MSE, "latent_targets": {**LATENT_TARGETS, "cat_used": ("all", masker.cat_dim)},
             "timed": "the Ignite training epochs with their held-out evaluation; not the decode of the data",
-            "throughput_images": THROUGHPUT_IMAGES}, epochs=history)
+            "throughput_images": THROUGHPUT_IMAGES}, details={"epochs": history})
     return figures
 
 

@@ -98,9 +98,10 @@ def claims_table(claims: list[Claim], title: str, rule: str) -> list[str]:
             "| claim | where | paper | ours [95% interval] | status | note |", "|---|---|---|---|---|---|", *rows, ""]
 
 
-def write_claims(path, claims: list[Claim], seed, **extra) -> dict:
-    """claims.json: every claim's figures, and the statements and statuses beside them."""
+def write_claims(path, claims: list[Claim], seed, runs: dict) -> dict:
+    """claims.json: every claim's figures, the runs they were checked on (`runs`: the meta of each JSON) as
+    its config, and the statements and statuses as its details."""
     figures = {name: value for claim in claims for name, value in claim.figures().items()}
     rows = [{"name": c.name, "statement": c.statement, "source": c.source, "paper": c.paper, "status": c.status,
              "note": c.note} for c in claims]
-    return write_results(path, figures, seed=seed, claims=rows, **extra)
+    return write_results(path, figures, seed=seed, config={"runs": runs}, details={"claims": rows})

@@ -41,7 +41,8 @@ def _demo_into(out_dir: Path, seed: int, epochs: int, progress: bool) -> dict:
     vectors = masker.transform(shown)
     masked_examples(out_dir / "fig1_masked_examples.png", shown.images, vectors[:, :masker.config.gauss_dim],
                     masker.inverse_transform(vectors), "digits: original / masked form / decoded")
-    write_results(out_dir / "results.json", figures, seed=seed, wall_s=time.time() - start,
-                  protocol="masker on a stratified half of digits; the other half masked and split 8:2",
-                  classifier_params={name: model.get_params() for name, model in fitted.items()})
+    write_results(out_dir / "results.json", figures, seed=seed, wall_s=time.time() - start, config={
+        "protocol": "masker on a stratified half of digits; the other half masked and split 8:2",
+        "masker": masker.get_params(), "n_masker": len(public), "n_masked": len(private),
+        "classifier_params": {name: model.get_params() for name, model in fitted.items()}})
     return figures

@@ -123,6 +123,27 @@ class Context:
         return train_masker(self.set_a(), folder, epochs=epochs, batch_size=batch_size, seed=seed, resume=True,
                             **config)
 
+    def masked_mnist(self):
+        """Table 2's data: the MNIST test split (the budget's subset of it) masked by instance 0."""
+        if "mnist" not in self._cache:
+            mnist = load(self.mnist_spec, split="test")
+            if self.setup.mnist_images:
+                keep = np.random.default_rng(self.seed).permutation(len(mnist))[:self.setup.mnist_images]
+                mnist = mnist.subset(np.sort(keep))
+            self._cache["mnist"] = mask_images(self.masker(0), mnist)
+        return self._cache["mnist"]
+
+    def width_choice(self) -> dict:
+        """The NN's hidden sizes, chosen once per run on a validation share of Table 2's training part (see
+        `choose_width`); every part's NN uses them."""
+        if "width" not in self._cache:
+            masked = self.masked_mnist()
+            self._cache["width"] = choose_width(masked.data, masked.labels, self.seed, self.setup.nn_epochs)
+        return self._cache["width"]
+
+    def method_params(self) -> dict:
+        return method_params(self.setup.nn_epochs, self.width_choice()["picked"])
+
     def instance_config(self) -> dict:
         """Every instance shares instance 0's configuration (only the seed differs)."""
         if self.given_masker:
@@ -144,22 +165,23 @@ def _per_class(images: ImageSet, per_class: int | None, seed: int) -> ImageSet:
 # ---------------------------------------------------------------- classification protocol
 
 
-def method_params(nn_epochs: int) -> dict:
-    """The parameters each method is built with beyond its defaults: the NN's paper recipe at this budget's epochs."""
-    return {"nn": {**preset_params("nn", "paper"), "epochs": nn_epochs}}
+def method_params(nn_epochs: int, hidden) -> dict:
+    """The parameters each method is built with beyond its defaults: the NN's paper recipe at this budget's epochs,
+    with the hidden sizes `hidden` (chosen on validation data by `choose_width`)."""
+    return {"nn": {**preset_params("nn", "paper"), "epochs": nn_epochs, "hidden": tuple(hidden)}}
 
 
-def score_methods(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: int, keep_nn=None) -> dict:
+def score_methods(vectors: np.ndarray, labels: np.ndarray, seed: int, params: dict, keep_nn=None) -> dict:
     """One draw: stratified 8:2 split; RF and AdaBoost (100 estimators) train on the 8, the NN on the 8 minus a
-    stratified validation tenth (best epoch, early stopping); all are scored on the same 2."""
-    row, fitted = holdout_scores(vectors, labels, CLASSIFIER_KINDS, test_size=TEST_SHARE, seed=seed,
-                                 params=method_params(nn_epochs))
+    stratified validation tenth (best epoch, early stopping); all are scored on the same 2. `params`: see
+    `method_params`."""
+    row, fitted = holdout_scores(vectors, labels, CLASSIFIER_KINDS, test_size=TEST_SHARE, seed=seed, params=params)
     if keep_nn is not None:
         keep_nn.append(fitted["nn"].history_)
     return row
 
 
-def class_draws(masked_vectors: np.ndarray, images: ImageSet, k: int, draws: int, seed: int, nn_epochs: int,
+def class_draws(masked_vectors: np.ndarray, images: ImageSet, k: int, draws: int, seed: int, params: dict,
                 nn_histories=None) -> list[dict]:
     """`draws` seeded draws of k classes; per draw, every method's accuracy / macro precision / macro recall."""
     rows = []
@@ -168,7 +190,7 @@ def class_draws(masked_vectors: np.ndarray, images: ImageSet, k: int, draws: int
         index = np.flatnonzero(np.isin(images.labels, [images.class_names.index(c) for c in classes]))
         labels = np.searchsorted(sorted(images.class_names.index(c) for c in classes), images.labels[index])
         row = {"k": k, "draw": draw, "classes": classes, "n": int(len(index))}
-        row.update(score_methods(masked_vectors[index], labels, seed + draw, nn_epochs, nn_histories))
+        row.update(score_methods(masked_vectors[index], labels, seed + draw, params, nn_histories))
         rows.append(row)
     return rows
 
@@ -185,11 +207,14 @@ def summarise(rows: list[dict], k: int) -> dict:
 
 def provenance(ctx: Context, kinds=CLASSIFIER_KINDS, masker: bool = True) -> dict:
     """Every hyperparameter behind a results JSON: the budget's setup, masker instance 0's configuration and
-    fingerprint, and each classifier's full parameters (`get_params`, the seed aside: each draw sets its own)."""
-    params = method_params(ctx.setup.nn_epochs)
+    fingerprint, and each classifier's full parameters (`get_params`, the seed aside: each draw sets its own) with
+    the NN's hidden sizes as `choose_width` picked them."""
+    params = ctx.method_params() if "nn" in kinds else {}
     classifiers = {kind: {k: v for k, v in classifier_class(kind)(**params.get(kind, {})).get_params().items()
                           if k != "seed"} for kind in kinds}
     record = {"setup": asdict(ctx.setup), "classifiers": classifiers}
+    if "nn" in kinds:
+        record["nn_hidden_chosen_on"] = "width.json's validation share of Table 2's training part"
     if masker:
         record["masker"] = {"dir": str(ctx.masker_dir(0)), "fingerprint": ctx.masker(0).fingerprint,
                             "config": ctx.masker(0).get_params()}
@@ -202,7 +227,7 @@ def run_table1(ctx: Context) -> dict:
     vectors = masker.transform(images)
     rows, histories = [], []
     for k in ctx.setup.ks:
-        rows += class_draws(vectors, images, k, ctx.setup.draws, ctx.seed, ctx.setup.nn_epochs,
+        rows += class_draws(vectors, images, k, ctx.setup.draws, ctx.seed, ctx.method_params(),
                             histories if k == 2 else None)
     figures = {}
     for k in ctx.setup.ks:
@@ -211,39 +236,32 @@ def run_table1(ctx: Context) -> dict:
     curves(ctx.out / "fig10_nn_accuracy.png", history, ["train_accuracy", "val_accuracy"], "accuracy",
            "Fig 10: NN accuracy, 2-class draw 0")
     curves(ctx.out / "fig11_nn_loss.png", history, ["train_loss", "val_loss"], "cross-entropy", "Fig 11: NN loss, 2-class draw 0")
-    write_results(ctx.out / "table1.json", figures, seed=ctx.seed, wall_s=time.time() - start, rows=rows,
-                  set_b=ctx.b_description(), n_b=len(images), draws=ctx.setup.draws, nn_history_k2_draw0=history,
-                  **provenance(ctx))
+    write_results(ctx.out / "table1.json", figures, seed=ctx.seed, wall_s=time.time() - start,
+                  config={"set_b": ctx.b_description(), "n_b": len(images), "draws": ctx.setup.draws,
+                          "ks": list(ctx.setup.ks), "test_share": TEST_SHARE, **provenance(ctx)},
+                  details={"rows": rows, "nn_history_k2_draw0": history})
     return figures
-
-
-def masked_mnist(ctx: Context):
-    """Table 2's data: the MNIST test split (the budget's subset of it) masked by instance 0."""
-    mnist = load(ctx.mnist_spec, split="test")
-    if ctx.setup.mnist_images:
-        mnist = mnist.subset(np.sort(np.random.default_rng(ctx.seed).permutation(len(mnist))[:ctx.setup.mnist_images]))
-    return mask_images(ctx.masker(0), mnist)
 
 
 def run_table2(ctx: Context) -> dict:
     """The three methods on masked MNIST, and RF under each of its presets (the paper's likely settings: see
     `RandomForest`) on the same split, as rf_<preset>_<metric>."""
     start = time.time()
-    masked = masked_mnist(ctx)
-    row = score_methods(masked.data, masked.labels, ctx.seed, ctx.setup.nn_epochs)
+    masked = ctx.masked_mnist()
+    row = score_methods(masked.data, masked.labels, ctx.seed, ctx.method_params())
     for preset in classifier_class("rf").presets:
         scores, _ = holdout_scores(masked.data, masked.labels, ("rf",), test_size=TEST_SHARE, seed=ctx.seed,
                                    params={"rf": preset_params("rf", preset)})
         row.update({f"rf_{preset}_{name[3:]}": value for name, value in scores.items()})
     n_test = len(stratified_split(masked.labels, TEST_SHARE, ctx.seed)[1])
-    record = provenance(ctx)
-    record["rf_presets"] = {name: preset_params("rf", name) for name in classifier_class("rf").presets}
-    write_results(ctx.out / "table2.json", row, seed=ctx.seed, wall_s=time.time() - start, n=len(masked.labels),
-                  n_test=n_test, data=f"{ctx.mnist_spec} (test split, grayscale to RGB 32x32)", **record)
+    write_results(ctx.out / "table2.json", row, seed=ctx.seed, wall_s=time.time() - start, config={
+        "data": f"{ctx.mnist_spec} (test split, grayscale to RGB 32x32)", "n": len(masked.labels), "n_test": n_test,
+        "test_share": TEST_SHARE, **provenance(ctx),
+        "rf_presets": {name: preset_params("rf", name) for name in classifier_class("rf").presets}})
     return row
 
 
-#: the MLP widths the NN was chosen between (commit 902e058 picked (512, 256) on Table 2's test split)
+#: the MLP widths the NN is chosen between (commit 902e058 once picked (512, 256) on Table 2's test split)
 WIDTHS = ((256, 128), (512, 256))
 #: the validation share carved from Table 2's training part to choose the width
 WIDTH_VALIDATION = 0.2
@@ -257,7 +275,7 @@ def choose_width(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: 
     fit, val = (train[i] for i in stratified_split(labels[train], WIDTH_VALIDATION, seed))
     candidates = []
     for hidden in widths:
-        nn = classifier_class("nn")(seed=seed, **{**method_params(nn_epochs)["nn"], "hidden": hidden})
+        nn = classifier_class("nn")(seed=seed, **method_params(nn_epochs, hidden)["nn"])
         accuracy = nn.fit(vectors[fit], labels[fit]).score(vectors[val], labels[val])
         low, high = accuracy_interval(accuracy, len(val))
         candidates.append({"hidden": list(hidden), "val_accuracy": accuracy, "low": low, "high": high})
@@ -267,13 +285,14 @@ def choose_width(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: 
 
 def run_width(ctx: Context) -> dict:
     start = time.time()
-    masked = masked_mnist(ctx)
-    choice = choose_width(masked.data, masked.labels, ctx.seed, ctx.setup.nn_epochs)
+    choice = ctx.width_choice()
     figures = {"picked_val_accuracy": max(c["val_accuracy"] for c in choice["candidates"]),
                **{f"hidden_{c['hidden'][0]}_{c['hidden'][1]}_val_accuracy": c["val_accuracy"]
                   for c in choice["candidates"]}}
-    write_results(ctx.out / "width.json", figures, seed=ctx.seed, wall_s=time.time() - start,
-                  data="Table 2's masked MNIST, training part only", **choice, **provenance(ctx, ("nn",)))
+    write_results(ctx.out / "width.json", figures, seed=ctx.seed, wall_s=time.time() - start, config={
+        "data": "Table 2's masked MNIST, training part only", "n_fit": choice["n_fit"], "n_val": choice["n_val"],
+        "widths": [list(w) for w in WIDTHS], "validation_share": WIDTH_VALIDATION, **provenance(ctx, ("nn",))},
+        details={"candidates": choice["candidates"], "picked": choice["picked"]})
     return figures
 
 
@@ -323,8 +342,8 @@ def run_pairs(ctx: Context) -> dict:
         pair_grid(ctx.out / fig, x[0], grid, f"dec_i(enc_j(x)), {'image' if name == 'V' else 'pattern'}")
     instances = [{"dir": str(ctx.masker_dir(i)), "seed": m.config.seed, "fingerprint": m.fingerprint}
                  for i, m in enumerate(maskers)]
-    write_results(ctx.out / "pairs.json", figures, seed=ctx.seed, wall_s=time.time() - start, instances=instances,
-                  sets={k: len(v) for k, v in sets.items()}, **provenance(ctx, ()))
+    write_results(ctx.out / "pairs.json", figures, seed=ctx.seed, wall_s=time.time() - start, config={
+        "instances": instances, "sets": {k: len(v) for k, v in sets.items()}, **provenance(ctx, ())})
     return figures
 
 
@@ -346,7 +365,8 @@ def run_figures(ctx: Context) -> None:
 
 # ---------------------------------------------------------------- entry points
 
-PARTS = {"table1": run_table1, "table2": run_table2, "pairs": run_pairs, "width": run_width}
+#: run in this order: the width the NN of Tables 1 and 2 uses is chosen first
+PARTS = {"width": run_width, "table1": run_table1, "table2": run_table2, "pairs": run_pairs}
 
 
 def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, data=None, mnist=None, masker=None,

@@ -10,7 +10,7 @@ import numpy as np
 
 from veil.experiments.claims import Claim, above, level, untestable
 from veil.experiments.paper_values import (GAP_TOLERANCE_ORDERS, PAPER_DRAWS, PAPER_INSTANCES, PAPER_PAIR_SIZES,
-                                           PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, SOURCES, TEST_SHARE)
+                                           PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, SOURCES)
 from veil.metrics import Z95, accuracy_interval, slope_interval, t_interval, t_interval_from_summary
 
 NAMES = {"nn": "NN", "rf": "RF", "adaboost": "AdaBoost"}
@@ -31,7 +31,7 @@ def lis_claims(docs: dict) -> list[Claim]:
 
 def _pair_counts(doc: dict, name: str) -> tuple[int, int]:
     """How many (image, pair) MSEs the matched and the mismatched means average."""
-    instances, images = len(doc.get("instances", [])) or PAPER_INSTANCES, doc["sets"][name]
+    instances, images = len(doc["config"]["instances"]), doc["config"]["sets"][name]
     return instances * images, instances * (instances - 1) * images
 
 
@@ -89,7 +89,7 @@ def _mse_claims(doc) -> list[Claim]:
 
 
 def _draw_values(doc: dict, method: str, k: int) -> np.ndarray:
-    return np.array([row[f"{method}_accuracy"] for row in doc["rows"] if row["k"] == k])
+    return np.array([row[f"{method}_accuracy"] for row in doc["details"]["rows"] if row["k"] == k])
 
 
 def _paper_accuracy(method: str, k: int) -> float:
@@ -170,8 +170,8 @@ def _nn_above_claims(doc) -> list[Claim]:
 
 
 def table2_test_size(doc: dict) -> int:
-    """Test images of Table 2's split: recorded as n_test; runs that predate it, the 8:2 share of n."""
-    return int(doc.get("n_test") or round(TEST_SHARE * doc["n"]))
+    """Test images of Table 2's split."""
+    return int(doc["config"]["n_test"])
 
 
 def _mnist_claims(doc) -> list[Claim]:

@@ -47,22 +47,25 @@ def run_line(doc: dict) -> str:
 def _table1(doc) -> list[str]:
 
     f = doc["figures"]
-    ks = sorted({row["k"] for row in doc["rows"]})
+    rows_per_draw = doc["details"]["rows"]
+    ks = sorted({row["k"] for row in rows_per_draw})
     rows = []
     for method in CLASSIFIER_KINDS:
         for k in ks:
             paper = PAPER_TABLE1.get((method, k))
             cells = []
             for m, metric in enumerate(METRICS):
-                low, high = t_interval([row[f"{method}_{metric}"] for row in doc["rows"] if row["k"] == k])
+                low, high = t_interval([row[f"{method}_{metric}"] for row in rows_per_draw if row["k"] == k])
                 cells.append(f"{f[f'{method}_k{k}_{metric}']:.3f} ± {f[f'{method}_k{k}_{metric}_std']:.3f} "
                              f"[{low:.3f}, {high:.3f}]" + (f" ({paper[2 * m]:.3f} ± {paper[2 * m + 1]:.3f})" if paper else ""))
             rows.append([METHOD_NAMES[method], str(k), *cells])
-    intro = (f"{run_line(doc)} Set B: {doc.get('set_b')}, {doc.get('n_b')} images; {doc.get('draws')} seeded draws per "
-             "k. Cells: ours mean ± std over draws [95% t interval of the mean] (paper mean ± std).")
+    config = doc["config"]
+    intro = (f"{run_line(doc)} Set B: {config['set_b']}, {config['n_b']} images; {config['draws']} seeded draws per "
+             f"k; NN hidden sizes {tuple(config['classifiers']['nn']['hidden'])} (chosen on validation data: see "
+             "the width section). Cells: ours mean ± std over draws [95% t interval of the mean] (paper mean ± std).")
     return _section("Table 1: classification of masked k-class draws", intro,
                     ["Method", "k", "Accuracy", "Precision", "Recall"], rows,
-                    ("Per-draw rows (the paper's S5-S7 tables) are in `table1.json` under `rows`.",))
+                    ("Per-draw rows (the paper's S5-S7 tables) are in `table1.json` under `details.rows`.",))
 
 
 def _table2(doc) -> list[str]:
@@ -77,8 +80,8 @@ def _table2(doc) -> list[str]:
         cells = [f"{f[f'{prefix}_{metric}']:.3f}" + (f" [{low:.3f}, {high:.3f}]" if metric == "accuracy" else "")
                  + (f" ({paper[m]:.3f})" if paper else "") for m, metric in enumerate(METRICS)]
         rows.append([label, *cells])
-    intro = (f"{run_line(doc)} {doc.get('n')} images, stratified 8:2 ({n} test images). Cells: ours [95% Wilson "
-             "interval over the test images] (paper).")
+    intro = (f"{run_line(doc)} {doc['config']['n']} images, stratified 8:2 ({n} test images). Cells: ours [95% "
+             "Wilson interval over the test images] (paper).")
     return _section("Table 2: MNIST (masked by the CIFAR-10 encoder)", intro, ["Method", "Accuracy", "Precision",
                                                                             "Recall"], rows)
 
@@ -94,8 +97,8 @@ def _pairs(doc) -> list[str]:
         ours = [f[f"{name}_{part}"] for part in ("matched_mse", "matched_std", "mismatched_mse", "mismatched_std")]
         rows.append([label, *(f"{o:.6f}" + (f" ({q:.6f})" if paper else "") for o, q in zip(ours, paper or ours)),
                      f"{f[f'{name}_ratio']:.1f}" + (f" ({paper[2] / paper[0]:.1f})" if paper else "")])
-    intro = (f"{run_line(doc)} {len(doc.get('instances', []))} AAE instances, same data, different seeds; set sizes "
-             f"{doc.get('sets')}. MSE(x, dec_i(enc_j(x))): ours (paper).")
+    intro = (f"{run_line(doc)} {len(doc['config']['instances'])} AAE instances, same data, different seeds; set "
+             f"sizes {doc['config']['sets']}. MSE(x, dec_i(enc_j(x))): ours (paper).")
     return _section("Matched encoder/decoder pairs (eqs 1-12)", intro,
                     ["Set", "μ, i=j", "σ, i=j", "μ, i≠j", "σ, i≠j", "ratio μ(i≠j)/μ(i=j)"], rows,
                     (f"Reconstruction MSE of instance 0 on V: {f['reconstruction_mse']:.6f} (paper, eq 9: "
@@ -103,12 +106,13 @@ def _pairs(doc) -> list[str]:
 
 
 def _width(doc) -> list[str]:
-    f = doc["figures"]
+    f, config, details = doc["figures"], doc["config"], doc["details"]
     rows = [[str(tuple(c["hidden"])), f"{c['val_accuracy']:.3f} [{c['low']:.3f}, {c['high']:.3f}]"]
-            for c in doc["candidates"]]
-    intro = (f"{run_line(doc)} {doc['data']}: each width trained on the training part minus a validation share of it "
-             f"({doc['n_fit']} fit / {doc['n_val']} validation images); no test image is used. "
-             f"Picked: hidden {tuple(doc['picked'])} (validation accuracy {f['picked_val_accuracy']:.3f}).")
+            for c in details["candidates"]]
+    intro = (f"{run_line(doc)} {config['data']}: each width trained on the training part minus a validation share "
+             f"of it ({config['n_fit']} fit / {config['n_val']} validation images); no test image is used. "
+             f"Picked: hidden {tuple(details['picked'])} (validation accuracy {f['picked_val_accuracy']:.3f}); "
+             "the NN of Tables 1 and 2 uses it.")
     return _section("MLP width, chosen on validation data", intro, ["hidden", "validation accuracy [95% Wilson]"], rows)
 
 
