@@ -9,6 +9,7 @@ import pytest
 from veil.cli import main
 from veil.experiments import protocol
 from veil.experiments.baseline_claims import DOCS, baseline_claims
+from veil.experiments.tradeoff import CURVES
 from veil.metrics import t_interval
 
 
@@ -106,3 +107,29 @@ def test_seeds_option_is_parsed_and_checked(tmp_path, capsys):
     assert "seeds must differ" in capsys.readouterr().err
     assert main(["reproduce", "table1", "--out", str(tmp_path / "b"), "--seeds", "0,1"]) == 2
     assert "takes no --seeds" in capsys.readouterr().err
+
+
+def _curves_doc(blur: dict[int, list[float]], plain: list[float]) -> dict:
+    """A tradeoff.json with per-seed accuracies for plain and blur (the other schemes flat at plain's level)."""
+    runs = {"plain": plain, **{f"blur_{k}": v for k, v in blur.items()},
+            **{f"{scheme}_{k}": plain for scheme, sizes in CURVES.items() if scheme != "blur" for k in sizes}}
+    seeds = list(range(len(plain)))
+    figures = {f"{name}_accuracy": float(np.mean(values)) for name, values in runs.items()}
+    for name, values in runs.items():
+        figures |= {f"{name}_accuracy_seed{seed}": value for seed, value in zip(seeds, values)}
+    return {"figures": figures, "config": {"seeds": seeds, "n_test": 2000, "n_train": 100}}
+
+
+def _blur_claims(doc) -> dict:
+    docs = dict.fromkeys(DOCS) | {"tradeoff": doc}
+    return {claim.name: claim for claim in baseline_claims(docs) if claim.name in ("blur_drop", "blur_trend")}
+
+
+def test_blur_trend_claim_holds_only_when_wider_blur_scores_lower():
+    falling = _blur_claims(_curves_doc({3: [0.60, 0.62, 0.61], 5: [0.57, 0.58, 0.58], 7: [0.54, 0.55, 0.56]},
+                                       [0.63, 0.64, 0.62]))
+    assert falling["blur_trend"].status == "held" and falling["blur_drop"].status == "held"
+    flat = _blur_claims(_curves_doc({3: [0.60, 0.58, 0.61], 5: [0.59, 0.60, 0.60], 7: [0.61, 0.57, 0.60]},
+                                    [0.60, 0.59, 0.60]))
+    assert flat["blur_trend"].status == "NOT HELD" and "no difference" in flat["blur_trend"].note
+    assert flat["blur_drop"].status == "NOT HELD"
