@@ -150,8 +150,14 @@ def paper_report(out, setup: dict, set_b: str, masker: str, aae: dict, wall_s: f
               f"- AAE: {aae['epochs']} epochs, batch {aae['batch_size']}, learning rate {aae['lr']} "
               f"({aae.get('schedule', 'constant')}) on the machine above (the paper: batch 16, Adam at 1e-3 on a GPU, "
               "epochs not stated); instance 0: `" + masker + "`.",
-              "- AAE stabilisation (not in the paper): a smaller learning rate for the regularisation phase, label "
-              "smoothing, discriminator dropout, and a standardised (BatchNorm, no affine) Gaussian head.",
+              "- AAE additions (not in the paper): a smaller learning rate for the regularisation phase, label "
+              "smoothing, discriminator dropout, a standardised (BatchNorm, no affine) Gaussian head"
+              + (", a linear path from the latent to the pixels beside the decoder's transposed convolutions"
+                 if aae.get("decoder_skip") else "")
+              + (f", an information term (weight {aae['cat_weight']}) that makes the categorical part confident "
+                 "and spread over its categories" if aae.get("cat_weight") else "")
+              + f"; {aae['channels']} channels in the encoder's first convolution, "
+              f"{aae.get('decoder_channels') or aae['channels']} in the decoder's.",
               "- Layer sizes: supporting tables S1-S4 and S8 are not available; sizes are chosen to match the stated "
               "facts (3 conv + 2 linear heads, >400k encoder parameters, 404-dim latent) and recorded in the "
               "masker manifest.",

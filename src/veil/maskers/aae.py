@@ -26,7 +26,7 @@ channels in its first convolution (`channels`; 456k parameters, still over the p
 (`decoder_channels`): masking costs the encoder alone, 3.3 MFLOP per image instead of 10.8 at 32 channels, and an
 epoch trains faster, with held-out MSE no worse (results/bench/train-masker.json and the search beside it).
 `presets["paper"]` is the earlier, paper-style recipe (constant Adam 1e-3, batch 16, 32 channels throughout), which
-the committed reproductions used.
+the committed privacy report (results/privacy) used; results/paper uses the default.
 """
 from __future__ import annotations
 
@@ -95,9 +95,9 @@ class AAEMasker(Masker):
     """
 
     secret_files = (DECODER_FILE,)
-    #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of the committed reproductions and
-    #: privacy report, the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs) with veil's stabilisers
-    #: above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
+    #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of the committed privacy report (and
+    #: of results/paper as run at 4fe0e76), the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs)
+    #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
     presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
                          "batch_size": 16, "epochs": 10, "channels": 32, "decoder_channels": None}}
     fits_on_data = True
