@@ -20,13 +20,15 @@ def protocol_parts(name: str) -> tuple[str, ...]:
 
 
 def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:
-    """Run protocol `name` into a new folder `out_dir` (`force` replaces an existing one whole); an option it does
-    not take is refused by name (`reproduce tradeoff takes no --masker`)."""
+    """Run protocol `name` into a new folder `out_dir` (`force`: into an existing one, replacing what the protocol
+    writes and what it wrote there before, keeping other files; see `veil.io.claim_output`); an option it does not
+    take is refused by name (`reproduce tradeoff takes no --masker`)."""
     from veil.io import claim_output
 
     run = protocol(name)
     unknown = [key for key in options if key not in inspect.signature(run).parameters]
     if unknown:
         raise VeilError(f"reproduce {name} takes no " + ", ".join("--" + key for key in unknown))
-    with claim_output(out_dir, force, folder=True, reads=[options.get("masker"), options.get("work")]) as tmp:
+    with claim_output(out_dir, force, folder=True, writer=f"reproduce {name}",
+                      reads=[options.get("masker"), options.get("work")]) as tmp:
         return run(tmp, **options)

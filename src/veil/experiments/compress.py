@@ -47,8 +47,8 @@ def scheme_pixels(scheme: str, pixels: np.ndarray, secret: bytes) -> np.ndarray:
 
 def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEMES, force: bool = False) -> dict:
     """Write `compress.json` ({scheme}_{jpeg85,jpeg80,png}_mb) and `compress.md` (Table IV layout) to a new folder
-    `out_dir` (`force` replaces an existing one whole)."""
-    with claim_output(out_dir, force, folder=True) as tmp:
+    `out_dir` (`force`: into an existing one, see `veil.io.claim_output`)."""
+    with claim_output(out_dir, force, folder=True, writer="compress-report") as tmp:
         return _compress_into(tmp, data, secret, seed, schemes)
 
 
