@@ -40,6 +40,27 @@ def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
     assert log.stat().st_mtime_ns == written  # not trained again
 
 
+def test_a_forced_run_of_some_parts_continues_the_report_folder(tmp_path):
+    out = tmp_path / "out"
+    args = ["reproduce", "tradeoff", "--quick", "--data", "digits", "--work", str(tmp_path / "work"), "--out", str(out)]
+    assert main([*args, "--parts", "convmixer"]) == 0
+    convmixer = (out / "convmixer_etc.json").read_bytes()
+    assert main([*args, "--parts", "jpeg", "--force"]) == 0
+    assert (out / "convmixer_etc.json").read_bytes() == convmixer and (out / "jpeg.json").exists()
+    report = (out / "report.md").read_text()
+    assert "## convmixer_etc.json" in report and "## jpeg.json" in report
+    claims = json.loads((out / "claims.json").read_text())["figures"]
+    assert claims["claim_etc_ratio_held"] is not None and claims["claim_jpeg85_ratio_held"] is not None
+    # --parts report runs nothing: the report is written again from the JSONs already in the folder
+    (out / "report.md").write_text("an old report")
+    (out / "notes.txt").write_text("mine")  # copied in for the run to see, but not made the run's
+    assert main([*args, "--parts", "report", "--force"]) == 0
+    assert (out / "report.md").read_text() == report
+    assert (out / "convmixer_etc.json").read_bytes() == convmixer
+    assert json.loads((out / ".veil-outputs.json").read_text()) == {"reproduce tradeoff": [
+        "claims.json", "convmixer_etc.json", "examples.png", "jpeg.json", "report.md"]}
+
+
 def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):
     assert main(["reproduce", "tradeoff", "--out", str(tmp_path), "--masker", "m"]) == 2
     assert "reproduce tradeoff takes no --masker" in capsys.readouterr().err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import hashlib
 import json
 import os
@@ -184,9 +185,10 @@ RECORD = ".veil-outputs.json"
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, writer: str):
+def atomic_dir(path: str | os.PathLike, writer: str, prefill: bool = False):
     """Yield a fresh temporary folder beside `path`; only if the block finishes do its entries go into `path`, as
-    `writer`'s (see `_swap_in`)."""
+    `writer`'s (see `_swap_in`). `prefill`: the temporary folder starts with copies of the top-level files of an
+    existing `path`, so that the block can read and rewrite them; a copy it leaves unchanged is not written back."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,8 +196,9 @@ def atomic_dir(path: str | os.PathLike, writer: str):
     except OSError as exc:
         raise VeilError(f"cannot write here ({exc.strerror or exc})", path) from None
     try:
+        copies = _prefill(tmp, path) if prefill else []
         yield tmp
-        _swap_in(tmp, path, writer)
+        _swap_in(tmp, path, writer, kept=_drop_unchanged(tmp, path, copies))
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise VeilError(f"cannot write ({exc.strerror or exc})", path) from None
@@ -209,12 +212,32 @@ def _is_folder(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
 
-def _swap_in(tmp: Path, path: Path, writer: str) -> None:
+def _prefill(tmp: Path, path: Path) -> list[str]:
+    """Copy the top-level regular files of folder `path` (not its record, not links) into `tmp`; their names."""
+    if not _is_folder(path):
+        return []
+    names = [entry.name for entry in os.scandir(path) if entry.is_file(follow_symlinks=False) and entry.name != RECORD]
+    for name in names:
+        shutil.copy2(path / name, tmp / name)  # keeps the mode: a private file stays private
+    return names
+
+
+def _drop_unchanged(tmp: Path, path: Path, copies: list[str]) -> list[str]:
+    """Remove from `tmp` the copies the block left as they were, and name them: the run keeps those entries of
+    `path` as they stand, without writing them (a user's file copied in does not become the run's)."""
+    unchanged = [name for name in copies if (tmp / name).is_file() and not (tmp / name).is_symlink()
+                 and filecmp.cmp(tmp / name, path / name, shallow=False)]
+    for name in unchanged:
+        os.unlink(tmp / name)
+    return unchanged
+
+
+def _swap_in(tmp: Path, path: Path, writer: str, kept=()) -> None:
     """Put what folder `tmp` holds at `path`, recording its entries as `writer`'s. Into an existing folder they are
-    merged (`_merge_in`). Any other `path` (none, a file, a link) is replaced whole, the old one put back should
-    that fail."""
+    merged (`_merge_in`; `kept`: the entries there that the run keeps as they are). Any other `path` (none, a file,
+    a link) is replaced whole, the old one put back should that fail."""
     if _is_folder(path):
-        _merge_in(tmp, path, writer)
+        _merge_in(tmp, path, writer, kept)
         return
     names = os.listdir(tmp)
     _write_record(tmp, _record_after({}, writer, names, set(names)))
@@ -236,14 +259,15 @@ def _swap_in(tmp: Path, path: Path, writer: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _merge_in(tmp: Path, path: Path, writer: str) -> None:
+def _merge_in(tmp: Path, path: Path, writer: str, kept) -> None:
     """Move the entries of `tmp` into folder `path`, and remove the entries that `path`'s record names as
-    `writer`'s and that this run did not write again. The old entries are first moved aside, and put back should
-    any move fail. The folder ends up no more open than `tmp` (0700 from mkdtemp), as a new output would be."""
+    `writer`'s and that this run neither wrote again nor `kept`. The old entries are first moved aside, and put back
+    should any move fail. The folder ends up no more open than `tmp` (0700 from mkdtemp), as a new output would be."""
     record, written = _read_record(path), set(os.listdir(tmp))
-    stale = [name for name in sorted(set(record.get(writer, ())) - written) if _lexists(path / name)]
+    own = set(record.get(writer, ()))
+    stale = [name for name in sorted(own - written - set(kept)) if _lexists(path / name)]
     present = (set(os.listdir(path)) - set(stale)) | written
-    _write_record(tmp, _record_after(record, writer, written, present))
+    _write_record(tmp, _record_after(record, writer, written | (own & set(kept)), present))
     entries, old_mode = os.listdir(tmp), stat.S_IMODE(path.stat().st_mode)
     aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
     moved_aside, moved_in = [], []
@@ -408,7 +432,7 @@ def output_lock(path):
 
 @contextlib.contextmanager
 def claim_output(path, force: bool = False, *, folder: bool = False, writer: str | None = None, reads=(),
-                 resume: bool = False, in_place: bool = False):
+                 resume: bool = False, in_place: bool = False, prefill: bool = False):
     """Everything a command that writes `path` must do, in one place:
 
     refuse an output that overlaps a folder it reads (`reads`, even with `force`); take the output's lock; refuse
@@ -418,7 +442,8 @@ def claim_output(path, force: bool = False, *, folder: bool = False, writer: str
     `force` replaces an existing file whole. A folder output is its `writer`'s (the command, such as "unmask"), and
     its record (RECORD, in the folder) names what each writer put there: `force` over an existing folder replaces
     the entries the run writes, removes those the same writer wrote before and did not write again, and keeps
-    everything else (the user's files, other commands' outputs, anything in a folder without a record).
+    everything else (the user's files, other commands' outputs, anything in a folder without a record). `prefill`
+    (a report that continues its folder) starts the temporary folder with copies of the existing folder's files.
 
     Training folders (`in_place`) are the exception a crash needs: a new one is written where it stands (0700) so
     that `resume` can continue it, and the caller writes its manifest last; a forced one is written beside the old
@@ -437,7 +462,7 @@ def claim_output(path, force: bool = False, *, folder: bool = False, writer: str
             with _in_place_dir(path, writer) as out:
                 yield out
         elif folder:
-            with atomic_dir(path, writer) as tmp:
+            with atomic_dir(path, writer, prefill) as tmp:
                 yield tmp
         else:
             with atomic_path(path) as tmp:

@@ -1,7 +1,8 @@
 """`veil reproduce tradeoff`: the other published schemes on CIFAR-10 at CPU budgets.
 
-Parts (`--parts a,b`; all by default), each writing its own JSON so a long run can be done piece by piece
-(`--parts report` runs nothing and only rewrites the report):
+Parts (`--parts a,b`; all by default), each writing its own JSON so a long run can be done piece by piece: run
+again with `--parts c --force` into the same folder, and the report covers the JSONs already there too (`--parts
+report --force` runs nothing and only rewrites the report):
 - `convmixer`: ConvMixer on plain vs EtC-encrypted images (paper 003), same epochs -> convmixer_etc.json
 - `jpeg`: the same ConvMixer on EtC images that went through JPEG at QF 85 and 80 (Table III), and on the uncompressed
   EtC images as their reference, all on the same (fewer) training images -> jpeg.json
