@@ -61,6 +61,19 @@ def test_a_forced_run_of_some_parts_continues_the_report_folder(tmp_path):
         "claims.json", "convmixer_etc.json", "examples.png", "jpeg.json", "report.md"]}
 
 
+def test_the_report_shows_what_other_commands_wrote_into_its_folder(tmp_path):
+    out = tmp_path / "out"
+    args = ["reproduce", "tradeoff", "--quick", "--data", "digits", "--work", str(tmp_path / "work"), "--out", str(out),
+            "--parts", "report"]
+    assert main(args) == 0
+    assert main(["bench", "encrypt", "--data", "digits", "--classes", "0", "--repeats", "1", "--json",
+                 str(out / "bench_encrypt.json")]) == 0
+    assert main(["compress-report", "--data", "digits", "--classes", "0", "--out", str(out), "--force"]) == 0
+    assert main([*args, "--force"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## bench_encrypt.json" in report and "## compress.json" in report
+
+
 def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):
     assert main(["reproduce", "tradeoff", "--out", str(tmp_path), "--masker", "m"]) == 2
     assert "reproduce tradeoff takes no --masker" in capsys.readouterr().err

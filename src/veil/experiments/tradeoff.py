@@ -382,11 +382,8 @@ def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
     """One JSON's figures (with several seeds: their means, each seed's value beside), each accuracy with its 95%
     interval and, beside a reference run, the difference from it: "above", "below" or "no difference" (its interval,
     paired by seed when there are several, holds 0)."""
-    meta, config = doc["meta"], doc["config"]
-    seeds = config["seeds"]
-    lines = [f"## {name}", "", f"Run: `{meta['command']}` at commit `{meta['commit']}`, seeds "
-             f"{', '.join(map(str, seeds))}, {meta['wall_s']:.0f} s"
-             + f", {config['n_train']} training / {config['n_test']} test images" + ".", "",
+    seeds = doc.get("config", {}).get("seeds", [])
+    lines = [f"## {name}", "", _run_line(doc), "",
              "| figure | value | 95% interval | per seed | vs " + (reference or "-") + " |", "|---|---|---|---|---|"]
     figures = {key: value for key, value in doc["figures"].items() if value is not None}
     for key, value in figures.items():
@@ -398,6 +395,17 @@ def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
         lines.append(f"| {key} | {_number(value)} | " + (f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
                      + f" | {per_seed} | {_versus(doc, key, reference)} |")
     return lines + [""]
+
+
+def _run_line(doc: dict) -> str:
+    """Which run wrote a JSON: its command, commit, seeds and time, and its data sizes (a comparison's training and
+    test images; the images of compress-report or the `compress` part)."""
+    meta, config = doc["meta"], doc.get("config", {})
+    seeds = config.get("seeds", [meta["seed"]])  # another command's JSON has one seed, in its meta
+    sizes = (f", {config['n_train']} training / {config['n_test']} test images" if "n_train" in config
+             else f", {config['images']} images" if "images" in config else "")
+    return (f"Run: `{meta['command']}` at commit `{meta['commit']}`, seeds "
+            f"{', '.join(map(str, seeds))}, {meta['wall_s']:.0f} s{sizes}.")
 
 
 def _versus(doc: dict, key: str, reference: str | None) -> str:
