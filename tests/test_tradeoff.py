@@ -71,7 +71,28 @@ def test_the_report_shows_what_other_commands_wrote_into_its_folder(tmp_path):
     assert main(["compress-report", "--data", "digits", "--classes", "0", "--out", str(out), "--force"]) == 0
     assert main([*args, "--force"]) == 0
     report = (out / "report.md").read_text()
-    assert "## bench_encrypt.json" in report and "## compress.json" in report
+    assert "## bench_encrypt.json" in report and "## compress.json" in report and "178 images" in report
+
+
+def test_the_compress_part_makes_the_compressibility_claims_testable(tmp_path):
+    from veil.data import load
+    from veil.experiments.compress import compress_into
+    from veil.maskers.keys import experiment_secret
+
+    figures = protocol("tradeoff")(tmp_path, quick=True, data="digits", parts="compress", seeds=(2, 5),
+                                   work=str(tmp_path / "work"))
+    doc = json.loads((tmp_path / "compress.json").read_text())
+    assert doc["config"]["images"] == doc["figures"]["images"] == 1797  # all of digits, not a split or a subset
+    assert doc["config"]["data"] == "digits" and doc["meta"]["seed"] == 2
+    assert figures["compress/etc_jpeg85_mb"] == doc["figures"]["etc_jpeg85_mb"]
+    # under the first seed's stand-in key, as `veil compress-report --seed 2` would encrypt
+    alone = compress_into(tmp_path / "alone", load("digits"), experiment_secret(2), 2, schemes=("etc",))
+    assert alone["etc_png_mb"] == doc["figures"]["etc_png_mb"]
+    claims = json.loads((tmp_path / "claims.json").read_text())["figures"]
+    for quality in (85, 80):
+        assert claims[f"claim_compress{quality}_same_held"] in (0.0, 1.0)
+        assert claims[f"claim_compress{quality}_saving_held"] in (0.0, 1.0)
+    assert "compress not run" not in (tmp_path / "report.md").read_text()
 
 
 def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):

@@ -243,7 +243,8 @@ def cmd_compress_report(args):
 
     data = _load_data(args, require_labels=False)
     secret = _secret(args) or experiment_secret(args.seed)
-    _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force))
+    _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force, split=args.split,
+                                   classes=args.classes))
     print(f"compress.json and compress.md written to {args.out}")
 
 
