@@ -130,6 +130,20 @@ def test_three_seeds_aggregate_with_t_intervals_and_share_the_jpeg_reference(tmp
     assert "seeds 0, 1, 2" in report and "plain_accuracy_seed0" not in report
 
 
+def test_an_accuracy_interval_over_seeds_stays_within_0_and_1():
+    from veil.experiments.tradeoff import combine_seeds
+
+    accuracies, ratios = [0.12, 0.37, 0.07], [0.2, 1.4, 0.3]
+    figures = combine_seeds({seed: {"etc_accuracy": accuracy, "ratio": ratio, "epochs": 1}
+                             for seed, (accuracy, ratio) in enumerate(zip(accuracies, ratios))})
+    low, high = t_interval(accuracies)
+    assert low < 0 and (figures["etc_accuracy_lo"], figures["etc_accuracy_hi"]) == (0.0, pytest.approx(high))
+    assert (figures["ratio_lo"], figures["ratio_hi"]) == pytest.approx(t_interval(ratios))  # not clipped
+    assert figures["ratio_lo"] < 0
+    high_ones = combine_seeds({seed: {"plain_accuracy": value} for seed, value in enumerate([0.99, 0.9, 1.0])})
+    assert high_ones["plain_accuracy_hi"] == 1.0 and high_ones["plain_accuracy_lo"] < 0.99
+
+
 def _convmixer_doc(plain, etc, n_test=1000):
     """A convmixer_etc.json with one accuracy per seed."""
     seeds = list(range(len(plain)))

@@ -233,7 +233,8 @@ def compress_part(data: str, seed: int, out_dir: Path) -> dict:
 
 def combine_seeds(per_seed: dict[int, dict]) -> dict:
     """{seed: figures} -> one seed's figures as they are; of several, each per seed (`<name>_seed<s>`) and their
-    mean under the name itself, with its 95% t interval (`<name>_lo`, `<name>_hi`)."""
+    mean under the name itself, with its 95% t interval (`<name>_lo`, `<name>_hi`). An accuracy's interval is
+    clipped to [0, 1]: over 3 seeds a t interval is wide, and an accuracy outside [0, 1] is no value it can take."""
     if len(per_seed) == 1:
         return next(iter(per_seed.values()))
     figures = {}
@@ -243,6 +244,8 @@ def combine_seeds(per_seed: dict[int, dict]) -> dict:
             figures[name] = values[0]
             continue
         low, high = t_interval(values)
+        if name.endswith("_accuracy"):
+            low, high = max(low, 0.0), min(high, 1.0)
         figures.update({name: float(np.mean(values)), f"{name}_lo": low, f"{name}_hi": high,
                         **{f"{name}_seed{seed}": value for seed, value in zip(per_seed, values)}})
     return figures
