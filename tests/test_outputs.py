@@ -1,7 +1,10 @@
 """Outputs (issue 10, part 1 and the output side of part 2): no command overwrites an existing output unless
---force, --force replaces it whole, no command writes into the masker/model folder it reads, secrets are owner-only,
+--force, --force replaces a file whole and, in a folder, only what the same command writes or wrote there (the
+user's files and other commands' outputs stay), no command writes into the masker/model folder it reads, secrets are
+owner-only,
 exposed key files are refused, a second writer is refused while the first holds the lock, half-trained folders are
 named as such, and a failure at any point of a write leaves no output."""
+import json
 import os
 import shutil
 import stat
@@ -146,14 +149,77 @@ def test_other_writers_refuse_an_existing_output(command, keyed, tmp_path, capsy
     assert tree(out) == {"mine.txt": b"mine"}
 
 
-def test_unmask_force_replaces_the_folder_whole(keyed, tmp_path, capsys):
+def _unmask(keyed, out, limit: int) -> list:
+    return ["unmask", "--masked", keyed / "m.npz", "--key-file", keyed / "key", "--out", out, "--limit", str(limit)]
+
+
+def _record(folder: Path) -> dict:
+    return json.loads((folder / ".veil-outputs.json").read_text())
+
+
+def test_unmask_force_removes_its_own_stale_pngs_and_keeps_the_users_files(keyed, tmp_path, capsys):
+    out = tmp_path / "png"
+    assert run(capsys, *_unmask(keyed, out, 5))[0] == 0
+    assert _record(out) == {"unmask": [f"{i:06d}.png" for i in range(5)]}
+    (out / "mine.txt").write_text("mine")
+    assert run(capsys, *_unmask(keyed, out, 3), "--force")[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == [".veil-outputs.json", "000000.png", "000001.png", "000002.png",
+                                                     "mine.txt"]
+    assert _record(out) == {"unmask": ["000000.png", "000001.png", "000002.png"]}
+    assert not list(tmp_path.glob(".png*"))
+
+
+def test_force_keeps_everything_in_a_folder_without_a_record(keyed, tmp_path, capsys):
     out = tmp_path / "png"
     out.mkdir()
-    (out / "999999.png").write_bytes(b"stale")
-    args = ["unmask", "--masked", keyed / "m.npz", "--key-file", keyed / "key", "--out", out, "--limit", "3"]
-    assert run(capsys, *args, "--force")[0] == 0
-    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "000002.png"]
-    assert not list(tmp_path.glob(".png*"))
+    (out / "000000.png").write_bytes(b"stale")
+    (out / "999999.png").write_bytes(b"not known to be unmask's")
+    assert run(capsys, *_unmask(keyed, out, 3), "--force")[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == [".veil-outputs.json", "000000.png", "000001.png", "000002.png",
+                                                     "999999.png"]
+    assert (out / "000000.png").read_bytes() != b"stale"  # what the command writes replaces its namesake
+
+
+def test_compress_report_force_keeps_the_tradeoff_outputs_beside_it(tmp_path, capsys):
+    """The accident: `compress-report --out out/baselines --force` once deleted every `reproduce tradeoff` output."""
+    out = tmp_path / "baselines"
+    assert run(capsys, "reproduce", "tradeoff", "--quick", "--data", "digits", "--parts", "report",
+               "--work", tmp_path / "work", "--out", out)[0] == 0
+    tradeoff = tree(out)
+    assert {"report.md", "claims.json", "examples.png"} <= set(tradeoff)
+    assert run(capsys, "compress-report", "--data", "digits", "--classes", "0", "--out", out, "--force")[0] == 0
+    after = tree(out)
+    assert {name: after[name] for name in tradeoff if name != ".veil-outputs.json"} == {
+        name: data for name, data in tradeoff.items() if name != ".veil-outputs.json"}
+    assert {"compress.json", "compress.md"} <= set(after)
+    assert _record(out) == {"compress-report": ["compress.json", "compress.md"],
+                            "reproduce tradeoff": ["claims.json", "examples.png", "report.md"]}
+
+
+def test_a_failure_at_any_point_of_a_forced_merge_leaves_the_old_folder_as_it_was(keyed, tmp_path, capsys):
+    out = tmp_path / "png"
+    assert run(capsys, *_unmask(keyed, out, 5))[0] == 0
+    (out / "mine.txt").write_text("mine")
+    old, old_mode = tree(out), mode(out)
+    counting = InjectedFailure(os, "replace", 0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "replace", counting)
+        assert run(capsys, *_unmask(keyed, out, 3), "--force")[0] == 0
+    replaced = tree(out)
+    assert replaced != old
+    shutil.rmtree(out)
+    assert run(capsys, *_unmask(keyed, out, 5))[0] == 0
+    (out / "mine.txt").write_text("mine")
+    old = tree(out)
+    for n in range(1, counting.calls + 1):  # every os.replace of the forced run, the merge's own included
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "replace", InjectedFailure(os, "replace", n))
+            code, _, err = run(capsys, *_unmask(keyed, out, 3), "--force")
+        assert code == 2 and "injected" in err, (n, err)
+        assert tree(out) == old and mode(out) == old_mode, n
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["png"], n  # nothing left beside it
+    assert run(capsys, *_unmask(keyed, out, 3), "--force")[0] == 0
+    assert tree(out) == replaced
 
 
 # ------------------------------------------------------------------ the masker or model a command reads
@@ -216,16 +282,18 @@ def test_train_refuses_an_existing_file_before_training(rf_model, tmp_path, caps
     assert (tmp_path / "file").read_text() == "x"
 
 
-def test_train_force_over_an_nn_model_leaves_nothing_of_it(rf_model, tmp_path, capsys):
+def test_train_force_over_an_nn_model_leaves_nothing_of_it_but_the_users_file(rf_model, tmp_path, capsys):
     out = tmp_path / "model"
     args = ["train", "--masked", rf_model / "m.npz", "--out", out]
     assert run(capsys, *args, "--model", "nn", "--epochs", "1")[0] == 0
     assert (out / "model.safetensors").exists() and (out / "checkpoints").is_dir()
     assert mode(out / "checkpoints") == 0o700
     assert all(mode(p) == 0o600 for p in (out / "checkpoints").iterdir())
+    assert "checkpoints" in _record(out)["train"]  # trained in place, recorded when finished
+    (out / "notes.txt").write_text("mine")
     refused(capsys, *args, "--model", "rf", "--params", '{"n_estimators": 5}')
     assert run(capsys, *args, "--model", "rf", "--params", '{"n_estimators": 5}', "--force")[0] == 0
-    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.skops"]
+    assert sorted(p.name for p in out.iterdir()) == [".veil-outputs.json", "model.json", "model.skops", "notes.txt"]
 
 
 # ------------------------------------------------------------------ secrets are owner-only
@@ -242,6 +310,22 @@ def test_a_trained_masker_and_its_checkpoints_are_owner_only(tmp_path):
     assert mode(masker_dir / "checkpoints") == 0o700
     checkpoints = list((masker_dir / "checkpoints").iterdir())
     assert checkpoints and all(mode(p) == 0o600 for p in checkpoints)
+
+
+def test_a_forced_masker_stays_owner_only_and_does_not_resume_the_old_run(tmp_path):
+    from veil.data import load
+    from veil.workflows import train_masker
+
+    data, masker_dir = load("digits").subset(slice(0, 40)), tmp_path / "masker"
+    train_masker(data, masker_dir, epochs=2, batch_size=16, progress=False)
+    masker_dir.chmod(0o755)  # opened up by hand: the forced run closes it again
+    (masker_dir / "notes.txt").write_text("mine")
+    train_masker(data, masker_dir, epochs=1, batch_size=16, progress=False, force=True)
+    [checkpoint] = (masker_dir / "checkpoints").iterdir()
+    assert checkpoint.name.endswith("_1.pt")  # a new run of 1 epoch, not the old run of 2 resumed
+    assert mode(masker_dir) == 0o700 and mode(masker_dir / "checkpoints") == 0o700
+    assert mode(masker_dir / "decoder.safetensors") == 0o600
+    assert (masker_dir / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("permissions", [0o644, 0o640, 0o604])

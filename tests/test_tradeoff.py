@@ -41,6 +41,61 @@ def test_quick_tradeoff_writes_the_contract_figures(tmp_path):
     assert log.stat().st_mtime_ns == written  # not trained again
 
 
+def test_a_forced_run_of_some_parts_continues_the_report_folder(tmp_path):
+    out = tmp_path / "out"
+    args = ["reproduce", "tradeoff", "--quick", "--data", "digits", "--work", str(tmp_path / "work"), "--out", str(out)]
+    assert main([*args, "--parts", "convmixer"]) == 0
+    convmixer = (out / "convmixer_etc.json").read_bytes()
+    assert main([*args, "--parts", "jpeg", "--force"]) == 0
+    assert (out / "convmixer_etc.json").read_bytes() == convmixer and (out / "jpeg.json").exists()
+    report = (out / "report.md").read_text()
+    assert "## convmixer_etc.json" in report and "## jpeg.json" in report
+    claims = json.loads((out / "claims.json").read_text())["figures"]
+    assert claims["claim_etc_ratio_held"] is not None and claims["claim_jpeg85_ratio_held"] is not None
+    # --parts report runs nothing: the report is written again from the JSONs already in the folder
+    (out / "report.md").write_text("an old report")
+    (out / "notes.txt").write_text("mine")  # copied in for the run to see, but not made the run's
+    assert main([*args, "--parts", "report", "--force"]) == 0
+    assert (out / "report.md").read_text() == report
+    assert (out / "convmixer_etc.json").read_bytes() == convmixer
+    assert json.loads((out / ".veil-outputs.json").read_text()) == {"reproduce tradeoff": [
+        "claims.json", "convmixer_etc.json", "examples.png", "jpeg.json", "report.md"]}
+
+
+def test_the_report_shows_what_other_commands_wrote_into_its_folder(tmp_path):
+    out = tmp_path / "out"
+    args = ["reproduce", "tradeoff", "--quick", "--data", "digits", "--work", str(tmp_path / "work"), "--out", str(out),
+            "--parts", "report"]
+    assert main(args) == 0
+    assert main(["bench", "encrypt", "--data", "digits", "--classes", "0", "--repeats", "1", "--json",
+                 str(out / "bench_encrypt.json")]) == 0
+    assert main(["compress-report", "--data", "digits", "--classes", "0", "--out", str(out), "--force"]) == 0
+    assert main([*args, "--force"]) == 0
+    report = (out / "report.md").read_text()
+    assert "## bench_encrypt.json" in report and "## compress.json" in report and "178 images" in report
+
+
+def test_the_compress_part_makes_the_compressibility_claims_testable(tmp_path):
+    from veil.data import load
+    from veil.experiments.compress import compress_into
+    from veil.maskers.keys import experiment_secret
+
+    figures = protocol("tradeoff")(tmp_path, quick=True, data="digits", parts="compress", seeds=(2, 5),
+                                   work=str(tmp_path / "work"))
+    doc = json.loads((tmp_path / "compress.json").read_text())
+    assert doc["config"]["images"] == doc["figures"]["images"] == 1797  # all of digits, not a split or a subset
+    assert doc["config"]["data"] == "digits" and doc["meta"]["seed"] == 2
+    assert figures["compress/etc_jpeg85_mb"] == doc["figures"]["etc_jpeg85_mb"]
+    # under the first seed's stand-in key, as `veil compress-report --seed 2` would encrypt
+    alone = compress_into(tmp_path / "alone", load("digits"), experiment_secret(2), 2, schemes=("etc",))
+    assert alone["etc_png_mb"] == doc["figures"]["etc_png_mb"]
+    claims = json.loads((tmp_path / "claims.json").read_text())["figures"]
+    for quality in (85, 80):
+        assert claims[f"claim_compress{quality}_same_held"] in (0.0, 1.0)
+        assert claims[f"claim_compress{quality}_saving_held"] in (0.0, 1.0)
+    assert "compress not run" not in (tmp_path / "report.md").read_text()
+
+
 def test_reproduce_refuses_options_a_protocol_does_not_take(tmp_path, capsys):
     assert main(["reproduce", "tradeoff", "--out", str(tmp_path), "--masker", "m"]) == 2
     assert "reproduce tradeoff takes no --masker" in capsys.readouterr().err
@@ -74,6 +129,20 @@ def test_three_seeds_aggregate_with_t_intervals_and_share_the_jpeg_reference(tmp
     assert (claims["claim_etc_ratio_low"], claims["claim_etc_ratio_high"]) == pytest.approx(t_interval(ratios))
     report = (tmp_path / "report.md").read_text()
     assert "seeds 0, 1, 2" in report and "plain_accuracy_seed0" not in report
+
+
+def test_an_accuracy_interval_over_seeds_stays_within_0_and_1():
+    from veil.experiments.tradeoff import combine_seeds
+
+    accuracies, ratios = [0.12, 0.37, 0.07], [0.2, 1.4, 0.3]
+    figures = combine_seeds({seed: {"etc_accuracy": accuracy, "ratio": ratio, "epochs": 1}
+                             for seed, (accuracy, ratio) in enumerate(zip(accuracies, ratios))})
+    low, high = t_interval(accuracies)
+    assert low < 0 and (figures["etc_accuracy_lo"], figures["etc_accuracy_hi"]) == (0.0, pytest.approx(high))
+    assert (figures["ratio_lo"], figures["ratio_hi"]) == pytest.approx(t_interval(ratios))  # not clipped
+    assert figures["ratio_lo"] < 0
+    high_ones = combine_seeds({seed: {"plain_accuracy": value} for seed, value in enumerate([0.99, 0.9, 1.0])})
+    assert high_ones["plain_accuracy_hi"] == 1.0 and high_ones["plain_accuracy_lo"] < 0.99
 
 
 def _convmixer_doc(plain, etc, n_test=1000):

@@ -96,9 +96,12 @@ def _key_args(parser):
                         help="accept a key file that group or others may read")
 
 
-def _force_arg(parser, what: str = "the output"):
-    parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists (whole: nothing of the "
-                        "old one survives)")
+def _force_arg(parser, what: str = "the output", folder: bool = False):
+    """--force; a folder output keeps what this command did not write there (`veil.io.claim_output`)."""
+    parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists" + (
+        ": the files this command writes replace their namesakes, and those an earlier run of this command wrote "
+        "there and this one does not are removed; any other file in the folder (yours, another command's) stays"
+        if folder else ""))
 
 
 def _load_data(args, require_labels=True, limit: int | None = None, pixels: bool = False):
@@ -240,7 +243,8 @@ def cmd_compress_report(args):
 
     data = _load_data(args, require_labels=False)
     secret = _secret(args) or experiment_secret(args.seed)
-    _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force))
+    _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force, split=args.split,
+                                   classes=args.classes))
     print(f"compress.json and compress.md written to {args.out}")
 
 
@@ -340,7 +344,7 @@ def _masker_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
                    "number of processes the run started with)")
-    _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)")
+    _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)", folder=True)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     _nproc_arg(p, "--batch-size is a step's batch over all of them, each taking batch-size // N images")
     _bf16_arg(p)
@@ -350,7 +354,7 @@ def _masker_commands(sub) -> None:
                  "a decoder)")
     p.add_argument("--masker", required=True, help="the trained masker folder")
     p.add_argument("--out", required=True, help="a new folder, outside --masker")
-    _force_arg(p)
+    _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "keygen", cmd_keygen, help="create a random secret key file (mode 0600) for the keyed schemes")
     p.add_argument("--out", required=True, help="the new key file")
@@ -382,7 +386,7 @@ def _masking_commands(sub) -> None:
     p.add_argument("--split", help="top-level part of --data to use (train/test)")
     p.add_argument("--classes", help="comma-separated class names (or numbers) of --data to keep")
     p.add_argument("--limit", type=_positive_int, help="reconstruct only the first N")
-    _force_arg(p)
+    _force_arg(p, "the --out folder", folder=True)
 
 
 def _classifier_commands(sub) -> None:
@@ -399,7 +403,7 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--limit", type=_positive_int, help="train on the first N masked samples only (a quick run)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
                    "number of processes the run started with)")
-    _force_arg(p, "the model folder --out")
+    _force_arg(p, "the model folder --out", folder=True)
     _nproc_arg(p, "the model's batch_size is a step's batch over all of them, each taking batch_size // N samples",
                only="for the models trained in epochs: ")
     _bf16_arg(p)
@@ -431,7 +435,7 @@ def _measurement_commands(sub) -> None:
     p.add_argument("--out", required=True, help="folder for compress.json and compress.md")
     _key_args(p)
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key when no key is given")
-    _force_arg(p)
+    _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "bench", cmd_bench, help="benchmarks: `veil bench NAME --json OUT` (NAME: "
                  f"{', '.join(BENCHMARKS)})")
@@ -475,7 +479,7 @@ def _attack_commands(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the attack (default 0)")
     p.add_argument("--out", required=True, help="new folder for attack.json and grid.png")
-    _force_arg(p)
+    _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
                  "model, beside the accuracy it keeps")
@@ -493,7 +497,7 @@ def _attack_commands(sub) -> None:
                    "from the runs in --out, listing the planned runs that are missing")
     p.add_argument("--quick", action="store_true", help="small subsets and budgets (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the whole report (default 0)")
-    _force_arg(p, "the report folder instead of continuing it")
+    _force_arg(p, "the report folder instead of continuing it", folder=True)
 
 
 def _paper_commands(sub) -> None:
@@ -501,7 +505,7 @@ def _paper_commands(sub) -> None:
                  "cores)")
     p.add_argument("--out", default="out/demo", help="folder for results.json and the figure (default out/demo)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the whole demo (default 0)")
-    _force_arg(p)
+    _force_arg(p, "the --out folder", folder=True)
 
     names = ", ".join(PROTOCOLS.names())
     p = _command(sub, "reproduce", cmd_reproduce, help=f"regenerate a paper's tables and figures ({names}); "
@@ -525,7 +529,7 @@ def _paper_commands(sub) -> None:
     p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all; `list` names them)")
     p.add_argument("--jobs", type=_positive_int, help="tradeoff: train this many runs of a comparison at once, one "
                    "process each (2 on a 2-core machine)")
-    _force_arg(p)
+    _force_arg(p, "the --out folder", folder=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,8 @@ def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size:
     AAEMasker's defaults, or the named `preset`'s, overridden by `epochs`, `batch_size` and `params` when given.
 
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
-    existing folder is refused unless `resume` or `force`, and `force` trains beside it and swaps it in at the end.
+    existing folder is refused unless `resume` or `force`, and `force` trains beside it and merges it in at the end
+    (replacing the old masker's files, keeping files it did not write; see `veil.io.claim_output`).
 
     `nproc` > 1 trains in that many processes spawned here, and a torchrun launch in the processes it started (see
     `veil.distributed`): `batch_size` is a step's batch over all of them. Returns the masker (as saved, after a
@@ -50,7 +51,8 @@ def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size:
     check = None if resume or force else functools.partial(refuse_unfinished, out_dir)
     given = {name: value for name, value in {"epochs": epochs, "batch_size": batch_size}.items() if value is not None}
     masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "bf16": bf16, "device": device})
-    output = {"path": out_dir, "force": force, "check": check, "folder": True, "resume": resume, "in_place": True}
+    output = {"path": out_dir, "force": force, "check": check, "folder": True, "writer": "train-masker",
+              "resume": resume, "in_place": True}
     fitted = launch(_fit_masker, masker, data, resume, progress, start, output=output, nproc=nproc, device=device)
     return AAEMasker.load(out_dir) if spawns(nproc) else fitted
 
@@ -90,7 +92,7 @@ def export_encoder(masker_dir, out_dir, force: bool = False) -> Path:
     from veil.maskers import load_masker
 
     masker = load_masker(masker_dir, public_only=True)
-    with claim_output(out_dir, force, folder=True, reads=[masker_dir]) as tmp:
+    with claim_output(out_dir, force, folder=True, writer="export-encoder", reads=[masker_dir]) as tmp:
         masker.save(tmp, include_decoder=False)
     return Path(out_dir)
 
@@ -236,7 +238,7 @@ def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | N
     against them (`provenance` names the inputs in it)."""
     if limit is not None and limit < 1:
         raise VeilError(f"the limit must be a positive number of images, got {limit}")
-    with claim_output(out_dir, force, folder=True, reads=reads) as tmp:
+    with claim_output(out_dir, force, folder=True, writer="unmask", reads=reads) as tmp:
         return _reconstruct_into(tmp, masker, masked, data, limit, provenance)
 
 
@@ -267,7 +269,8 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     (`trains_with_engine`); `preset` names one of the model's recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
-    beside it, then replace it whole, so no file of the old model survives).
+    beside it, then put it in place: its files replace the old model's, and what an earlier `veil train` wrote there
+    and this one does not write, such as an nn's checkpoints under an rf, is removed; see `veil.io.claim_output`).
 
     `nproc` > 1 trains in that many processes spawned here, and a torchrun launch in the processes it started (see
     `veil.distributed`): the model's batch size is a step's batch over all of them. Returns the classifier (as
@@ -290,7 +293,8 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
         estimator = cls(seed=seed, **params)
     except TypeError as exc:
         raise VeilError(f"bad --params for {model}: {exc}") from None
-    output = {"path": out_dir, "force": force, "folder": True, "resume": resume and engine, "in_place": engine}
+    output = {"path": out_dir, "force": force, "folder": True, "writer": "train", "resume": resume and engine,
+              "in_place": engine}
     fitted = launch(_fit_classifier, estimator, masked, resume, progress, output=output, nproc=nproc,
                     device=getattr(estimator, "device", None))
     return load_classifier(out_dir) if spawns(nproc) else fitted

@@ -104,7 +104,7 @@ def write_attack(out_dir, outcome: Outcome, victim: ImageSet, masked: MaskedSet,
                  force: bool = False) -> Path:
     """`attack.json` (figures, meta, config, details) and `grid.png` (victim, masked, reconstruction rows) in a new
     folder; an existing non-empty folder is refused unless `force`."""
-    with claim_output(out_dir, force, folder=True) as tmp:
+    with claim_output(out_dir, force, folder=True, writer="attack") as tmp:
         fill_attack_folder(tmp, outcome, victim, masked, seed)
     return Path(out_dir)
 
@@ -149,7 +149,7 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
                  masker_dir=None, secret: bytes | None = None, pairs: int | None = None, seed: int = 0,
                  budget: Budget | None = None, progress: bool = True, force: bool = False) -> dict:
     """`veil attack`: load the masked set, grant what the threat model allows, attack, score, write the output (a
-    new folder; `force` replaces an existing one whole)."""
+    new folder; `force`: into an existing one, see `veil.io.claim_output`)."""
     from veil.attacks.semantic import public_classifier
 
     if threat not in THREATS:
@@ -161,7 +161,7 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
                         f"{THREATS[threat]})")
     if pairs is not None and threat != "c":
         raise VeilError("known pairs (--pairs) belong to threat c")
-    with claim_output(out_dir, force, folder=True, reads=[masker_dir]) as tmp:  # before a long run, not after
+    with claim_output(out_dir, force, folder=True, writer="attack", reads=[masker_dir]) as tmp:  # before a long run
         oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None
         if threat == "c" and pairs is None:
             raise VeilError("threat c needs --pairs N (how many of the victim's (image, masked) pairs are known)")

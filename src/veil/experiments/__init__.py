@@ -20,13 +20,19 @@ def protocol_parts(name: str) -> tuple[str, ...]:
 
 
 def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:
-    """Run protocol `name` into a new folder `out_dir` (`force` replaces an existing one whole); an option it does
-    not take is refused by name (`reproduce tradeoff takes no --masker`)."""
+    """Run protocol `name` into a new folder `out_dir`; an option it does not take is refused by name (`reproduce
+    tradeoff takes no --masker`).
+
+    `force` continues an existing folder: the protocol starts from copies of its files, so that a run of some parts
+    (`--parts table2`, `--parts report`) reports the results already there too, and then its new and rewritten files
+    replace the old ones, what it wrote there before and no longer writes is removed, and other files stay (see
+    `veil.io.claim_output`)."""
     from veil.io import claim_output
 
     run = protocol(name)
     unknown = [key for key in options if key not in inspect.signature(run).parameters]
     if unknown:
         raise VeilError(f"reproduce {name} takes no " + ", ".join("--" + key for key in unknown))
-    with claim_output(out_dir, force, folder=True, reads=[options.get("masker"), options.get("work")]) as tmp:
+    with claim_output(out_dir, force, folder=True, writer=f"reproduce {name}", prefill=True,
+                      reads=[options.get("masker"), options.get("work")]) as tmp:
         return run(tmp, **options)

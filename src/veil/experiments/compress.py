@@ -45,14 +45,17 @@ def scheme_pixels(scheme: str, pixels: np.ndarray, secret: bytes) -> np.ndarray:
     return pixels if scheme == "plain" else masker_class(scheme)(secret).encrypt(pixels)
 
 
-def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEMES, force: bool = False) -> dict:
+def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEMES, force: bool = False,
+                    **selection) -> dict:
     """Write `compress.json` ({scheme}_{jpeg85,jpeg80,png}_mb) and `compress.md` (Table IV layout) to a new folder
-    `out_dir` (`force` replaces an existing one whole)."""
-    with claim_output(out_dir, force, folder=True) as tmp:
-        return _compress_into(tmp, data, secret, seed, schemes)
+    `out_dir` (`force`: into an existing one, see `veil.io.claim_output`). `selection`: how `data` was chosen from
+    its source (`split`, `classes`), recorded in the JSON."""
+    with claim_output(out_dir, force, folder=True, writer="compress-report") as tmp:
+        return compress_into(tmp, data, secret, seed, schemes, **selection)
 
 
-def _compress_into(out_dir: Path, data: ImageSet, secret: bytes, seed, schemes) -> dict:
+def compress_into(out_dir: Path, data: ImageSet, secret: bytes, seed, schemes=SCHEMES, **selection) -> dict:
+    """`compress.json` and `compress.md` of `data` in the folder `out_dir`; its figures."""
     start = time.time()
     pixels = to_uint8_images(data.images)
     figures = {"images": len(pixels), "uncompressed_mb": pixels.size / MB}
@@ -61,8 +64,8 @@ def _compress_into(out_dir: Path, data: ImageSet, secret: bytes, seed, schemes) 
         for name, (fmt, options) in FORMATS.items():
             figures[f"{scheme}_{name}_mb"] = encoded_bytes(encrypted, fmt, **options) / MB
     write_results(out_dir / "compress.json", figures, seed=seed, wall_s=time.time() - start, config={
-        "data": data.source, "block_sizes": {s: masker_class(s).default_block for s in schemes if s != "plain"},
-        "formats": FORMATS})
+        "data": data.source, **selection, "images": len(pixels),
+        "block_sizes": {s: masker_class(s).default_block for s in schemes if s != "plain"}, "formats": FORMATS})
     write_bytes(out_dir / "compress.md", compress_table(figures, schemes).encode())
     return figures
 

@@ -87,13 +87,14 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, ma
     """Run the planned attacks of `schemes` (default all) not run yet, except the run names in `skip` (such as
     `gan_a,itn_c100`), then rebuild the outputs from every run present; `assemble_only` runs nothing. The report
     lists the planned runs that are missing. An existing report folder is continued in place; `force` starts afresh
-    beside it and replaces it whole at the end."""
+    beside it and at the end replaces what it wrote (and what earlier reports wrote), keeping other files."""
     chosen = chosen_schemes(schemes)
     setup = Setup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/privacy")
     if not force and is_occupied(out_dir) and not (out_dir / "runs").is_dir():
         raise VeilError("exists and is not a privacy report folder (no runs/); choose a new --out", out_dir)
-    with claim_output(out_dir, force, folder=True, reads=[masker, work_dir], resume=not force, in_place=True) as out:
+    with claim_output(out_dir, force, folder=True, writer="report privacy", reads=[masker, work_dir],
+                      resume=not force, in_place=True) as out:
         if not assemble_only:
             public, victim = load_sets(data or defaults.CIFAR10, setup, seed)
             classifier = public_classifier(public, setup.attack, seed, progress=True)

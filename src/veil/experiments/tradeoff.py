@@ -1,13 +1,17 @@
 """`veil reproduce tradeoff`: the other published schemes on CIFAR-10 at CPU budgets.
 
-Parts (`--parts a,b`; all by default), each writing its own JSON so a long run can be done piece by piece
-(`--parts report` runs nothing and only rewrites the report):
+Parts (`--parts a,b`; all by default), each writing its own JSON so a long run can be done piece by piece: run
+again with `--parts c --force` into the same folder, and the report covers the JSONs already there too (`--parts
+report --force` runs nothing and only rewrites the report):
 - `convmixer`: ConvMixer on plain vs EtC-encrypted images (paper 003), same epochs -> convmixer_etc.json
 - `jpeg`: the same ConvMixer on EtC images that went through JPEG at QF 85 and 80 (Table III), and on the uncompressed
   EtC images as their reference, all on the same (fewer) training images -> jpeg.json
 - `scramble`: paper 004's CNN on plain vs 8x8-scrambled images, and the descrambler-CNN -> scramble.json
 - `curves`: the CNN's accuracy vs strength of blur, random filter, i.i.d. random filter and scrambling (paper 004's
   Figs 5, 7, 9, 11) -> tradeoff.json and tradeoff.png
+- `compress`: JPEG (QF 85, 80) and PNG file sizes of every image of the source (both splits), plain and under each
+  keyed scheme with the first seed's stand-in key (paper 003's Table IV; `veil.experiments.compress`) ->
+  compress.json and compress.md
 Then report.md (every figure present in the folder) and examples.png (one image under each scheme).
 
 The budgets are far below the papers' (300 epochs for ConvMixer): subsets of the CIFAR-10 train split, a few epochs,
@@ -21,7 +25,8 @@ Every comparison runs once per seed (`seeds`; by default the budget's number of 
 initialisation. With several seeds each JSON holds every figure per seed (`<figure>_seed<s>`), and under the
 figure's own name their mean, with its 95% t interval over seeds (`<figure>_lo`, `<figure>_hi`). The `full` budget
 (ConvMixer and JPEG runs 10,000 x 10 epochs, the JPEG runs' uncompressed reference being the ConvMixer comparison's
-EtC run, curves 2,500 x 3) is sized for about 90 minutes for all parts and 3 seeds with `--jobs 2` on 2 cores.
+EtC run, curves 2,500 x 3) is sized for about 90 minutes for all parts and 3 seeds with `--jobs 2` on 2 cores
+(`compress`, one pass over CIFAR-10's 60,000 images whatever the budget, takes about 90 s of it).
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ import numpy as np
 
 from veil import defaults
 from veil.classifiers import classifier_class
-from veil.experiments.compress import jpeg_roundtrip
+from veil.experiments.compress import compress_into, jpeg_roundtrip
 from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint8_images
 from veil.devices import fix_threads
 from veil.errors import VeilError
@@ -54,7 +59,7 @@ from veil.results import write_results
 from veil.training import progress_mode
 from veil.threads import available_cores
 
-PARTS = ("convmixer", "jpeg", "scramble", "curves")
+PARTS = ("convmixer", "jpeg", "scramble", "curves", "compress")
 CURVES = {"blur": (3, 5, 7), "randfilter": (3, 5, 7), "iidfilter": (3, 5, 7), "scramble": (2, 4, 8)}
 JPEG_QUALITIES = (85, 80)
 #: paper 003's timm augmentation, given to every ConvMixer run (both arms of each comparison)
@@ -120,7 +125,8 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, pa
                    for s, (train, test) in zip(seed_list, load_train_test(source, chosen_budget, seed_list))]
     figures = {}
     for part in chosen:
-        figures.update({f"{part}/{name}": value for name, value in run_part(experiments, part).items()})
+        done = compress_part(source, seed_list[0], out_dir) if part == "compress" else run_part(experiments, part)
+        figures.update({f"{part}/{name}": value for name, value in done.items()})
     scheme_examples(out_dir / "examples.png", example_rows(experiments[0].test.images[:6], experiments[0].secret))
     write_bytes(out_dir / "report.md", report(out_dir, chosen_budget, seed_list).encode())
     return figures
@@ -153,10 +159,15 @@ def chosen_parts(parts: str | None) -> tuple[str, ...]:
     return tuple(part for part in chosen if part != "report")
 
 
+def has_splits(data: str) -> bool:
+    """Whether a source has train and test splits (scikit-learn's digits and an .npz have none)."""
+    return not (data == "digits" or str(data).endswith(".npz"))
+
+
 def load_train_test(data: str, budget: Budget, seeds) -> list[tuple[ImageSet, ImageSet]]:
     """Per seed, the train split and a stratified subset of the test split (a source without splits is split 5:1
     by the seed first); the source is read once."""
-    if data == "digits" or str(data).endswith(".npz"):
+    if not has_splits(data):
         whole = load(data)
         splits = [[whole.subset(part) for part in stratified_split(whole.labels, 1 / 6, seed)] for seed in seeds]
     else:
@@ -212,9 +223,18 @@ def run_part(experiments: list[Experiment], part: str) -> dict:
     return figures
 
 
+def compress_part(data: str, seed: int, out_dir: Path) -> dict:
+    """The `compress` part: file sizes of every image of `data` (both splits) under `seed`'s stand-in key, as
+    `veil compress-report` writes them; its figures."""
+    split = "test+train" if has_splits(data) else None
+    images = load(data, split=split, require_labels=False)
+    return compress_into(out_dir, images, experiment_secret(seed), seed, split=split)
+
+
 def combine_seeds(per_seed: dict[int, dict]) -> dict:
     """{seed: figures} -> one seed's figures as they are; of several, each per seed (`<name>_seed<s>`) and their
-    mean under the name itself, with its 95% t interval (`<name>_lo`, `<name>_hi`)."""
+    mean under the name itself, with its 95% t interval (`<name>_lo`, `<name>_hi`). An accuracy's interval is
+    clipped to [0, 1]: over 3 seeds a t interval is wide, and an accuracy outside [0, 1] is no value it can take."""
     if len(per_seed) == 1:
         return next(iter(per_seed.values()))
     figures = {}
@@ -224,6 +244,8 @@ def combine_seeds(per_seed: dict[int, dict]) -> dict:
             figures[name] = values[0]
             continue
         low, high = t_interval(values)
+        if name.endswith("_accuracy"):
+            low, high = max(low, 0.0), min(high, 1.0)
         figures.update({name: float(np.mean(values)), f"{name}_lo": low, f"{name}_hi": high,
                         **{f"{name}_seed{seed}": value for seed, value in zip(per_seed, values)}})
     return figures
@@ -381,11 +403,8 @@ def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
     """One JSON's figures (with several seeds: their means, each seed's value beside), each accuracy with its 95%
     interval and, beside a reference run, the difference from it: "above", "below" or "no difference" (its interval,
     paired by seed when there are several, holds 0)."""
-    meta, config = doc["meta"], doc["config"]
-    seeds = config["seeds"]
-    lines = [f"## {name}", "", f"Run: `{meta['command']}` at commit `{meta['commit']}`, seeds "
-             f"{', '.join(map(str, seeds))}, {meta['wall_s']:.0f} s"
-             + f", {config['n_train']} training / {config['n_test']} test images" + ".", "",
+    seeds = doc.get("config", {}).get("seeds", [])
+    lines = [f"## {name}", "", _run_line(doc), "",
              "| figure | value | 95% interval | per seed | vs " + (reference or "-") + " |", "|---|---|---|---|---|"]
     figures = {key: value for key, value in doc["figures"].items() if value is not None}
     for key, value in figures.items():
@@ -397,6 +416,17 @@ def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
         lines.append(f"| {key} | {_number(value)} | " + (f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
                      + f" | {per_seed} | {_versus(doc, key, reference)} |")
     return lines + [""]
+
+
+def _run_line(doc: dict) -> str:
+    """Which run wrote a JSON: its command, commit, seeds and time, and its data sizes (a comparison's training and
+    test images; the images of compress-report or the `compress` part)."""
+    meta, config = doc["meta"], doc.get("config", {})
+    seeds = config.get("seeds", [meta["seed"]])  # another command's JSON has one seed, in its meta
+    sizes = (f", {config['n_train']} training / {config['n_test']} test images" if "n_train" in config
+             else f", {config['images']} images" if "images" in config else "")
+    return (f"Run: `{meta['command']}` at commit `{meta['commit']}`, seeds "
+            f"{', '.join(map(str, seeds))}, {meta['wall_s']:.0f} s{sizes}.")
 
 
 def _versus(doc: dict, key: str, reference: str | None) -> str:
