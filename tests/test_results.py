@@ -17,7 +17,8 @@ REPRODUCTIONS = {"paper": "veil reproduce all", "baselines": "veil reproduce tra
 
 
 def result_files():
-    return sorted(RESULTS.rglob("*.json"))
+    """Every results JSON (not the hidden record of who wrote a folder's files, `veil.io.RECORD`)."""
+    return sorted(path for path in RESULTS.rglob("*.json") if not path.name.startswith("."))
 
 
 @pytest.mark.parametrize("path", result_files(), ids=lambda p: str(p.relative_to(RESULTS)))
@@ -31,7 +32,7 @@ def test_every_results_json_has_figures_meta_and_config(path):
 
 @pytest.mark.parametrize("folder", sorted(REPRODUCTIONS))
 def test_each_reproduction_comes_from_one_run_at_a_clean_commit(folder):
-    metas = [json.loads(path.read_text())["meta"] for path in sorted((RESULTS / folder).glob("*.json"))]
+    metas = [json.loads(path.read_text())["meta"] for path in result_files() if path.parent == RESULTS / folder]
     assert metas
     assert {meta["commit"] for meta in metas} == {metas[0]["commit"]} and not metas[0]["commit"].endswith("-dirty")
     assert {meta["command"] for meta in metas} == {metas[0]["command"]}

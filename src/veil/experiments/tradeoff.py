@@ -392,7 +392,8 @@ def report(out_dir: Path, budget: Budget, seeds) -> str:
         if (out_dir / name).exists():
             lines += _json_section(name, read_json(out_dir / name), reference)
     if docs["tradeoff"]:
-        lines += ["## Accuracy against strength (paper 004's Figs 5, 7, 9, 11; not checked: no numbers in its text)",
+        lines += ["## Accuracy against strength (paper 004's Figs 5, 7, 9, 11; its text gives no numbers, only the blur's "
+                  "direction, checked above)",
                   "", *strength_trends(docs["tradeoff"]), ""]
     lines += checks(out_dir)
     lines += ["![trade-off curves](tradeoff.png)", "", "![examples](examples.png)", ""]
