@@ -50,22 +50,25 @@ class NumpyEncoder:
 
         `threads` workers (default: `veil.threads.chosen_threads()`, the idle cores) each encode a share of whole
         batches, with the BLAS on one thread each: the patch copies and LeakyReLU between the matrix products run on
-        one core only, so a worker per core beats one worker with a multi-threaded BLAS."""
+        one core only, so a worker per core beats one worker with a multi-threaded BLAS. A single worker keeps its
+        BLAS on one thread too: OpenBLAS's sums change in the last bits with its thread count, and a masked set must
+        be the same bytes however many cores were idle."""
+        from threadpoolctl import threadpool_limits
+
         array, channels_last = image_array(images)
         out = np.empty((len(array), len(self.head_b)), dtype=np.float32)
         batches = -(-len(array) // batch_size)
         workers = max(1, min(chosen_threads() if threads is None else threads, batches))
         share = -(-batches // workers) * batch_size
-        if workers == 1:
-            self._encode(array, channels_last, batch_size, out)
-            return out
-        from concurrent.futures import ThreadPoolExecutor
+        with threadpool_limits(limits=1, user_api="blas"):
+            if workers == 1:
+                self._encode(array, channels_last, batch_size, out)
+                return out
+            from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda start: self._encode(array[start:start + share], channels_last, batch_size,
-                                                     out[start:start + share]), range(0, len(array), share)))
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda start: self._encode(array[start:start + share], channels_last, batch_size,
+                                                         out[start:start + share]), range(0, len(array), share)))
         return out
 
     def _encode(self, array: np.ndarray, channels_last: bool, batch_size: int, out: np.ndarray) -> None:
