@@ -13,7 +13,13 @@ RESULTS = REPO / "results"
 META = ("command", "commit", "seed", "wall_s", "machine")
 COMMIT = re.compile(r"[0-9a-f]{40}(-dirty)?")
 #: folders that `veil reproduce` writes whole: one call, one commit
-REPRODUCTIONS = {"paper": "veil reproduce all", "baselines": "veil reproduce tradeoff"}
+REPRODUCTIONS = {"paper": "reproduce all", "baselines": "reproduce tradeoff"}
+
+
+def runs_subcommand(command: str, subcommand: str) -> bool:
+    """Whether `command` is `veil [global options] SUBCOMMAND ...` (a global option such as `--threads 2` comes
+    before the subcommand)."""
+    return re.match(rf"veil(?: --[\w-]+(?: [^-\s]\S*)?)* {subcommand}(?: |$)", command) is not None
 
 
 def result_files():
@@ -36,4 +42,11 @@ def test_each_reproduction_comes_from_one_run_at_a_clean_commit(folder):
     assert metas
     assert {meta["commit"] for meta in metas} == {metas[0]["commit"]} and not metas[0]["commit"].endswith("-dirty")
     assert {meta["command"] for meta in metas} == {metas[0]["command"]}
-    assert metas[0]["command"].startswith(REPRODUCTIONS[folder])
+    assert runs_subcommand(metas[0]["command"], REPRODUCTIONS[folder]), metas[0]["command"]
+
+
+def test_a_reproduction_command_is_recognised_after_global_options_only():
+    assert runs_subcommand("veil --threads 2 reproduce all --out x", "reproduce all")
+    assert runs_subcommand("veil reproduce tradeoff", "reproduce tradeoff")
+    assert not runs_subcommand("veil reproduce table1 --out x", "reproduce all")
+    assert not runs_subcommand("veil demo reproduce all", "reproduce all")
