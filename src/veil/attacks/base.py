@@ -7,7 +7,7 @@ images are used afterwards, by `veil.attacks.scoring`, to measure what the recon
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -50,6 +50,10 @@ class Budget:
     def quick(cls) -> "Budget":
         return cls(train_images=400, epochs=1, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=20,
                    simulated_encoders=2, semantic_train=400, semantic_epochs=2)
+
+    def scaled(self, factor: int, fields: tuple[str, ...]) -> "Budget":
+        """This budget with `fields` multiplied by `factor` (a saturation search doubles an attack's own fields)."""
+        return replace(self, **{name: int(getattr(self, name) * factor) for name in fields})
 
 
 @dataclass
@@ -112,6 +116,8 @@ class Attack(ABC):
 
     name: ClassVar[str] = ""
     threats: ClassVar[tuple[str, ...]] = ("a",)
+    #: the Budget fields that drive the attack's strength, which a saturation search doubles; () for a closed form
+    budget_fields: ClassVar[tuple[str, ...]] = ()
     schemes: ClassVar[tuple[str, ...]] = SCHEMES
 
     def __init__(self, progress: bool = False):

@@ -1,14 +1,20 @@
 """`veil report privacy`: every scheme at every strength the baselines use, attacked under every threat model that
-applies, beside the accuracy each keeps.
+applies, each attack searched to saturation, beside the accuracy each keeps.
 
-Data: the victim is the CIFAR-10 test split (all 10,000 images), the public images are the train split; an attack
-reads the victim's plain images only to be scored. Threat c's known pairs are other images of the victim's (taken
-from the train split) masked under the victim's own key or encoder, so that all 10,000 test images are scored for
-every n. Keys are a stand-in secret derived from the seed; the victim's AAE is trained here (or given with --masker).
+Data: the train split is halved (stratified): the attacker's public images, and the data owner's own images, on
+which the victim's AAE is trained and from which threat c's known pairs come; the victim is the test split (all
+10,000 images), masked by the owner and scored. An attack reads the victim's plain images only to be scored. Keys
+are a stand-in secret; the victim's AAEs are trained here on the owner's images, one per victim seed, with the
+recipe users get: `aae` is the default recipe exactly as README's `veil train-masker` example trains it, `aae_paper`
+the paper preset (`--preset paper`); every run's config holds the victim masker's whole recipe.
+
+Budgets: an attack's figure is taken at the budget where doubling it stops helping (`veil.experiments.saturation`,
+searched on a 1,000-victim subset); a run whose search hit its time cap first records `saturated` 0 and is a lower
+bound wherever it is shown. The other strengths (etc4, scramble2, blur3, ...) keep the base budget, also marked 0.
 
 Every run writes `runs/<scheme>/<attack>_<threat>.json` (and a PNG grid) as soon as it ends, and a run whose JSON
-exists is not repeated: an interrupted report continues where it stopped. `privacy.json`, the plots and `report.md`
-are rebuilt from those files.
+exists is not repeated; the saturation curves' points are kept under `--work`: an interrupted report continues where
+it stopped. `privacy.json`, the plots and `report.md` are rebuilt from those files.
 """
 from __future__ import annotations
 
@@ -20,9 +26,10 @@ import numpy as np
 
 from veil import defaults
 from veil.attacks import Budget, run_attack
-from veil.attacks.base import ATTACKS
+from veil.attacks.base import ATTACKS, attack_class
 from veil.attacks.run import Outcome
 from veil.attacks.scoring import per_image
+from veil.experiments.saturation import Saturation, Search, saturate
 from veil.metrics import proportion_interval
 from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class, preset_params
@@ -35,7 +42,7 @@ from veil.results import write_results
 
 #: name in figures -> (masking method, options); a bare method name is that method's default strength
 SCHEMES = {
-    "aae": ("aae", {}),
+    "aae": ("aae", {}), "aae_paper": ("aae", {"preset": "paper"}),
     "etc": ("etc", {"block": 16}), "etc4": ("etc", {"block": 4}),
     "le": ("le", {"block": 4}), "ele": ("ele", {"block": 4}), "pe": ("pe", {}),
     "scramble2": ("scramble", {"block": 2}), "scramble4": ("scramble", {"block": 4}),
@@ -44,6 +51,10 @@ SCHEMES = {
        for method in ("blur", "randfilter", "iidfilter") for k in (3, 5, 7)},
 }
 PAIRS = (100, 1000, 10000)
+#: the schemes whose figures are searched to saturation; the other strengths keep the base budget, marked as such
+SATURATED = ("aae", "aae_paper", "etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter")
+#: the schemes whose victim is a trained instance: attacked once per victim seed (`Setup.victim_seeds`)
+TRAINED = ("aae", "aae_paper")
 
 
 @dataclass(frozen=True)
@@ -52,13 +63,16 @@ class Setup:
     accuracy_train: int  # masked public images the utility classifier trains on
     accuracy_epochs: int
     pairs: tuple[int, ...]
-    attack: Budget
+    attack: Budget  # the base budget a saturation search starts from
+    search: Search
+    victim_seeds: tuple[int, ...]  # training seeds of the victim AAEs, after the report's own seed
+    victim_aae_epochs: int | None  # None: the recipe's own epoch count (the README's train-masker example)
 
     @classmethod
     def make(cls, quick: bool) -> "Setup":
         if quick:
-            return cls(200, 300, 1, (20, 100), Budget.quick())
-        return cls(None, 10000, 5, PAIRS, Budget())
+            return cls(200, 300, 1, (20, 100), Budget.quick(), Search.quick(), (0,), 2)
+        return cls(None, 10000, 5, PAIRS, Budget(), Search(), (0, 1, 2), None)
 
 
 def plan(scheme: str, pairs: tuple[int, ...] = PAIRS) -> list[tuple[str, str, int | None]]:
@@ -96,9 +110,9 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, ma
     with claim_output(out_dir, force, folder=True, writer="report privacy", reads=[masker, work_dir],
                       resume=not force, in_place=True) as out:
         if not assemble_only:
-            public, victim = load_sets(data or defaults.CIFAR10, setup, seed)
+            public, owner, victim = load_sets(data or defaults.CIFAR10, setup, seed)
             classifier = public_classifier(public, setup.attack, seed, progress=True)
-            context = Context(out, work_dir, setup, seed, public, victim, classifier, masker,
+            context = Context(out, work_dir, setup, seed, public, owner, victim, classifier, masker,
                               skip={name.strip() for name in (skip or "").split(",") if name.strip()})
             for scheme in chosen:
                 context.scheme(scheme)
@@ -113,83 +127,123 @@ def chosen_schemes(schemes: str | None) -> list[str]:
     return chosen
 
 
-def load_sets(data: str, setup: Setup, seed: int) -> tuple[ImageSet, ImageSet]:
-    """(public, victim): the train and test splits, disjoint (a source without splits is halved)."""
+def load_sets(data: str, setup: Setup, seed: int) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """(public, owner, victim): the attacker's public images and the data owner's own images, disjoint stratified
+    halves of the train split, and the owner's images under attack, the test split (a source without splits is
+    halved first, its second half being the victim's)."""
     if data == "digits" or str(data).endswith(".npz"):
         whole = load(data)
-        public_idx, victim_idx = stratified_split(whole.labels, 0.5, seed)
-        public, victim = whole.subset(public_idx), whole.subset(victim_idx)
+        rest_idx, victim_idx = stratified_split(whole.labels, 0.5, seed)
+        train, victim = whole.subset(rest_idx), whole.subset(victim_idx)
     else:
-        public, victim = load(data, split="train"), load(data, split="test")
+        train, victim = load(data, split="train"), load(data, split="test")
+    public_idx, owner_idx = stratified_split(train.labels, 0.5, seed)
     if setup.victim is not None and setup.victim < len(victim):
         victim = victim.subset(stratified_split(victim.labels, setup.victim / len(victim), seed)[1])
-    return public, victim
+    return train.subset(public_idx), train.subset(owner_idx), victim
 
 
 class Context:
-    """One scheme at a time: the victim's masker, the accuracy it keeps, then every planned attack."""
+    """One scheme at a time: the victim's masker, the accuracy it keeps, then every planned attack, each searched to
+    saturation (`veil.experiments.saturation`) before its figure is taken on every victim."""
 
-    def __init__(self, out_dir: Path, work_dir: Path, setup: Setup, seed: int, public: ImageSet, victim: ImageSet,
-                 classifier, masker_dir: str | None, skip: set[str] = frozenset()):
+    def __init__(self, out_dir: Path, work_dir: Path, setup: Setup, seed: int, public: ImageSet, owner: ImageSet,
+                 victim: ImageSet, classifier, masker_dir: str | None, skip: set[str] = frozenset()):
         self.out_dir, self.work_dir, self.setup, self.seed, self.skip = out_dir, work_dir, setup, seed, skip
-        self.public, self.victim, self.classifier, self.masker_dir = public, victim, classifier, masker_dir
-        order = np.random.default_rng([seed, 7]).permutation(len(public))
-        self.leaked = public.images[np.sort(order[:max(setup.pairs)])]  # threat c: the victim's other images
+        self.public, self.owner, self.victim = public, owner, victim
+        self.classifier, self.masker_dir = classifier, masker_dir
+        order = np.random.default_rng([seed, 7]).permutation(len(owner))
+        self.leaked = owner.images[np.sort(order[:max(setup.pairs)])]  # threat c: the owner's other images
+        subset = min(setup.search.subset, len(victim))
+        self.search_index = (np.arange(len(victim)) if subset == len(victim) else
+                             stratified_split(victim.labels, subset / len(victim), seed)[1])
 
-    def victim_masker(self, scheme: str):
-        """The victim's masker: its AAE, or the scheme built with the experiment's stand-in key and seed."""
+    def victim_seeds(self, scheme: str) -> list[int]:
+        """A trained victim is attacked once per victim seed; a scheme's victim once."""
+        return [self.seed + offset for offset in self.setup.victim_seeds] if scheme in TRAINED else [self.seed]
+
+    def run_folder(self, scheme: str, victim_seed: int) -> Path:
+        folder = self.out_dir / "runs" / scheme
+        return folder if victim_seed == self.seed else folder / f"seed{victim_seed}"
+
+    def victim_masker(self, scheme: str, victim_seed: int):
+        """The victim's masker: its AAE, or the scheme built with the experiment's stand-in key."""
         from veil.workflows import masker_for_masking
 
         method, options = SCHEMES[scheme]
         cls = masker_class(method)
         if cls.fits_on_data:
-            return self.victim_aae()
+            return self.victim_aae(scheme, victim_seed)
         secret = experiment_secret(self.seed) if cls.keyed else None
         seed = {"seed": self.seed} if "seed" in cls.options else {}
         return masker_for_masking(method, secret=secret, **options, **seed)
 
-    def victim_aae(self):
-        """The --masker given, or one trained here with the attacker's recipe for its own AAE (another seed)."""
+    def victim_aae(self, scheme: str, victim_seed: int):
+        """The --masker given (the default recipe, at the report's seed), or an AAE trained here on the owner's own
+        images with the scheme's recipe, as README's train-masker example trains it (`aae`: the default recipe;
+        `aae_paper`: the paper preset), in its own resumable work folder."""
         from veil.maskers import load_masker
         from veil.workflows import train_masker
 
-        folder = Path(self.masker_dir) if self.masker_dir else self.work_dir / "aae-victim"
+        preset = SCHEMES[scheme][1].get("preset")
+        given = self.masker_dir and preset is None and victim_seed == self.seed
+        folder = Path(self.masker_dir) if given else self.work_dir / f"victim-{scheme}-seed{victim_seed}"
         if (folder / "manifest.json").exists():
             return load_masker(folder)
-        if self.masker_dir:
+        if given:
             raise VeilError("not a masker folder (no manifest.json)", folder)
-        budget = self.setup.attack
-        train = self.public.images[np.random.default_rng([self.seed, 11]).permutation(len(self.public))
-                                   [:budget.aae_images]]
-        return train_masker(ImageSet(train, source=self.public.source), folder, epochs=budget.aae_epochs,
-                            batch_size=budget.batch_size, seed=self.seed, resume=True,  # its own work folder
-                            preset="paper")  # the recipe of the committed report
+        return train_masker(self.owner, folder, epochs=self.setup.victim_aae_epochs, seed=victim_seed, resume=True,
+                            preset=preset)
 
     def scheme(self, scheme: str) -> None:
+        for victim_seed in self.victim_seeds(scheme):
+            self.attack_victim(scheme, victim_seed)
+
+    def attack_victim(self, scheme: str, victim_seed: int) -> None:
         from veil.workflows import mask_images
 
-        folder = self.out_dir / "runs" / scheme
-        masker = self.victim_masker(scheme)
+        folder = self.run_folder(scheme, victim_seed)
+        masker = self.victim_masker(scheme, victim_seed)
         masked = mask_images(masker, self.victim)
         if not (folder / "accuracy.json").exists():
             self.accuracy(scheme, masker, masked, folder / "accuracy.json")
         if not (self.out_dir / "runs" / "plain.json").exists():
             self.plain_accuracy(self.out_dir / "runs" / "plain.json")
         for attack, threat, pairs in plan(scheme, self.setup.pairs):
-            path = folder / f"{run_name(attack, threat, pairs)}.json"
-            if path.exists() or run_name(attack, threat, pairs) in self.skip:
+            name = run_name(attack, threat, pairs)
+            path = folder / f"{name}.json"
+            if path.exists() or name in self.skip:
                 continue
-            print(f"[privacy] {scheme}: {attack} under threat {threat}" + (f", {pairs} pairs" if pairs else ""),
-                  flush=True)
+            print(f"[privacy] {scheme} (victim seed {victim_seed}): {attack} under threat {threat}"
+                  + (f", {pairs} pairs" if pairs else ""), flush=True)
             known = (self.leaked[:pairs], masker.transform(self.leaked[:pairs])) if pairs else None
-            outcome = run_attack(attack, threat, masked, self.victim, self.public,
-                                 oracle=masker if threat == "b" else None, pairs=known, seed=self.seed,
-                                 budget=self.setup.attack, classifier=self.classifier)
-            self.write_run(path, scheme, outcome, masked)
+            oracle = masker if threat == "b" else None
+            search = self.saturation(scheme, victim_seed, (attack, threat, pairs), masked, oracle, known)
+            outcome = run_attack(attack, threat, masked, self.victim, self.public, oracle=oracle, pairs=known,
+                                 seed=self.seed, budget=search.budget, classifier=self.classifier)
+            outcome.figures["saturated"] = int(search.saturated)
+            self.write_run(path, scheme, outcome, masked, masker, victim_seed, search)
+
+    def saturation(self, scheme: str, victim_seed: int, planned: tuple, masked, oracle, known) -> Saturation:
+        """The budget for one planned run's figure: searched on the search's victim subset for the schemes in
+        SATURATED; the base budget, unsaturated, for the other strengths."""
+        attack, threat, _ = planned
+        if scheme not in SATURATED:
+            return Saturation(self.setup.attack, 1, False, "strength variant: base budget, not searched", [])
+        index = self.search_index
+
+        def measure(budget: Budget) -> dict:
+            return run_attack(attack, threat, masked.subset(index), self.victim.subset(index), self.public,
+                              oracle=oracle, pairs=known, seed=self.seed, budget=budget,
+                              classifier=self.classifier).figures
+
+        work = self.work_dir / "saturation" / f"{scheme}-seed{victim_seed}" / run_name(*planned)
+        return saturate(measure, self.setup.attack, attack_class(attack).budget_fields, self.setup.search, work)
 
     def utility_train(self) -> ImageSet:
-        n = min(self.setup.accuracy_train, len(self.public) - len(self.public.class_names))
-        return self.public.subset(stratified_split(self.public.labels, n / len(self.public), self.seed)[1])
+        """The owner's own images that the third party's classifier learns from (masked, for a scheme)."""
+        n = min(self.setup.accuracy_train, len(self.owner) - len(self.owner.class_names))
+        return self.owner.subset(stratified_split(self.owner.labels, n / len(self.owner), self.seed)[1])
 
     def utility(self, model: str, train_x, train: ImageSet, test_x) -> dict:
         """Accuracy (and its 95% interval) of `model` trained on train_x, scored on test_x against the victim's
@@ -226,7 +280,10 @@ class Context:
                               **{k: result[k] for k in ("classifier", "params", "train_images")},
                               "victim_images": len(self.victim)})
 
-    def write_run(self, path: Path, scheme: str, outcome: Outcome, masked) -> None:
+    def write_run(self, path: Path, scheme: str, outcome: Outcome, masked, masker, victim_seed: int,
+                  search: Saturation) -> None:
+        """The run's JSON (its figures with `saturated`; the victim's masker configuration, for an AAE its whole
+        recipe, under config; the saturation curve under details) and its PNG grid."""
         from veil.experiments.plots import attack_grid
 
         ssim = outcome.per_image["ssim"]
@@ -234,9 +291,10 @@ class Context:
         spread = 1.5 * (q3 - q1)
         box = {"q1": q1, "med": median, "q3": q3, "mean": float(ssim.mean()),
                "whislo": float(ssim[ssim >= q1 - spread].min()), "whishi": float(ssim[ssim <= q3 + spread].max())}
-        config = {**outcome.config, "scheme_name": scheme}
+        recipe = masker.config if isinstance(masker.config, dict) else asdict(masker.config)
+        config = {**outcome.config, "scheme_name": scheme, "victim_seed": victim_seed, "victim_masker": recipe}
         write_results(path, outcome.figures, seed=self.seed, wall_s=outcome.config["attack_s"], config=config,
-                      details=outcome.details, ssim_box=box)
+                      details={**outcome.details, **search.record()}, ssim_box=box)
         show = outcome.scored[:6]
         attack_grid(path.with_suffix(".png"), self.victim.images[show], masked.data[show],
                     outcome.reconstructions[:len(show)],

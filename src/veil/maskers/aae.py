@@ -43,7 +43,7 @@ from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io import atomic_path, private_dir
-from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint
+from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint, public_recipe
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
 from veil.metrics import latent_conformity, reconstruction_mse
@@ -326,7 +326,7 @@ class AAEMasker(Masker):
         return {**figures, **self.conformity(vectors)}
 
     def masked_meta(self, masked: np.ndarray) -> dict:
-        return {"latent_conformity": self.conformity(masked)}
+        return {"latent_conformity": self.conformity(masked), "recipe": public_recipe(asdict(self.config))}
 
     def conformity(self, vectors: np.ndarray) -> dict:
         """How closely masked vectors follow the priors (needs no decoder): see `metrics.latent_conformity`."""

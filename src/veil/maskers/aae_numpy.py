@@ -162,8 +162,8 @@ class NumpyAAE:
     exact_uint8 = False
     shard_unit = BATCH
 
-    def __init__(self, encoder: NumpyEncoder):
-        self.encoder = encoder
+    def __init__(self, encoder: NumpyEncoder, recipe: dict | None = None):
+        self.encoder, self.recipe = encoder, recipe or {}
 
     @classmethod
     def load(cls, directory) -> "NumpyAAE":
@@ -180,7 +180,7 @@ class NumpyAAE:
         encoder = load_encoder(Path(directory) / ENCODER_FILE, architecture(manifest["config"], directory))
         if manifest.get("fingerprint") and manifest["fingerprint"] != encoder.fingerprint:
             raise VeilError("encoder weights do not match the manifest's fingerprint", Path(directory) / ENCODER_FILE)
-        return cls(encoder)
+        return cls(encoder, public_recipe(manifest["config"]))
 
     @property
     def fingerprint(self) -> str:
@@ -193,7 +193,18 @@ class NumpyAAE:
         from veil.metrics import latent_conformity
 
         g = self.encoder.gauss_dim
-        return {"latent_conformity": latent_conformity(masked[:, :g], masked[:, g:])}
+        return {"latent_conformity": latent_conformity(masked[:, :g], masked[:, g:]), "recipe": self.recipe}
+
+
+#: what an AAE's configuration holds that is not its recipe: the training seed (one of the run's secrets) and where
+#: it ran
+NOT_RECIPE = ("seed", "device")
+
+
+def public_recipe(config: dict) -> dict:
+    """The recipe an AAE was trained with, as a masked set records it: the algorithm, which an attacker is assumed to
+    know (threat a), without the seed."""
+    return {name: value for name, value in config.items() if name not in NOT_RECIPE}
 
 
 def architecture(config, where) -> dict:
