@@ -6,10 +6,14 @@ What it protects, as measured by `veil report privacy` (results/privacy/report.m
   holding the encoder masks public images and trains a decoder on the pairs (threat b, `aae_itn_b_ssim`); ours
   reconstructs the victim's images about as well as the owner's own decoder (`aae_owner_ssim`). Known (image,
   vector) pairs of the victim do the same (threat c, `aae_itn_c1000_ssim`, `aae_itn_c10000_ssim`).
-- Ciphertext-only (threat a, masked vectors and public images only), the decoder of another training run
-  (`aae_mismatch_a_ssim`, the paper's test), unpaired latent alignment (`aae_latent-align_a_ssim`) and an unpaired
-  GAN (`aae_gan_a_ssim`) recovered little at our budgets; the latent alignment's reconstructions were still
-  recognised above chance (`aae_latent-align_a_semantic`). This is an empirical property, not a guarantee.
+- Ciphertext-only (threat a, masked vectors with their labels, the recipe and public images), the figures are the
+  report's: two runs of the default recipe are, to first order, one linear map apart (a least-squares map fitted on
+  public images decodes another run's vectors nearly as well as the owner's decoder), so threat a rests on how well an
+  attacker can estimate that map without pairs. This is an empirical property, not a guarantee.
+- Which instance was attacked: the committed results/privacy (commit 0e57473) attacked an AAE with the paper preset's
+  architecture and optimiser, trained 5 epochs at batch 64 on 20,000 public images: neither the default recipe nor
+  the paper preset as `train-masker` trains it. `veil report privacy` now attacks both recipes as users train them
+  (`aae`: the default; `aae_paper`: `--preset paper`), on the owner's own images; each run's config names the recipe.
 
 Training is stabilised beyond the paper's plain recipe (which stalls near MSE 0.03 on CIFAR-10):
 - the regularisation phase (discriminators and the encoder as generator) uses its own, smaller learning rate
@@ -25,8 +29,8 @@ on the categorical head (`cat_weight`), and channels-last convolutions on CPU, f
 channels in its first convolution (`channels`; 456k parameters, still over the paper's 400k) and its decoder 32
 (`decoder_channels`): masking costs the encoder alone, 3.3 MFLOP per image instead of 10.8 at 32 channels, and an
 epoch trains faster, with held-out MSE no worse (results/bench/train-masker.json and the search beside it).
-`presets["paper"]` is the earlier, paper-style recipe (constant Adam 1e-3, batch 16, 32 channels throughout), which
-the committed privacy report (results/privacy) used; results/paper uses the default.
+`presets["paper"]` is the earlier, paper-style recipe (constant Adam 1e-3, batch 16, 32 channels throughout);
+results/paper uses the default.
 """
 from __future__ import annotations
 
@@ -95,8 +99,8 @@ class AAEMasker(Masker):
     """
 
     secret_files = (DECODER_FILE,)
-    #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of the committed privacy report (and
-    #: of results/paper as run at 4fe0e76), the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs)
+    #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of results/paper as run at 4fe0e76
+    #: (the committed privacy report used its optimiser and architecture at 5 epochs, batch 64), the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs)
     #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
     presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
                          "batch_size": 16, "epochs": 10, "channels": 32, "decoder_channels": None}}
