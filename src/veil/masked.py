@@ -19,6 +19,8 @@ from veil.io import load_npz, save_npz, string_list
 
 FORMAT = "veil-masked/1"
 UINT8_STORAGE = "uint8"
+#: methods whose sets, written before their filters were keyed, record the seed that fixes the filter
+SEEDED_FILTERS = ("randfilter", "iidfilter")
 
 
 @dataclass
@@ -66,6 +68,7 @@ class MaskedSet:
             raise VeilError("not a veil masked set (unreadable metadata)", path) from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise VeilError(f"not a veil masked set (format is not {FORMAT})", path)
+        refuse_recorded_seed(meta, path)
         data = arrays["data"]
         if data.dtype == np.uint8 and meta.get("storage") == UINT8_STORAGE:
             data = data.astype(np.float32) / np.float32(255)
@@ -85,3 +88,12 @@ class MaskedSet:
         fingerprint, method = meta.pop("fingerprint", ""), meta.pop("method", "")
         meta.pop("format")
         return cls(data.astype(np.float32, copy=False), labels, class_names, method, fingerprint, meta)
+
+
+def refuse_recorded_seed(meta: dict, path) -> None:
+    """A set masked by a seeded filter (before the filters took a key) holds its seed, from which anyone rebuilds
+    the filter: it is refused rather than handed on."""
+    config = meta.get("config")
+    if meta.get("method") in SEEDED_FILTERS and isinstance(config, dict) and "seed" in config:
+        raise VeilError(f"this {meta['method']} set, masked before the filters were keyed, carries its filter seed, "
+                        "a secret; mask again with --key-file", path)

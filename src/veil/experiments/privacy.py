@@ -4,7 +4,9 @@ applies, beside the accuracy each keeps.
 Data: the victim is the CIFAR-10 test split (all 10,000 images), the public images are the train split; an attack
 reads the victim's plain images only to be scored. Threat c's known pairs are other images of the victim's (taken
 from the train split) masked under the victim's own key or encoder, so that all 10,000 test images are scored for
-every n. Keys are a stand-in secret derived from the seed; the victim's AAE is trained here (or given with --masker).
+every n. The victim's key (every keyed scheme's, the random filters' included) is 32 random bytes drawn on the first
+run and kept in the work folder (`victim.key`, mode 0600), never a key derived from the seed, which an attacker who
+knows veil could enumerate; the victim's AAE is trained here (or given with --masker).
 
 Every run writes `runs/<scheme>/<attack>_<threat>.json` (and a PNG grid) as soon as it ends, and a run whose JSON
 exists is not repeated: an interrupted report continues where it stopped. `privacy.json`, the plots and `report.md`
@@ -30,7 +32,6 @@ from veil.data import ImageSet, load, stratified_split
 from veil.errors import VeilError
 from veil.io import claim_output, is_occupied, read_json, write_bytes
 from veil.maskers.base import masker_class
-from veil.maskers.keys import experiment_secret
 from veil.results import write_results
 
 #: name in figures -> (masking method, options); a bare method name is that method's default strength
@@ -137,16 +138,25 @@ class Context:
         self.leaked = public.images[np.sort(order[:max(setup.pairs)])]  # threat c: the victim's other images
 
     def victim_masker(self, scheme: str):
-        """The victim's masker: its AAE, or the scheme built with the experiment's stand-in key and seed."""
+        """The victim's masker: its AAE, or the scheme built with the victim's key."""
         from veil.workflows import masker_for_masking
 
         method, options = SCHEMES[scheme]
         cls = masker_class(method)
         if cls.fits_on_data:
             return self.victim_aae()
-        secret = experiment_secret(self.seed) if cls.keyed else None
-        seed = {"seed": self.seed} if "seed" in cls.options else {}
-        return masker_for_masking(method, secret=secret, **options, **seed)
+        return masker_for_masking(method, secret=self.victim_secret() if cls.keyed else None, **options)
+
+    def victim_secret(self) -> bytes:
+        """The victim's key: random, drawn once and kept in the work folder (mode 0600), so that a report
+        continued after an interruption masks with the same key."""
+        from veil.maskers.keys import read_secret, write_new_key
+
+        path = self.work_dir / "victim.key"
+        if not path.exists():
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            write_new_key(path)
+        return read_secret(key_file=path)
 
     def victim_aae(self):
         """The --masker given, or one trained here with the attacker's recipe for its own AAE (another seed)."""
