@@ -152,3 +152,22 @@ def test_an_aae_keeps_its_encoder_secret_too(trained_masker, tmp_path):
         assert sorted(manifest["secret_files"]) == sorted(secret)
         assert {name: oct((directory / name).stat().st_mode & 0o777) for name in secret} == \
             {name: oct(0o600) for name in secret}
+
+
+@pytest.mark.parametrize("method", ["randfilter", "iidfilter"])
+def test_attackers_of_a_random_filter_simulate_it_with_their_own_key_and_need_the_victims_for_an_oracle(
+        method, tmp_path):
+    """Threat a simulates the scheme under a key of its own; threat b's oracle is the victim's key, as for EtC."""
+    from veil.attacks.base import Knowledge
+    from veil.attacks.run import victim_oracle
+
+    images = tiny_images()
+    masker, secret = victim_masker(method, images)
+    masked = mask_images(masker, images)
+    own = Knowledge("a", masked, images).own_masker(np.random.default_rng(0))
+    assert own.keyed and own.config == masked.meta["config"] and own.fingerprint != masked.fingerprint
+    with pytest.raises(VeilError, match="needs the victim's key"):
+        victim_oracle(masked, tmp_path / "m.npz")
+    with pytest.raises(VeilError, match="does not match"):
+        victim_oracle(masked, tmp_path / "m.npz", secret=os.urandom(32).hex().encode())
+    assert victim_oracle(masked, tmp_path / "m.npz", secret=secret).fingerprint == masked.fingerprint
