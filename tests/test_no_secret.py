@@ -171,3 +171,15 @@ def test_attackers_of_a_random_filter_simulate_it_with_their_own_key_and_need_th
     with pytest.raises(VeilError, match="does not match"):
         victim_oracle(masked, tmp_path / "m.npz", secret=os.urandom(32).hex().encode())
     assert victim_oracle(masked, tmp_path / "m.npz", secret=secret).fingerprint == masked.fingerprint
+
+
+def test_a_blur_set_of_those_days_loads_without_its_unused_seed(tmp_path):
+    from veil.attacks.run import victim_oracle
+
+    images = tiny_images()
+    masked = mask_images(masker_class("blur")(kernel=3), images)
+    masked.meta["config"]["seed"] = 0  # as every filter set recorded one before the random filters took a key
+    masked.save(tmp_path / "blur.npz")
+    loaded = MaskedSet.load(tmp_path / "blur.npz")
+    assert loaded.meta["config"] == {"kernel": 3}
+    assert victim_oracle(loaded, tmp_path / "blur.npz").fingerprint == loaded.fingerprint

@@ -107,7 +107,8 @@ class Blur(FilterScheme):
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.method}:k{self.kernel}:" + hashlib.sha256(gaussian_kernel(self.kernel).tobytes()).hexdigest()[:32]
+        digest = hashlib.sha256(gaussian_kernel(self.kernel).tobytes()).hexdigest()
+        return f"{self.method}:k{self.kernel}:{digest[:32]}"
 
 
 class KeyedFilter(FilterScheme):
