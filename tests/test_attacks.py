@@ -201,6 +201,7 @@ def test_privacy_report_quick(tmp_path):
                  "pe_best_a_ssim", "pe_itn_c100_semantic"):
         assert name in figures, name
     assert "pe_gan_a_ssim" not in figures  # skipped, and so listed as missing below
+    assert (tmp_path / "work" / "victim.key").stat().st_mode & 0o777 == 0o600  # a random key, not the seed's
     report = (out / "report.md").read_text()
     assert "| pe |" in report and "Paper 003" in report
     missing = json.loads((out / "privacy.json").read_text())["config"]["missing_runs"]

@@ -24,7 +24,7 @@ import veil
 from veil.data import load, to_uint8_images
 from veil.errors import VeilError
 from veil.maskers.base import MASKERS, Masker, masker_class
-from veil.maskers.keyed import KeyedMasker
+from veil.maskers.keyed import KeyedMasker, SecretMasker
 from veil.maskers.keys import Secret
 
 SECRET = b"estimator-test-secret-0123456789"
@@ -34,11 +34,10 @@ TINY_AAE = {"gauss_dim": 6, "cat_dim": 2, "channels": 4, "epochs": 1, "batch_siz
 def make(method: str, **overrides) -> Masker:
     """A small masker of each kind, with non-default parameters (so that a repr shows them)."""
     cls = masker_class(method)
-    if cls.keyed:
-        return cls(SECRET, block=cls.allowed_blocks[0], **overrides)
     if cls.fits_on_data:
         return cls(**{**TINY_AAE, **overrides})
-    return cls(**{"kernel": 3, "seed": 1, **overrides})
+    strength = {"block": cls.allowed_blocks[0]} if "block" in cls.options else {"kernel": 3}
+    return cls(SECRET, **strength, **overrides) if cls.keyed else cls(**{**strength, **overrides})
 
 
 def flatten(X: np.ndarray) -> np.ndarray:
@@ -75,9 +74,8 @@ def test_init_only_stores_parameters_and_clone_round_trips(method):
 @pytest.mark.parametrize("method", MASKERS.names())
 def test_set_params_is_seen(method):
     masker = make(method)
-    name = {"keyed": "block", "filter": "seed", "aae": "epochs"}[
-        "keyed" if masker.keyed else "aae" if masker.fits_on_data else "filter"]
-    value = masker_class(method).allowed_blocks[-1] if masker.keyed else 7
+    name = "epochs" if masker.fits_on_data else masker.options[0]
+    value = masker.allowed_blocks[-1] if name == "block" else 7
     assert masker.set_params(**{name: value}) is masker
     assert masker.get_params()[name] == value
 
@@ -88,8 +86,8 @@ def test_stateless_maskers_follow_set_params_after_fit(method, digits):
     x = digits[0][:4]
     masker = make(method).fit(x)
     before = masker.transform(x)
-    changed = {"block": masker.allowed_blocks[-1]} if masker.keyed else {"kernel": 5}
-    if masker.keyed and len(masker.allowed_blocks) == 1:
+    changed = {"block": masker.allowed_blocks[-1]} if "block" in masker.options else {"kernel": 5}
+    if "block" in masker.options and len(masker.allowed_blocks) == 1:
         changed = {"secret": b"another-secret-entirely"}
     masker.set_params(**changed)
     assert "another" not in repr(masker)
@@ -111,7 +109,7 @@ def test_fit_takes_y_and_both_layouts_agree(method, digits):
                                else masker.transform(pixels), last, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", [m for m in MASKERS.names() if masker_class(m).keyed])
+@pytest.mark.parametrize("method", [m for m in MASKERS.names() if masker_class(m).keyed and masker_class(m).invertible])
 def test_keyed_inverse_is_exact_in_both_layouts_and_dtypes(method, digits):
     masker = make(method)
     pixels = to_uint8_images(digits[0][:5])
@@ -145,10 +143,10 @@ def test_capabilities_are_declared_on_the_classes():
     """Generic code reads these class attributes instead of sniffing instances."""
     for method in MASKERS.names():
         cls = masker_class(method)
-        assert cls.keyed == issubclass(cls, KeyedMasker)
+        assert cls.keyed == issubclass(cls, SecretMasker)
         assert cls.output in ("images", "vectors")
         assert not (cls.exact_uint8 and cls.output == "vectors")
-        assert cls.keyed <= cls.invertible and cls.keyed <= cls.exact_uint8
+        assert issubclass(cls, KeyedMasker) <= (cls.invertible and cls.exact_uint8)
     assert masker_class("aae").fits_on_data and masker_class("aae").output == "vectors"
     assert not masker_class("blur").invertible and not masker_class("blur").fits_on_data
 

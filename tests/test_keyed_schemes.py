@@ -174,6 +174,6 @@ def test_read_secret_sources_and_errors(tmp_path, monkeypatch):
         read_secret(key_env="VEIL_TEST_UNSET_VARIABLE")
     with pytest.raises(VeilError, match="not found"):
         read_secret(tmp_path / "missing")
-    (tmp_path / "short").write_text("abc\n")
-    with pytest.raises(VeilError, match="shorter than 8"):
+    (tmp_path / "short").write_text("fifteen-bytes!!\n")
+    with pytest.raises(VeilError, match="shorter than 16"):
         read_secret(tmp_path / "short")

@@ -48,13 +48,29 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
 
 
+def imports_anywhere(path: Path) -> set[str]:
+    """The modules a file imports, lazily inside a function included."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
 def test_the_library_never_imports_the_cli():
     """Anywhere in a module, lazily inside a function included (`python -m veil`'s __main__ is the command itself)."""
-    importers = []
-    for path in SRC.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
-                     [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-            if path.name not in ("cli.py", "__main__.py") and any(name == "veil.cli" for name in names):
-                importers.append(str(path))
+    importers = [str(path) for path in SRC.rglob("*.py")
+                 if path.name not in ("cli.py", "__main__.py") and "veil.cli" in imports_anywhere(path)]
     assert importers == []
+
+
+def test_the_schemes_never_import_the_maskers_or_anything_above():
+    """The schemes sit below their estimators (veil.maskers) and everything built on those; the key primitives
+    they share with the maskers live below both (veil.keys, which imports nothing of veil's but its errors)."""
+    above = ("veil.maskers", "veil.models", "veil.classifiers", "veil.attacks", "veil.experiments", "veil.cli")
+    upward = {f"{path.name} imports {name}" for path in (SRC / "veil" / "schemes").rglob("*.py")
+              for name in imports_anywhere(path) if name.startswith(above)}
+    assert upward == set()
+    assert {name for name in imports_anywhere(SRC / "veil" / "keys.py") if name.startswith("veil")} == {"veil.errors"}

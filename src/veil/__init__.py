@@ -4,7 +4,7 @@ Data flows one way: data -> masker -> masked dataset -> classifier -> metrics.
 
     import veil
     images = veil.load_images("digits")
-    masker = veil.EtCMasker(b"a secret of at least 8 bytes", block=8)   # or veil.AAEMasker(...).fit(images)
+    masker = veil.EtCMasker(b"a secret of 16 bytes or more", block=8)   # or veil.AAEMasker(...).fit(images)
     masked = masker.transform(images.images)
 
 Maskers and classifiers are scikit-learn estimators (`clone`, `Pipeline`, `GridSearchCV`); keyed maskers keep their

@@ -368,13 +368,15 @@ def _masking_commands(sub) -> None:
     p.add_argument("--masker", help="trained masker directory (--method aae; the encoder only is read)")
     _key_args(p)
     p.add_argument("--block", type=_positive_int, help="block size of a keyed scheme (etc: 4/8/16, default 16)")
-    p.add_argument("--kernel", type=_positive_int, help="filter size of blur/randfilter/iidfilter (default 5)")
-    p.add_argument("--seed", type=_seed, help="seed of randfilter/iidfilter (default 0)")
+    p.add_argument("--kernel", type=_positive_int, help="filter size of blur/randfilter/iidfilter (default 5; the "
+                   "random filters also take a key)")
+    p.add_argument("--seed", type=_seed, help="refused: randfilter and iidfilter no longer take a seed but a key "
+                   "(--key-file; `veil keygen` makes one)")
     _data_args(p, limit=True)
     p.add_argument("--out", required=True, help="the new masked set (.npz)")
     _force_arg(p)
     p.add_argument("--nproc", type=_positive_int, help="mask in N processes on this machine, each a consecutive "
-                   "part of the images; the file is the same bytes as one process writes (not for iidfilter)")
+                   "part of the images; the file is the same bytes as one process writes")
 
     p = _command(sub, "unmask", cmd_unmask, help="reconstruct images from a masked file (a trained masker's "
                  "decoder, or the key)")

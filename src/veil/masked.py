@@ -1,6 +1,7 @@
 """Masked datasets: what a data owner hands to a third party. One .npz that loads without pickle:
 masked data, labels, class names, and metadata naming the masking method and the masker's fingerprint.
-No secret (decoder, key) is ever written here.
+No secret (encoder, decoder, key, a filter's seed) is ever written here; a set an earlier veil wrote with its random
+filter's seed is refused on load.
 
 Masked data are float32 in memory. Exact 8-bit schemes (EtC, LE, ELE, PE, scrambling) mark their sets with
 `meta["storage"] = "uint8"`: the file then holds the pixels as uint8 (a quarter of the size), and loading turns
@@ -19,6 +20,10 @@ from veil.io import load_npz, save_npz, string_list
 
 FORMAT = "veil-masked/1"
 UINT8_STORAGE = "uint8"
+#: methods whose sets, written before their filters were keyed, record the seed that fixes the filter
+SEEDED_FILTERS = ("randfilter", "iidfilter")
+#: a method whose sets from those days record a seed it never used
+UNUSED_SEED = "blur"
 
 
 @dataclass
@@ -66,6 +71,7 @@ class MaskedSet:
             raise VeilError("not a veil masked set (unreadable metadata)", path) from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise VeilError(f"not a veil masked set (format is not {FORMAT})", path)
+        drop_recorded_seed(meta, path)
         data = arrays["data"]
         if data.dtype == np.uint8 and meta.get("storage") == UINT8_STORAGE:
             data = data.astype(np.float32) / np.float32(255)
@@ -85,3 +91,17 @@ class MaskedSet:
         fingerprint, method = meta.pop("fingerprint", ""), meta.pop("method", "")
         meta.pop("format")
         return cls(data.astype(np.float32, copy=False), labels, class_names, method, fingerprint, meta)
+
+
+def drop_recorded_seed(meta: dict, path) -> None:
+    """Filter sets masked before the random filters took a key record a seed in their configuration. A random
+    filter's seed rebuilds the filter, so such a set is refused rather than handed on; the blur never used its seed,
+    which is dropped so that the configuration builds today's blur."""
+    config = meta.get("config")
+    if not (isinstance(config, dict) and "seed" in config):
+        return
+    if meta.get("method") in SEEDED_FILTERS:
+        raise VeilError(f"this {meta['method']} set, masked before the filters were keyed, carries its filter seed, "
+                        "a secret; mask again with --key-file", path)
+    if meta.get("method") == UNUSED_SEED:
+        del config["seed"]

@@ -3,7 +3,8 @@ images and the parts are put back together in the input's order, giving the very
 
 Why the result does not change: a masker's `shard_unit` says at which boundaries a shard may start (the NumPy AAE
 encoder works in batches of 128 images, and a batch of other rows could round differently; the keyed schemes and
-fixed filters treat each image alone), and `iidfilter`, whose filters derive from the whole set, is never sharded.
+the filters, `iidfilter`'s per-image filters included, treat each image alone); a masker whose result depends on the
+whole set (`shard_unit` None: the torch AAEMasker) is never sharded.
 What a masked set records about the masking (the latent's conformity, ...) is computed on the merged set.
 
 `--nproc` forks worker processes and imports nothing heavy: the keyed schemes' and the AAE's masking stay torch-free.

@@ -176,6 +176,9 @@ def _build_scheme(cls, masker_dir, secret: bytes | None, options: dict):
     method = cls.method
     if masker_dir is not None:
         raise VeilError(f"--masker DIR is for a trained masker; {method} is built from its key/options")
+    if cls.keyed and "seed" in options:
+        raise VeilError(f"{method} is keyed and takes no --seed: give the secret with --key-file FILE (`veil keygen "
+                        "--out FILE` makes one)")
     unknown = [f"--{name}" for name in options if name not in cls.options]
     if unknown:
         takes = ", ".join(f"--{name}" for name in cls.options) or "no options"

@@ -97,14 +97,15 @@ class Knowledge:
         return images[np.sort(self.rng("public").choice(len(images), n, replace=False))]
 
     def own_masker(self, rng: np.random.Generator) -> Masker:
-        """The victim's scheme with a secret of the attacker's own: what a ciphertext-only attacker can simulate.
-        The unkeyed blur has no secret, so this is exactly the victim's function."""
+        """The victim's scheme, as the set's configuration records it, with a random secret of the attacker's own:
+        what a ciphertext-only attacker can simulate. The unkeyed blur has no secret, so this is exactly the
+        victim's function."""
         cls = masker_class(self.method)
         if cls.fits_on_data:
             raise VeilError(f"a {self.method} masker cannot be simulated without training one")
         if cls.keyed:
-            return cls(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), block=self.config.get("block"))
-        return cls(kernel=self.config.get("kernel"), seed=int(rng.integers(2 ** 31)))
+            return cls(bytes(rng.integers(0, 256, 32, dtype=np.uint8)), **self.config)
+        return cls(**self.config)
 
 
 class Attack(ABC):

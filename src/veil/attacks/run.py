@@ -122,14 +122,15 @@ def fill_attack_folder(folder: Path, outcome: Outcome, victim: ImageSet, masked:
 
 def victim_oracle(masked: MaskedSet, masked_file, masker_dir=None, secret: bytes | None = None) -> Masker:
     """Threat b's access to the victim's masking function: its AAE encoder (the decoder is never read), its keyed
-    scheme under its secret, or a filter rebuilt from the set's configuration. It must match the set's fingerprint."""
+    scheme (the random filters included) under its secret, or the unkeyed blur rebuilt from the set's
+    configuration. It must match the set's fingerprint."""
     from veil.maskers.base import load_masker, masker_class
 
     if masked.method == "aae":
         if masker_dir is None:
             raise VeilError("threat b against an AAE needs the victim's encoder: --masker DIR")
         oracle = load_masker(masker_dir, public_only=True)
-    elif masked.method in ("blur", "randfilter", "iidfilter"):
+    elif not masker_class(masked.method).keyed:
         if masker_dir is not None or secret is not None:
             raise VeilError(f"{masked.method} has no key or masker folder; its oracle is rebuilt from the set's "
                             "configuration")

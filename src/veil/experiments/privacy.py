@@ -3,8 +3,10 @@ applies, each attack searched to saturation, beside the accuracy each keeps.
 
 Data: the train split is halved (stratified): the attacker's public images, and the data owner's own images, on
 which the victim's AAE is trained and from which threat c's known pairs come; the victim is the test split (all
-10,000 images), masked by the owner and scored. An attack reads the victim's plain images only to be scored. Keys
-are a stand-in secret; the victim's AAEs are trained here on the owner's images, one per victim seed, with the
+10,000 images), masked by the owner and scored. An attack reads the victim's plain images only to be scored. The
+victim's key (every keyed scheme's, the random filters' included) is 32 random bytes drawn on the first run and
+kept in the work folder (`victim.key`, mode 0600), never a key derived from the seed, which an attacker who knows
+veil could enumerate. The victim's AAEs are trained here on the owner's images, one per victim seed, with the
 recipe users get: `aae` is the default recipe exactly as README's `veil train-masker` example trains it, `aae_paper`
 the paper preset (`--preset paper`); every run's config holds the victim masker's whole recipe.
 
@@ -37,7 +39,6 @@ from veil.data import ImageSet, load, stratified_split
 from veil.errors import VeilError
 from veil.io import claim_output, is_occupied, read_json, write_bytes
 from veil.maskers.base import masker_class
-from veil.maskers.keys import experiment_secret
 from veil.results import write_results
 
 #: name in figures -> (masking method, options); a bare method name is that method's default strength
@@ -167,16 +168,25 @@ class Context:
         return folder if victim_seed == self.seed else folder / f"seed{victim_seed}"
 
     def victim_masker(self, scheme: str, victim_seed: int):
-        """The victim's masker: its AAE, or the scheme built with the experiment's stand-in key."""
+        """The victim's masker: its AAE, or the scheme built with the victim's key."""
         from veil.workflows import masker_for_masking
 
         method, options = SCHEMES[scheme]
         cls = masker_class(method)
         if cls.fits_on_data:
             return self.victim_aae(scheme, victim_seed)
-        secret = experiment_secret(self.seed) if cls.keyed else None
-        seed = {"seed": self.seed} if "seed" in cls.options else {}
-        return masker_for_masking(method, secret=secret, **options, **seed)
+        return masker_for_masking(method, secret=self.victim_secret() if cls.keyed else None, **options)
+
+    def victim_secret(self) -> bytes:
+        """The victim's key: random, drawn once and kept in the work folder (mode 0600), so that a report
+        continued after an interruption masks with the same key."""
+        from veil.maskers.keys import read_secret, write_new_key
+
+        path = self.work_dir / "victim.key"
+        if not path.exists():
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            write_new_key(path)
+        return read_secret(key_file=path)
 
     def victim_aae(self, scheme: str, victim_seed: int):
         """The --masker given (the default recipe, at the report's seed), or an AAE trained here on the owner's own

@@ -52,7 +52,6 @@ from veil.experiments.claims import claims_table, write_claims
 from veil.io import private_dir, read_json, write_bytes
 from veil.metrics import t_interval
 from veil.maskers.base import masker_class
-from veil.maskers.keyed import KeyedMasker
 from veil.maskers.keys import experiment_secret
 from veil.experiments.plots import scheme_examples, tradeoff
 from veil.results import write_results
@@ -273,10 +272,10 @@ class Experiment:
         self.secret = experiment_secret(seed)
 
     def masker(self, method: str, size: int | None = None):
+        """`method` at strength `size` (its block or kernel size), keyed with this seed's stand-in key."""
         cls = masker_class(method)
-        if issubclass(cls, KeyedMasker):
-            return cls(self.secret, block=size)
-        return cls(kernel=size, seed=self.seed)
+        strength = {"block" if "block" in cls.options else "kernel": size}
+        return cls(self.secret, **strength) if cls.keyed else cls(**strength)
 
     def subset(self, n: int) -> ImageSet:
         return subsample(self.train, n, self.seed)
@@ -353,7 +352,8 @@ def example_rows(images: np.ndarray, secret: bytes) -> dict:
     for method, size in (("etc", 16), ("etc", 4), ("le", 4), ("ele", 4), ("pe", None), ("scramble", 8)):
         rows[f"{method}" + (f" B={size}" if size else "")] = masker_class(method)(secret, block=size).transform(images)
     for method in ("blur", "randfilter", "iidfilter"):
-        rows[f"{method} K=5"] = masker_class(method)(kernel=5).transform(images)
+        cls = masker_class(method)
+        rows[f"{method} K=5"] = (cls(secret, kernel=5) if cls.keyed else cls(kernel=5)).transform(images)
     return rows
 
 

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from veil.errors import VeilError
-from veil.io import atomic_path, private_dir
+from veil.io import atomic_path, make_private, private_dir
 from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint, public_recipe
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
@@ -96,9 +96,10 @@ class AAEMasker(Masker):
 
     `fit(X)` validates the parameters, picks the device (`device_`) and trains the encoder (`encoder_`) and the
     decoder (`decoder_`, the private key; never a parameter, so never in a repr). `transform` gives masked vectors.
+    Both networks are secret: the decoder reconstructs, and the encoder lets anyone train a decoder.
     """
 
-    secret_files = (DECODER_FILE,)
+    secret_files = (ENCODER_FILE, DECODER_FILE)
     #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of results/paper as run at 4fe0e76
     #: (the committed privacy report used its optimiser and architecture at 5 epochs, batch 64), the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs)
     #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
@@ -345,7 +346,8 @@ class AAEMasker(Masker):
         return weights_fingerprint({name: tensor.detach().cpu().contiguous().numpy() for name, tensor in state.items()})
 
     def save(self, directory, include_decoder: bool = True) -> None:
-        """Encoder and decoder as separate safetensors files, then a manifest with their sha256."""
+        """Encoder and decoder as separate safetensors files (both secret: mode 0600, in a 0700 folder), then a
+        manifest with their sha256."""
         directory = Path(directory)
         if not include_decoder and (directory / DECODER_FILE).exists():
             raise VeilError(f"holds a {DECODER_FILE} (the private key); refusing to delete it for an encoder-only "
@@ -357,11 +359,13 @@ class AAEMasker(Masker):
             _save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
         write_manifest(directory, self.method, asdict(self.config), files, fingerprint=self.fingerprint,
-                       seed=self.config.seed, training_data=self.training_data_, secret_files=list(self.secret_files),
-                       report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                       seed=self.config.seed, training_data=self.training_data_,
+                       secret_files=[name for name in files if name in self.secret_files], report=self.report_,
+                       saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @classmethod
     def load_public(cls, directory, opened: dict | None = None) -> "AAEMasker":
+        """The encoder alone, which masking needs (it is secret all the same); the decoder is never read."""
         return cls.load(directory, decoder=False, opened=opened)
 
     @classmethod
@@ -420,6 +424,8 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def _save_module(module: torch.nn.Module, path: Path) -> None:
+    """The network's weights as a safetensors file readable by its owner only (every saved network is secret)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp))
+        make_private(tmp)

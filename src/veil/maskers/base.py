@@ -1,9 +1,10 @@
 """The one interface every masking scheme shares, its manifest format, and the registry `--method NAME` uses.
 
 A masker directory holds safetensors/JSON files and `manifest.json` (method, configuration, sha256 of every file,
-fingerprint). Loading verifies every checksum, so a tampered or truncated file is refused. Parts never needed to mask
-(an AAE decoder) are listed under `secret_files` and never read by `load_public`. What masking does need is not
-public either: an AAE encoder lets anyone train a decoder (results/privacy), and a key decrypts.
+fingerprint). Loading verifies every checksum, so a tampered or truncated file is refused. The files that must not
+leave the data owner are listed under `secret_files` and written mode 0600: an AAE's decoder, and its encoder too,
+since with the encoder anyone trains a decoder (results/privacy). "Secret" does not mean "never read to mask":
+masking reads the encoder (`load_public`, which never reads the decoder), as a keyed scheme masks with its key.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Masker(TransformerMixin, BaseEstimator, Capabilities):
     What generic code may rely on is declared in class attributes (`Capabilities`), never sniffed from an instance.
     """
 
-    #: files that hold the secret (never needed to mask, never put in masked outputs)
+    #: files that must not leave the data owner (mode 0600, never in masked outputs); masking may read some of them
     secret_files: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, X=None, y=None) -> "Masker":
@@ -89,7 +90,7 @@ class Masker(TransformerMixin, BaseEstimator, Capabilities):
 
     @classmethod
     def load_public(cls, directory, opened: dict | None = None) -> "Masker":
-        """Load only what masking needs; a secret part is never read."""
+        """Load only what masking needs (an AAE's encoder; its decoder is never read)."""
         return cls.load(directory, opened=opened)
 
     def __sklearn_tags__(self):

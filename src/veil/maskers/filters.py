@@ -1,19 +1,20 @@
 """The filter perturbations of paper 004 (blur, randfilter, iidfilter) as scikit-learn estimators; the filters, and
-what they protect, are `veil.schemes.filters`."""
+what they protect, are `veil.schemes.filters`. The blur has no secret; the random filters are built from one."""
 from __future__ import annotations
 
 from veil.errors import VeilError
 from veil.maskers.base import SchemeMasker, build_from_config
 from veil.maskers.files import read_manifest, write_manifest
+from veil.maskers.keyed import SecretMasker
 from veil.schemes.filters import Blur, IIDFilter, RandomFilter
 
 
 class FilterMasker(SchemeMasker):
-    """A filter perturbation (a kernel size and a seed) as an estimator. `kernel` None is the default size; `fit`
-    (which needs no data, and happens on first use when not called) checks both and builds the filter (`scheme_`)."""
+    """A filter with no secret (the blur) as an estimator. `kernel` None is the default size; `fit` (which needs no
+    data, and happens on first use when not called) checks it and builds the filter (`scheme_`)."""
 
-    def __init__(self, kernel: int | None = None, seed: int = 0):
-        self.kernel, self.seed = kernel, seed
+    def __init__(self, kernel: int | None = None):
+        self.kernel = kernel
 
     def save(self, directory) -> None:
         write_manifest(directory, self.method, self.config, [], fingerprint=self.fingerprint, secret_files=[])
@@ -26,5 +27,15 @@ class FilterMasker(SchemeMasker):
         return build_from_config(cls, manifest["config"], directory)
 
 
-BlurMasker, RandomFilterMasker, IIDFilterMasker = (FilterMasker.face(scheme, __name__)
-                                                   for scheme in (Blur, RandomFilter, IIDFilter))
+class KeyedFilterMasker(SecretMasker):
+    """A random filter as an estimator: parameters `secret` (bytes, or a `veil.keys.Secret`; kept as a Secret, never
+    shown) and `kernel` (None: the default size). `fit` (which needs no data, and happens on first use when not
+    called) checks both and derives the filter (`scheme_`)."""
+
+    def __init__(self, secret=None, kernel: int | None = None):
+        self.secret = secret
+        self.kernel = kernel
+
+
+BlurMasker = FilterMasker.face(Blur, __name__)
+RandomFilterMasker, IIDFilterMasker = (KeyedFilterMasker.face(scheme, __name__) for scheme in (RandomFilter, IIDFilter))

@@ -1,6 +1,6 @@
-"""The keyed schemes (EtC, LE, ELE, PE, block scrambling) as scikit-learn estimators: the key is a parameter that
-no repr shows, and a saved masker holds its configuration and key fingerprint, never the key. The encryption itself
-is `veil.schemes.keyed`."""
+"""The keyed schemes (EtC, LE, ELE, PE, block scrambling; the random filters build on `SecretMasker` too) as
+scikit-learn estimators: the key is a parameter that no repr shows, and a saved masker holds its configuration and
+key fingerprint, never the key. The encryption itself is `veil.schemes.keyed`."""
 from __future__ import annotations
 
 import time
@@ -9,22 +9,55 @@ from pathlib import Path
 import numpy as np
 
 from veil.errors import VeilError
+from veil.keys import SecretParameter
 from veil.maskers.base import SchemeMasker, build_from_config
 from veil.maskers.files import read_manifest, write_manifest
-from veil.maskers.keys import SecretParameter
 
 
-class KeyedMasker(SchemeMasker):
+class SecretMasker(SchemeMasker):
+    """A scheme built from a secret, as an estimator: the `secret` parameter is kept wrapped in a `Secret` however
+    it is set, so that no repr, log or error message shows it. Saved, it is its configuration and key fingerprint
+    only; loading needs the secret again, and masking always does (there is no public part)."""
+
+    secret = SecretParameter()
+
+    def save(self, directory) -> None:
+        """A manifest naming the method, configuration and key fingerprint; the secret is never written."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_manifest(directory, self.method, self.config, [], fingerprint=self.fingerprint, secret_files=[],
+                       saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    @classmethod
+    def load_public(cls, directory, opened: dict | None = None) -> "SecretMasker":
+        """A keyed scheme has no public part: masking needs the secret itself."""
+        raise VeilError(f"a {cls.method} masker masks with its secret: use --method {cls.method} with --key-file "
+                        "or --key-env", directory)
+
+    @classmethod
+    def load(cls, directory, secret: bytes | None = None, opened: dict | None = None) -> "SecretMasker":
+        """Rebuild from a saved manifest and the secret; a secret that does not match the fingerprint is refused."""
+        manifest = read_manifest(directory, opened=opened)
+        if manifest["method"] != cls.method:
+            raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
+        if secret is None:
+            raise VeilError(f"a {cls.method} masker needs its secret (--key-file or --key-env)", directory)
+        masker = build_from_config(cls, manifest["config"], directory, secret)
+        if manifest.get("fingerprint") != masker.fingerprint:
+            raise VeilError("the key does not match this masker's fingerprint (wrong key)", directory)
+        return masker
+
+
+class KeyedMasker(SecretMasker):
     """A keyed permutation-and-xor scheme (`scheme`, a `veil.schemes.keyed.KeyedScheme`).
 
-    Parameters: `secret` (bytes, or a `veil.maskers.keys.Secret`), `block` (None: the scheme's default) and `table`
+    Parameters: `secret` (bytes, or a `veil.keys.Secret`), `block` (None: the scheme's default) and `table`
     (an explicit key table instead of a secret, see `from_table`). Give exactly one of `secret` and `table`. Both are
     kept wrapped in a `Secret` however they are set (the one change made to an argument), so that no repr, log or
     error message shows them; `clone` and `set_params` pass a Secret on unchanged. `fit` builds the cipher
     (`scheme_`); it needs no data and happens on first use when not called.
     """
 
-    secret = SecretParameter()
     table = SecretParameter()
 
     def __init__(self, secret=None, block: int | None = None, table=None):
@@ -56,31 +89,3 @@ class KeyedMasker(SchemeMasker):
     def decrypt(self, pixels: np.ndarray) -> np.ndarray:
         """The exact inverse of `encrypt` (with another key, the result is just another scrambled image)."""
         return self._fitted().scheme_.decrypt(pixels)
-
-    # ------------------------------------------------------------------ persistence: configuration and fingerprint only
-
-    def save(self, directory) -> None:
-        """A manifest naming the method, block size and key fingerprint; the secret is never written."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_manifest(directory, self.method, self.config, [], fingerprint=self.fingerprint, secret_files=[],
-                       saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-
-    @classmethod
-    def load_public(cls, directory, opened: dict | None = None) -> "KeyedMasker":
-        """A keyed scheme has no public part: masking needs the secret itself."""
-        raise VeilError(f"a {cls.method} masker masks with its secret: use --method {cls.method} with --key-file "
-                        "or --key-env", directory)
-
-    @classmethod
-    def load(cls, directory, secret: bytes | None = None, opened: dict | None = None) -> "KeyedMasker":
-        """Rebuild from a saved manifest and the secret; a secret that does not match the fingerprint is refused."""
-        manifest = read_manifest(directory, opened=opened)
-        if manifest["method"] != cls.method:
-            raise VeilError(f"holds a {manifest['method']!r} masker, not {cls.method!r}", directory)
-        if secret is None:
-            raise VeilError(f"a {cls.method} masker needs its secret (--key-file or --key-env)", directory)
-        masker = build_from_config(cls, manifest["config"], directory, secret)
-        if manifest.get("fingerprint") != masker.fingerprint:
-            raise VeilError("the key does not match this masker's fingerprint (wrong key)", directory)
-        return masker

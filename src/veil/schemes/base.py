@@ -62,7 +62,7 @@ class Capabilities:
     """What generic code may rely on about a scheme or a masker (`veil.maskers.base.Masker`), declared on its class."""
 
     method: ClassVar[str] = ""
-    #: built from a secret key (a `veil.maskers.keys.Secret`); it has no public part
+    #: built from a secret key (a `veil.keys.Secret`); it has no public part
     keyed: ClassVar[bool] = False
     #: must be fitted on images before it masks (an AAE; never a scheme); otherwise it follows from its parameters
     fits_on_data: ClassVar[bool] = False

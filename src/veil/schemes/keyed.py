@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from veil.errors import VeilError
-from veil.maskers.keys import Secret, choices, hkdf, permutations, secret_bytes
+from veil.keys import Secret, choices, hkdf, key_fingerprint, permutations, secret_bytes
 from veil.schemes.base import Scheme, image_array
 
 SIDE, CHANNELS = 32, 3
@@ -101,7 +101,7 @@ def _hwc_to_chw_positions() -> tuple[np.ndarray, np.ndarray]:
 
 
 class KeyedScheme(Scheme):
-    """A keyed permutation-and-xor scheme, built from a secret (bytes or a `veil.maskers.keys.Secret`) or an
+    """A keyed permutation-and-xor scheme, built from a secret (bytes or a `veil.keys.Secret`) or an
     explicit key table (see `key_table`), and a block size (None: the scheme's default). Subclasses set the block
     sizes they allow and build the layout. The secret itself is not kept: only what it gives (the key table, the
     permutation and xor mask, all as secret), the block size and the fingerprint."""
@@ -156,7 +156,7 @@ class KeyedScheme(Scheme):
             return draws, f"{cls.method}:b{block}:table:" + draws.digest()
         secret = secret_bytes(secret, f"a {cls.method} secret")
         prefix = f"{cls.method}/block={block}/"
-        return _SecretDraws(secret, prefix), f"{cls.method}:b{block}:" + hkdf(secret, prefix + "fingerprint", 16).hex()
+        return _SecretDraws(secret, prefix), f"{cls.method}:b{block}:" + key_fingerprint(secret, prefix)
 
     @abstractmethod
     def _build(self, layout: BlockLayout, draws: "_Draws") -> None:
@@ -237,7 +237,7 @@ class _Draws(ABC):
 
 
 class _SecretDraws(_Draws):
-    """Choices derived from a secret: one HKDF key per step (info "<method>/block=<B>/<step>"), see `veil.maskers.keys`."""
+    """Choices derived from a secret: one HKDF key per step (info "<method>/block=<B>/<step>"), see `veil.keys`."""
 
     def __init__(self, secret: bytes, prefix: str):
         self._secret, self._prefix = secret, prefix
