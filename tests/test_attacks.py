@@ -218,3 +218,25 @@ def test_privacy_report_refuses_a_foreign_folder(tmp_path, capsys):
     assert main(["report", "privacy", "--quick", "--out", str(tmp_path), "--assemble"]) == 2
     assert "not a privacy report folder" in capsys.readouterr().err
     assert (tmp_path / "report.md").read_text() == "my own notes"
+
+
+def test_linkage_singles_out_an_identity_reconstruction_and_not_fresh_noise():
+    from veil.attacks.scoring import linkage
+    from veil.data import load
+
+    digits = load("digits")
+    exact = linkage(digits.images, digits.images, digits.labels)
+    assert exact["linkage"] == 1.0 and exact["linkage_chance"] == pytest.approx(0.01)
+    noise = np.random.default_rng(3).random(digits.images.shape, dtype=np.float32)
+    chance = linkage(digits.images, noise, digits.labels)
+    assert chance["linkage_low"] <= 0.01 <= chance["linkage_high"] and chance["linkage"] < 0.03
+
+
+def test_linkage_without_labels_draws_from_the_whole_set_and_states_chance_per_image():
+    from veil.attacks.scoring import linkage
+
+    images = textures(30, 0)
+    unlabelled = linkage(images, images, None)
+    assert unlabelled["linkage"] == 1.0 and unlabelled["linkage_chance"] == pytest.approx(1 / 30)
+    small_classes = linkage(images, images, np.repeat([0, 1], [10, 20]))
+    assert small_classes["linkage_chance"] == pytest.approx((10 * 1 / 10 + 20 * 1 / 20) / 30)
