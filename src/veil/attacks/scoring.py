@@ -1,10 +1,11 @@
 """What an attack's reconstructions reveal, measured against the victim's plain images (which the attack never saw).
 
 Per image: MSE, PSNR (10 log10(1 / MSE), capped for exact reconstructions) and SSIM (scikit-image), summarised as
-distributions (median and quartiles, as in paper 003's Fig 8). Semantic leakage: the accuracy, on the reconstructions, of a classifier trained on plain public images; if it
-recognises them, privacy is gone even at a low SSIM. Linkage (Carlini et al.'s criterion against InstaHide and
-NeuraCrypt): whether a reconstruction singles out its own original among others of the same class. LPIPS is not measured: it needs pretrained network weights that
-cannot be downloaded here.
+distributions (median and quartiles, as in paper 003's Fig 8). Semantic leakage: the accuracy, on the
+reconstructions, of a classifier trained on plain public images; if it recognises them, privacy is gone even at a low
+SSIM. Linkage (Carlini et al.'s criterion against InstaHide and NeuraCrypt): whether a reconstruction singles out its
+own original among others of the same class. LPIPS is not measured: it needs pretrained network weights that cannot be
+downloaded here.
 """
 from __future__ import annotations
 

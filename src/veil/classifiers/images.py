@@ -65,7 +65,8 @@ class StandardizedNetwork(nn.Sequential):
 
 #: the hyperparameters of every image classifier, with their defaults (`lr=None`: the architecture's own)
 TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay": 0.01, "mixup": 0.0, "cutmix": 0.0,
-                     "randaugment": 0, "randaugment_magnitude": 9.0, "erasing": 0.0, "crop_flip": False, "degrade": 0.0,
+                     "randaugment": 0, "randaugment_magnitude": 9.0, "erasing": 0.0,
+                     "crop_flip": False, "degrade": 0.0,
                      "validation_fraction": 0.1, "patience": 5, "seed": 0, "bf16": False, "device": None}
 
 

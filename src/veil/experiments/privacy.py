@@ -331,7 +331,8 @@ def scheme_figures(out_dir: Path, scheme: str, runs: dict) -> dict:
     figures = {f"{scheme}_accuracy{end}": accuracy["figures"][f"masked_accuracy{end}"] for end in ("", "_low", "_high")}
     baseline = out_dir / "runs" / accuracy["config"].get("plain_baseline", "-")
     if baseline.is_file() and "correct" in accuracy.get("details", {}):
-        figures.update({f"{scheme}_{name}": value for name, value in utility_kept(accuracy, read_json(baseline)).items()})
+        kept = utility_kept(accuracy, read_json(baseline))
+        figures.update({f"{scheme}_{name}": value for name, value in kept.items()})
     if "owner_ssim_median" in accuracy["figures"]:
         figures[f"{scheme}_owner_ssim"] = accuracy["figures"]["owner_ssim_median"]
     for path in sorted(folder.glob("*_*.json")):

@@ -178,9 +178,8 @@ def _all_runs(runs: dict) -> list[str]:
         lines.append(f"| {scheme} | {c['attack']} | {c['threat']} | {c['known_pairs'] or '-'} | "
                      f"{_f(f['ssim_median'])} [{_f(f['ssim_median_low'])}, {_f(f['ssim_median_high'])}] | "
                      f"{_f(f['ssim_q1'])}-{_f(f['ssim_q3'])} | {_f(f['psnr_median'], 1)} | "
-                     f"{_interval(f, 'linkage')} | {_interval(f, 'semantic_accuracy')} | {_f(f.get('blocks_correct'))} | "
-                     f"{_saturated(f)} | "
-                     f"{c['attack_s']:.0f} |")
+                     f"{_interval(f, 'linkage')} | {_interval(f, 'semantic_accuracy')} | "
+                     f"{_f(f.get('blocks_correct'))} | {_saturated(f)} | {c['attack_s']:.0f} |")
     return lines + [""]
 
 

@@ -225,7 +225,8 @@ def privacy_table(report_dir) -> str:
     lines = [f"Leakage: the largest over the attacks run of the median SSIM, the semantic figure (the public judge's "
              f"accuracy above chance over its accuracy on plain images above chance; its accuracy on plain images: "
              f"{_figure(judge)}) and linkage (chance 0.01); each part with the run that gave it in brackets. ≥: a "
-             "lower bound, with all its parts (not every run reached saturation). \\*: on the Pareto front of utility kept "
+             "lower bound, with all its parts (not every run reached saturation). \\*: on the Pareto front of "
+             "utility kept "
              "against leakage for that threat model. Utility kept: masked over plain accuracy of the same "
              "classifier, with its 95% interval.", "",
              "| scheme | utility kept | threat a | threat b | threat c |", "|---|---|---|---|---|"]
