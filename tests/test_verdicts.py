@@ -114,3 +114,22 @@ def test_privacy_table_command_rewrites_only_the_marked_block(report, tmp_path, 
     assert "| tight | 0.600 [0.550, 0.650] |" in text and "| tight |" in capsys.readouterr().out
     assert main(["report", "privacy-table", "--readme", str(readme)]) == 2
     assert "required: --report" in capsys.readouterr().err
+
+
+def _correct_doc(correct: list[bool]) -> dict:
+    import numpy as np
+
+    return {"config": {"victim_images": len(correct)},
+            "details": {"correct": np.packbits(np.array(correct)).tobytes().hex()}}
+
+
+def test_utility_kept_is_a_paired_ratio_with_nothing_clipped():
+    from veil.experiments.privacy import utility_kept
+
+    plain = [True, False] * 50 + [True] * 3  # 103 images: the packed bits' padding must not count
+    same = utility_kept(_correct_doc(plain), _correct_doc(plain))
+    assert same == {"utility_kept": 1.0, "utility_kept_low": 1.0, "utility_kept_high": 1.0}  # paired draws
+    better = utility_kept(_correct_doc([True] * 103), _correct_doc(plain))
+    assert better["utility_kept"] == pytest.approx(103 / 53) and better["utility_kept_low"] > 1  # not clipped to 1
+    worse = utility_kept(_correct_doc([c and i % 4 == 0 for i, c in enumerate(plain)]), _correct_doc(plain))
+    assert worse["utility_kept_low"] < worse["utility_kept"] < worse["utility_kept_high"] < 1

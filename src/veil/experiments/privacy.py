@@ -6,6 +6,10 @@ reads the victim's plain images only to be scored. Threat c's known pairs are ot
 from the train split) masked under the victim's own key or encoder, so that all 10,000 test images are scored for
 every n. Keys are a stand-in secret derived from the seed; the victim's AAE is trained here (or given with --masker).
 
+Utility: one classifier family per input kind, at one budget: the masking paper's MLP for vectors (its plain
+baseline sees the flattened pixels), paper 004's CNN for images (its baseline sees the plain images). A scheme's
+utility kept is its accuracy over the same classifier's plain accuracy (`runs/plain_nn.json`, `runs/plain_cnn.json`).
+
 Every run writes `runs/<scheme>/<attack>_<threat>.json` (and a PNG grid) as soon as it ends, and a run whose JSON
 exists is not repeated: an interrupted report continues where it stopped. `privacy.json`, the plots and `report.md`
 are rebuilt from those files.
