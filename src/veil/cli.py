@@ -499,7 +499,7 @@ def _attack_commands(sub) -> None:
     _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
-                 "model, beside the accuracy it keeps")
+                 "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report")
     p.add_argument("name", choices=list(REPORTS), help="the report: " + "; ".join(
         f"{name}: {text}" for name, text in REPORTS.items()))
     p.add_argument("--out", help="privacy: folder for privacy.json, report.md, plots and runs/ (a report "

@@ -197,10 +197,10 @@ def recommend(report_dir, threat: str, min_utility: float | None = None, max_ssi
         return header + f"\nno front: utility kept or leakage is {NOT_MEASURED} for every scheme in {report_dir}"
     constraints = {"--min-utility": min_utility, "--max-ssim": max_ssim, "--max-leakage": max_leakage}
     given = {flag: value for flag, value in constraints.items() if value is not None}
-    asked = ", ".join(f"{flag} {value:g}" for flag, value in given.items()) or "no constraint"
+    asked = ", ".join(f"{flag} {value:g}" for flag, value in given.items())
     meeting = [v for v in front if shortfall(v, min_utility, max_ssim, max_leakage) == 0]
     if meeting:
-        return "\n".join([header, f"meeting {asked}:", *map(describe, meeting)])
+        return "\n".join([header, f"meeting {asked}:" if given else "the front:", *map(describe, meeting)])
     nearest = min(front, key=lambda v: shortfall(v, min_utility, max_ssim, max_leakage))
     none = {1: "none meets it", 2: "none meets both"}.get(len(given), "none meets all")
     return "\n".join([header, f"{none} ({asked}); the nearest:", describe(nearest)])
