@@ -132,7 +132,8 @@ def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xla
         ax.plot(*zip(*sorted(points[name] for name in front)), color="C3", lw=1, label="Pareto front")
         ax.legend(fontsize=8)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
-    ax.set_xlim(-0.05, 1.05)
+    xs = [x for x, _ in points.values()]
+    ax.set_xlim(min(-0.05, min(xs) - 0.05), max(1.05, max(xs) + 0.1))  # the normalised semantic part may pass 1
     ax.grid(alpha=0.3)
     _save(fig, path)
 
