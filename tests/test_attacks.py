@@ -3,6 +3,7 @@ only what they name, and `veil attack` / `veil report privacy` refuse what they 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -194,16 +195,33 @@ def test_neuracrypt_attack_checks_transfer_on_an_encoder_it_never_saw(trained_ma
 
 def test_privacy_report_quick(tmp_path):
     out = tmp_path / "privacy"
-    assert main(["report", "privacy", "--quick", "--data", "digits", "--schemes", "pe", "--out", str(out),
+    assert main(["report", "privacy", "--quick", "--data", "digits", "--schemes", "pe,blur3", "--out", str(out),
                  "--work", str(tmp_path / "work"), "--skip", "gan_a"]) == 0
-    figures = json.loads((out / "privacy.json").read_text())["figures"]
+    doc = json.loads((out / "privacy.json").read_text())
+    figures = doc["figures"]
     for name in ("pe_accuracy", "pe_fr_a_ssim", "pe_itn_a_ssim", "pe_itn_b_ssim", "pe_itn_c_ssim",
                  "pe_best_a_ssim", "pe_itn_c100_semantic"):
         assert name in figures, name
     assert "pe_gan_a_ssim" not in figures  # skipped, and so listed as missing below
     assert (tmp_path / "work" / "victim.key").stat().st_mode & 0o777 == 0o600  # a random key, not the seed's
+    # one CNN for plain and masked images: utility kept is the ratio of its two accuracies, inside its interval
+    assert 0.1 < figures["plain_accuracy_cnn"] <= 1 and "plain_accuracy_mlp" not in figures  # no vector scheme
+    for scheme in ("pe", "blur3"):
+        kept = figures[f"{scheme}_utility_kept"]
+        assert kept == pytest.approx(figures[f"{scheme}_accuracy"] / figures["plain_accuracy_cnn"])
+        assert figures[f"{scheme}_utility_kept_low"] <= kept <= figures[f"{scheme}_utility_kept_high"]
+    assert abs(figures["blur3_utility_kept"] - 1) < 0.1  # a 3x3 blur barely changes what the CNN sees
+    linkages = {name: value for name, value in figures.items() if name.endswith("_linkage") and "leakage" not in name}
+    assert len(linkages) >= 8 and all(0 <= value <= 1 for value in linkages.values())
+    assert figures["pe_itn_b_linkage"] > 0.9  # the masking oracle inverts PE's affine map
+    assert figures["pe_leakage_b"] >= max(figures["pe_itn_b_ssim"], figures["pe_itn_b_linkage"])
+    saturated_b = [value for name, value in figures.items() if re.fullmatch(r"pe_.+_b_saturated", name)]
+    assert saturated_b and figures["pe_leakage_b_lower_bound"] == int(min(saturated_b) != 1)
+    assert set(doc["details"]["pareto"]["b"]) <= {"pe", "blur3"} and doc["details"]["pareto"]["b"]
+    assert {figures[f"{s}_on_front_b"] for s in ("pe", "blur3")} <= {0, 1}
     report = (out / "report.md").read_text()
-    assert "| pe |" in report and "Paper 003" in report
+    assert "| pe |" in report and "Paper 003" in report and "same utility classifier" not in report
+    assert f"judge on plain images {figures['semantic_accuracy_plain']:.3f}" in report
     missing = json.loads((out / "privacy.json").read_text())["config"]["missing_runs"]
     assert "blur/itn_a" in missing and [name for name in missing if name.startswith("pe/")] == ["pe/gan_a"]
     (out / "runs" / "pe" / "fr_a.json").unlink()
@@ -219,3 +237,25 @@ def test_privacy_report_refuses_a_foreign_folder(tmp_path, capsys):
     assert main(["report", "privacy", "--quick", "--out", str(tmp_path), "--assemble"]) == 2
     assert "not a privacy report folder" in capsys.readouterr().err
     assert (tmp_path / "report.md").read_text() == "my own notes"
+
+
+def test_linkage_singles_out_an_identity_reconstruction_and_not_fresh_noise():
+    from veil.attacks.scoring import linkage
+    from veil.data import load
+
+    digits = load("digits")
+    exact = linkage(digits.images, digits.images, digits.labels)
+    assert exact["linkage"] == 1.0 and exact["linkage_chance"] == pytest.approx(0.01)
+    noise = np.random.default_rng(3).random(digits.images.shape, dtype=np.float32)
+    chance = linkage(digits.images, noise, digits.labels)
+    assert chance["linkage_low"] <= 0.01 <= chance["linkage_high"] and chance["linkage"] < 0.03
+
+
+def test_linkage_without_labels_draws_from_the_whole_set_and_states_chance_per_image():
+    from veil.attacks.scoring import linkage
+
+    images = textures(30, 0)
+    unlabelled = linkage(images, images, None)
+    assert unlabelled["linkage"] == 1.0 and unlabelled["linkage_chance"] == pytest.approx(1 / 30)
+    small_classes = linkage(images, images, np.repeat([0, 1], [10, 20]))
+    assert small_classes["linkage_chance"] == pytest.approx((10 * 1 / 10 + 20 * 1 / 20) / 30)

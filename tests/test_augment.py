@@ -1,10 +1,11 @@
-"""RandAugment and random erasing (`veil.classifiers.augment`): shape, range, determinism, magnitude 0."""
+"""RandAugment, random erasing, crops and flips, and degradations (`veil.classifiers.augment`): shape, range,
+determinism, magnitude 0."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from veil.classifiers.augment import OPS, rand_augment, random_erasing
+from veil.classifiers.augment import OPS, _blur, _grey, crop_flip, degrade, rand_augment, random_erasing
 
 PHOTOMETRIC = ("solarize", "color", "posterize", "contrast", "brightness", "sharpness")
 GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
@@ -59,3 +60,24 @@ def test_erasing_fills_one_rectangle():
         assert erased.sum() == len(rows) * len(cols)
         assert image[:, erased].min() >= 0 and image[:, erased].max() <= 1
     assert torch.equal(random_erasing(x, 0.0, torch.Generator()), x)
+
+
+def test_crop_flip_moves_pixels_without_changing_them():
+    x = _batch(64)
+    out = crop_flip(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and not torch.equal(out, x)
+    centre = out[:, :, 4:28, 4:28]  # inside the padding every pixel is one of its image's own
+    assert all(torch.isin(c, image).all() for c, image in zip(centre, x))
+
+
+def test_degrade_blurs_greys_or_adds_noise_to_the_share_it_is_given():
+    x = _batch(400)
+    assert torch.equal(degrade(x, 0.0, torch.Generator().manual_seed(0)), x)
+    out = degrade(x, 0.5, torch.Generator().manual_seed(0))
+    changed = (out - x).flatten(1).abs().amax(1) > 1e-6
+    assert 0.4 < changed.float().mean() < 0.6 and out.min() >= 0 and out.max() <= 1
+    grey = _grey(x, torch.zeros(len(x)), None)
+    assert torch.equal(grey[:, 0], grey[:, 1]) and torch.equal(grey[:, 1], grey[:, 2])
+    flat = torch.full((2, 3, 32, 32), 0.3)
+    assert torch.allclose(_blur(flat, torch.tensor([0.0, 1.0]), None), flat)  # a blur keeps a flat image
+    assert _blur(x[:4], torch.ones(4), None).std() < x[:4].std() / 2  # and smooths noise

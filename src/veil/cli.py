@@ -14,7 +14,9 @@ from veil.registry import ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
 from veil import threads  # imported at start: the window of its idle-core measurement opens here
 
 #: `veil report NAME` and `veil bench NAME`: the reports and benchmarks there are, and what each one is
-REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps"}
+REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps",
+           "privacy-table": "README's table of what each scheme protects against, from a privacy report's "
+                            "privacy.json (--report; --readme rewrites that file's marked block)"}
 BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and decrypting",
               "startup": "seconds a new `veil` process takes for --help and for a missing-file error",
               "mask": "a whole `veil mask` over CIFAR-10's test split: AAE from the archive, EtC from a folder",
@@ -219,10 +221,25 @@ def cmd_attack(args):
 
 def cmd_report(args):
     from veil.experiments.privacy import run
+    from veil.experiments.verdicts import write_privacy_table
 
+    needed = "--report" if args.name == "privacy-table" else "--out"
+    if getattr(args, needed.removeprefix("--")) is None:
+        raise VeilError(f"report {args.name}: the following arguments are required: {needed}")
+    if args.name == "privacy-table":
+        print(write_privacy_table(args.report, args.readme), end="")
+        if args.readme:
+            print(f"the privacy-table block of {args.readme} rewritten")
+        return
     figures = run(args.out, quick=args.quick, seed=args.seed, data=args.data, masker=args.masker, work=args.work,
                   schemes=args.schemes, assemble_only=args.assemble, skip=args.skip, force=args.force)
     print(f"{len(figures)} figures; privacy.json, report.md and plots written to {args.out}")
+
+
+def cmd_recommend(args):
+    from veil.experiments.verdicts import recommend
+
+    print(recommend(args.report, args.threat, args.min_utility, args.max_ssim, args.max_leakage))
 
 
 def cmd_demo(args):
@@ -484,11 +501,13 @@ def _attack_commands(sub) -> None:
     _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
-                 "model, beside the accuracy it keeps")
+                 "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report")
     p.add_argument("name", choices=list(REPORTS), help="the report: " + "; ".join(
         f"{name}: {text}" for name, text in REPORTS.items()))
-    p.add_argument("--out", required=True, help="folder for privacy.json, report.md, plots and runs/ (a report "
+    p.add_argument("--out", help="privacy: folder for privacy.json, report.md, plots and runs/ (a report "
                    "interrupted there continues where it stopped)")
+    p.add_argument("--report", help="privacy-table: a privacy report folder (holding privacy.json)")
+    p.add_argument("--readme", help="privacy-table: also rewrite the privacy-table block of this README")
     p.add_argument("--data", help=f"source with train/test splits (default {defaults.CIFAR10}); victim = test, "
                    "public = train")
     p.add_argument("--masker", help="the victim's AAE masker folder (default: one trained under --work)")
@@ -500,6 +519,16 @@ def _attack_commands(sub) -> None:
     p.add_argument("--quick", action="store_true", help="small subsets and budgets (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the whole report (default 0)")
     _force_arg(p, "the report folder instead of continuing it", folder=True)
+
+    p = _command(sub, "recommend", cmd_recommend, help="the schemes on a threat model's Pareto front (utility kept "
+                 "against worst-case leakage, from a privacy report) that meet your constraints")
+    p.add_argument("--report", required=True, help="a privacy report folder (`veil report privacy --out`)")
+    p.add_argument("--threat", required=True, help="the threat model you face: a (ciphertext-only), b (encoder or "
+                   "oracle) or c (known pairs)")
+    p.add_argument("--min-utility", type=float, help="least utility kept (masked / plain accuracy), in [0, 1]")
+    p.add_argument("--max-ssim", type=float, help="largest median SSIM of the best attack's reconstructions, in [0, 1]")
+    p.add_argument("--max-leakage", type=float, help="largest worst-case leakage (max of SSIM, semantic, linkage), "
+                   "in [0, 1]")
 
 
 def _paper_commands(sub) -> None:

@@ -83,6 +83,7 @@ def contract_figures(values: dict, truth: ImageSet, recon: np.ndarray, masked: M
     figures = {name: summary[name] for name in ("ssim_median", "ssim_q1", "ssim_q3", "psnr_median", "mse_median")}
     low, high = scoring.median_interval(values["ssim"])
     figures.update({"ssim_median_low": low, "ssim_median_high": high, "ssim_mean": summary["ssim_mean"]})
+    figures.update(scoring.linkage(truth.images, recon, truth.labels))
     if classifier is not None and truth.labels is not None:
         accuracy = semantic_accuracy(classifier, recon, truth.labels, truth.class_names)
         hits = int(round(accuracy * len(truth)))

@@ -1,21 +1,25 @@
 """What an attack's reconstructions reveal, measured against the victim's plain images (which the attack never saw).
 
 Per image: MSE, PSNR (10 log10(1 / MSE), capped for exact reconstructions) and SSIM (scikit-image), summarised as
-distributions (median and quartiles, as in paper 003's Fig 8). Semantic leakage: the accuracy, on the reconstructions, of a classifier trained on plain public images; if it
-recognises them, privacy is gone even at a low SSIM. LPIPS is not measured: it needs pretrained network weights that
-cannot be downloaded here.
+distributions (median and quartiles, as in paper 003's Fig 8). Semantic leakage: the accuracy, on the
+reconstructions, of a classifier trained on plain public images; if it recognises them, privacy is gone even at a low
+SSIM. Linkage (Carlini et al.'s criterion against InstaHide and NeuraCrypt): whether a reconstruction singles out its
+own original among others of the same class. LPIPS is not measured: it needs pretrained network weights that cannot be
+downloaded here.
 """
 from __future__ import annotations
 
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from veil.metrics import per_image_mse
+from veil.metrics import per_image_mse, proportion_interval
 
 #: PSNR of an exact reconstruction is infinite; it is reported as this cap
 PSNR_CAP = 100.0
 #: a value counts as restored exactly when it is within half an 8-bit level
 EXACT = 0.5 / 255
+#: linkage: the true original and this many candidates in all (chance is 1 / LINKAGE_CANDIDATES)
+LINKAGE_CANDIDATES = 100
 
 
 def per_image(victim: np.ndarray, recon: np.ndarray) -> dict[str, np.ndarray]:
@@ -54,3 +58,34 @@ def median_interval(values: np.ndarray, seed: int = 0, draws: int = 1000) -> tup
     rng = np.random.default_rng(seed)
     medians = np.median(values[rng.integers(0, len(values), (draws, len(values)))], axis=1)
     return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
+
+
+def linkage(victim: np.ndarray, recon: np.ndarray, labels: np.ndarray | None, seed: int = 0,
+            candidates: int = LINKAGE_CANDIDATES) -> dict[str, float]:
+    """The share of reconstructions whose nearest victim image, among the true original and `candidates` - 1 other
+    victim images of its class (a seeded choice), is the true original, with its 95% Wilson interval
+    (`linkage_low`, `linkage_high`) and the chance level (`linkage_chance`: the mean of 1 / candidates per image, so
+    0.01 unless a class has fewer than 100 images).
+
+    Nearest by pixel MSE (reconstructions clipped to [0, 1]): it needs no trained network, which would itself be one
+    more attack choice, and it ranks candidates by the quantity the reconstruction attacks minimise. Candidates of the
+    same class make the criterion about the image, not its label. Without labels (`labels` None) the candidates are
+    drawn from the whole victim set: distinguishing images of other classes is easier, so the figure then errs
+    towards more leakage. A tie with the true original counts as a share 1 / (tied + 1) of a hit."""
+    victim = np.asarray(victim, np.float32)
+    recon = np.clip(np.asarray(recon, np.float32), 0.0, 1.0)
+    groups = np.zeros(len(victim), int) if labels is None else np.asarray(labels)
+    rng = np.random.default_rng([seed, 23])
+    hits, chance = np.zeros(len(victim)), np.zeros(len(victim))
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        drawn = min(candidates, len(members)) - 1
+        for position, index in enumerate(members):
+            others = np.delete(members, position)[rng.choice(len(members) - 1, drawn, replace=False)]
+            distance = per_image_mse(victim[np.concatenate([[index], others])], recon[index][None])
+            closer, tied = (distance[1:] < distance[0]).sum(), (distance[1:] == distance[0]).sum()
+            hits[index] = 0.0 if closer else 1.0 / (tied + 1)
+            chance[index] = 1.0 / (drawn + 1)
+    low, high = proportion_interval(int(round(hits.sum())), len(victim))
+    return {"linkage": float(hits.mean()), "linkage_low": low, "linkage_high": high,
+            "linkage_chance": float(chance.mean())}

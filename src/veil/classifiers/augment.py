@@ -163,3 +163,63 @@ def random_erasing(x: torch.Tensor, probability: float, generator: torch.Generat
               & ((cols >= left[:, None]) & (cols < (left + box_w)[:, None]))[:, None, :] & erased[:, None, None])
     noise = torch.rand(x.shape, generator=generator).to(x)
     return torch.where(inside[:, None].to(x.device), noise, x)
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """The usual CIFAR augmentation, for plain images only (it does not commute with the block encryptions): a
+    random H x W crop of each image reflect-padded by `pad`, mirrored left-right with probability 1/2."""
+    n, channels, height, width = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    rows = torch.arange(height)[None] + torch.randint(2 * pad + 1, (n, 1), generator=generator)
+    cols = torch.arange(width)[None] + torch.randint(2 * pad + 1, (n, 1), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    index = (torch.arange(n)[:, None, None, None], torch.arange(channels)[None, :, None, None],
+             rows[:, None, :, None], cols[:, None, None, :])
+    return padded[tuple(i.to(x.device) for i in index)]
+
+
+#: what `degrade` may do to an image: the ways an attack's reconstructions typically fall short of the original
+DEGRADATIONS = ("blur", "grey", "noise")
+BLUR_SIGMA = (0.5, 2.0)
+NOISE_STD = (0.02, 0.15)
+
+
+def degrade(x: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """With `probability` per image, one of `DEGRADATIONS` drawn uniformly: a Gaussian blur (sigma uniform in
+    `BLUR_SIGMA`), greyscale (the luma in every channel) or additive Gaussian noise (std uniform in `NOISE_STD`),
+    clipped to [0, 1]. A semantic judge trained so does not take a blurred, grey or noisy reconstruction for another
+    class."""
+    n = len(x)
+    kind = torch.where(torch.rand(n, generator=generator) < probability,
+                       torch.randint(len(DEGRADATIONS), (n,), generator=generator), -1)
+    strength = torch.rand(n, generator=generator).to(x)
+    out = x.clone()
+    for index, name in enumerate(DEGRADATIONS):
+        chosen = (kind == index).nonzero().squeeze(1).to(x.device)
+        if len(chosen):
+            out[chosen] = _DEGRADE[name](x[chosen], strength[chosen], generator)
+    return out
+
+
+def _blur(x: torch.Tensor, strength: torch.Tensor, generator) -> torch.Tensor:
+    """A separable 7-tap Gaussian blur per image (reflect-padded), sigma from `strength` in [0, 1]."""
+    sigma = BLUR_SIGMA[0] + strength * (BLUR_SIGMA[1] - BLUR_SIGMA[0])
+    taps = torch.arange(-3, 4, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-taps[None] ** 2 / (2 * sigma[:, None] ** 2))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(x.shape[1], 0)  # one per (image, channel)
+    flat = F.pad(x.reshape(1, -1, *x.shape[2:]), (3, 3, 3, 3), mode="reflect")
+    flat = F.conv2d(flat, kernel[:, None, :, None], groups=flat.shape[1])
+    return F.conv2d(flat, kernel[:, None, None, :], groups=flat.shape[1]).view_as(x)
+
+
+def _grey(x: torch.Tensor, strength: torch.Tensor, generator) -> torch.Tensor:
+    return _gray(x).expand_as(x).clone()
+
+
+def _noise(x: torch.Tensor, strength: torch.Tensor, generator) -> torch.Tensor:
+    std = NOISE_STD[0] + strength * (NOISE_STD[1] - NOISE_STD[0])
+    return (x + std.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=generator).to(x)).clamp(0, 1)
+
+
+_DEGRADE = {"blur": _blur, "grey": _grey, "noise": _noise}

@@ -6,8 +6,10 @@ triangular learning rate (linear up for 40% of the steps, linear down), optional
 RandAugment (`randaugment` ops per image at `randaugment_magnitude` of 10) and random erasing (`erasing`, the
 probability per image), both from `veil.classifiers.augment`, applied to the training batches only, to whatever
 images are trained on (plain or masked), before standardisation. Inputs are standardised per channel with
-statistics of the training data (kept in the weights file). No flips or crops: they would not commute with the
-encryptions.
+statistics of the training data (kept in the weights file). Crops and flips (`crop_flip`) and degradations
+(`degrade`: blur, greyscale or noise, with that probability per image) are off by default: crops and flips do not
+commute with the encryptions; they serve a classifier of plain images, such as the semantic judge of
+`veil.attacks.semantic`.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from veil.classifiers.augment import MAX_MAGNITUDE, rand_augment, random_erasing
+from veil.classifiers.augment import MAX_MAGNITUDE, crop_flip, degrade, rand_augment, random_erasing
 from veil.classifiers.base import register_classifier
 from veil.classifiers.torch_base import TorchClassifier, one_cycle
 from veil.errors import VeilValueError
@@ -64,6 +66,7 @@ class StandardizedNetwork(nn.Sequential):
 #: the hyperparameters of every image classifier, with their defaults (`lr=None`: the architecture's own)
 TRAINING_DEFAULTS = {"epochs": 10, "batch_size": 64, "lr": None, "weight_decay": 0.01, "mixup": 0.0, "cutmix": 0.0,
                      "randaugment": 0, "randaugment_magnitude": 9.0, "erasing": 0.0,
+                     "crop_flip": False, "degrade": 0.0,
                      "validation_fraction": 0.1, "patience": 5, "seed": 0, "bf16": False, "device": None}
 
 
@@ -112,6 +115,8 @@ class ImageClassifier(TorchClassifier):
         if not 0 <= self.randaugment_magnitude <= MAX_MAGNITUDE or not 0 <= self.erasing <= 1:
             raise VeilValueError(f"randaugment_magnitude must be in [0, {MAX_MAGNITUDE:g}] and erasing in [0, 1], "
                                  f"got {self.randaugment_magnitude} and {self.erasing}")
+        if not 0 <= self.degrade <= 1:
+            raise VeilValueError(f"degrade is a probability per image, in [0, 1], got {self.degrade}")
 
     def _lr(self) -> float:
         return self.default_lr if self.lr is None else self.lr
@@ -144,13 +149,19 @@ class ImageClassifier(TorchClassifier):
         return loss + self.module_.network.penalty() if self.penalised else loss
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        """RandAugment, then random erasing, drawing from a generator seeded from torch's global one (which the
-        trainer seeds from `seed`, as it does for mixup and CutMix)."""
-        if not self.randaugment and not self.erasing:
+        """Crops and flips, degradations, RandAugment, then random erasing, each when enabled, drawing from a
+        generator seeded from torch's global one (which the trainer seeds from `seed`, as it does for mixup and
+        CutMix)."""
+        if not (self.randaugment or self.erasing or self.crop_flip or self.degrade):
             return x
         generator = torch.Generator().manual_seed(int(torch.randint(2 ** 62, ())))
-        return random_erasing(rand_augment(x, self.randaugment, self.randaugment_magnitude, generator),
-                              self.erasing, generator)
+        if self.crop_flip:
+            x = crop_flip(x, generator)
+        if self.degrade:
+            x = degrade(x, self.degrade, generator)
+        if self.randaugment:
+            x = rand_augment(x, self.randaugment, self.randaugment_magnitude, generator)
+        return random_erasing(x, self.erasing, generator)
 
     def _mix(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Mixup or CutMix (one of the enabled, at random): mixed batch, partner of each sample, weight of own label."""

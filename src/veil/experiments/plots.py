@@ -121,14 +121,19 @@ def attack_grid(path, victim: np.ndarray, masked: np.ndarray, recon: np.ndarray,
     image_rows(path, [("victim", list(victim)), ("masked", shown), ("attack", list(recon))], title, fontsize=9)
 
 
-def frontier(path, points: dict[str, tuple[float, float]], xlabel: str, ylabel: str, title: str) -> None:
-    """One labelled point per scheme (x: what the best attack recovers, y: the accuracy the scheme keeps)."""
+def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xlabel: str, ylabel: str,
+             title: str) -> None:
+    """One labelled point per scheme (x: leakage, y: utility kept); the schemes of `front` joined by a line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for name, (x, y) in points.items():
-        ax.scatter([x], [y], s=18)
+        ax.scatter([x], [y], s=18, color="C3" if name in front else "C0")
         ax.annotate(name, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    if front:
+        ax.plot(*zip(*sorted(points[name] for name in front)), color="C3", lw=1, label="Pareto front")
+        ax.legend(fontsize=8)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
-    ax.set_xlim(-0.05, 1.05)
+    xs = [x for x, _ in points.values()]
+    ax.set_xlim(min(-0.05, min(xs) - 0.05), max(1.05, max(xs) + 0.1))  # the normalised semantic part may pass 1
     ax.grid(alpha=0.3)
     _save(fig, path)
 

@@ -14,6 +14,10 @@ Budgets: an attack's figure is taken at the budget where doubling it stops helpi
 searched on a 1,000-victim subset); a run whose search hit its time cap first records `saturated` 0 and is a lower
 bound wherever it is shown. The other strengths (etc4, scramble2, blur3, ...) keep the base budget, also marked 0.
 
+Utility: one classifier family per input kind, at one budget: the masking paper's MLP for vectors (its plain
+baseline sees the flattened pixels), paper 004's CNN for images (its baseline sees the plain images). A scheme's
+utility kept is its accuracy over the same classifier's plain accuracy (`runs/plain_nn.json`, `runs/plain_cnn.json`).
+
 Every run writes `runs/<scheme>/<attack>_<threat>.json` (and a PNG grid) as soon as it ends, and a run whose JSON
 exists is not repeated; the saturation curves' points are kept under `--work`: an interrupted report continues where
 it stopped. `privacy.json`, the plots and `report.md` are rebuilt from those files.
@@ -217,8 +221,6 @@ class Context:
         masked = mask_images(masker, self.victim)
         if not (folder / "accuracy.json").exists():
             self.accuracy(scheme, masker, masked, folder / "accuracy.json")
-        if not (self.out_dir / "runs" / "plain.json").exists():
-            self.plain_accuracy(self.out_dir / "runs" / "plain.json")
         for attack, threat, pairs in plan(scheme, self.setup.pairs):
             name = run_name(attack, threat, pairs)
             path = folder / f"{name}.json"
@@ -257,28 +259,37 @@ class Context:
 
     def utility(self, model: str, train_x, train: ImageSet, test_x) -> dict:
         """Accuracy (and its 95% interval) of `model` trained on train_x, scored on test_x against the victim's
-        labels: the paper's MLP (its recipe, at batch 64) for AAE vectors, paper 004's CNN for image-shaped data."""
+        labels: the paper's MLP (its recipe, at batch 64) for vectors, paper 004's CNN for images. `correct` marks
+        the victim images it classified right (a hex string of packed bits), for the paired bootstrap of the utility
+        kept."""
         params = {**(preset_params("nn", "paper") if model == "nn" else {"widths": (32, 64)}), "batch_size": 64,
                   "epochs": self.setup.accuracy_epochs}
         estimator = classifier_class(model)(seed=self.seed, **params)
         estimator.fit(train_x, train.labels, class_names=train.class_names, progress=False)
-        accuracy = float((estimator.predict(test_x) == self.victim.labels).mean())
-        low, high = proportion_interval(int(round(accuracy * len(self.victim))), len(self.victim))
-        return {"accuracy": accuracy, "accuracy_low": low, "accuracy_high": high, "classifier": model,
-                "params": params, "train_images": len(train)}
+        correct = estimator.predict(test_x) == self.victim.labels
+        low, high = proportion_interval(int(correct.sum()), len(self.victim))
+        return {"accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high, "classifier": model,
+                "params": params, "train_images": len(train), "correct": np.packbits(correct).tobytes().hex()}
 
-    def plain_accuracy(self, path: Path) -> None:
+    def plain_accuracy(self, model: str, path: Path) -> None:
+        """The baseline of `model` on plain images: the MLP on flattened pixels, the CNN on the images."""
         start, train = time.time(), self.utility_train()
-        result = self.utility("cnn", train.images, train, self.victim.images)
+        flat = (lambda images: images.reshape(len(images), -1)) if model == "nn" else (lambda images: images)
+        result = self.utility(model, flat(train.images), train, flat(self.victim.images))
         write_results(path, {k: result[k] for k in ("accuracy", "accuracy_low", "accuracy_high")}, seed=self.seed,
                       wall_s=time.time() - start, config={**{k: result[k] for k in ("classifier", "params",
                                                                                     "train_images")},
-                                                          "victim_images": len(self.victim)})
+                                                          "victim_images": len(self.victim)},
+                      details={"correct": result["correct"]})
 
     def accuracy(self, scheme: str, masker, masked, path: Path) -> None:
         """The utility the scheme keeps (see `utility`), and how much the masked images resemble the victim's."""
         start, train = time.time(), self.utility_train()
-        result = self.utility("nn" if masked.data.ndim == 2 else "cnn", masker.transform(train), train, masked.data)
+        model = utility_model(masked.data)
+        baseline = self.out_dir / "runs" / f"plain_{model}.json"
+        if not baseline.exists():
+            self.plain_accuracy(model, baseline)
+        result = self.utility(model, masker.transform(train), train, masked.data)
         figures = {f"masked_{k}": result[k] for k in ("accuracy", "accuracy_low", "accuracy_high")}
         if masked.data.ndim == 4:
             figures["masked_ssim_median"] = float(np.median(per_image(self.victim.images, masked.data)["ssim"]))
@@ -288,7 +299,8 @@ class Context:
         write_results(path, figures, seed=self.seed, wall_s=time.time() - start,
                       config={"scheme": scheme, "method": masked.method, "scheme_config": masked.meta.get("config"),
                               **{k: result[k] for k in ("classifier", "params", "train_images")},
-                              "victim_images": len(self.victim)})
+                              "victim_images": len(self.victim), "plain_baseline": baseline.name},
+                      details={"correct": result["correct"]})
 
     def write_run(self, path: Path, scheme: str, outcome: Outcome, masked, masker, victim_seed: int,
                   search: Saturation) -> None:
@@ -313,50 +325,56 @@ class Context:
                     + f", median SSIM {outcome.figures['ssim_median']:.3f}")
 
 
+def utility_model(data: np.ndarray) -> str:
+    """One classifier family per input kind: the MLP for vectors, the CNN for images (plain or masked alike)."""
+    return "nn" if data.ndim == 2 else "cnn"
+
+
+def utility_kept(masked: dict, plain: dict, seed: int = 0, draws: int = 1000) -> dict:
+    """Masked accuracy over plain accuracy of the same classifier on the same victim images, with a 95% paired
+    bootstrap interval (victim images resampled, both classifiers scored on the same draw); nothing is clipped, so a
+    scheme may keep more than all. `masked` and `plain` are the run files' documents."""
+    def correct(doc):
+        return np.unpackbits(np.frombuffer(bytes.fromhex(doc["details"]["correct"]), np.uint8))
+
+    n = int(plain["config"]["victim_images"])
+    hits, baseline = correct(masked)[:n], correct(plain)[:n]  # packed bits are padded to whole bytes
+    rng = np.random.default_rng([seed, 31])
+    ratios = [hits[drawn].mean() / baseline[drawn].mean() for drawn in (rng.integers(0, n, n) for _ in range(draws))]
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return {"utility_kept": float(hits.mean() / baseline.mean()), "utility_kept_low": float(low),
+            "utility_kept_high": float(high)}
+
+
 def missing_runs(out_dir: Path, setup: Setup) -> list[str]:
     """Planned runs (scheme/attack_threat) whose JSON is not in `out_dir`."""
     return [f"{scheme}/{run_name(*planned)}" for scheme in SCHEMES for planned in plan(scheme, setup.pairs)
             if not (out_dir / "runs" / scheme / f"{run_name(*planned)}.json").exists()]
 
 
+#: figures of a run copied into privacy.json as `{scheme}_{run}_{name}`
+RUN_FIGURES = {"ssim": "ssim_median", "semantic": "semantic_accuracy", "blocks_correct": "blocks_correct",
+               "linkage": "linkage", "saturated": "saturated"}
+
+
 def assemble(out_dir: Path, setup: Setup, seed: int) -> dict:
     """privacy.json, the frontier and box plots, and report.md, from the run files present."""
     from veil.experiments.privacy_report import write_report
+    from veil.experiments.verdicts import verdict_figures
 
-    figures, runs = {}, {}
+    figures, runs = plain_figures(out_dir), {}
     for scheme in SCHEMES:
-        folder = out_dir / "runs" / scheme
-        if not (folder / "accuracy.json").exists():
-            continue
-        accuracy = read_json(folder / "accuracy.json")["figures"]
-        figures[f"{scheme}_accuracy"] = accuracy["masked_accuracy"]
-        figures[f"{scheme}_accuracy_low"] = accuracy["masked_accuracy_low"]
-        figures[f"{scheme}_accuracy_high"] = accuracy["masked_accuracy_high"]
-        if "owner_ssim_median" in accuracy:
-            figures[f"{scheme}_owner_ssim"] = accuracy["owner_ssim_median"]
-        for path in sorted(folder.glob("*_*.json")):
-            if path.name == "accuracy.json":
-                continue
-            doc = read_json(path)
-            runs[(scheme, path.stem)] = doc
-            figures[f"{scheme}_{path.stem}_ssim"] = doc["figures"]["ssim_median"]
-            if "semantic_accuracy" in doc["figures"]:
-                figures[f"{scheme}_{path.stem}_semantic"] = doc["figures"]["semantic_accuracy"]
-            if "blocks_correct" in doc["figures"]:
-                figures[f"{scheme}_{path.stem}_blocks_correct"] = doc["figures"]["blocks_correct"]
-        for threat in "abc":
-            best = [doc["figures"]["ssim_median"] for (s, name), doc in runs.items()
-                    if s == scheme and doc["config"]["threat"] == threat]
-            if best:
-                figures[f"{scheme}_best_{threat}_ssim"] = max(best)
-                if threat == "c":
-                    figures[f"{scheme}_itn_c_ssim"] = max(best)
+        if (out_dir / "runs" / scheme / "accuracy.json").exists():
+            figures.update(scheme_figures(out_dir, scheme, runs))
     if not runs:
         raise VeilError("no attack runs found", out_dir / "runs")
+    judged = [run["figures"] for run in runs.values() if "semantic_accuracy_plain" in run["figures"]]
+    if judged:  # one judge per report: every run scores the same plain victim images with it
+        figures.update({name: judged[0][name] for name in ("semantic_accuracy_plain", "semantic_chance")})
+    verdicts, details = verdict_figures(figures, list(SCHEMES))
+    figures.update(verdicts)
     sources = next(iter(runs.values()))["config"]
-    if (out_dir / "runs" / "plain.json").exists():
-        figures["plain_accuracy"] = read_json(out_dir / "runs" / "plain.json")["figures"]["accuracy"]
-    write_results(out_dir / "privacy.json", figures, seed=seed,
+    write_results(out_dir / "privacy.json", figures, seed=seed, details=details,
                   config={"setup": {k: v for k, v in asdict(setup).items() if k != "attack"}, "budget": asdict(setup.attack),
                           "schemes": {name: {"method": m, **o} for name, (m, o) in SCHEMES.items()},
                           "victim": f"{sources['victim']} (test part), {sources['victim_scored']} images",
@@ -364,4 +382,40 @@ def assemble(out_dir: Path, setup: Setup, seed: int) -> dict:
                           "images (from the train part) masked with the victim's key or encoder",
                           "missing_runs": missing_runs(out_dir, setup)})
     write_bytes(out_dir / "report.md", write_report(out_dir, figures, runs).encode())
+    return figures
+
+
+def plain_figures(out_dir: Path) -> dict:
+    """`plain_accuracy_mlp` and `plain_accuracy_cnn` (with `_low`, `_high`): each utility classifier on plain images."""
+    figures = {}
+    for model, name in (("nn", "mlp"), ("cnn", "cnn")):
+        path = out_dir / "runs" / f"plain_{model}.json"
+        if path.exists():
+            plain = read_json(path)["figures"]
+            figures.update({f"plain_accuracy_{name}{end}": plain[f"accuracy{end}"] for end in ("", "_low", "_high")})
+    return figures
+
+
+def scheme_figures(out_dir: Path, scheme: str, runs: dict) -> dict:
+    """A scheme's accuracy, utility kept and per-run figures; its runs' documents are added to `runs`."""
+    folder = out_dir / "runs" / scheme
+    accuracy = read_json(folder / "accuracy.json")
+    figures = {f"{scheme}_accuracy{end}": accuracy["figures"][f"masked_accuracy{end}"] for end in ("", "_low", "_high")}
+    baseline = out_dir / "runs" / accuracy["config"].get("plain_baseline", "-")
+    if baseline.is_file() and "correct" in accuracy.get("details", {}):
+        kept = utility_kept(accuracy, read_json(baseline))
+        figures.update({f"{scheme}_{name}": value for name, value in kept.items()})
+    if "owner_ssim_median" in accuracy["figures"]:
+        figures[f"{scheme}_owner_ssim"] = accuracy["figures"]["owner_ssim_median"]
+    for path in sorted(folder.glob("*_*.json")):
+        doc = runs[(scheme, path.stem)] = read_json(path)
+        figures.update({f"{scheme}_{path.stem}_{name}": doc["figures"][key] for name, key in RUN_FIGURES.items()
+                        if key in doc["figures"]})
+    for threat in "abc":
+        best = [doc["figures"]["ssim_median"] for (s, _), doc in runs.items()
+                if s == scheme and doc["config"]["threat"] == threat]
+        if best:
+            figures[f"{scheme}_best_{threat}_ssim"] = max(best)
+            if threat == "c":
+                figures[f"{scheme}_itn_c_ssim"] = max(best)
     return figures

@@ -43,17 +43,18 @@ def recovers(doc: dict) -> bool:
 
 def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
     from veil.experiments.plots import box_stats, frontier
+    from veil.experiments.verdicts import privacy_table, threat_verdicts
 
     doc = read_json(out_dir / "privacy.json")
     schemes = sorted({scheme for scheme, _ in runs}, key=list(doc["config"]["schemes"]).index)
     accuracy = {s: read_json(out_dir / "runs" / s / "accuracy.json") for s in schemes}
     for threat in "abc":
-        points = {s: (figures[f"{s}_best_{threat}_ssim"], figures[f"{s}_accuracy"]) for s in schemes
-                  if f"{s}_best_{threat}_ssim" in figures}
-        if points:
-            frontier(out_dir / f"frontier_{threat}.png", points, f"median SSIM of the best attack (threat {threat})",
-                     "masked classification accuracy", f"threat {threat} ({THREATS[threat].split(':')[0]}): best "
-                     "attack vs accuracy kept")
+        measured = [v for v in threat_verdicts(figures, schemes, threat) if v.measured]
+        if measured:
+            frontier(out_dir / f"frontier_{threat}.png", {v.scheme: (v.leakage, v.utility[0]) for v in measured},
+                     doc["details"]["pareto"][threat], "worst-case leakage (max of SSIM, semantic, linkage)",
+                     "utility kept (masked / plain accuracy, same classifier)",
+                     f"threat {threat} ({THREATS[threat].split(':')[0]}): utility kept vs worst-case leakage")
     boxes = [(f"{s} {name}", run["ssim_box"]) for (s, name), run in runs.items()]
     box_stats(out_dir / "ssim_boxes.png", boxes, "SSIM (victim vs reconstruction)",
               f"SSIM of every attack's reconstructions ({int(runs[next(iter(runs))]['figures']['n_scored'])} victim "
@@ -65,26 +66,36 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
              "Threat models:", *[f"- **{t}** {text}" for t, text in THREATS.items()], "",
              f"Victim: {doc['config']['victim']}; public images: {doc['config']['public']}; threat c pairs: "
              f"{doc['config']['threat_c_pairs']}. Attack budget: {budget}. Utility: {doc['config']['setup']}.", "",
-             "## Summary: accuracy kept and the best attack under each threat model", "",
+             "## Summary: utility kept and the best attack under each threat model", "",
              "Accuracy: the classifier trained on masked public images, scored on the masked victim images, with its "
-             "95% interval. SSIM: median over the victim images of the best attack (its name in brackets). "
-             "Semantic: accuracy of a CNN trained on plain public images, applied to those reconstructions "
-             "(the same CNN scores "
-             f"{_f(_first(runs, 'semantic_accuracy_plain'))} on the plain victim images; chance is "
-             f"{_f(_first(runs, 'semantic_chance'))}). The same utility classifier on plain images: "
-             f"{_f(figures.get('plain_accuracy'))}."
+             "95% interval; one classifier per input kind, at one budget: the masking paper's MLP (`nn`) for "
+             "vectors, paper 004's CNN (`cnn`) for images. The same classifiers on plain images: the MLP on the "
+             f"flattened pixels {_interval(figures, 'plain_accuracy_mlp')}, the CNN on the images "
+             f"{_interval(figures, 'plain_accuracy_cnn')}. Utility kept: masked over plain accuracy of the same "
+             "classifier, with a 95% paired bootstrap interval over the victim images. SSIM: median over the victim "
+             "images of the best attack (its name in brackets). Semantic: accuracy of the judge, a CNN trained on "
+             f"plain public images, on those reconstructions ({_judge(runs)}; chance is "
+             f"{_f(_first(runs, 'semantic_chance'))})."
              + (f" The AAE owner's own decoder reaches a median SSIM of {_f(figures['aae_owner_ssim'])}."
                 if "aae_owner_ssim" in figures else ""), "",
-             "| scheme | accuracy | masked SSIM | best a: SSIM (semantic) | best b | best c |", "|---|---|---|---|---|---|"]
+             f"| scheme | classifier | accuracy | utility kept | masked SSIM | best a: SSIM (semantic; {_judge(runs)}) "
+             "| best b | best c |", "|---|---|---|---|---|---|---|---|"]
     for s in schemes:
         acc = accuracy[s]["figures"]
         cells = [_best(runs, s, t) for t in "abc"]
-        lines.append(f"| {s} | {_interval(acc, 'masked_accuracy')} | {_f(acc.get('masked_ssim_median'))} | "
+        lines.append(f"| {s} | {accuracy[s]['config']['classifier']} | {_interval(acc, 'masked_accuracy')} | "
+                     f"{_interval(figures, f'{s}_utility_kept')} | {_f(acc.get('masked_ssim_median'))} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "![frontier a](frontier_a.png) ![frontier b](frontier_b.png) ![frontier c](frontier_c.png)", "",
+    lines += ["", "## Worst-case leakage and the Pareto front", "", privacy_table(out_dir),
+              "![frontier a](frontier_a.png) ![frontier b](frontier_b.png) ![frontier c](frontier_c.png)", "",
               *_paper_table(runs), *_transfer_check(runs), *_key_space(), *_all_runs(runs),
               "![SSIM box plots](ssim_boxes.png)", "", *_missing(doc), *_differences(doc)]
     return "\n".join(lines) + "\n"
+
+
+def _judge(runs: dict) -> str:
+    """The judge's accuracy on the plain victim images, stated beside every semantic figure."""
+    return f"judge on plain images {_f(_first(runs, 'semantic_accuracy_plain'))}"
 
 
 def _first(runs: dict, name: str):
@@ -105,7 +116,8 @@ def _paper_table(runs: dict) -> list[str]:
              "A scheme counts here as having visual information restored when a reconstruction is recognised above "
              "chance by the CNN trained on plain public images (the lower end of the 95% interval of its accuracy "
              "is above chance). The paper's Fig. 8 numbers are not in the text we have; its stated findings are.",
-             "", "| scheme | paper 003 | our FR / GAN / ITN (median SSIM, semantic accuracy) | other attacks | "
+             "", f"| scheme | paper 003 | our FR / GAN / ITN (median SSIM, semantic accuracy; {_judge(runs)}) | "
+             "other attacks | "
              "restored here? | agrees with the paper? |", "|---|---|---|---|---|---|"]
     for scheme, finding in PAPER_FINDINGS.items():
         mine = {name.split("_")[0]: run for (s, name), run in runs.items()
@@ -142,7 +154,7 @@ def _transfer_check(runs: dict) -> list[str]:
             f"{_f(d['seen_encoder_train_mse'], 4)} through an encoder it trained on, {_f(d['held_out_encoder_mse'], 4)} "
             f"through the one it never saw, against {_f(d['mean_image_mse'], 4)} for the flat mean image. "
             f"On the victim's vectors it reaches a median SSIM of {_f(run['figures']['ssim_median'])} (semantic "
-            f"accuracy {_f(run['figures'].get('semantic_accuracy'))}).", ""]
+            f"accuracy {_f(run['figures'].get('semantic_accuracy'))}; {_judge(runs)}).", ""]
 
 
 def _key_space() -> list[str]:
@@ -155,18 +167,24 @@ def _key_space() -> list[str]:
 
 
 def _all_runs(runs: dict) -> list[str]:
-    lines = ["## Every run", "", "SSIM median with its 95% bootstrap interval and quartiles; semantic accuracy with "
+    lines = ["## Every run", "", "SSIM median with its 95% bootstrap interval and quartiles; linkage (the share of "
+             "reconstructions whose nearest of 100 same-class victim images, by pixel MSE, is their own original; "
+             "chance 0.01) with its 95% Wilson interval; semantic accuracy with "
              "its 95% Wilson interval; `blocks` is the share of blocks restored exactly (EtC and scrambling).", "",
-             "| scheme | attack | threat | pairs | SSIM median [95%] | Q1-Q3 | PSNR | semantic [95%] | blocks | s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| scheme | attack | threat | pairs | SSIM median [95%] | Q1-Q3 | PSNR | linkage [95%] | semantic [95%] "
+             f"({_judge(runs)}) | blocks | saturated | s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (scheme, name), run in runs.items():
         f, c = run["figures"], run["config"]
         lines.append(f"| {scheme} | {c['attack']} | {c['threat']} | {c['known_pairs'] or '-'} | "
                      f"{_f(f['ssim_median'])} [{_f(f['ssim_median_low'])}, {_f(f['ssim_median_high'])}] | "
                      f"{_f(f['ssim_q1'])}-{_f(f['ssim_q3'])} | {_f(f['psnr_median'], 1)} | "
-                     f"{_interval(f, 'semantic_accuracy')} | {_f(f.get('blocks_correct'))} | "
-                     f"{c['attack_s']:.0f} |")
+                     f"{_interval(f, 'linkage')} | {_interval(f, 'semantic_accuracy')} | "
+                     f"{_f(f.get('blocks_correct'))} | {_saturated(f)} | {c['attack_s']:.0f} |")
     return lines + [""]
+
+
+def _saturated(figures: dict) -> str:
+    return "yes" if figures.get("saturated") == 1 else "no (lower bound)"
 
 
 def _missing(doc: dict) -> list[str]:
