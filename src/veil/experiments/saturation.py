@@ -11,6 +11,7 @@ Each point of the curve is written to the work folder as soon as it is measured,
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -87,7 +88,7 @@ def _point(measure: Callable[[Budget], dict], budget: Budget, scale: int, work: 
     path = None if work is None else Path(work) / f"x{scale}.json"
     if path is not None and path.exists():
         point = read_json(path)
-        if point.get("budget") == asdict(budget):
+        if point.get("budget") == json.loads(json.dumps(asdict(budget))):  # as JSON keeps it: tuples are lists
             return point
     start = time.time()
     figures = measure(budget)
