@@ -36,7 +36,7 @@ from veil.attacks.base import ATTACKS, attack_class
 from veil.attacks.run import Outcome
 from veil.attacks.scoring import per_image
 from veil.experiments.saturation import Saturation, Search, saturate
-from veil.metrics import proportion_interval
+from veil.metrics import proportion_interval, t_interval
 from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class, preset_params
 from veil.data import ImageSet, load, stratified_split
@@ -346,10 +346,42 @@ def utility_kept(masked: dict, plain: dict, seed: int = 0, draws: int = 1000) ->
             "utility_kept_high": float(high)}
 
 
-def missing_runs(out_dir: Path, setup: Setup) -> list[str]:
-    """Planned runs (scheme/attack_threat) whose JSON is not in `out_dir`."""
-    return [f"{scheme}/{run_name(*planned)}" for scheme in SCHEMES for planned in plan(scheme, setup.pairs)
-            if not (out_dir / "runs" / scheme / f"{run_name(*planned)}.json").exists()]
+def missing_runs(out_dir: Path, setup: Setup, seed: int = 0) -> list[str]:
+    """Planned runs (scheme[/seedN]/attack_threat) whose JSON is not in `out_dir`: a trained victim's runs once per
+    victim seed."""
+    missing = []
+    for scheme in SCHEMES:
+        seeds = [seed + offset for offset in setup.victim_seeds] if scheme in TRAINED else [seed]
+        folders = [scheme if victim_seed == seed else f"{scheme}/seed{victim_seed}" for victim_seed in seeds]
+        missing += [f"{folder}/{run_name(*planned)}" for folder in folders for planned in plan(scheme, setup.pairs)
+                    if not (out_dir / "runs" / folder / f"{run_name(*planned)}.json").exists()]
+    return missing
+
+
+#: figures averaged over a trained scheme's victim seeds (the headline rows), each with a t interval over the seeds
+SEEDED_FIGURES = ("ssim", "semantic", "linkage")
+
+
+def over_victim_seeds(folder: Path, scheme: str) -> dict:
+    """For a scheme attacked once per victim seed (the report's own seed in `folder`, the others in `seedN/`): each
+    run's mean over the seeds that have it (`{scheme}_{run}_{figure}_seeds`, with `_low`/`_high`, a t interval
+    over seeds, and `{scheme}_{run}_victim_seeds`, how many), and `saturated` only if every seed's run saturated."""
+    others = sorted(path for path in folder.glob("seed*") if path.is_dir())
+    if not others:
+        return {}
+    figures = {}
+    for path in sorted(folder.glob("*_*.json")):
+        docs = [read_json(where / path.name)["figures"] for where in [folder, *others] if (where / path.name).exists()]
+        prefix = f"{scheme}_{path.stem}"
+        figures[f"{prefix}_victim_seeds"] = len(docs)
+        for name in SEEDED_FIGURES:
+            values = [doc[RUN_FIGURES[name]] for doc in docs if RUN_FIGURES[name] in doc]
+            if len(values) > 1:
+                low, high = t_interval(values)
+                figures.update({f"{prefix}_{name}_seeds": float(np.mean(values)), f"{prefix}_{name}_seeds_low": low,
+                                f"{prefix}_{name}_seeds_high": high})
+        figures[f"{prefix}_saturated"] = int(all(doc.get("saturated", 0) == 1 for doc in docs))
+    return figures
 
 
 #: figures of a run copied into privacy.json as `{scheme}_{run}_{name}`
@@ -380,7 +412,7 @@ def assemble(out_dir: Path, setup: Setup, seed: int) -> dict:
                           "victim": f"{sources['victim']} (test part), {sources['victim_scored']} images",
                           "public": f"{sources['public']} (train part)", "threat_c_pairs": "the victim's other "
                           "images (from the train part) masked with the victim's key or encoder",
-                          "missing_runs": missing_runs(out_dir, setup)})
+                          "missing_runs": missing_runs(out_dir, setup, seed)})
     write_bytes(out_dir / "report.md", write_report(out_dir, figures, runs).encode())
     return figures
 
@@ -411,6 +443,7 @@ def scheme_figures(out_dir: Path, scheme: str, runs: dict) -> dict:
         doc = runs[(scheme, path.stem)] = read_json(path)
         figures.update({f"{scheme}_{path.stem}_{name}": doc["figures"][key] for name, key in RUN_FIGURES.items()
                         if key in doc["figures"]})
+    figures.update(over_victim_seeds(folder, scheme))
     for threat in "abc":
         best = [doc["figures"]["ssim_median"] for (s, _), doc in runs.items()
                 if s == scheme and doc["config"]["threat"] == threat]

@@ -67,7 +67,7 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
              f"Victim: {doc['config']['victim']}; public images: {doc['config']['public']}; threat c pairs: "
              f"{doc['config']['threat_c_pairs']}. Attack budget: {budget}. Utility: {doc['config']['setup']}.", "",
              "## Summary: utility kept and the best attack under each threat model", "",
-             "Accuracy: the classifier trained on masked public images, scored on the masked victim images, with its "
+             "Accuracy: the classifier trained on the owner's masked images, scored on the masked victim images, with its "
              "95% interval; one classifier per input kind, at one budget: the masking paper's MLP (`nn`) for "
              "vectors, paper 004's CNN (`cnn`) for images. The same classifiers on plain images: the MLP on the "
              f"flattened pixels {_interval(figures, 'plain_accuracy_mlp')}, the CNN on the images "
@@ -88,7 +88,7 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
                      + " | ".join(cells) + " |")
     lines += ["", "## Worst-case leakage and the Pareto front", "", privacy_table(out_dir),
               "![frontier a](frontier_a.png) ![frontier b](frontier_b.png) ![frontier c](frontier_c.png)", "",
-              *_paper_table(runs), *_transfer_check(runs), *_key_space(), *_all_runs(runs),
+              *_paper_table(runs), *_transfer_check(runs), *_key_space(), *_all_runs(runs), *_victim_seeds(figures),
               "![SSIM box plots](ssim_boxes.png)", "", *_missing(doc), *_differences(doc)]
     return "\n".join(lines) + "\n"
 
@@ -180,6 +180,24 @@ def _all_runs(runs: dict) -> list[str]:
                      f"{_f(f['ssim_q1'])}-{_f(f['ssim_q3'])} | {_f(f['psnr_median'], 1)} | "
                      f"{_interval(f, 'linkage')} | {_interval(f, 'semantic_accuracy')} | "
                      f"{_f(f.get('blocks_correct'))} | {_saturated(f)} | {c['attack_s']:.0f} |")
+    return lines + [""]
+
+
+def _victim_seeds(figures: dict) -> list[str]:
+    """The trained victims' runs averaged over their victim seeds (`veil.experiments.privacy.over_victim_seeds`)."""
+    rows = [(name[:-len("_victim_seeds")], int(count)) for name, count in figures.items()
+            if name.endswith("_victim_seeds") and count > 1]
+    if not rows:
+        return []
+    lines = ["## Trained victims over their victim seeds", "", "Each trained victim (an AAE) is trained and attacked "
+             "once per victim seed; the mean over the seeds with its 95% t interval over seeds. `saturated`: every "
+             "seed's run saturated.", "", "| run | seeds | SSIM median | linkage | semantic | saturated |",
+             "|---|---|---|---|---|---|"]
+    for prefix, count in rows:
+        cells = [_interval(figures, f"{prefix}_{name}_seeds") if f"{prefix}_{name}_seeds" in figures else "-"
+                 for name in ("ssim", "linkage", "semantic")]
+        lines.append(f"| {prefix} | {count} | " + " | ".join(cells) + " | "
+                     + _saturated({"saturated": figures.get(f"{prefix}_saturated")}) + " |")
     return lines + [""]
 
 
