@@ -68,11 +68,9 @@ def plan(scheme: str, pairs: tuple[int, ...] = PAIRS) -> list[tuple[str, str, in
     runs = []
     for name in ATTACKS.names():
         cls = ATTACKS.get(name)
-        if method not in cls.schemes or (name == "gan" and scheme != method):
+        if name == "gan" and scheme != method:
             continue
-        for threat in cls.threats:
-            if name == "itn" and method == "aae" and threat == "a":
-                continue
+        for threat in (t for t in cls.threats if cls.applies_to(method, t)):
             runs += [(name, threat, n) for n in pairs] if threat == "c" else [(name, threat, None)]
     return runs
 
@@ -227,7 +225,7 @@ class Context:
                               "victim_images": len(self.victim)})
 
     def write_run(self, path: Path, scheme: str, outcome: Outcome, masked) -> None:
-        from veil.experiments.plots import attack_grid
+        from veil.attacks.grid import attack_grid
 
         ssim = outcome.per_image["ssim"]
         q1, median, q3 = np.percentile(ssim, [25, 50, 75])

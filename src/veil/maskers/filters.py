@@ -12,6 +12,8 @@ class FilterMasker(SchemeMasker):
     """A filter perturbation (a kernel size and a seed) as an estimator. `kernel` None is the default size; `fit`
     (which needs no data, and happens on first use when not called) checks both and builds the filter (`scheme_`)."""
 
+    structure = "filter"
+
     def __init__(self, kernel: int | None = None, seed: int = 0):
         self.kernel, self.seed = kernel, seed
 
