@@ -195,15 +195,15 @@ def test_neuracrypt_attack_checks_transfer_on_an_encoder_it_never_saw(trained_ma
     digits = load("digits")
     public_idx, victim_idx = stratified_split(digits.labels, 0.5, 0)
     public, victim = digits.subset(public_idx), digits.subset(victim_idx[:100])
-    budget = Budget(aae_images=300, aae_epochs=1, batch_size=32, simulated_encoders=2)
+    budget = Budget(aae_images=300, aae_epochs=12, batch_size=32, simulated_encoders=2)
     outcome = run_attack("neuracrypt", "a", mask_images(masker, victim), victim, public, budget=budget)
     details = outcome.details
     assert outcome.reconstructions.shape == (100, 3, 32, 32)
     assert details["encoders_trained_on"] == 1 and len(set(details["encoder_seeds"])) == 2
-    # the decoder learnt the encoder it trained on (better than the flat mean image), and the held-out figure is a
-    # real transfer check: an encoder it never saw reads worse than the one it trained on
-    assert details["seen_encoder_train_mse"] < details["mean_image_mse"]
-    assert details["held_out_encoder_mse"] > details["seen_encoder_train_mse"] * 1.2
+    # the decoder learnt the encoder it trained on (far better than the flat mean image), and the held-out figure is
+    # a real transfer check: through an encoder it never saw it reads far worse (on these budgets: 0.007, 0.045, 0.107)
+    assert details["seen_encoder_train_mse"] < 0.5 * details["mean_image_mse"], details
+    assert details["held_out_encoder_mse"] > 2 * details["seen_encoder_train_mse"], details
     with pytest.raises(VeilError, match="does not run under threat b"):
         run_attack("neuracrypt", "b", mask_images(masker, victim), victim, public, oracle=masker, budget=budget)
 
