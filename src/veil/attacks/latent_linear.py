@@ -91,10 +91,10 @@ def shared_labels(knowledge: Knowledge, chosen: np.ndarray) -> tuple[np.ndarray,
     masked, public = knowledge.masked, knowledge.public
     if masked.labels is None or public.labels is None:
         return np.zeros(len(masked), int), np.zeros(len(chosen), int)
-    names = sorted(set(masked.class_names) | set(public.class_names))
     if set(masked.class_names) != set(public.class_names):
         raise VeilError(f"the victim's classes {list(masked.class_names)} differ from the public images' "
                         f"{list(public.class_names)}; the latent-linear attack matches class by class")
+    names = sorted(masked.class_names)
     victim = np.array([names.index(masked.class_names[k]) for k in masked.labels])
     own = np.array([names.index(public.class_names[k]) for k in public.labels[chosen]])
     return victim, own
