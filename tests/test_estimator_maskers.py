@@ -147,6 +147,8 @@ def test_capabilities_are_declared_on_the_classes():
         assert cls.output in ("images", "vectors")
         assert not (cls.exact_uint8 and cls.output == "vectors")
         assert issubclass(cls, KeyedMasker) <= (cls.invertible and cls.exact_uint8)
+        assert cls.structure in ("blocks", "filter", "latent")  # what the attacks' rules read (veil.attacks)
+        assert cls.puzzle is None or cls.structure == "blocks"
     assert masker_class("aae").fits_on_data and masker_class("aae").output == "vectors"
     assert not masker_class("blur").invertible and not masker_class("blur").fits_on_data
 

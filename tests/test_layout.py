@@ -1,5 +1,6 @@
 """The package's shape: no module-level import cycle inside veil, and the library never imports the CLI."""
 import ast
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -74,3 +75,40 @@ def test_the_schemes_never_import_the_maskers_or_anything_above():
               for name in imports_anywhere(path) if name.startswith(above)}
     assert upward == set()
     assert {name for name in imports_anywhere(SRC / "veil" / "keys.py") if name.startswith("veil")} == {"veil.errors"}
+
+
+#: the package's layers, lowest first: a module never imports one of a higher layer, not even lazily inside a
+#: function (the AAE masker is built from veil.models, so maskers and models share a layer)
+LAYERS = (("veil.data",), ("veil.schemes", "veil.maskers", "veil.models"), ("veil.classifiers",), ("veil.attacks",),
+          ("veil.experiments",), ("veil.cli",))
+
+
+def layer_of(module: str) -> int | None:
+    for level, packages in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in packages):
+            return level
+    return None
+
+
+def upward_imports() -> list[str]:
+    found = []
+    for path in SRC.rglob("*.py"):
+        module = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+        level = layer_of(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                     [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            found += [f"{module} -> {name}" for name in names
+                      if level is not None and (layer_of(name) or 0) > level]
+    return sorted(found)
+
+
+def test_no_layer_imports_a_higher_one():
+    assert upward_imports() == []
+
+
+def test_the_layer_check_sees_a_lazy_upward_import(tmp_path, monkeypatch):
+    (tmp_path / "veil" / "attacks").mkdir(parents=True)
+    (tmp_path / "veil" / "attacks" / "x.py").write_text("def f():\n    from veil.experiments.plots import g\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
+    assert upward_imports() == ["veil.attacks.x -> veil.experiments.plots"]

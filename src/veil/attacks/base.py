@@ -7,8 +7,8 @@ images are used afterwards, by `veil.attacks.scoring`, to measure what the recon
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from dataclasses import dataclass, field, fields, replace
+from typing import ClassVar, Mapping
 
 import numpy as np
 
@@ -26,8 +26,6 @@ THREATS = {
          "victim's secret",
     "c": "known pairs: (a) plus n (image, masked) pairs of the victim",
 }
-SCHEMES = tuple(MASKERS.names())
-
 register_attack = ATTACKS.register
 attack_class = ATTACKS.get
 
@@ -54,9 +52,27 @@ class Budget:
         return cls(train_images=400, epochs=1, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=20,
                    simulated_encoders=2, semantic_train=400, semantic_epochs=2, semantic_widths=(32, 64))
 
-    def scaled(self, factor: int, fields: tuple[str, ...]) -> "Budget":
-        """This budget with `fields` multiplied by `factor` (a saturation search doubles an attack's own fields)."""
-        return replace(self, **{name: int(getattr(self, name) * factor) for name in fields})
+    def scaled(self, factor: float, names) -> "Budget":
+        """This budget with the fields `names` (an attack's `budget_fields`) multiplied by `factor`, rounded, at
+        least 1: one step of a saturation loop."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise VeilError(f"not budget fields: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **{name: max(1, round(getattr(self, name) * factor)) for name in names})
+
+
+def check_grants(threat: str, oracle: bool, pairs: bool) -> None:
+    """The threat rules, checked once for every entry point: the victim's encoder, key or oracle is granted under
+    threat b only and b needs it; known pairs under c only and c needs them."""
+    if threat not in THREATS:
+        raise VeilError(f"unknown threat model {threat!r}; known: {', '.join(THREATS)}")
+    if oracle != (threat == "b"):
+        raise VeilError(f"the victim's encoder, key or oracle is granted under threat b only, and threat b needs it "
+                        f"(threat {threat}: {THREATS[threat]})")
+    if pairs != (threat == "c"):
+        raise VeilError(f"known pairs (--pairs N) are granted under threat c only, and threat c needs them "
+                        f"(threat {threat}: {THREATS[threat]})")
 
 
 @dataclass
@@ -72,12 +88,7 @@ class Knowledge:
     budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self):
-        if self.threat not in THREATS:
-            raise VeilError(f"unknown threat model {self.threat!r}; known: {', '.join(THREATS)}")
-        if (self.oracle is not None) != (self.threat == "b"):
-            raise VeilError("the victim's encoder, key or oracle is given under threat b only, and threat b needs it")
-        if (self.pairs is not None) != (self.threat == "c"):
-            raise VeilError("known pairs are given under threat c only, and threat c needs them")
+        check_grants(self.threat, self.oracle is not None, self.pairs is not None)
 
     @property
     def method(self) -> str:
@@ -93,11 +104,15 @@ class Knowledge:
 
     def public_subset(self, n: int | None = None) -> np.ndarray:
         """Up to `n` (default: the budget's) public images, a seeded random choice."""
+        return self.public.images[self.public_indices(n)]
+
+    def public_indices(self, n: int | None = None) -> np.ndarray:
+        """The indices of `public_subset(n)` (for the labels that travel with the public images)."""
         n = self.budget.train_images if n is None else n
-        images = self.public.images
-        if n >= len(images):
-            return images
-        return images[np.sort(self.rng("public").choice(len(images), n, replace=False))]
+        total = len(self.public)
+        if n >= total:
+            return np.arange(total)
+        return np.sort(self.rng("public").choice(total, n, replace=False))
 
     def own_masker(self, rng: np.random.Generator) -> Masker:
         """The victim's scheme, as the set's configuration records it, with a random secret of the attacker's own:
@@ -114,28 +129,52 @@ class Knowledge:
 class Attack(ABC):
     """Reconstruct the victim's images from its masked data, with only what the threat model grants.
 
-    Subclasses set `threats` (the models they apply under), `schemes` (the masking methods they apply to) and
-    implement `reconstruct`. `details_` collects what the run spent and found (seconds, epochs, pairs), for the
-    output."""
+    Subclasses set `threats` (the models they apply under), `requires` (what the victim's masker class must declare
+    in its `Capabilities` for the attack to apply: attribute -> accepted value or tuple of values; a rule, never a
+    list of scheme names, so a new scheme is attacked by whatever its capabilities allow), `budget_fields` (the
+    `Budget` fields that drive the attack's strength, the ones a saturation loop doubles) and implement
+    `reconstruct`. `details_` collects what the run spent and found (seconds, epochs, pairs), for the output."""
 
     name: ClassVar[str] = ""
     threats: ClassVar[tuple[str, ...]] = ("a",)
+    requires: ClassVar[Mapping[str, object]] = {}
     #: the Budget fields that drive the attack's strength, which a saturation search doubles; () for a closed form
     budget_fields: ClassVar[tuple[str, ...]] = ()
-    schemes: ClassVar[tuple[str, ...]] = SCHEMES
 
     def __init__(self, progress: bool = False):
         self.progress = progress
         self.details_: dict = {}
 
     @classmethod
+    def requirements(cls, threat: str) -> dict:
+        """What the masker must declare for the attack to run under `threat` (some attacks need more under one)."""
+        return dict(cls.requires)
+
+    @classmethod
+    def unmet(cls, method: str, threat: str) -> list[str]:
+        """The requirements (`name=value`) that `method`'s masker class does not meet under `threat`."""
+        capabilities = masker_class(method)
+        missing = []
+        for name, accepted in cls.requirements(threat).items():
+            accepted = accepted if isinstance(accepted, tuple) else (accepted,)
+            if getattr(capabilities, name, None) not in accepted:
+                missing.append(f"{name}={'/'.join(map(str, accepted))}")
+        return missing
+
+    @classmethod
+    def applies_to(cls, method: str, threat: str | None = None) -> bool:
+        """Whether the attack runs against masked sets of `method` under `threat` (None: under any of its threats)."""
+        return any(not cls.unmet(method, t) for t in cls.threats if threat in (None, t))
+
+    @classmethod
     def check_applies(cls, method: str, threat: str) -> None:
-        if method not in cls.schemes:
-            raise VeilError(f"the {cls.name} attack does not apply to {method!r} (it applies to "
-                            f"{', '.join(cls.schemes)})")
         if threat not in cls.threats:
             raise VeilError(f"the {cls.name} attack does not run under threat {threat} (it runs under "
                             f"{', '.join(cls.threats)}; {threat}: {THREATS[threat]})")
+        if missing := cls.unmet(method, threat):
+            applies = [m for m in MASKERS.names() if not cls.unmet(m, threat)]
+            raise VeilError(f"the {cls.name} attack does not apply to {method!r} under threat {threat}: it needs a "
+                            f"masker with {', '.join(missing)} (it applies to {', '.join(applies) or 'none'})")
 
     @abstractmethod
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:

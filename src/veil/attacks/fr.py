@@ -26,7 +26,7 @@ class FRAttack(Attack):
     inside each block stay shuffled)."""
 
     threats = ("a",)
-    schemes = ("etc", "le", "ele", "pe", "scramble")
+    requires = {"structure": "blocks"}
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         self.details_ = {"rule": f"v > {FOLD} -> v xor 255, channel mean"}

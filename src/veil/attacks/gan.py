@@ -29,6 +29,7 @@ WIDTH, BLOCKS = 16, 2
 @register_attack("gan")
 class GANAttack(Attack):
     threats = ("a",)
+    budget_fields = ("gan_steps", "train_images")
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         start = time.time()

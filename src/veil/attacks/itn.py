@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from veil.attacks.base import Attack, Knowledge, register_attack
-from veil.errors import VeilError
 from veil.models.aae import Decoder
 from veil.models.inverse import InverseNet
 from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
@@ -40,13 +39,13 @@ class ITNAttack(Attack):
     encoder or masking oracle) and c (the victim's known pairs)."""
 
     threats = ("a", "b", "c")
+    budget_fields = ("train_images", "epochs", "aae_images", "aae_epochs")
 
     @classmethod
-    def check_applies(cls, method: str, threat: str) -> None:
-        super().check_applies(method, threat)
-        if method == "aae" and threat == "a":
-            raise VeilError("the itn attack needs pairs; an AAE cannot be simulated without its encoder under threat "
-                            "a (use --method latent-align or mismatch)")
+    def requirements(cls, threat: str) -> dict:
+        """Under threat a the pairs come from the attacker's own masker, which a masker fitted on data (an AAE)
+        cannot give without the victim's encoder."""
+        return {**super().requirements(threat), **({"fits_on_data": False} if threat == "a" else {})}
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         start = time.time()

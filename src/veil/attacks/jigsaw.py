@@ -188,12 +188,13 @@ class JigsawAttack(Attack):
     seams. A puzzle with too little structure (flat or noisy blocks) stays partly wrong; nothing is learnt per image."""
 
     threats = ("a",)
-    schemes = ("etc", "scramble")
+    requires = {"puzzle": ("blocks", "pixels")}
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
-        block = int(knowledge.config.get("block", masker_class(knowledge.method).default_block))
+        scheme = masker_class(knowledge.method)
+        block = int(knowledge.config.get("block", scheme.default_block))
         masked = knowledge.masked.data
-        if knowledge.method == "etc":
+        if scheme.puzzle == "blocks":
             source, flip = self._solve_etc(masked, block, knowledge.public_subset().mean(axis=0))
         else:
             source, flip = self._solve_scramble(masked, block)

@@ -23,6 +23,7 @@ ITERATIONS = 10
 
 @register_attack("latent-align")
 class LatentAlignAttack(OwnAAEAttack):
+    budget_fields = OwnAAEAttack.budget_fields + ("train_images",)
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         attacker = own_aae(knowledge, self.progress)

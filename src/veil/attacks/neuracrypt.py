@@ -27,6 +27,7 @@ from veil.training import set_seed
 
 @register_attack("neuracrypt")
 class NeuraCryptAttack(OwnAAEAttack):
+    budget_fields = OwnAAEAttack.budget_fields + ("simulated_encoders",)
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         budget = knowledge.budget

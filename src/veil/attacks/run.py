@@ -8,18 +8,16 @@ from pathlib import Path
 import numpy as np
 
 import veil.attacks.scoring as scoring
-from veil.attacks.base import THREATS, Budget, Knowledge, attack_class
+from veil.attacks.base import THREATS, Budget, Knowledge, attack_class, check_grants
+from veil.attacks.grid import attack_grid
 from veil.attacks.semantic import semantic_accuracy
 from veil.metrics import proportion_interval
 from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.io import claim_output
 from veil.masked import MaskedSet
-from veil.maskers.base import Masker
+from veil.maskers.base import Masker, masker_class
 from veil.results import write_results
-
-#: schemes whose reconstructions are also scored by the share of exactly restored blocks
-BLOCK_SCHEMES = ("etc", "scramble")
 
 
 @dataclass
@@ -42,13 +40,12 @@ def run_attack(method: str, threat: str, masked: MaskedSet, victim: ImageSet, pu
     (those images are then not scored) or an explicit (images, masked) tuple. `classifier`: trained on plain
     public images, for semantic leakage (see `attacks.semantic`)."""
     budget = budget or Budget()
+    check_grants(threat, oracle is not None, pairs is not None)
     attack = attack_class(method)(progress=progress)
     attack.check_applies(masked.method, threat)
     if len(victim) != len(masked):
         raise VeilError(f"{len(victim)} victim images for {len(masked)} masked samples; --victim must be the images "
                         "that were masked, in the same order")
-    if pairs is not None and threat != "c":
-        raise VeilError("known pairs (--pairs) belong to threat c")
     scored = np.arange(len(victim))
     known = pairs
     if isinstance(pairs, (int, np.integer)):
@@ -92,8 +89,9 @@ def contract_figures(values: dict, truth: ImageSet, recon: np.ndarray, masked: M
                         "semantic_accuracy_plain": semantic_accuracy(classifier, truth.images, truth.labels,
                                                                      truth.class_names),
                         "semantic_chance": 1.0 / len(truth.class_names)})
-    if masked.method in BLOCK_SCHEMES:
-        block = masked.meta.get("config", {}).get("block")
+    scheme = masker_class(masked.method)
+    if scheme.structure == "blocks":
+        block = masked.meta.get("config", {}).get("block", scheme.default_block)
         figures["blocks_correct"] = scoring.blocks_correct(truth.images, recon, block)
     if masked.data.ndim == 4:
         figures["masked_ssim_median"] = float(np.median(scoring.per_image(truth.images, masked.data)["ssim"]))
@@ -101,18 +99,8 @@ def contract_figures(values: dict, truth: ImageSet, recon: np.ndarray, masked: M
     return figures
 
 
-def write_attack(out_dir, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int,
-                 force: bool = False) -> Path:
-    """`attack.json` (figures, meta, config, details) and `grid.png` (victim, masked, reconstruction rows) in a new
-    folder; an existing non-empty folder is refused unless `force`."""
-    with claim_output(out_dir, force, folder=True, writer="attack") as tmp:
-        fill_attack_folder(tmp, outcome, victim, masked, seed)
-    return Path(out_dir)
-
-
 def fill_attack_folder(folder: Path, outcome: Outcome, victim: ImageSet, masked: MaskedSet, seed: int) -> None:
-    from veil.experiments.plots import attack_grid
-
+    """`attack.json` (figures, meta, config, details) and `grid.png` (victim, masked, reconstruction rows)."""
     show = outcome.scored[:8]
     config = outcome.config
     write_results(folder / "attack.json", outcome.figures, seed=seed, config=config, details=outcome.details)
@@ -122,25 +110,26 @@ def fill_attack_folder(folder: Path, outcome: Outcome, victim: ImageSet, masked:
 
 
 def victim_oracle(masked: MaskedSet, masked_file, masker_dir=None, secret: bytes | None = None) -> Masker:
-    """Threat b's access to the victim's masking function: its AAE encoder (the decoder is never read), its keyed
-    scheme (the random filters included) under its secret, or the unkeyed blur rebuilt from the set's
-    configuration. It must match the set's fingerprint."""
-    from veil.maskers.base import load_masker, masker_class
+    """Threat b's access to the victim's masking function: its trained encoder (an AAE's; the decoder is never
+    read), its keyed scheme under its secret, or a masker without a secret rebuilt from the set's configuration. It
+    must match the set's fingerprint."""
+    from veil.maskers.base import load_masker
 
-    if masked.method == "aae":
+    cls = masker_class(masked.method)
+    if cls.fits_on_data:
         if masker_dir is None:
-            raise VeilError("threat b against an AAE needs the victim's encoder: --masker DIR")
+            raise VeilError(f"threat b against {masked.method} needs the victim's encoder: --masker DIR")
         oracle = load_masker(masker_dir, public_only=True)
-    elif not masker_class(masked.method).keyed:
-        if masker_dir is not None or secret is not None:
-            raise VeilError(f"{masked.method} has no key or masker folder; its oracle is rebuilt from the set's "
-                            "configuration")
-        oracle = masker_class(masked.method)(**masked.meta.get("config", {}))
-    else:
+    elif cls.keyed:
         if secret is None:
             raise VeilError(f"threat b against {masked.method} needs the victim's key (--key-file or --key-env), "
                             "used as a black-box masking oracle")
-        oracle = masker_class(masked.method)(secret, **masked.meta.get("config", {}))
+        oracle = cls(secret, **masked.meta.get("config", {}))
+    else:
+        if masker_dir is not None or secret is not None:
+            raise VeilError(f"{masked.method} has no key or masker folder; its oracle is rebuilt from the set's "
+                            "configuration")
+        oracle = cls(**masked.meta.get("config", {}))
     if oracle.fingerprint != masked.fingerprint:
         raise VeilError("the encoder or key given does not match the fingerprint the set was masked with",
                         masked_file)
@@ -154,19 +143,12 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
     new folder; `force`: into an existing one, see `veil.io.claim_output`)."""
     from veil.attacks.semantic import public_classifier
 
-    if threat not in THREATS:
-        raise VeilError(f"unknown threat model {threat!r}; known: {', '.join(THREATS)}")
+    # under threat b, `victim_oracle` names what the scheme's oracle needs (a key, an encoder, or nothing)
+    check_grants(threat, threat == "b" or masker_dir is not None or secret is not None, pairs is not None)
     masked = MaskedSet.load(masked_file)
     attack_class(method).check_applies(masked.method, threat)
-    if threat != "b" and (masker_dir is not None or secret is not None):
-        raise VeilError(f"the victim's encoder or key is granted under threat b only (threat {threat}: "
-                        f"{THREATS[threat]})")
-    if pairs is not None and threat != "c":
-        raise VeilError("known pairs (--pairs) belong to threat c")
     with claim_output(out_dir, force, folder=True, writer="attack", reads=[masker_dir]) as tmp:  # before a long run
         oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None
-        if threat == "c" and pairs is None:
-            raise VeilError("threat c needs --pairs N (how many of the victim's (image, masked) pairs are known)")
         budget = budget or Budget()
         classifier = public_classifier(public, budget, seed, progress) if public.labels is not None else None
         outcome = run_attack(method, threat, masked, victim, public, oracle, pairs, seed, budget, classifier,

@@ -7,41 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from veil.io import atomic_path  # noqa: E402
-
-
-def _save(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _hwc(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.asarray(image).transpose(1, 2, 0), 0, 1)
-
-
-def gaussian_square(gauss: np.ndarray) -> np.ndarray:
-    """The Gaussian part padded with zeros to the next square (384 -> 400) and shown as a 20x20 image."""
-    side = int(np.ceil(np.sqrt(gauss.shape[-1])))
-    padded = np.zeros(side * side, dtype=np.float32)
-    padded[:gauss.shape[-1]] = gauss
-    return padded.reshape(side, side)
-
-
-def image_rows(path, rows: list[tuple[str, list[np.ndarray]]], title: str = "", fontsize: int = 12) -> None:
-    """A grid with one labelled row per list of pictures: (3, H, W) images in [0, 1], or 2-D arrays (grey)."""
-    n = max(len(pictures) for _, pictures in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
-    for row, (label, pictures) in enumerate(rows):
-        for i, picture in enumerate(pictures):
-            axes[row, i].imshow(_hwc(picture) if picture.ndim == 3 else picture, cmap=None if picture.ndim == 3
-                                else "gray")
-        axes[row, 0].set_ylabel(label)
-    for ax in axes.ravel():
-        ax.set_xticks([]), ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=fontsize)
-    _save(fig, path)
+from veil.figures import gaussian_square, hwc, image_rows, save_figure  # noqa: E402
 
 
 def masked_examples(path, originals: np.ndarray, gauss: np.ndarray, decoded: np.ndarray, title: str = "") -> None:
@@ -61,7 +27,7 @@ def curves(path, rows: list[dict], keys: list[str], ylabel: str, title: str, log
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def pair_grid(path, original: np.ndarray, grid: np.ndarray, title: str) -> None:
@@ -71,14 +37,14 @@ def pair_grid(path, original: np.ndarray, grid: np.ndarray, title: str) -> None:
     for ax in axes.ravel():
         ax.set_xticks([]), ax.set_yticks([])
         ax.axis("off")
-    axes[0, 0].imshow(_hwc(original)), axes[0, 0].set_title("x", fontsize=8)
+    axes[0, 0].imshow(hwc(original)), axes[0, 0].set_title("x", fontsize=8)
     for j in range(n):
         axes[0, j + 1].text(0.5, 0.3, f"dec {j}", ha="center", fontsize=8)
         axes[j + 1, 0].text(0.5, 0.5, f"enc {j}", ha="center", fontsize=8)
         for i in range(n):
-            axes[j + 1, i + 1].imshow(_hwc(grid[j, i]))
+            axes[j + 1, i + 1].imshow(hwc(grid[j, i]))
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def tradeoff(path, series: dict[str, tuple[list, list, list]], xlabel: str, ylabel: str, title: str) -> None:
@@ -91,7 +57,7 @@ def tradeoff(path, series: dict[str, tuple[list, list, list]], xlabel: str, ylab
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
@@ -105,20 +71,12 @@ def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
             low, high = float(image.min()), float(image.max())
             scaled = image if low >= 0 and high <= 1 else (image - low) / max(high - low, 1e-8)
             top, left = r * (height + pad), i * (width + pad)
-            mosaic[top:top + height, left:left + width] = _hwc(scaled)
+            mosaic[top:top + height, left:left + width] = hwc(scaled)
     fig, ax = plt.subplots(figsize=(0.9 * n + 1.2, 0.9 * len(names)))
     ax.imshow(mosaic, interpolation="nearest")
     ax.set_yticks([r * (height + pad) + height / 2 for r in range(len(names))], names, fontsize=8)
     ax.set_xticks([])
-    _save(fig, path)
-
-
-def attack_grid(path, victim: np.ndarray, masked: np.ndarray, recon: np.ndarray, title: str = "") -> None:
-    """Rows: the victim's images, their masked form (stretched to [0, 1]; vectors shown as Fig 1's square), the
-    attack's reconstruction."""
-    shown = [(m - m.min()) / max(float(m.max() - m.min()), 1e-9) if m.ndim == 3 else gaussian_square(m)
-             for m in masked]
-    image_rows(path, [("victim", list(victim)), ("masked", shown), ("attack", list(recon))], title, fontsize=9)
+    save_figure(fig, path)
 
 
 def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xlabel: str, ylabel: str,
@@ -135,7 +93,7 @@ def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xla
     xs = [x for x, _ in points.values()]
     ax.set_xlim(min(-0.05, min(xs) - 0.05), max(1.05, max(xs) + 0.1))  # the normalised semantic part may pass 1
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def box_stats(path, boxes: list[tuple[str, dict]], ylabel: str, title: str) -> None:
@@ -145,4 +103,4 @@ def box_stats(path, boxes: list[tuple[str, dict]], ylabel: str, title: str) -> N
     ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelrotation=90, labelsize=7)
     ax.grid(alpha=0.3, axis="y")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -87,11 +87,9 @@ def plan(scheme: str, pairs: tuple[int, ...] = PAIRS) -> list[tuple[str, str, in
     runs = []
     for name in ATTACKS.names():
         cls = ATTACKS.get(name)
-        if method not in cls.schemes or (name == "gan" and scheme != method):
+        if name == "gan" and scheme != method:
             continue
-        for threat in cls.threats:
-            if name == "itn" and method == "aae" and threat == "a":
-                continue
+        for threat in (t for t in cls.threats if cls.applies_to(method, t)):
             runs += [(name, threat, n) for n in pairs] if threat == "c" else [(name, threat, None)]
     return runs
 
@@ -306,7 +304,7 @@ class Context:
                   search: Saturation) -> None:
         """The run's JSON (its figures with `saturated`; the victim's masker configuration, for an AAE its whole
         recipe, under config; the saturation curve under details) and its PNG grid."""
-        from veil.experiments.plots import attack_grid
+        from veil.attacks.grid import attack_grid
 
         ssim = outcome.per_image["ssim"]
         q1, median, q3 = np.percentile(ssim, [25, 50, 75])

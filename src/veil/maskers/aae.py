@@ -108,6 +108,7 @@ class AAEMasker(Masker):
     fits_on_data = True
     invertible = True
     output = "vectors"
+    structure = "latent"
     #: never forked to mask in shards: a process forked after torch has run on several threads can hang (`veil mask`
     #: shards the NumPy encoder, `veil.maskers.aae_numpy`)
     shard_unit = None

@@ -72,6 +72,13 @@ class Capabilities:
     exact_uint8: ClassVar[bool] = False
     #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
     output: ClassVar[str] = "images"
+    #: how the masking acts, for the attacks that exploit it (`veil.attacks`): "blocks" (keyed permutations and value
+    #: flips of pixel blocks, the same for every image of a set), "filter" (a convolution of each image), "latent"
+    #: (a learnt encoder's vectors); declared by each masker family
+    structure: ClassVar[str] = ""
+    #: what a jigsaw solver can assemble: "blocks" (whole blocks moved, turned and recoloured, one arrangement for
+    #: the set), "pixels" (one arrangement of the pixels inside every block), or None
+    puzzle: ClassVar[str | None] = None
     #: the constructor options a user may set by name (`veil mask --block 8`)
     options: ClassVar[tuple[str, ...]] = ()
     #: masking in shards that start at multiples of this many images gives the bytes of masking the set whole

@@ -112,7 +112,8 @@ class KeyedScheme(Scheme):
     options = ("block",)
     default_block: ClassVar[int] = 16
     allowed_blocks: ClassVar[tuple[int, ...]] = (16,)
-    SHOWN = Scheme.SHOWN + ("default_block", "allowed_blocks")
+    SHOWN = Scheme.SHOWN + ("default_block", "allowed_blocks", "structure", "puzzle")
+    structure = "blocks"
 
     def __init__(self, secret=None, block: int | None = None, table=None):
         self.block = self.check(secret, block, table)

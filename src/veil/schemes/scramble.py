@@ -18,6 +18,7 @@ class Scramble(KeyedScheme):
 
     default_block = 8
     allowed_blocks = (2, 4, 8, 16)
+    puzzle = "pixels"
 
     def _build(self, layout: BlockLayout, draws) -> None:
         pixels = layout.block * layout.block
