@@ -357,3 +357,19 @@ def test_budget_scaled_multiplies_only_the_named_fields():
         budget.scaled(2, ["steps"])
     for name in ATTACKS.names():  # every attack's declared fields are budget fields
         budget.scaled(2, attack_class(name).budget_fields)
+
+
+def test_the_attackers_own_aae_follows_the_recipe_the_masked_set_records():
+    """Threat a grants the algorithm: an AAE's masked set records its recipe (never its seed), and the attacker's
+    own AAE is built with it; a set without one gets the default recipe, which README's train-masker trains."""
+    from veil.attacks.own_aae import victim_recipe
+    from veil.maskers.aae_numpy import public_recipe
+
+    vectors = np.zeros((4, 404), np.float32)
+    recorded = public_recipe({"channels": 8, "batch_size": 16, "schedule": "constant", "seed": 77, "epochs": 3})
+    assert "seed" not in recorded
+    masked = MaskedSet(vectors, None, [], "aae", "aae:x", {"recipe": recorded})
+    recipe = victim_recipe(Knowledge("a", masked, ImageSet(np.zeros((1, 3, 32, 32), np.float32))))
+    assert recipe == {"channels": 8, "batch_size": 16, "schedule": "constant", "gauss_dim": 384}
+    bare = MaskedSet(vectors, None, [], "aae", "aae:x", {})
+    assert victim_recipe(Knowledge("a", bare, ImageSet(np.zeros((1, 3, 32, 32), np.float32)))) == {"gauss_dim": 384}
