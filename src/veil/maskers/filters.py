@@ -13,8 +13,6 @@ class FilterMasker(SchemeMasker):
     """A filter with no secret (the blur) as an estimator. `kernel` None is the default size; `fit` (which needs no
     data, and happens on first use when not called) checks it and builds the filter (`scheme_`)."""
 
-    structure = "filter"
-
     def __init__(self, kernel: int | None = None):
         self.kernel = kernel
 

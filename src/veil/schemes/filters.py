@@ -66,7 +66,8 @@ class FilterScheme(Scheme):
     allowed_kernels: ClassVar[tuple[int, ...]] = (3, 5, 7, 9, 11)
     default_kernel: ClassVar[int] = 5
     options = ("kernel",)
-    SHOWN = Scheme.SHOWN + ("default_kernel", "allowed_kernels")
+    SHOWN = Scheme.SHOWN + ("default_kernel", "allowed_kernels", "structure")
+    structure = "filter"
 
     @classmethod
     def check_kernel(cls, kernel: int | None) -> int:
