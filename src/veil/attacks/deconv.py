@@ -26,6 +26,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import sparse
+from scipy.linalg import cho_factor, cho_solve
 
 from veil.attacks.base import Attack, Knowledge, register_attack
 from veil.errors import VeilError
@@ -38,7 +40,9 @@ NOISE_LEVELS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
 #: full-rank prior
 SHRINK = 1e-3
 LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float64)
-RESTARTS, STEPS = 64, 1500
+RESTARTS, STEPS = 64, 3000
+#: the fit stops when its best loss gains less than this share over CHECK_EVERY steps
+CONVERGED, CHECK_EVERY = 1e-3, 100
 #: masked images whose reconstructions decide the kernel's orientation, and that score the noise levels
 PROBE = 200
 
@@ -121,14 +125,19 @@ def blind_kernel(masked: np.ndarray, public: np.ndarray, size: int, rng: np.rand
     half, lag = size // 2, 2 * size
     target = autocorrelation(laplacian(masked[:, :, half:SIDE - half, half:SIDE - half]), lag)
     natural = autocorrelation(laplacian(public), lag + size - 1)
-    scale = float(np.sqrt(target[lag, lag] / natural[lag + size - 1, lag + size - 1])) / size
+    scale = float(target[lag, lag] / natural[lag + size - 1, lag + size - 1]) ** 0.5 / size
     generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
     kernels = (torch.randn(restarts, 1, size, size, generator=generator, dtype=torch.float64) * scale)
     kernels.requires_grad_(True)
     optimizer = torch.optim.Adam([kernels], lr=0.02 * scale * size)
     norm = (target ** 2).sum()
-    for _ in range(steps):
+    previous = np.inf
+    for step in range(steps):
         loss = ((modelled_autocorrelation(kernels, natural) - target) ** 2).sum((1, 2)) / norm
+        if step % CHECK_EVERY == 0:
+            if float(loss.detach().min()) > previous * (1 - CONVERGED):
+                break
+            previous = float(loss.detach().min())
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
@@ -201,17 +210,17 @@ class FilterInverse:
     to the masked values' mean variance) says how far the kernel is trusted."""
 
     def __init__(self, prior: ImagePrior, kernel: np.ndarray):
-        operator = np.kron(np.eye(3), filter_operator(kernel))
+        operator = sparse.kron(sparse.identity(3), filter_operator(kernel), format="csr")
         self.mean = prior.mean.ravel().astype(np.float64)
         self.offset = operator @ self.mean
-        self.gain = prior.covariance @ operator.T
+        self.gain = np.ascontiguousarray((operator @ prior.covariance).T)  # covariance @ operator', sparse
         self.system = operator @ self.gain
 
     def __call__(self, masked: np.ndarray, noise: float) -> np.ndarray:
         system = self.system.copy()
         system[np.diag_indices_from(system)] += noise * np.trace(system) / len(system)
         residual = masked.reshape(len(masked), -1).T - self.offset[:, None]
-        estimate = self.mean[:, None] + self.gain @ np.linalg.solve(system, residual)
+        estimate = self.mean[:, None] + self.gain @ cho_solve(cho_factor(system), residual)
         return estimate.T.reshape(masked.shape).astype(np.float32)
 
     def best_noise(self, masked: np.ndarray, images: np.ndarray) -> float:
@@ -219,7 +228,9 @@ class FilterInverse:
         return min(NOISE_LEVELS, key=lambda noise: float(((self(masked, noise) - images) ** 2).mean()))
 
 
-def filter_operator(kernel: np.ndarray) -> np.ndarray:
-    """The filter on one 32 x 32 channel as a (1024, 1024) matrix, borders included: its response to each pixel."""
+def filter_operator(kernel: np.ndarray) -> sparse.csr_matrix:
+    """The filter on one 32 x 32 channel as a sparse (1024, 1024) matrix, borders included: its response to each
+    pixel."""
     impulses = np.eye(SIDE * SIDE, dtype=np.float32).reshape(-1, 1, SIDE, SIDE)
-    return filter_images(impulses, np.asarray(kernel, np.float32)).reshape(SIDE * SIDE, -1).T.astype(np.float64)
+    responses = filter_images(impulses, np.asarray(kernel, np.float32)).reshape(SIDE * SIDE, -1)
+    return sparse.csr_matrix(responses.T.astype(np.float64))
