@@ -64,6 +64,7 @@ ARCHITECTURES = Registry("architecture", _table("veil.models", {
     "descrambler": ("descrambler-cnn",)}))
 ATTACKS = Registry("attack", _table("veil.attacks", {
     "mismatch": ("mismatch",), "itn": ("itn",), "latent_align": ("latent-align",), "fr": ("fr",),
-    "jigsaw": ("jigsaw",), "gan": ("gan",), "neuracrypt": ("neuracrypt",), "deconv": ("deconv",)}), tag="name")
+    "jigsaw": ("jigsaw",), "gan": ("gan",), "neuracrypt": ("neuracrypt",), "deconv": ("deconv",),
+    "itn_prior": ("itn-prior",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "paper": ("table1", "table2", "pairs", "width", "all"), "tradeoff": ("tradeoff",)}))

@@ -4,7 +4,8 @@
 - b, encoder or oracle: (a) plus the victim's AAE encoder or black-box use of its masking function.
 - c, known pairs: (a) plus n (image, masked) pairs of the victim.
 
-Attacks (`veil attack --method`): mismatch, itn, latent-align, neuracrypt, fr, jigsaw, gan, deconv.
+Attacks (`veil attack --method`): mismatch, itn, latent-align, neuracrypt, fr, jigsaw, gan, deconv,
+itn-prior.
 """
 from veil.attacks.base import ATTACKS, THREATS, Attack, Budget, Knowledge, attack_class, register_attack
 from veil.attacks.run import Outcome, run_attack, write_attack
