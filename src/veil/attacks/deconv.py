@@ -43,6 +43,8 @@ LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float64)
 RESTARTS, STEPS = 64, 3000
 #: the fit stops when its best loss gains less than this share over CHECK_EVERY steps
 CONVERGED, CHECK_EVERY = 1e-3, 100
+#: known pairs whose normal equations are summed at once
+PAIR_CHUNK = 64
 #: masked images whose reconstructions decide the kernel's orientation, and that score the noise levels
 PROBE = 200
 
@@ -104,11 +106,16 @@ def kernel_error(estimate: np.ndarray, truth: np.ndarray) -> float:
 
 def kernel_from_pairs(images: np.ndarray, masked: np.ndarray, size: int) -> np.ndarray:
     """The K x K kernel that best maps the images to their masked versions (least squares): masking is linear in the
-    kernel, one column per kernel weight (the images filtered with that weight alone)."""
+    kernel, one column per kernel weight (the images filtered with that weight alone). The normal equations are
+    summed over chunks of pairs, so that any number of pairs fits in memory."""
     unit = np.eye(size * size, dtype=np.float32).reshape(-1, size, size)
-    design = np.stack([filter_images(images, k).ravel() for k in unit], axis=1).astype(np.float64)
-    weights, *_ = np.linalg.lstsq(design, masked.ravel().astype(np.float64), rcond=None)
-    return weights.reshape(size, size).astype(np.float32)
+    gram, moment = np.zeros((size * size, size * size)), np.zeros(size * size)
+    for start in range(0, len(images), PAIR_CHUNK):
+        chunk = images[start:start + PAIR_CHUNK]
+        design = np.stack([filter_images(chunk, k).ravel() for k in unit], axis=1).astype(np.float64)
+        gram += design.T @ design
+        moment += design.T @ masked[start:start + PAIR_CHUNK].ravel().astype(np.float64)
+    return np.linalg.solve(gram, moment).reshape(size, size).astype(np.float32)
 
 
 def relative_residual(images: np.ndarray, masked: np.ndarray, kernel: np.ndarray) -> float:
