@@ -78,14 +78,10 @@ def training_pairs(knowledge: Knowledge, n: int) -> tuple[np.ndarray, np.ndarray
     images = knowledge.public_subset(n)
     if knowledge.threat == "b":
         return knowledge.oracle.transform(images), images
-    return own_key_pairs(knowledge, images), images
-
-
-def own_key_pairs(knowledge: Knowledge, images: np.ndarray) -> np.ndarray:
-    """The images masked under OWN_KEYS secrets of the attacker's own (consecutive groups, one secret each)."""
     rng = knowledge.rng("own-keys")
     groups = np.array_split(np.arange(len(images)), min(OWN_KEYS, len(images)))
-    return np.concatenate([knowledge.own_masker(rng).transform(images[g]) for g in groups])
+    masked = np.concatenate([knowledge.own_masker(rng).transform(images[g]) for g in groups])
+    return masked, images
 
 
 def equal_steps_epochs(pairs: int, images: int, epochs: int, batch_size: int) -> int:
@@ -98,15 +94,10 @@ def equal_steps_epochs(pairs: int, images: int, epochs: int, batch_size: int) ->
 def init_affine(network: InverseNet, masked: np.ndarray, images: np.ndarray, rng: np.random.Generator) -> float:
     """Set the affine layer to the ridge-regression inverse of the pairs; returns the chosen ridge strength."""
     weight, bias, strength = ridge_inverse(masked.reshape(len(masked), -1), images.reshape(len(images), -1), rng)
-    set_affine(network, weight, bias)
-    return strength
-
-
-def set_affine(network: InverseNet, weight: np.ndarray, bias: np.ndarray) -> None:
-    """The affine layer becomes y = x @ weight + bias."""
     with torch.no_grad():
         network.affine.weight.copy_(torch.from_numpy(weight.T.astype(np.float32)))
         network.affine.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
+    return strength
 
 
 def ridge_inverse(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
