@@ -8,9 +8,9 @@ K * K numbers, so the attack estimates those numbers and inverts the operator.
   their second-order statistics are the kernel's autocorrelation applied to those of natural images, which public
   images give. Both are taken after a Laplacian (filters commute), which makes natural images nearly white and the
   fit well conditioned. The kernel whose autocorrelation fits best (gradient descent from many random starts) is the
-  victim's up to sign and a 180-degree rotation; the sign makes the reconstructions' mean positive like public
-  images', and the rotation is the one whose reconstructions have sparser gradients (the wrong one leaves an
-  all-pass phase error that spreads edges out).
+  victim's up to sign and a 180-degree rotation; the sign is the one under which the public mean image, filtered,
+  looks like the masked mean image, and the rotation the one whose reconstructions have sparser gradients (the
+  wrong one leaves an all-pass phase error that spreads edges out).
 
 The inverse is the linear minimum-mean-square-error estimate under the public images' mean and covariance (all
 3 x 32 x 32 values at once, so colour correlations fill in what the filter suppresses), with the exact operator of the
@@ -181,9 +181,9 @@ def modelled_autocorrelation(kernels: torch.Tensor, natural: torch.Tensor) -> to
 
 
 def orient(kernel: np.ndarray, masked: np.ndarray, prior: "ImagePrior", noise: float = 1e-3) -> np.ndarray:
-    """Of the four kernels blind deconvolution cannot tell apart (sign, 180-degree rotation): the sign whose mean
-    reconstruction is positive as public images' mean is, and the rotation whose reconstructions of a few masked
-    images have the sparsest gradients."""
+    """Of the four kernels blind deconvolution cannot tell apart (sign, 180-degree rotation): the sign under which
+    the filtered public mean image correlates positively with the masked mean image, and the rotation whose
+    reconstructions of a few masked images have the sparsest gradients."""
     sign = 1.0 if np.vdot(filter_images(prior.mean[None], kernel)[0], masked.mean(0)) >= 0 else -1.0
     candidates = [sign * kernel, sign * np.rot90(kernel, 2).copy()]
     return min(candidates, key=lambda k: gradient_spread(prior.inverse(k)(masked[:PROBE], noise)))
