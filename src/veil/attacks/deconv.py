@@ -40,8 +40,9 @@ NOISE_LEVELS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
 #: full-rank prior
 SHRINK = 1e-3
 LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float64)
-RESTARTS, STEPS = 64, 3000
-#: the fit stops when its best loss gains less than this share over CHECK_EVERY steps
+RESTARTS, STEPS = 256, 3000
+#: the fit stops when its summed loss over all starts gains less than this share over CHECK_EVERY steps (the best
+#: start alone may stall in a local minimum while another is still descending past it)
 CONVERGED, CHECK_EVERY = 1e-3, 100
 #: known pairs whose normal equations are summed at once
 PAIR_CHUNK = 64
@@ -142,9 +143,9 @@ def blind_kernel(masked: np.ndarray, public: np.ndarray, size: int, rng: np.rand
     for step in range(steps):
         loss = ((modelled_autocorrelation(kernels, natural) - target) ** 2).sum((1, 2)) / norm
         if step % CHECK_EVERY == 0:
-            if float(loss.detach().min()) > previous * (1 - CONVERGED):
+            if float(loss.detach().sum()) > previous * (1 - CONVERGED):
                 break
-            previous = float(loss.detach().min())
+            previous = float(loss.detach().sum())
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
