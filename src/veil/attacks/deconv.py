@@ -40,7 +40,9 @@ NOISE_LEVELS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
 #: full-rank prior
 SHRINK = 1e-3
 LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float64)
-RESTARTS, STEPS = 256, 3000
+#: random starts of the blind fit per kernel weight (64 starts in all missed the global fit for one k = 7 kernel in
+#: four), and its most steps
+STARTS_PER_WEIGHT, STEPS = 5, 3000
 #: the fit stops when its summed loss over all starts gains less than this share over CHECK_EVERY steps (the best
 #: start alone may stall in a local minimum while another is still descending past it)
 CONVERGED, CHECK_EVERY = 1e-3, 100
@@ -127,7 +129,7 @@ def relative_residual(images: np.ndarray, masked: np.ndarray, kernel: np.ndarray
 
 
 def blind_kernel(masked: np.ndarray, public: np.ndarray, size: int, rng: np.random.Generator,
-                 restarts: int = RESTARTS, steps: int = STEPS) -> tuple[np.ndarray, float]:
+                 steps: int = STEPS) -> tuple[np.ndarray, float]:
     """The kernel (up to sign and a 180-degree rotation) whose autocorrelation, applied to the public images'
     Laplacian autocorrelation, best fits the masked images' (inside the borders); and the fit's relative residual."""
     half, lag = size // 2, 2 * size
@@ -135,6 +137,7 @@ def blind_kernel(masked: np.ndarray, public: np.ndarray, size: int, rng: np.rand
     natural = autocorrelation(laplacian(public), lag + size - 1)
     scale = float(target[lag, lag] / natural[lag + size - 1, lag + size - 1]) ** 0.5 / size
     generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+    restarts = STARTS_PER_WEIGHT * size * size
     kernels = (torch.randn(restarts, 1, size, size, generator=generator, dtype=torch.float64) * scale)
     kernels.requires_grad_(True)
     optimizer = torch.optim.Adam([kernels], lr=0.02 * scale * size)
