@@ -344,6 +344,8 @@ def test_attacks_apply_by_declared_capabilities():
     assert applies("latent-linear") == applies("mismatch") == {"aae"}
     assert applies("itn", "a") == set(MASKERS.names()) - {"aae"} and "aae" in applies("itn", "c")
     assert applies("gan") == set(MASKERS.names()) and not applies("latent-linear", "b")
+    assert applies("deconv") == {"randfilter"}  # one keyed filter shared by the set; not the per-image iidfilter
+    assert applies("itn-prior", "c") == set(MASKERS.names()) - {"aae"} and not applies("itn-prior", "a")
 
 
 def test_budget_scaled_multiplies_only_the_named_fields():

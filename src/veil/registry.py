@@ -63,7 +63,8 @@ ARCHITECTURES = Registry("architecture", _table("veil.models", {
     "convmixer": ("convmixer",), "vit": ("vit",), "inverse": ("itn",), "gan": ("gan-translator", "gan-critic"),
     "descrambler": ("descrambler-cnn",)}))
 ATTACKS = Registry("attack", _table("veil.attacks", {
-    "mismatch": ("mismatch",), "itn": ("itn",), "latent_align": ("latent-align",), "latent_linear": ("latent-linear",), "fr": ("fr",),
-    "jigsaw": ("jigsaw",), "gan": ("gan",), "neuracrypt": ("neuracrypt",)}), tag="name")
+    "mismatch": ("mismatch",), "itn": ("itn",), "itn_prior": ("itn-prior",), "latent_align": ("latent-align",),
+    "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
+    "neuracrypt": ("neuracrypt",), "deconv": ("deconv",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "paper": ("table1", "table2", "pairs", "width", "all"), "tradeoff": ("tradeoff",)}))

@@ -76,6 +76,8 @@ class Capabilities:
     #: flips of pixel blocks, the same for every image of a set), "filter" (a convolution of each image), "latent"
     #: (a learnt encoder's vectors); declared by each masker family
     structure: ClassVar[str] = ""
+    #: a new masking function for every image (iidfilter) rather than one for the whole set
+    per_image: ClassVar[bool] = False
     #: what a jigsaw solver can assemble: "blocks" (whole blocks moved, turned and recoloured, one arrangement for
     #: the set), "pixels" (one arrangement of the pixels inside every block), or None
     puzzle: ClassVar[str | None] = None

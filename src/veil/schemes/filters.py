@@ -66,7 +66,7 @@ class FilterScheme(Scheme):
     allowed_kernels: ClassVar[tuple[int, ...]] = (3, 5, 7, 9, 11)
     default_kernel: ClassVar[int] = 5
     options = ("kernel",)
-    SHOWN = Scheme.SHOWN + ("default_kernel", "allowed_kernels", "structure")
+    SHOWN = Scheme.SHOWN + ("default_kernel", "allowed_kernels", "structure", "per_image")
     structure = "filter"
 
     @classmethod
@@ -168,6 +168,7 @@ class IIDFilter(KeyedFilter):
     filtered under that key."""
 
     use = "image"
+    per_image = True
 
     def kernels(self, images: np.ndarray) -> np.ndarray:
         return np.stack([self.weights(hmac.new(self._filter_key, hashlib.sha256(image.tobytes()).digest(),
