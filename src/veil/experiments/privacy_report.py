@@ -179,7 +179,7 @@ def _all_runs(runs: dict) -> list[str]:
                      f"{_f(f['ssim_median'])} [{_f(f['ssim_median_low'])}, {_f(f['ssim_median_high'])}] | "
                      f"{_f(f['ssim_q1'])}-{_f(f['ssim_q3'])} | {_f(f['psnr_median'], 1)} | "
                      f"{_interval(f, 'linkage')} | {_interval(f, 'semantic_accuracy')} | "
-                     f"{_f(f.get('blocks_correct'))} | {_saturated(f)} | {c['attack_s']:.0f} |")
+                     f"{_f(f.get('blocks_correct'))} | {_search(run)} | {c['attack_s']:.0f} |")
     return lines + [""]
 
 
@@ -199,6 +199,14 @@ def _victim_seeds(figures: dict) -> list[str]:
         lines.append(f"| {prefix} | {count} | " + " | ".join(cells) + " | "
                      + _saturated({"saturated": figures.get(f"{prefix}_saturated")}) + " |")
     return lines + [""]
+
+
+def _search(run: dict) -> str:
+    """Whether the run saturated, at which multiple of the base budget, and why the search stopped."""
+    details = run.get("details", {})
+    if "scale" not in details:
+        return _saturated(run["figures"])
+    return f"{_saturated(run['figures'])}, x{details['scale']}: {details['reason']}"
 
 
 def _saturated(figures: dict) -> str:
