@@ -98,6 +98,13 @@ def run_name(attack: str, threat: str, pairs: int | None) -> str:
     return f"{attack}_{threat}{pairs or ''}"
 
 
+def victim_folders(scheme: str, setup: Setup, seed: int) -> list[tuple[int, str]]:
+    """(victim seed, folder under runs/) of each victim of `scheme`: a trained victim once per victim seed (the
+    report's own seed in `<scheme>`, the others in `<scheme>/seed<N>`), a scheme's victim once."""
+    seeds = [seed + offset for offset in setup.victim_seeds] if scheme in TRAINED else [seed]
+    return [(victim_seed, scheme if victim_seed == seed else f"{scheme}/seed{victim_seed}") for victim_seed in seeds]
+
+
 def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, masker: str | None = None,
         work: str | None = None, schemes: str | None = None, assemble_only: bool = False,
         skip: str | None = None, force: bool = False) -> dict:
@@ -161,14 +168,6 @@ class Context:
         self.search_index = (np.arange(len(victim)) if subset == len(victim) else
                              stratified_split(victim.labels, subset / len(victim), seed)[1])
 
-    def victim_seeds(self, scheme: str) -> list[int]:
-        """A trained victim is attacked once per victim seed; a scheme's victim once."""
-        return [self.seed + offset for offset in self.setup.victim_seeds] if scheme in TRAINED else [self.seed]
-
-    def run_folder(self, scheme: str, victim_seed: int) -> Path:
-        folder = self.out_dir / "runs" / scheme
-        return folder if victim_seed == self.seed else folder / f"seed{victim_seed}"
-
     def victim_masker(self, scheme: str, victim_seed: int):
         """The victim's masker: its AAE, or the scheme built with the victim's key."""
         from veil.workflows import masker_for_masking
@@ -208,13 +207,12 @@ class Context:
                             preset=preset)
 
     def scheme(self, scheme: str) -> None:
-        for victim_seed in self.victim_seeds(scheme):
-            self.attack_victim(scheme, victim_seed)
+        for victim_seed, folder in victim_folders(scheme, self.setup, self.seed):
+            self.attack_victim(scheme, victim_seed, self.out_dir / "runs" / folder)
 
-    def attack_victim(self, scheme: str, victim_seed: int) -> None:
+    def attack_victim(self, scheme: str, victim_seed: int, folder: Path) -> None:
         from veil.workflows import mask_images
 
-        folder = self.run_folder(scheme, victim_seed)
         masker = self.victim_masker(scheme, victim_seed)
         masked = mask_images(masker, self.victim)
         if not (folder / "accuracy.json").exists():
@@ -347,13 +345,9 @@ def utility_kept(masked: dict, plain: dict, seed: int = 0, draws: int = 1000) ->
 def missing_runs(out_dir: Path, setup: Setup, seed: int = 0) -> list[str]:
     """Planned runs (scheme[/seedN]/attack_threat) whose JSON is not in `out_dir`: a trained victim's runs once per
     victim seed."""
-    missing = []
-    for scheme in SCHEMES:
-        seeds = [seed + offset for offset in setup.victim_seeds] if scheme in TRAINED else [seed]
-        folders = [scheme if victim_seed == seed else f"{scheme}/seed{victim_seed}" for victim_seed in seeds]
-        missing += [f"{folder}/{run_name(*planned)}" for folder in folders for planned in plan(scheme, setup.pairs)
-                    if not (out_dir / "runs" / folder / f"{run_name(*planned)}.json").exists()]
-    return missing
+    return [f"{folder}/{run_name(*planned)}" for scheme in SCHEMES for _, folder in victim_folders(scheme, setup, seed)
+            for planned in plan(scheme, setup.pairs)
+            if not (out_dir / "runs" / folder / f"{run_name(*planned)}.json").exists()]
 
 
 #: figures averaged over a trained scheme's victim seeds (the headline rows), each with a t interval over the seeds

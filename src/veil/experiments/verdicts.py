@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from veil.attacks.base import THREATS
 from veil.errors import VeilError
 from veil.io import read_json, write_bytes
 from veil.registry import ATTACKS
 
-THREAT_NAMES = ("a", "b", "c")
+THREAT_NAMES = tuple(THREATS)
 PARTS = ("ssim", "semantic", "linkage")
 #: a run's name in figures: attack_threat, with threat c's known pair count
 RUN_NAME = re.compile(r"^(?P<attack>[a-z0-9-]+)_(?P<threat>[abc])(?P<pairs>\d*)$")
