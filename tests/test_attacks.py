@@ -216,7 +216,7 @@ def test_privacy_report_quick(tmp_path):
     doc = json.loads((out / "privacy.json").read_text())
     figures = doc["figures"]
     for name in ("pe_accuracy", "pe_fr_a_ssim", "pe_itn_a_ssim", "pe_itn_b_ssim", "pe_itn_c_ssim",
-                 "pe_best_a_ssim", "pe_itn_c100_semantic"):
+                 "pe_best_a_ssim", "pe_itn-prior_c100_semantic"):
         assert name in figures, name
     assert "pe_gan_a_ssim" not in figures  # skipped, and so listed as missing below
     assert (tmp_path / "work" / "victim.key").stat().st_mode & 0o777 == 0o600  # a random key, not the seed's

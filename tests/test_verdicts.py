@@ -133,3 +133,13 @@ def test_utility_kept_is_a_paired_ratio_with_nothing_clipped():
     assert better["utility_kept"] == pytest.approx(103 / 53) and better["utility_kept_low"] > 1  # not clipped to 1
     worse = utility_kept(_correct_doc([c and i % 4 == 0 for i, c in enumerate(plain)]), _correct_doc(plain))
     assert worse["utility_kept_low"] < worse["utility_kept"] < worse["utility_kept_high"] < 1
+
+
+def test_a_trained_schemes_leakage_is_its_mean_over_victim_seeds():
+    from veil.experiments.verdicts import verdict
+
+    figures = {"aae_itn_b_ssim": 0.9, "aae_itn_b_ssim_seeds": 0.7, "aae_itn_b_linkage": 0.2,
+               "aae_itn_b_linkage_seeds": 0.3, "aae_itn_b_saturated": 1}
+    found = verdict(figures, "aae", "b")
+    assert found.parts == {"ssim": (0.7, "itn_b"), "linkage": (0.3, "itn_b")}  # the seeds' means, not seed 0's
+    assert not found.lower_bound

@@ -11,8 +11,14 @@ recipe users get: `aae` is the default recipe exactly as README's `veil train-ma
 the paper preset (`--preset paper`); every run's config holds the victim masker's whole recipe.
 
 Budgets: an attack's figure is taken at the budget where doubling it stops helping (`veil.experiments.saturation`,
-searched on a 1,000-victim subset); a run whose search hit its time cap first records `saturated` 0 and is a lower
-bound wherever it is shown. The other strengths (etc4, scramble2, blur3, ...) keep the base budget, also marked 0.
+every point on every victim); a run whose search would pass its time cap first records `saturated` 0 and is a lower
+bound wherever it is shown. A trained scheme's other victim seeds take the budget found for the report's own seed
+(same recipe, other instance). The other strengths (etc4, scramble2, blur3, ...) keep the base budget, marked 0.
+
+Threat c: the known pairs are always combined with a public prior, never used alone: `itn-prior` for the image
+schemes (an ITN rehearsed on public images under secrets of the attacker's own, then fitted to the pairs) and
+`latent-linear` for the AAE (the pairs fit a map into the attacker's own AAE). `itn` alone on the pairs stays
+available to `veil attack`, but the report does not spend its budget on an attacker weaker by construction.
 
 Utility: one classifier family per input kind, at one budget: the masking paper's MLP for vectors (its plain
 baseline sees the flattened pixels), paper 004's CNN for images (its baseline sees the plain images). A scheme's
@@ -58,6 +64,9 @@ SCHEMES = {
 PAIRS = (100, 1000, 10000)
 #: the schemes whose figures are searched to saturation; the other strengths keep the base budget, marked as such
 SATURATED = ("aae", "aae_paper", "etc", "le", "ele", "pe", "scramble", "blur", "randfilter", "iidfilter")
+#: (attack, threat) runs the report leaves out: the ITN on known pairs alone, which `itn-prior` (images) and
+#: `latent-linear` (the AAE) improve on by adding a public prior (see the module docstring)
+WEAKER = {("itn", "c")}
 #: the schemes whose victim is a trained instance: attacked once per victim seed (`Setup.victim_seeds`)
 TRAINED = ("aae", "aae_paper")
 
@@ -82,14 +91,14 @@ class Setup:
 
 def plan(scheme: str, pairs: tuple[int, ...] = PAIRS) -> list[tuple[str, str, int | None]]:
     """(attack, threat, known pairs) runs for a scheme: every attack that applies, under each of its threat models;
-    threat c once per pair count. The GAN runs at each method's default strength only (it is the slowest)."""
+    threat c once per pair count; not the (attack, threat) pairs in WEAKER. The GAN runs at each method's default strength only (it is the slowest)."""
     method = SCHEMES[scheme][0]
     runs = []
     for name in ATTACKS.names():
         cls = ATTACKS.get(name)
         if name == "gan" and scheme != method:
             continue
-        for threat in (t for t in cls.threats if cls.applies_to(method, t)):
+        for threat in (t for t in cls.threats if cls.applies_to(method, t) and (name, t) not in WEAKER):
             runs += [(name, threat, n) for n in pairs] if threat == "c" else [(name, threat, None)]
     return runs
 
@@ -164,9 +173,7 @@ class Context:
         self.classifier, self.masker_dir = classifier, masker_dir
         order = np.random.default_rng([seed, 7]).permutation(len(owner))
         self.leaked = owner.images[np.sort(order[:max(setup.pairs)])]  # threat c: the owner's other images
-        subset = min(setup.search.subset, len(victim))
-        self.search_index = (np.arange(len(victim)) if subset == len(victim) else
-                             stratified_split(victim.labels, subset / len(victim), seed)[1])
+        self.measured: tuple[Budget, Outcome] | None = None  # the search's latest point, whole
 
     def victim_masker(self, scheme: str, victim_seed: int):
         """The victim's masker: its AAE, or the scheme built with the victim's key."""
@@ -227,26 +234,46 @@ class Context:
             known = (self.leaked[:pairs], masker.transform(self.leaked[:pairs])) if pairs else None
             oracle = masker if threat == "b" else None
             search = self.saturation(scheme, victim_seed, (attack, threat, pairs), masked, oracle, known)
-            outcome = run_attack(attack, threat, masked, self.victim, self.public, oracle=oracle, pairs=known,
-                                 seed=self.seed, budget=search.budget, classifier=self.classifier)
+            outcome = self.measure(attack, threat, masked, oracle, known, search.budget)
             outcome.figures["saturated"] = int(search.saturated)
             self.write_run(path, scheme, outcome, masked, masker, victim_seed, search)
 
+    def measure(self, attack: str, threat: str, masked, oracle, known, budget: Budget) -> Outcome:
+        """One attack at `budget` on every victim; the search's latest point is kept whole, so that the saturated
+        point is the run's figure without training it again (a search resumed from its work folder measures it
+        anew)."""
+        if self.measured is not None and self.measured[0] == budget:
+            return self.measured[1]
+        outcome = run_attack(attack, threat, masked, self.victim, self.public, oracle=oracle, pairs=known,
+                             seed=self.seed, budget=budget, classifier=self.classifier)
+        self.measured = (budget, outcome)
+        return outcome
+
     def saturation(self, scheme: str, victim_seed: int, planned: tuple, masked, oracle, known) -> Saturation:
-        """The budget for one planned run's figure: searched on the search's victim subset for the schemes in
-        SATURATED; the base budget, unsaturated, for the other strengths."""
+        """The budget for one planned run's figure: searched for the schemes in SATURATED (a trained scheme's
+        other victim seeds take the budget its search found for the report's own seed, which they share the recipe
+        with); the base budget, unsaturated, for the other strengths."""
         attack, threat, _ = planned
+        self.measured = None
         if scheme not in SATURATED:
             return Saturation(self.setup.attack, 1, False, "strength variant: base budget, not searched", [])
-        index = self.search_index
-
-        def measure(budget: Budget) -> dict:
-            return run_attack(attack, threat, masked.subset(index), self.victim.subset(index), self.public,
-                              oracle=oracle, pairs=known, seed=self.seed, budget=budget,
-                              classifier=self.classifier).figures
-
+        if victim_seed != self.seed and (found := self.searched_budget(scheme, run_name(*planned))):
+            return found
         work = self.work_dir / "saturation" / f"{scheme}-seed{victim_seed}" / run_name(*planned)
-        return saturate(measure, self.setup.attack, attack_class(attack).budget_fields, self.setup.search, work)
+        return saturate(lambda budget: self.measure(attack, threat, masked, oracle, known, budget).figures,
+                        self.setup.attack, attack_class(attack).budget_fields, self.setup.search, work)
+
+    def searched_budget(self, scheme: str, name: str) -> Saturation | None:
+        """The saturation the report's own victim seed found for run `name` of `scheme` (None before it ran)."""
+        path = self.out_dir / "runs" / scheme / f"{name}.json"
+        if not path.exists():
+            return None
+        doc = read_json(path)
+        budget = Budget(**{**doc["config"]["budget"],
+                           "semantic_widths": tuple(doc["config"]["budget"]["semantic_widths"])})
+        details = doc["details"]
+        return Saturation(budget, details["scale"], bool(details["saturated"]),
+                          f"the budget searched on victim seed {self.seed}: {details['reason']}", [])
 
     def utility_train(self) -> ImageSet:
         """The owner's own images that the third party's classifier learns from (masked, for a scheme)."""

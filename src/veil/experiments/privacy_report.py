@@ -225,8 +225,12 @@ def _differences(doc: dict) -> list[str]:
     return ["## How this differs from paper 003", "",
             "- Budgets start from CPU budgets far below the papers' 50 (ITN) and 25 (GAN) epochs and are doubled "
             "until a doubling gains no more than 0.02 in median SSIM and semantic accuracy (each run's "
-            "`budget_curve`); a run whose search reached its time cap or largest scale first is marked a lower "
-            "bound (`saturated` 0), as is every strength variant kept at the base budget.",
+            "`budget_curve`, each point on every victim); a run whose next point would have passed the search's "
+            "time cap, or that reached its largest scale first, is marked a lower bound (`saturated` 0), as is "
+            "every strength variant kept at the base budget. The AAE's other victim seeds take the budget found "
+            "for the first seed.",
+            "- Threat c always adds a public prior to the known pairs (`itn-prior` for images, `latent-linear` for "
+            "the AAE); paper 003's ITN learns from the pairs alone, which the report does not run.",
             "- The ITN starts from the closed-form least-squares (ridge) inverse of its pairs and refines it with a "
             "small convolutional network; Ito et al. train a network from scratch with SGD. The GAN is a small "
             "CycleGAN-style translator (unpaired, cycle-consistent), not SIA-GAN's exact architecture; it runs at "

@@ -1,11 +1,17 @@
 """Budgets to saturation: a privacy figure is the strongest attack the threat model allows, so an attack's budget is
 doubled until more budget stops helping, and only then is the figure taken.
 
-For one (scheme, attack, threat): run the attack on a fixed subset of the victims (1,000 at full size) at budget
-scale 1, 2, 4, ... (the attack's own `budget_fields` multiplied), until neither the median SSIM nor the semantic
-accuracy gains more than `tolerance` (0.02) over the previous scale. That scale is the saturated budget, at which the
-figure is then taken on every victim. A search that reaches its time cap or its largest scale first is not saturated:
-its figure is a lower bound, and says so (`saturated` 0).
+For one (scheme, attack, threat): run the attack at budget scale 1, 2, 4, ... (the attack's own `budget_fields`
+multiplied), until neither the median SSIM nor the semantic accuracy gains more than `tolerance` (0.02) over the
+previous scale. That scale is the saturated budget, and its point is the figure. Every point is measured on all the
+victims, not on a subset: an attack's cost is its training, which does not depend on how many victims are scored,
+so a subset would save little and the final figure would have to be trained again; and attacks that learn from the
+masked victims themselves (the GAN, the blind deconvolution) are given all the attacker holds at every point.
+
+A search that would pass its time cap with its next point (predicted to take twice the last one, since the budget
+doubles), or that reaches its largest scale first, is not saturated: its figure is a lower bound, and says so
+(`saturated` 0). The cap counts the process's CPU seconds (all its threads), not wall time, so that the same commit
+stops at the same point whether or not the machine is shared; each point records both (`cpu_s`, `s`).
 
 Each point of the curve is written to the work folder as soon as it is measured, so an interrupted search resumes.
 """
@@ -30,12 +36,11 @@ class Search:
 
     tolerance: float = 0.02  # a doubling that gains no more than this on every watched figure has saturated
     max_scale: int = 32  # the largest multiple of the base budget tried
-    time_cap_s: float = 3600.0  # the search stops (unsaturated) once its points have taken this long in all
-    subset: int = 1000  # victims each point is measured on
+    time_cap_s: float = 2400.0  # no point is started whose predicted end passes this many CPU seconds of search
 
     @classmethod
     def quick(cls) -> "Search":
-        return cls(tolerance=0.02, max_scale=2, time_cap_s=600.0, subset=100)
+        return cls(tolerance=0.02, max_scale=2, time_cap_s=600.0)
 
 
 @dataclass
@@ -61,8 +66,8 @@ def gains(previous: dict, current: dict) -> dict[str, float]:
 
 def saturate(measure: Callable[[Budget], dict], base: Budget, fields: tuple[str, ...], search: Search,
              work: Path | None = None) -> Saturation:
-    """Double `fields` of `base` until the watched figures of `measure(budget)` (an attack run on the search's
-    victim subset) stop gaining. An attack with no budget fields (a closed form) is saturated at scale 1 by
+    """Double `fields` of `base` until the watched figures of `measure(budget)` (an attack run on every
+    victim) stop gaining. An attack with no budget fields (a closed form) is saturated at scale 1 by
     construction. `work`: a folder for the curve's points, reused when present."""
     if not fields:
         return Saturation(base, 1, True, "closed form: no budget to raise", [])
@@ -71,7 +76,7 @@ def saturate(measure: Callable[[Budget], dict], base: Budget, fields: tuple[str,
         budget = base.scaled(scale, fields)
         point = _point(measure, budget, scale, work)
         curve.append(point)
-        spent += point["s"]
+        spent += point["cpu_s"]
         if len(curve) > 1:
             gained = gains(curve[-2], point)
             if all(value <= search.tolerance for value in gained.values()):
@@ -79,8 +84,9 @@ def saturate(measure: Callable[[Budget], dict], base: Budget, fields: tuple[str,
                                   curve)
         if scale * 2 > search.max_scale:
             return Saturation(budget, scale, False, f"largest scale x{scale} reached before saturating", curve)
-        if spent >= search.time_cap_s:
-            return Saturation(budget, scale, False, f"time cap {search.time_cap_s:.0f} s reached at x{scale}", curve)
+        if spent + 2 * point["cpu_s"] > search.time_cap_s:
+            return Saturation(budget, scale, False, f"x{scale * 2} would pass the time cap of "
+                                                    f"{search.time_cap_s:.0f} CPU s", curve)
         scale *= 2
 
 
@@ -90,10 +96,11 @@ def _point(measure: Callable[[Budget], dict], budget: Budget, scale: int, work: 
         point = read_json(path)
         if point.get("budget") == json.loads(json.dumps(asdict(budget))):  # as JSON keeps it: tuples are lists
             return point
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     figures = measure(budget)
     point = {"scale": scale, **{name: figures[name] for name in WATCHED if name in figures},
-             "s": round(time.time() - start, 1), "budget": asdict(budget)}
+             "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1),
+             "budget": asdict(budget)}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, point)

@@ -7,6 +7,7 @@ Leakage of a scheme under a threat model is the largest, over the attacks run un
 - `semantic`: the public judge's accuracy on them above chance, normalised by its accuracy on plain images above
   chance, (s - c) / (p - c): 1 means the reconstructions are recognised as often as the originals;
 - `linkage`: the share of reconstructions that single out their own original among 100 of its class.
+For a trained scheme attacked once per victim seed, each run's parts are its means over the seeds.
 A figure absent from the report is "not measured", never 0. A leakage figure is a lower bound unless every run of
 that threat model reached saturation (its `saturated` figure is 1): a stronger attacker may get more.
 """
@@ -79,9 +80,10 @@ def verdict(figures: dict, scheme: str, threat: str) -> Verdict | None:
         return None
     found = Verdict(scheme, threat)
     for run in runs:
-        values = {"ssim": figures[f"{scheme}_{run}_ssim"], "linkage": figures.get(f"{scheme}_{run}_linkage")}
-        if f"{scheme}_{run}_semantic" in figures:
-            values["semantic"] = semantic_leakage(figures, figures[f"{scheme}_{run}_semantic"])
+        values = {"ssim": run_figure(figures, scheme, run, "ssim"),
+                  "linkage": run_figure(figures, scheme, run, "linkage")}
+        if (semantic := run_figure(figures, scheme, run, "semantic")) is not None:
+            values["semantic"] = semantic_leakage(figures, semantic)
         for part, value in values.items():
             if value is not None and (part not in found.parts or value > found.parts[part][0]):
                 found.parts[part] = (value, run)
@@ -89,6 +91,13 @@ def verdict(figures: dict, scheme: str, threat: str) -> Verdict | None:
     if f"{scheme}_utility_kept" in figures:
         found.utility = tuple(figures[f"{scheme}_utility_kept{end}"] for end in ("", "_low", "_high"))
     return found
+
+
+def run_figure(figures: dict, scheme: str, run: str, part: str) -> float | None:
+    """A run's figure: for a scheme attacked once per victim seed (a trained AAE), its mean over the seeds
+    (`..._seeds`), the expected leakage of an instance a user trains; else the one run's figure."""
+    name = f"{scheme}_{run}_{part}"
+    return figures.get(f"{name}_seeds", figures.get(name))
 
 
 def pareto_front(verdicts: list[Verdict]) -> list[str]:
@@ -225,7 +234,8 @@ def privacy_table(report_dir) -> str:
     judge = figures.get("semantic_accuracy_plain")
     lines = [f"Leakage: the largest over the attacks run of the median SSIM, the semantic figure (the public judge's "
              f"accuracy above chance over its accuracy on plain images above chance; its accuracy on plain images: "
-             f"{_figure(judge)}) and linkage (chance 0.01); each part with the run that gave it in brackets. ≥: a "
+             f"{_figure(judge)}) and linkage (chance 0.01); each part with the run that gave it in brackets, for "
+             "a trained AAE the mean over its victim seeds. ≥: a "
              "lower bound, with all its parts (not every run reached saturation). \\*: on the Pareto front of "
              "utility kept "
              "against leakage for that threat model. Utility kept: masked over plain accuracy of the same "
