@@ -85,7 +85,7 @@ def test_blocks_correct_counts_exact_blocks_only():
 def pe_files(tmp_path_factory):
     """digits split in two: victim (masked with PE under a key file) and public, as npz files."""
     from veil.data import load, stratified_split
-    from veil.io import save_npz
+    from veil.io.write import save_npz
 
     root = tmp_path_factory.mktemp("pe")
     digits = load("digits")

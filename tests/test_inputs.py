@@ -362,7 +362,7 @@ def test_changed_tensor_shape_names_the_tensor(tiny_aae, tmp_path, capsys):
 
     from safetensors.numpy import load_file, save_file
 
-    from veil.io import sha256_file
+    from veil.io.read import sha256_file
 
     folder = tmp_path / "masker"
     tiny_aae.save(folder)

@@ -343,7 +343,7 @@ def test_an_exposed_key_file_is_refused(keyed, tmp_path, capsys, permissions):
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(keyed, tmp_path, capsys):
-    from veil.io import output_lock
+    from veil.io.output import output_lock
 
     out = tmp_path / "m.npz"
     args = ["mask", "--method", "etc", "--key-file", keyed / "key", "--data", "digits", "--classes", "0",

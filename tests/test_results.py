@@ -23,7 +23,7 @@ def runs_subcommand(command: str, subcommand: str) -> bool:
 
 
 def result_files():
-    """Every results JSON (not the hidden record of who wrote a folder's files, `veil.io.RECORD`)."""
+    """Every results JSON (not the hidden record of who wrote a folder's files, `veil.io.output.RECORD`)."""
     return sorted(path for path in RESULTS.rglob("*.json") if not path.name.startswith("."))
 
 

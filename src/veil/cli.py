@@ -99,7 +99,7 @@ def _key_args(parser):
 
 
 def _force_arg(parser, what: str = "the output", folder: bool = False):
-    """--force; a folder output keeps what this command did not write there (`veil.io.claim_output`)."""
+    """--force; a folder output keeps what this command did not write there (`veil.io.output.claim_output`)."""
     parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists" + (
         ": the files this command writes replace their namesakes, and those an earlier run of this command wrote "
         "there and this one does not are removed; any other file in the folder (yours, another command's) stays"

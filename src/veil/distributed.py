@@ -24,9 +24,13 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from veil.errors import VeilError
 from veil.threads import threads_per_process
+
+if TYPE_CHECKING:
+    from veil.io.output import OutputClaim
 
 #: what torchrun (and any env:// launcher) sets in every process it starts
 ENV_LAUNCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -60,13 +64,13 @@ def backend_for(device: str | None) -> str:
     return "nccl" if pick_device(device).type == "cuda" else "gloo"
 
 
-def launch(func, *args, output: dict, nproc: int | None = None, device: str | None = "cpu"):
+def launch(func, *args, output: OutputClaim, check=None, nproc: int | None = None, device: str | None = "cpu"):
     """Run `func(work, *args)` on every process of the run, where `work` is the claimed output (see below) on
     rank 0 and None on the others, and return its result in this process. The processes work on `device` (None:
     CUDA when present), which picks the backend.
 
-    `output` holds the arguments of `rank0_output` (path, force, check, and those of `veil.io.claim_output`): the
-    output is claimed before any work starts, here, or by rank 0 of a torchrun launch.
+    `output` is claimed (after `check()`, which may refuse; see `rank0_output`) before any work starts, here, or by
+    rank 0 of a torchrun launch.
     - started by torchrun: this process joins the launcher's group, runs `func` as its rank, and returns its result;
     - `nproc` > 1: `nproc` processes are spawned here (`func` and `args` must pickle); this one waits for them all
       and returns None, and raises rank 0's VeilError;
@@ -79,9 +83,9 @@ def launch(func, *args, output: dict, nproc: int | None = None, device: str | No
         import ignite.distributed as idist
 
         _quiet_launch_loggers()
-        with idist.Parallel(backend=backend_for(device)), rank0_output(**output) as work:
+        with idist.Parallel(backend=backend_for(device)), rank0_output(output, check) as work:
             return func(work, *args)
-    with rank0_output(**output) as work:
+    with rank0_output(output, check) as work:
         if not spawns(nproc):
             return func(work, *args)
         _spawn(func, work, args, nproc, backend_for(device))
@@ -146,13 +150,11 @@ def _quiet_launch_loggers() -> None:
 
 
 @contextlib.contextmanager
-def rank0_output(path, force: bool = False, check=None, **claim):
-    """`veil.io.claim_output` for a run of one or several processes: rank 0 runs `check()` (which may refuse),
-    claims `path` and yields where to write; the other ranks yield None and write nothing. A refusal on rank 0 is
-    raised on every rank."""
+def rank0_output(output: OutputClaim, check=None):
+    """`output.open()` for a run of one or several processes: rank 0 runs `check()` (which may refuse), claims the
+    output and yields where to write; the other ranks yield None and write nothing. A refusal on rank 0 is raised
+    on every rank."""
     import ignite.distributed as idist
-
-    from veil.io import claim_output
 
     with contextlib.ExitStack() as stack:
         work, problem = None, None
@@ -160,7 +162,7 @@ def rank0_output(path, force: bool = False, check=None, **claim):
             try:
                 if check is not None:
                     check()
-                work = stack.enter_context(claim_output(path, force, **claim))
+                work = stack.enter_context(output.open())
             except VeilError as exc:
                 problem = exc
         agree(problem)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from veil.errors import VeilError
-from veil.io import read_json, sha256_file, verify_sha256, write_json
+from veil.io.read import read_json, sha256_file, verify_sha256
+from veil.io.write import write_json
 
 
 def write_manifest(path, fmt: str, fields: dict, files=()) -> None:

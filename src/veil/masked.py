@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from veil.errors import VeilError
-from veil.io import load_npz, save_npz, string_list
+from veil.io.read import load_npz, string_list
+from veil.io.write import save_npz
 
 FORMAT = "veil-masked/1"
 UINT8_STORAGE = "uint8"

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from veil.io import write_json
+from veil.io.write import write_json
 
 _START = time.time()
 

@@ -32,7 +32,7 @@ from ignite.metrics import Accuracy, Average, Loss, RunningAverage
 from ignite.utils import manual_seed
 
 from veil.errors import VeilError
-from veil.io import make_private, private_dir, write_json
+from veil.io.write import make_private, private_dir, write_json
 
 CHECKPOINT_DIR = "checkpoints"
 #: added to the seed once per rank: each process draws its own dropout, noise and mixing in a run of several
@@ -281,7 +281,7 @@ def _resume(out_dir: Path, to_save: dict, log_path: Path, epochs: int) -> list[d
     done = engine.state.epoch
     engine.state.max_epochs = max(epochs, done)  # allows extending a finished run with a larger --epochs
     if log_path.exists():
-        from veil.io import read_json
+        from veil.io.read import read_json
 
         return [row for row in read_json(log_path).get("epochs", []) if row.get("epoch", 0) <= done]
     return []

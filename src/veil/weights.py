@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load as parse_safetensors
 
 from veil.errors import VeilError
-from veil.io import read_safetensors
+from veil.io.read import read_safetensors
 
 
 def load_weights(module: torch.nn.Module, path) -> None:

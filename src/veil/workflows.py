@@ -15,7 +15,7 @@ from PIL import Image
 from veil.data import ImageSet, to_uint8_images
 from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
-from veil.io import claim_output, refuse_overlap
+from veil.io.output import OutputClaim, claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
 from veil.registry import MASKERS, SCHEMES
 from veil.results import write_results
@@ -37,7 +37,7 @@ def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size:
 
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and merges it in at the end
-    (replacing the old masker's files, keeping files it did not write; see `veil.io.claim_output`).
+    (replacing the old masker's files, keeping files it did not write; see `veil.io.output.claim_output`).
 
     `nproc` > 1 trains in that many processes spawned here, and a torchrun launch in the processes it started (see
     `veil.distributed`): `batch_size` is a step's batch over all of them. Returns the masker (as saved, after a
@@ -51,9 +51,9 @@ def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size:
     check = None if resume or force else functools.partial(refuse_unfinished, out_dir)
     given = {name: value for name, value in {"epochs": epochs, "batch_size": batch_size}.items() if value is not None}
     masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "bf16": bf16, "device": device})
-    output = {"path": out_dir, "force": force, "check": check, "folder": True, "writer": "train-masker",
-              "resume": resume, "in_place": True}
-    fitted = launch(_fit_masker, masker, data, resume, progress, start, output=output, nproc=nproc, device=device)
+    output = OutputClaim(out_dir, force, folder=True, writer="train-masker", resume=resume, in_place=True)
+    fitted = launch(_fit_masker, masker, data, resume, progress, start, output=output, check=check, nproc=nproc,
+                    device=device)
     return AAEMasker.load(out_dir) if spawns(nproc) else fitted
 
 
@@ -137,10 +137,10 @@ def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret:
     `nproc` > 1 masks in that many processes forked here, and a torchrun launch in its ranks (rank 0 writes and
     returns the set, the others None); the file is the same bytes as one process writes."""
     masker = masker_for_masking(method, masker_dir, secret, **options)
-    output = {"path": out_file, "force": force, "reads": [masker_dir]}
+    output = OutputClaim(out_file, force, reads=[masker_dir])
     if external_launch():  # every rank masks its shard, rank 0 writes them all
         return launch(_mask_into, masker, data, output=output, nproc=nproc)  # (which refuses --nproc)
-    with claim_output(**output) as tmp:  # imports no torch
+    with output.open() as tmp:  # imports no torch
         return _mask_into(tmp, masker, data, nproc)
 
 
@@ -273,7 +273,7 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
     beside it, then put it in place: its files replace the old model's, and what an earlier `veil train` wrote there
-    and this one does not write, such as an nn's checkpoints under an rf, is removed; see `veil.io.claim_output`).
+    and this one does not write, such as an nn's checkpoints under an rf, is removed; see `veil.io.output`).
 
     `nproc` > 1 trains in that many processes spawned here, and a torchrun launch in the processes it started (see
     `veil.distributed`): the model's batch size is a step's batch over all of them. Returns the classifier (as
@@ -296,8 +296,7 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
         estimator = cls(seed=seed, **params)
     except TypeError as exc:
         raise VeilError(f"bad --params for {model}: {exc}") from None
-    output = {"path": out_dir, "force": force, "folder": True, "writer": "train", "resume": resume and engine,
-              "in_place": engine}
+    output = OutputClaim(out_dir, force, folder=True, writer="train", resume=resume and engine, in_place=engine)
     fitted = launch(_fit_classifier, estimator, masked, resume, progress, output=output, nproc=nproc,
                     device=getattr(estimator, "device", None))
     return load_classifier(out_dir) if spawns(nproc) else fitted

@@ -14,7 +14,7 @@ from veil.attacks.semantic import semantic_accuracy
 from veil.metrics import proportion_interval
 from veil.data import ImageSet
 from veil.errors import VeilError
-from veil.io import claim_output
+from veil.io.output import claim_output
 from veil.masked import MaskedSet
 from veil.maskers.base import Masker, masker_class
 from veil.results import write_results
@@ -140,7 +140,7 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
                  masker_dir=None, secret: bytes | None = None, pairs: int | None = None, seed: int = 0,
                  budget: Budget | None = None, progress: bool = True, force: bool = False) -> dict:
     """`veil attack`: load the masked set, grant what the threat model allows, attack, score, write the output (a
-    new folder; `force`: into an existing one, see `veil.io.claim_output`)."""
+    new folder; `force`: into an existing one, see `veil.io.output.claim_output`)."""
     from veil.attacks.semantic import public_classifier
 
     # under threat b, `victim_oracle` names what the scheme's oracle needs (a key, an encoder, or nothing)

@@ -12,7 +12,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from veil.classifiers.base import MaskedClassifier, register_classifier
 from veil.errors import VeilError, VeilValueError
-from veil.io import atomic_path
+from veil.io.write import atomic_path
 from veil.threads import chosen_threads
 
 #: the only type outside skops' own allow-list that these models contain

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from veil.classifiers.base import MaskedClassifier
 from veil.data.splits import stratified_split
 from veil.errors import VeilError, VeilValueError
-from veil.io import atomic_path
+from veil.io.write import atomic_path
 from veil.devices import pick_device
 from veil.weights import load_weights
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from veil.data.convert import array_to_rgb32, decode_image
 from veil.errors import VeilError
-from veil.io import open_for_reading, read_bytes, read_error
+from veil.io.read import open_for_reading, read_bytes, read_error
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
@@ -423,7 +423,7 @@ def read_mnist(path: Path, split: str | None) -> Raw:
 
 
 def read_npz(path: Path) -> Raw:
-    from veil.io import load_npz, string_list
+    from veil.io.read import load_npz, string_list
 
     arrays = load_npz(path)
     if "images" not in arrays:

@@ -12,7 +12,8 @@ from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist,
 from veil.data.imageset import ImageSet, to_float_images, to_pixel_images
 from veil.errors import VeilError
 from veil.defaults import cache_dir
-from veil.io import atomic_path, read_error, write_json
+from veil.io.read import read_error
+from veil.io.write import atomic_path, write_json
 
 CACHE_VERSION = 1
 

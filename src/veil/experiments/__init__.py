@@ -27,7 +27,7 @@ def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:
     (`--parts table2`, `--parts report`) reports the results already there too, and then its new and rewritten files
     replace the old ones, what it wrote there before and no longer writes is removed, and other files stay (see
     `veil.io.claim_output`)."""
-    from veil.io import claim_output
+    from veil.io.output import claim_output
 
     run = protocol(name)
     unknown = [key for key in options if key not in inspect.signature(run).parameters]

@@ -19,7 +19,7 @@ import numpy as np
 
 from veil.data import ImageSet, to_uint8_images
 from veil.errors import VeilError
-from veil.io import claim_output
+from veil.io.output import claim_output
 from veil.maskers.base import masker_class
 from veil.results import write_results
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from veil.errors import VeilError
 from veil.experiments.bench import VEIL_PROCESS
-from veil.io import claim_output
+from veil.io.output import claim_output
 from veil.results import write_results
 
 CLIENTS = 16

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from veil.data import ImageSet, to_uint8_images
-from veil.io import claim_output, write_bytes
+from veil.io.output import claim_output
+from veil.io.write import write_bytes
 from veil.maskers.base import masker_class
 from veil.results import write_results
 

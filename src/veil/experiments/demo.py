@@ -10,7 +10,7 @@ from pathlib import Path
 
 from veil.classifiers import preset_params
 from veil.data import load, stratified_split
-from veil.io import claim_output
+from veil.io.output import claim_output
 from veil.experiments.plots import masked_examples
 from veil.results import write_results
 from veil.workflows import holdout_scores, mask_images, train_masker

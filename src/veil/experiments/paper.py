@@ -25,7 +25,7 @@ from veil.experiments import register_protocol
 from veil.experiments.paper_values import CLASSIFIER_KINDS, METRICS, TEST_SHARE
 from veil.experiments.report import paper_report
 from veil.errors import VeilError
-from veil.io import read_json
+from veil.io.read import read_json
 from veil.maskers import AAEMasker, load_masker
 from veil.maskers.aae import UNSTATED
 from veil.metrics import accuracy_interval, per_image_mse

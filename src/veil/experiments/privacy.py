@@ -47,7 +47,9 @@ from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class, preset_params
 from veil.data import ImageSet, load, stratified_split
 from veil.errors import VeilError
-from veil.io import claim_output, is_occupied, read_json, write_bytes
+from veil.io.output import claim_output, is_occupied
+from veil.io.read import read_json
+from veil.io.write import write_bytes
 from veil.maskers.base import masker_class
 from veil.results import write_results
 

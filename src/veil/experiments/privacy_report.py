@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 from veil.attacks.base import THREATS
-from veil.io import read_json
+from veil.io.read import read_json
 
 #: paper 003, sec. IV-E and Fig. 8 (SSIM of FR, GAN and ITN reconstructions of the 10,000 CIFAR-10 test images):
 #: the findings its text states (the figure's numbers are not in the text we have)

@@ -8,7 +8,8 @@ from veil.experiments.claims import claims_table, write_claims
 from veil.experiments.paper_claims import PRESET_FIGURE, lis_claims, table2_test_size
 from veil.experiments.paper_values import (CLASSIFIER_KINDS, METRICS, PAPER_PAIR_SIZES, PAPER_PAIRS, PAPER_TABLE1,
                                            PAPER_TABLE2)
-from veil.io import atomic_path, read_json
+from veil.io.read import read_json
+from veil.io.write import atomic_path
 from veil.metrics import accuracy_interval, t_interval
 
 PAIR_LABELS = {"P": "P (test patterns)", "P_stress": "P_stress (stress patterns; not in the paper)",

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Callable
 
 from veil.attacks.base import Budget
-from veil.io import read_json, write_json
+from veil.io.read import read_json
 
 #: the figures whose gain decides saturation (semantic accuracy only when a judge scored the run)
+from veil.io.write import write_json
 WATCHED = ("ssim_median", "semantic_accuracy")
 
 

@@ -49,7 +49,8 @@ from veil.errors import VeilError
 from veil.experiments import register_protocol
 from veil.experiments.baseline_claims import DOCS, accuracy, baseline_claims, difference, figure_interval, strength_trends
 from veil.experiments.claims import claims_table, write_claims
-from veil.io import private_dir, read_json, write_bytes
+from veil.io.read import read_json
+from veil.io.write import private_dir, write_bytes
 from veil.metrics import t_interval
 from veil.maskers.base import masker_class
 from veil.maskers.keys import experiment_secret

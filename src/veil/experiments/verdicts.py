@@ -19,7 +19,8 @@ from pathlib import Path
 
 from veil.attacks.base import THREATS
 from veil.errors import VeilError
-from veil.io import read_json, write_bytes
+from veil.io.read import read_json
+from veil.io.write import write_bytes
 from veil.registry import ATTACKS
 
 THREAT_NAMES = tuple(THREATS)

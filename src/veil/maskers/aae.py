@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from veil.errors import VeilError
-from veil.io import atomic_path, make_private, private_dir
+from veil.io.write import atomic_path, make_private, private_dir
 from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint, public_recipe
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest

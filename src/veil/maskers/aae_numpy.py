@@ -255,7 +255,7 @@ def load_encoder(path, sizes: dict) -> NumpyEncoder:
     non-finite, or of another architecture."""
     from safetensors.numpy import load as parse
 
-    from veil.io import read_safetensors
+    from veil.io.read import read_safetensors
 
     state = read_safetensors(path, parse, lambda t: not np.issubdtype(t.dtype, np.floating) or np.isfinite(t).all())
     problem = _mismatch(state, expected_shapes(**sizes))

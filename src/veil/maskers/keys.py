@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 from veil.errors import VeilError
-from veil.io import claim_output, make_private
+from veil.io.output import claim_output
+from veil.io.write import make_private
 from veil.keys import MIN_SECRET_BYTES, Secret, hkdf
 
 __all__ = ["Secret", "experiment_secret", "hkdf", "read_secret", "refuse_exposed_key", "write_new_key"]

@@ -1,183 +1,21 @@
-"""Safe artifact input/output: atomic writes, checksums, JSON, and pickle-free loading helpers."""
+"""The output transaction of a command (`claim_output`): refuse what must not be written, lock, write beside the
+output, and put it in place only when the command finishes, recording in a folder which writer put what there."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import filecmp
 import hashlib
-import json
 import os
 import shutil
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from veil.defaults import cache_dir
 from veil.errors import VeilError
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block finishes.
-
-    An interrupted or failing writer therefore never leaves a file that looks complete.
-    """
-    path = Path(path)
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
-    except OSError as exc:
-        raise VeilError(f"cannot write here ({exc.strerror or exc})", path) from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _remove_quietly(tmp)
-        raise VeilError(f"cannot write ({exc.strerror or exc})", path) from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def write_bytes(path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
-
-
-def write_json(path, obj) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode())
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def read_error(exc: OSError, path) -> VeilError:
-    """The one wording for a file that cannot be opened: missing, a dangling or looping link, no permission."""
-    if exc.errno == errno.ENOENT and os.path.islink(path):
-        return VeilError("dangling symlink (its target does not exist)", path)
-    reasons = {errno.ENOENT: "not found (no such file or directory)",
-               errno.ELOOP: "symlink loop (too many levels of symbolic links)",
-               errno.EACCES: "cannot read (permission denied)", errno.EPERM: "cannot read (operation not permitted)",
-               errno.EISDIR: "is a directory, not a file", errno.ENOTDIR: "a part of this path is not a directory"}
-    return VeilError(reasons.get(exc.errno, f"cannot read ({exc.strerror or exc})"), path)
-
-
-def open_for_reading(path):
-    """open(path, "rb"), with any failure a VeilError naming the file."""
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise read_error(exc, path) from None
-
-
-def read_bytes(path) -> bytes:
-    with open_for_reading(path) as handle:
-        try:
-            return handle.read()
-        except OSError as exc:
-            raise read_error(exc, path) from None
-
-
-def read_safetensors(path, parse, finite) -> dict:
-    """The tensors of a safetensors file, parsed by `parse` (safetensors' torch or NumPy `load`), each checked by
-    `finite(tensor)`: a damaged file or a NaN/infinite tensor is a VeilError naming the file."""
-    try:
-        tensors = parse(read_bytes(path))
-    except VeilError:
-        raise
-    except Exception as exc:  # the safetensors parser raises its own error types on a damaged header
-        raise VeilError(f"not a valid safetensors file ({' '.join(str(exc).split())})", path) from None
-    for name, tensor in tensors.items():
-        if not finite(tensor):
-            raise VeilError(f"tensor {name!r} holds NaN or infinite values", path)
-    return tensors
-
-
-def read_json(path) -> dict:
-    path = Path(path)
-    try:
-        obj = json.loads(read_bytes(path).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise VeilError("not valid JSON (not UTF-8 text)", path) from None
-    except json.JSONDecodeError as exc:
-        raise VeilError(f"not valid JSON ({exc})", path) from None
-    except RecursionError:
-        raise VeilError("not valid JSON (nested too deeply)", path) from None
-    if not isinstance(obj, dict):
-        raise VeilError("expected a JSON object", path)
-    return obj
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open_for_reading(path) as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_sha256(path, expected: str) -> None:
-    """Refuse a file whose content is not the one the manifest recorded (tampered or truncated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise VeilError("file listed in the manifest is missing", path)
-    if sha256_file(path) != expected:
-        raise VeilError("checksum mismatch: the file was modified or truncated", path)
-
-
-#: the first bytes of a zip archive (an .npz is one): a local file header, or the end record of an empty archive
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def load_npz(path) -> dict[str, np.ndarray]:
-    """Load every array of an .npz without ever unpickling (object arrays are refused)."""
-    path = Path(path)
-    with open_for_reading(path) as handle:
-        if handle.read(4) not in ZIP_MAGIC:
-            raise VeilError("not an .npz file (it is not a zip archive)", path)
-        handle.seek(0)
-        return _npz_arrays(handle, path)
-
-
-def _npz_arrays(handle, path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(handle, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise VeilError("contains object arrays, which are refused (they would need pickle)", path) from None
-        raise VeilError(f"not a valid .npz file ({exc})", path) from None
-    except Exception as exc:  # zipfile, zlib and numpy's header parser raise many types on damaged files
-        raise VeilError(f"not a valid .npz file ({type(exc).__name__}: {exc})", path) from None
-
-
-def string_list(array: np.ndarray, name: str, path) -> list[str]:
-    """A 1-D array of strings from an .npz (class names) as a list; any other shape or type is refused."""
-    if array.ndim != 1 or array.dtype.kind not in "US":
-        raise VeilError(f"'{name}' must be a list of strings, got {array.dtype} {array.shape}", path)
-    return [str(item) for item in array]
-
-
-def save_npz(path, **arrays) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+from veil.io.read import read_json
+from veil.io.write import atomic_path, private_dir, write_json
 
 
 #: the record, in every folder output, of the top-level entries each writer (a command) put there
@@ -347,31 +185,7 @@ def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
             for entry in os.scandir(folder) if entry.name != RECORD}
 
 
-# ---------------------------------------------------------------------- outputs: refusal, locking, privacy
-
-PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
-
-
-def make_private(path) -> Path:
-    """Owner-only access (0600 for a file, 0700 for a folder): for decoders, checkpoints, keys and the folders
-    that hold them. Every secret goes through here, so there is one place that decides the modes."""
-    path = Path(path)
-    try:
-        os.chmod(path, PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
-    except OSError as exc:
-        raise VeilError(f"cannot restrict permissions ({exc.strerror or exc})", path) from None
-    return path
-
-
-def private_dir(path) -> Path:
-    """Create `path` (and missing parents) if needed; the folder itself ends up 0700."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    except OSError as exc:
-        raise VeilError(f"cannot create folder ({exc.strerror or exc})", path) from None
-    return make_private(path)
-
+# ---------------------------------------------------------------------- refusal and locking
 
 def is_occupied(path) -> bool:
     """Whether writing `path` would replace something: any file or link, or a folder that is not empty."""
@@ -430,40 +244,66 @@ def output_lock(path):
         lock.release()
 
 
-@contextlib.contextmanager
-def claim_output(path, force: bool = False, *, folder: bool = False, writer: str | None = None, reads=(),
-                 resume: bool = False, in_place: bool = False, prefill: bool = False):
-    """Everything a command that writes `path` must do, in one place:
+@dataclass(frozen=True)
+class OutputClaim:
+    """What a command that writes `path` asks of the output transaction (`open`); built once by the command and
+    handed on as it is (through `veil.distributed.launch` to rank 0, for a run of several processes).
 
-    refuse an output that overlaps a folder it reads (`reads`, even with `force`); take the output's lock; refuse
-    an existing output unless `force` (or `resume`); yield a temporary file or folder (`folder`) beside `path`,
-    put in place only when the block finishes, so a failure leaves nothing and the old output as it was.
+    `force`: replace an existing output; `folder`: the output is a folder, `writer`'s (the command, such as
+    "unmask"), which is then required; `reads`: the folders the command reads, never to be overlapped (None
+    entries are skipped); `resume`: continue a training folder where it stands; `in_place`: a new training folder
+    is written where it stands, so that it can be resumed; `prefill`: the temporary folder starts with copies of
+    the existing folder's files (a report that continues its folder)."""
 
-    `force` replaces an existing file whole. A folder output is its `writer`'s (the command, such as "unmask"), and
-    its record (RECORD, in the folder) names what each writer put there: `force` over an existing folder replaces
-    the entries the run writes, removes those the same writer wrote before and did not write again, and keeps
-    everything else (the user's files, other commands' outputs, anything in a folder without a record). `prefill`
-    (a report that continues its folder) starts the temporary folder with copies of the existing folder's files.
+    path: Path
+    force: bool = False
+    folder: bool = False
+    writer: str | None = None
+    reads: tuple[str | os.PathLike | None, ...] = ()
+    resume: bool = False
+    in_place: bool = False
+    prefill: bool = False
 
-    Training folders (`in_place`) are the exception a crash needs: a new one is written where it stands (0700) so
-    that `resume` can continue it, and the caller writes its manifest last; a forced one is written beside the old
-    one and merged in as above, so it never resumes the old run's checkpoints.
-    """
-    path = Path(path)
-    if folder and not writer:
-        raise ValueError("a folder output needs the name of its writer")
-    refuse_undecodable(path)
-    refuse_overlap(path, reads)
-    with output_lock(path):
-        occupied = is_occupied(path)
-        if occupied and not (force or resume):
-            raise VeilError("already exists; refusing to overwrite it (add --force to replace it)", path)
-        if resume or (in_place and not occupied):
-            with _in_place_dir(path, writer) as out:
-                yield out
-        elif folder:
-            with atomic_dir(path, writer, prefill) as tmp:
-                yield tmp
-        else:
-            with atomic_path(path) as tmp:
-                yield tmp
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "reads", tuple(self.reads))
+        if self.folder and not self.writer:
+            raise ValueError("a folder output needs the name of its writer")
+
+    @contextlib.contextmanager
+    def open(self):
+        """Everything a command that writes `path` must do, in one place:
+
+        refuse an output that overlaps a folder it reads (`reads`, even with `force`); take the output's lock;
+        refuse an existing output unless `force` (or `resume`); yield a temporary file or folder (`folder`) beside
+        `path`, put in place only when the block finishes, so a failure leaves nothing and the old output as it was.
+
+        `force` replaces an existing file whole. A folder's record (RECORD, in the folder) names what each writer
+        put there: `force` over an existing folder replaces the entries the run writes, removes those the same
+        writer wrote before and did not write again, and keeps everything else (the user's files, other commands'
+        outputs, anything in a folder without a record).
+
+        Training folders (`in_place`) are the exception a crash needs: a new one is written where it stands (0700)
+        so that `resume` can continue it, and the caller writes its manifest last; a forced one is written beside
+        the old one and merged in as above, so it never resumes the old run's checkpoints.
+        """
+        refuse_undecodable(self.path)
+        refuse_overlap(self.path, self.reads)
+        with output_lock(self.path):
+            occupied = is_occupied(self.path)
+            if occupied and not (self.force or self.resume):
+                raise VeilError("already exists; refusing to overwrite it (add --force to replace it)", self.path)
+            if self.resume or (self.in_place and not occupied):
+                with _in_place_dir(self.path, self.writer) as out:
+                    yield out
+            elif self.folder:
+                with atomic_dir(self.path, self.writer, self.prefill) as tmp:
+                    yield tmp
+            else:
+                with atomic_path(self.path) as tmp:
+                    yield tmp
+
+
+def claim_output(path, force: bool = False, **options):
+    """`OutputClaim(path, force, **options).open()`: for a command that claims its output where it names it."""
+    return OutputClaim(path, force, **options).open()
