@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from veil.data import load, random_classes, stratified_split, train_val_test_split
+from veil.data import load, random_classes, stratified_split
 from veil.errors import VeilError
 from conftest import SHARED_DATA
 
@@ -92,9 +92,6 @@ def test_seeded_helpers():
     assert random_classes(names, 3, 7) == random_classes(names, 3, 7)
     assert len(set(random_classes(names, 4, 1))) == 4
     labels = np.repeat(np.arange(3), 20)
-    train, val, test = train_val_test_split(labels, 0.1, 0.2, 0)
-    assert len(set(train) | set(val) | set(test)) == 60 and not set(train) & set(test)
-    assert np.bincount(labels[test]).tolist() == [4, 4, 4]
     a, b = stratified_split(labels, 0.2, 3)
     assert len(a) == 48 and len(b) == 12
 

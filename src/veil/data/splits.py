@@ -1,4 +1,4 @@
-"""Seeded subset helpers: k random classes, stratified train/validation/test splits."""
+"""Seeded subset helpers: k random classes, stratified train/test splits."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,13 +22,6 @@ def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[n
     _check_classes(labels)
     train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)
     return np.sort(train), np.sort(test)
-
-
-def train_val_test_split(labels: np.ndarray, val_size: float, test_size: float, seed: int):
-    """Indices (train, validation, test): the test part first, then validation carved from the rest."""
-    rest, test = stratified_split(labels, test_size, seed)
-    train_in_rest, val_in_rest = stratified_split(labels[rest], val_size / (1.0 - test_size), seed + 1)
-    return rest[train_in_rest], rest[val_in_rest], test
 
 
 def _check_classes(labels: np.ndarray) -> None:

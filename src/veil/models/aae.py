@@ -76,7 +76,3 @@ class Discriminator(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.net(latent).squeeze(1)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
