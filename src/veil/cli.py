@@ -220,8 +220,8 @@ def cmd_attack(args):
 
 
 def cmd_report(args):
-    from veil.experiments.privacy import run
-    from veil.experiments.verdicts import write_privacy_table
+    from veil.experiments.privacy.protocol import run
+    from veil.experiments.privacy.verdicts import write_privacy_table
 
     needed = "--report" if args.name == "privacy-table" else "--out"
     if getattr(args, needed.removeprefix("--")) is None:
@@ -237,7 +237,7 @@ def cmd_report(args):
 
 
 def cmd_recommend(args):
-    from veil.experiments.verdicts import recommend
+    from veil.experiments.privacy.verdicts import recommend
 
     print(recommend(args.report, args.threat, args.min_utility, args.max_ssim, args.max_leakage))
 
@@ -255,7 +255,7 @@ def cmd_demo(args):
 
 
 def cmd_compress_report(args):
-    from veil.experiments.compress import compress_report
+    from veil.experiments.kiya2022.compress import compress_report
     from veil.maskers.keys import experiment_secret
 
     data = _load_data(args, require_labels=False)
@@ -266,7 +266,7 @@ def cmd_compress_report(args):
 
 
 def cmd_bench(args):
-    from veil.experiments import bench
+    from veil.experiments.bench import pipeline as bench
 
     if args.what == "startup":
         figures = bench.bench_startup(args.json, repeats=args.repeats, force=args.force)
@@ -278,7 +278,7 @@ def cmd_bench(args):
     elif args.what == "demo":
         figures = bench.bench_demo(args.json, force=args.force)
     elif args.what == "serve":
-        from veil.experiments.bench_serve import bench_serve
+        from veil.experiments.bench.serve import bench_serve
 
         figures = bench_serve(args.json, model_dir=args.model, duration_s=args.duration, repeats=args.repeats,
                               seed=args.seed, force=args.force)

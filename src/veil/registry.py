@@ -67,4 +67,4 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
     "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
     "neuracrypt": ("neuracrypt",), "deconv": ("deconv",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
-    "paper": ("table1", "table2", "pairs", "width", "all"), "tradeoff": ("tradeoff",)}))
+    "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",)}))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from veil.errors import VeilError
-from veil.experiments.bench import VEIL_PROCESS
+from veil.experiments.bench.pipeline import VEIL_PROCESS
 from veil.io import claim_output
 from veil.results import write_results
 

@@ -268,7 +268,7 @@ def bench_train(data, json_path, masker_dir=None, seed: int = 0, progress: bool 
     and `{run}_accuracy` with its 95% Wilson interval (`_low`, `_high`). Without `masker_dir` the default AAE is
     first trained for one epoch on the whole train split. Run with nothing else on the machine."""
     from veil.data import load
-    from veil.experiments.tradeoff import subsample
+    from veil.experiments.manolakos.tradeoff import subsample
 
     with claim_output(json_path, force) as tmp:
         start = time.time()
