@@ -8,8 +8,7 @@ import pytest
 
 from veil.cli import main
 from veil.experiments import protocol
-from veil.experiments.baseline_claims import DOCS, baseline_claims
-from veil.experiments.manolakos.tradeoff import CURVES
+from veil.experiments.manolakos.tradeoff import CURVES, DOCS, baseline_claims
 from veil.metrics import t_interval
 
 

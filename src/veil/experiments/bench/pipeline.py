@@ -267,14 +267,13 @@ def bench_train(data, json_path, masker_dir=None, seed: int = 0, progress: bool 
     stratified draw) and score each on up to 10,000 of the test split. Figures per run: `{run}_s` (the fit alone)
     and `{run}_accuracy` with its 95% Wilson interval (`_low`, `_high`). Without `masker_dir` the default AAE is
     first trained for one epoch on the whole train split. Run with nothing else on the machine."""
-    from veil.data import load
-    from veil.experiments.manolakos.tradeoff import subsample
+    from veil.data import load, stratified_subsample
 
     with claim_output(json_path, force) as tmp:
         start = time.time()
         train, test = load(data, split="train"), load(data, split="test")
         masker, masker_config = _bench_masker(masker_dir, train, seed, progress)
-        train, test = subsample(train, TRAIN_VECTORS, seed), subsample(test, TEST_VECTORS, seed)
+        train, test = stratified_subsample(train, TRAIN_VECTORS, seed), stratified_subsample(test, TEST_VECTORS, seed)
         vectors, test_vectors = masker.transform(train), masker.transform(test)
         figures, params = {}, {}
         for name, (kind, preset) in CLASSIFIER_RUNS.items():

@@ -43,12 +43,14 @@ import numpy as np
 from veil import defaults
 from veil.classifiers import classifier_class
 from veil.experiments.kiya2022.compress import compress_into, jpeg_roundtrip
-from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint8_images
+from veil.data import ImageSet, load, stratified_split, stratified_subsample, to_float_images, to_uint8_images
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
-from veil.experiments.baseline_claims import DOCS, accuracy, baseline_claims, difference, figure_interval, strength_trends
-from veil.experiments.claims import claims_table, write_claims
+from veil.experiments.claims import Claim, claims_table, write_claims
+from veil.experiments.kiya2022.claims import kiya_claims
+from veil.experiments.manolakos.claims import manolakos_claims, strength_trends
+from veil.experiments.run_accuracy import accuracy, difference, figure_interval
 from veil.io import private_dir, read_json, write_bytes
 from veil.metrics import t_interval
 from veil.maskers.base import masker_class
@@ -171,13 +173,7 @@ def load_train_test(data: str, budget: TradeoffBudget, seeds) -> list[tuple[Imag
         splits = [[whole.subset(part) for part in stratified_split(whole.labels, 1 / 6, seed)] for seed in seeds]
     else:
         splits = [(load(data, split="train"), load(data, split="test"))] * len(seeds)
-    return [(train, subsample(test, budget.n_test, seed)) for (train, test), seed in zip(splits, seeds)]
-
-
-def subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
-    if n >= len(images):
-        return images
-    return images.subset(stratified_split(images.labels, n / len(images), seed)[1])
+    return [(train, stratified_subsample(test, budget.n_test, seed)) for (train, test), seed in zip(splits, seeds)]
 
 
 def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, labels, class_names, test_labels,
@@ -278,7 +274,7 @@ class Experiment:
         return cls(self.secret, **strength) if cls.keyed else cls(**strength)
 
     def subset(self, n: int) -> ImageSet:
-        return subsample(self.train, n, self.seed)
+        return stratified_subsample(self.train, n, self.seed)
 
     def accuracies(self, part: str, runs: dict, train: ImageSet, epochs: int, folders: dict | None = None) -> dict:
         """{name: (model, arch, masked train images, masked test images)} -> {name: figures of that run}: each model
@@ -356,6 +352,15 @@ def example_rows(images: np.ndarray, secret: bytes) -> dict:
         cls = masker_class(method)
         rows[f"{method} K=5"] = (cls(secret, kernel=5) if cls.keyed else cls(kernel=5)).transform(images)
     return rows
+
+
+#: the JSONs the papers' claims are checked on
+DOCS = ("convmixer_etc", "jpeg", "scramble", "tradeoff", "compress")
+
+
+def baseline_claims(docs: dict) -> list[Claim]:
+    """Both papers' claims, in the report's order; `docs` maps each name of DOCS to its JSON (or None)."""
+    return kiya_claims(docs) + manolakos_claims(docs)
 
 
 #: each JSON the report shows, and the run its accuracies are compared with (None: none)
