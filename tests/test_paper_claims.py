@@ -1,7 +1,7 @@
 """Paper 002's claims on synthetic JSONs: an overshoot is marked as one, with the reason the run's recipe gives."""
 from __future__ import annotations
 
-from veil.experiments.paper_claims import SKIP_REASON, lis_claims
+from veil.experiments.lis2021.claims import SKIP_REASON, lis_claims
 
 
 def _pairs_doc(matched_mse: float, decoder_skip: bool) -> dict:

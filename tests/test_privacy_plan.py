@@ -10,9 +10,9 @@ import numpy as np
 
 from veil.attacks.base import Budget
 from veil.attacks.run import Outcome
-from veil.experiments import privacy
-from veil.experiments.privacy import SCHEMES, Context, plan
-from veil.experiments.saturation import Search
+from veil.experiments.privacy import protocol as privacy
+from veil.experiments.privacy.protocol import SCHEMES, PrivacyContext as Context, plan
+from veil.experiments.privacy.saturation import Search
 
 
 def test_threat_c_runs_always_combine_the_pairs_with_a_public_prior():

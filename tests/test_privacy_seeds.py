@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from veil.experiments.privacy import Setup, missing_runs, over_victim_seeds, run_name, plan
+from veil.experiments.privacy.protocol import PrivacySetup as Setup, missing_runs, over_victim_seeds, run_name, plan
 
 
 def write_run(folder, name, ssim, saturated=1):

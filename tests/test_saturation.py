@@ -3,7 +3,7 @@ more than the tolerance, says "not saturated" when it runs out of scale or time,
 from __future__ import annotations
 
 from veil.attacks.base import Budget
-from veil.experiments.saturation import Search, saturate
+from veil.experiments.privacy.saturation import Search, saturate
 
 
 class Curve:
@@ -45,7 +45,7 @@ def test_a_search_that_runs_out_of_scale_is_a_lower_bound():
 def test_a_search_whose_next_point_would_pass_its_time_cap_is_a_lower_bound(monkeypatch):
     # each point takes 100 CPU s: after x2 (200 s spent) the x4 point, predicted at 200 s more, would pass 350 s
     clock = iter(range(0, 10_000, 100))
-    monkeypatch.setattr("veil.experiments.saturation.time.process_time", lambda: next(clock))
+    monkeypatch.setattr("veil.experiments.privacy.saturation.time.process_time", lambda: next(clock))
     result = saturate(Curve({1: 0.1, 2: 0.2, 4: 0.3, 8: 0.4}), Budget(epochs=1), ("epochs",),
                       Search(max_scale=64, time_cap_s=350))
     assert not result.saturated and result.scale == 2 and "time cap" in result.reason

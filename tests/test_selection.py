@@ -8,9 +8,9 @@ import pytest
 from veil.classifiers import classifier_class
 from veil.classifiers.base import MaskedClassifier
 from veil.data import ImageSet, stratified_split
-from veil.experiments import paper
-from veil.experiments.paper_values import TEST_SHARE
-from veil.experiments.tradeoff import BUDGETS, Experiment
+from veil.experiments.lis2021 import protocol as paper
+from veil.experiments.lis2021.values import TEST_SHARE
+from veil.experiments.manolakos.tradeoff import BUDGETS, Experiment
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import veil
 from veil.classifiers import classifier_class, load_classifier
 from veil.cli import main
 from veil.errors import VeilError
-from veil.experiments.bench_serve import bench_serve, free_port
+from veil.experiments.bench.serve import bench_serve, free_port
 from veil.serve import Predictor, create_app
 from veil.serve.app import CONFIG_ENV, factory
 

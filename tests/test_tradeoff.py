@@ -8,8 +8,7 @@ import pytest
 
 from veil.cli import main
 from veil.experiments import protocol
-from veil.experiments.baseline_claims import DOCS, baseline_claims
-from veil.experiments.tradeoff import CURVES
+from veil.experiments.manolakos.tradeoff import CURVES, DOCS, baseline_claims
 from veil.metrics import t_interval
 
 
@@ -77,7 +76,7 @@ def test_the_report_shows_what_other_commands_wrote_into_its_folder(tmp_path):
 
 def test_the_compress_part_makes_the_compressibility_claims_testable(tmp_path):
     from veil.data import load
-    from veil.experiments.compress import compress_into
+    from veil.experiments.kiya2022.compress import compress_into
     from veil.maskers.keys import experiment_secret
 
     figures = protocol("tradeoff")(tmp_path, quick=True, data="digits", parts="compress", seeds=(2, 5),
@@ -132,7 +131,7 @@ def test_three_seeds_aggregate_with_t_intervals_and_share_the_jpeg_reference(tmp
 
 
 def test_an_accuracy_interval_over_seeds_stays_within_0_and_1():
-    from veil.experiments.tradeoff import combine_seeds
+    from veil.experiments.manolakos.tradeoff import combine_seeds
 
     accuracies, ratios = [0.12, 0.37, 0.07], [0.2, 1.4, 0.3]
     figures = combine_seeds({seed: {"etc_accuracy": accuracy, "ratio": ratio, "epochs": 1}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from veil.cli import main
-from veil.experiments.verdicts import privacy_table, readme_with_table
+from veil.experiments.privacy.verdicts import privacy_table, readme_with_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def _correct_doc(correct: list[bool]) -> dict:
 
 
 def test_utility_kept_is_a_paired_ratio_with_nothing_clipped():
-    from veil.experiments.privacy import utility_kept
+    from veil.experiments.privacy.protocol import utility_kept
 
     plain = [True, False] * 50 + [True] * 3  # 103 images: the packed bits' padding must not count
     same = utility_kept(_correct_doc(plain), _correct_doc(plain))
@@ -136,7 +136,7 @@ def test_utility_kept_is_a_paired_ratio_with_nothing_clipped():
 
 
 def test_a_trained_schemes_leakage_is_its_mean_over_victim_seeds():
-    from veil.experiments.verdicts import verdict
+    from veil.experiments.privacy.verdicts import verdict
 
     figures = {"aae_itn_b_ssim": 0.9, "aae_itn_b_ssim_seeds": 0.7, "aae_itn_b_linkage": 0.2,
                "aae_itn_b_linkage_seeds": 0.3, "aae_itn_b_saturated": 1}

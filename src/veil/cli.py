@@ -10,24 +10,13 @@ from dataclasses import replace
 from veil import __version__, defaults
 from veil.distributed import launch_rank
 from veil.errors import VeilError
-from veil.registry import ATTACKS, CLASSIFIERS, MASKERS, PROTOCOLS
+from veil.registry import ATTACKS, BENCHMARKS, CLASSIFIERS, MASKERS, PROTOCOLS
 from veil import threads  # imported at start: the window of its idle-core measurement opens here
 
-#: `veil report NAME` and `veil bench NAME`: the reports and benchmarks there are, and what each one is
+#: `veil report NAME`: the reports there are, and what each one is
 REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps",
            "privacy-table": "README's table of what each scheme protects against, from a privacy report's "
                             "privacy.json (--report; --readme rewrites that file's marked block)"}
-BENCHMARKS = {"encrypt": "images per second of each keyed scheme, encrypting and decrypting",
-              "startup": "seconds a new `veil` process takes for --help and for a missing-file error",
-              "mask": "a whole `veil mask` over CIFAR-10's test split: AAE from the archive, EtC from a folder",
-              "mask-nproc": "a whole `veil mask` (AAE, warm cache) over CIFAR-10's train split in 1 and 2 processes",
-              "demo": "seconds of `veil demo` on an idle machine and beside a second CPU-bound process",
-              "train-masker": "seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the "
-                              "latent's conformity then, and training images per second",
-              "train": "seconds and test accuracy of nn (default and paper recipe), rf and adaboost on 10,000 AAE "
-                       "vectors of CIFAR-10's train split",
-              "serve": "`veil serve` under 16 concurrent clients: a 1,000-row request, requests per second, p99 "
-                       "latency, and a kill and restart under load"}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -109,9 +98,13 @@ def _force_arg(parser, what: str = "the output", folder: bool = False):
 def _load_data(args, require_labels=True, limit: int | None = None, pixels: bool = False):
     from veil.data import load
 
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    return load(args.data, split=args.split, classes=classes, require_labels=require_labels, limit=limit,
+    return load(args.data, split=args.split, classes=_class_names(args), require_labels=require_labels, limit=limit,
                 pixels=pixels)
+
+
+def _class_names(args) -> list[str] | None:
+    """--classes as a list of names (or numbers); None keeps every class."""
+    return [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
 
 
 def _print_figures(figures: dict) -> None:
@@ -220,8 +213,8 @@ def cmd_attack(args):
 
 
 def cmd_report(args):
-    from veil.experiments.privacy import run
-    from veil.experiments.verdicts import write_privacy_table
+    from veil.experiments.privacy.protocol import run
+    from veil.experiments.privacy.verdicts import write_privacy_table
 
     needed = "--report" if args.name == "privacy-table" else "--out"
     if getattr(args, needed.removeprefix("--")) is None:
@@ -237,7 +230,7 @@ def cmd_report(args):
 
 
 def cmd_recommend(args):
-    from veil.experiments.verdicts import recommend
+    from veil.experiments.privacy.verdicts import recommend
 
     print(recommend(args.report, args.threat, args.min_utility, args.max_ssim, args.max_leakage))
 
@@ -255,7 +248,7 @@ def cmd_demo(args):
 
 
 def cmd_compress_report(args):
-    from veil.experiments.compress import compress_report
+    from veil.experiments.kiya2022.compress import compress_report
     from veil.maskers.keys import experiment_secret
 
     data = _load_data(args, require_labels=False)
@@ -266,36 +259,12 @@ def cmd_compress_report(args):
 
 
 def cmd_bench(args):
-    from veil.experiments import bench
+    from veil.experiments.bench import run_benchmark
 
-    if args.what == "startup":
-        figures = bench.bench_startup(args.json, repeats=args.repeats, force=args.force)
-    elif args.what == "mask":
-        figures = bench.bench_mask(args.data or defaults.CIFAR10, args.json, repeats=args.repeats, force=args.force)
-    elif args.what == "mask-nproc":
-        figures = bench.bench_mask_nproc(args.data or defaults.CIFAR10, args.json, repeats=args.repeats,
-                                         force=args.force)
-    elif args.what == "demo":
-        figures = bench.bench_demo(args.json, force=args.force)
-    elif args.what == "serve":
-        from veil.experiments.bench_serve import bench_serve
-
-        figures = bench_serve(args.json, model_dir=args.model, duration_s=args.duration, repeats=args.repeats,
-                              seed=args.seed, force=args.force)
-    elif args.what == "train":
-        figures = bench.bench_train(args.data or defaults.CIFAR10, args.json, masker_dir=args.masker, seed=args.seed,
-                                    progress=not args.quiet, force=args.force)
-    else:
-        if args.data is None:
-            args.data, args.split = defaults.CIFAR10, args.split or ("train" if args.what == "train-masker" else "test")
-        data = _load_data(args, require_labels=False, limit=args.limit)
-        if args.what == "train-masker":
-            figures = bench.bench_train_masker(data, args.json, args.params or {}, seed=args.seed, force=args.force)
-        else:
-            from veil.maskers.keys import experiment_secret
-
-            figures = bench.bench_encrypt(data, args.json, experiment_secret(args.seed), seed=args.seed,
-                                          repeats=args.repeats, force=args.force)
+    figures = run_benchmark(args.what, args.json, data=args.data, split=args.split, classes=_class_names(args),
+                            limit=args.limit, repeats=args.repeats, params=args.params, seed=args.seed,
+                            masker_dir=args.masker, model_dir=args.model, duration_s=args.duration,
+                            progress=not args.quiet, force=args.force)
     _print_figures(figures)
     print(f"written to {args.json}")
 
@@ -447,6 +416,16 @@ def _classifier_commands(sub) -> None:
                    help="largest request body, in MB of 10^6 bytes (default %(default)s)")
 
 
+class _BenchmarkHelp(argparse.HelpFormatter):
+    """`veil bench --help`: each benchmark's description, read from the docstrings in the benchmarks' source
+    (`BENCHMARKS.descriptions`) only when the help is printed, since reading them would slow every command's start."""
+
+    def _get_help_string(self, action):
+        if action.dest != "what":
+            return action.help
+        return f"{action.help}: " + "; ".join(f"{name}: {text}" for name, text in BENCHMARKS.descriptions().items())
+
+
 def _measurement_commands(sub) -> None:
     p = _command(sub, "compress-report", cmd_compress_report, help="JPEG (QF 85/80) and PNG sizes: plain vs each "
                  "keyed scheme")
@@ -456,10 +435,10 @@ def _measurement_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="seed of the stand-in key when no key is given")
     _force_arg(p, "the --out folder", folder=True)
 
+    benchmarks = list(BENCHMARKS.modules)  # in the order declared
     p = _command(sub, "bench", cmd_bench, help="benchmarks: `veil bench NAME --json OUT` (NAME: "
-                 f"{', '.join(BENCHMARKS)})")
-    p.add_argument("what", choices=list(BENCHMARKS), help="what to time: " + "; ".join(
-        f"{name}: {text}" for name, text in BENCHMARKS.items()))
+                 f"{', '.join(benchmarks)})", formatter_class=_BenchmarkHelp)
+    p.add_argument("what", choices=benchmarks, help="what to time")
     p.add_argument("--json", required=True, help="the new results file")
     _data_args(p, required=False, limit=True, default=f"{defaults.CIFAR10}, split test; train for train-masker")
     p.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats of startup and mask; the best "

@@ -1,5 +1,5 @@
 """One registry type for every `--name` lookup (masking methods and schemes, classifiers, architectures, attacks,
-protocols), in the manner of timm, and the registries themselves.
+protocols, benchmarks), in the manner of timm, and the registries themselves.
 
 Each registry is declared here as a table from entry name to the module that registers it, so that the names can
 be listed (command-line choices, `--help`) without importing a module, and so without importing torch. A lookup
@@ -8,7 +8,10 @@ and registering a name the table does not declare is refused, so the table canno
 """
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+from pathlib import Path
 
 from veil.errors import VeilError
 
@@ -36,12 +39,32 @@ class Registry:
         """Every declared name, sorted; imports nothing."""
         return sorted(self.modules)
 
+    def descriptions(self) -> dict[str, str]:
+        """Every declared name -> the first paragraph of the docstring of the function registered under it, on one
+        line, in the order the table declares them. Read from the modules' source: like `names`, it imports none of
+        them."""
+        found = {}
+        for module in dict.fromkeys(self.modules.values()):
+            found.update(_registered_docstrings(module))
+        return {name: found[name] for name in self.modules}
+
     def get(self, name: str):
         if name not in self.modules:
             raise VeilError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
         if name not in self.entries:
             importlib.import_module(self.modules[name])
         return self.entries[name]
+
+
+def _registered_docstrings(module: str) -> dict[str, str]:
+    """name -> the first paragraph of the docstring (on one line) of each function in `module` decorated
+    `@register_...("name")`, from its source file, found without importing it or its package."""
+    top, *parts = module.split(".")
+    path = Path(importlib.util.find_spec(top).origin).parent.joinpath(*parts).with_suffix(".py")
+    return {decorator.args[0].value: " ".join(ast.get_docstring(node).split("\n\n")[0].split())
+            for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef)
+            for decorator in node.decorator_list
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "").startswith("register_")}
 
 
 def _table(package: str, modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -67,4 +90,6 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
     "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
     "neuracrypt": ("neuracrypt",), "deconv": ("deconv",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
-    "paper": ("table1", "table2", "pairs", "width", "all"), "tradeoff": ("tradeoff",)}))
+    "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",)}))
+BENCHMARKS = Registry("benchmark", _table("veil.experiments.bench", {
+    "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",)}))

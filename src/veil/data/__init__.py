@@ -1,7 +1,7 @@
 """Data input: every source becomes an ImageSet of float32 RGB 32x32 images in [0, 1]."""
 from veil.data.imageset import ImageSet, to_float_images, to_pixel_images, to_uint8_images
 from veil.data.load import cache_dir, load
-from veil.data.splits import random_classes, stratified_split
+from veil.data.splits import random_classes, stratified_split, stratified_subsample
 
-__all__ = ["ImageSet", "load", "cache_dir", "random_classes", "stratified_split", "to_float_images",
-           "to_pixel_images", "to_uint8_images"]
+__all__ = ["ImageSet", "load", "cache_dir", "random_classes", "stratified_split", "stratified_subsample",
+           "to_float_images", "to_pixel_images", "to_uint8_images"]

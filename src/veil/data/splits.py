@@ -1,8 +1,9 @@
-"""Seeded subset helpers: k random classes, stratified train/test splits."""
+"""Seeded subset helpers: k random classes, stratified train/test splits and subsamples."""
 from __future__ import annotations
 
 import numpy as np
 
+from veil.data.imageset import ImageSet
 from veil.errors import VeilError
 
 
@@ -22,6 +23,13 @@ def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[n
     _check_classes(labels)
     train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)
     return np.sort(train), np.sort(test)
+
+
+def stratified_subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
+    """A stratified draw of n of the images (all of them when there are no more than n)."""
+    if n >= len(images):
+        return images
+    return images.subset(stratified_split(images.labels, n / len(images), seed)[1])
 
 
 def _check_classes(labels: np.ndarray) -> None:

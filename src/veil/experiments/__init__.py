@@ -1,4 +1,6 @@
-"""The papers' protocols (demo, tables, pair test, trade-off curves), built from the library pieces.
+"""The papers' protocols (demo, tables, pair test, trade-off curves), built from the library pieces: one sub-package
+per reproduced work (lis2021, kiya2022, manolakos, privacy) and the benchmarks (bench), beside the modules they share
+(claims, run_accuracy, plots, demo).
 
 `veil reproduce NAME` looks NAME up in PROTOCOLS; each protocol module registers itself with `register_protocol`.
 A protocol is `run(out_dir, quick=False, seed=0, **options) -> dict` and writes its JSON/PNG/Markdown to out_dir.
@@ -26,7 +28,7 @@ def run_protocol(name: str, out_dir, force: bool = False, **options) -> dict:
     `force` continues an existing folder: the protocol starts from copies of its files, so that a run of some parts
     (`--parts table2`, `--parts report`) reports the results already there too, and then its new and rewritten files
     replace the old ones, what it wrote there before and no longer writes is removed, and other files stay (see
-    `veil.io.claim_output`)."""
+    `veil.io.output.claim_output`)."""
     from veil.io.output import claim_output
 
     run = protocol(name)

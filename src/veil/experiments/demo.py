@@ -22,7 +22,7 @@ DEMO_PARAMS = {"nn": {**preset_params("nn", "paper"), "batch_size": 16, "epochs"
 
 
 def run_demo(out_dir, seed: int = 0, epochs: int = DEMO_EPOCHS, progress: bool = True, force: bool = False) -> dict:
-    """Everything goes to a new folder `out_dir` (`force`: into an existing one, see `veil.io.claim_output`)."""
+    """Everything goes to a new folder `out_dir` (`force`: into an existing one, see `veil.io.output.claim_output`)."""
     with claim_output(out_dir, force, folder=True, writer="demo") as tmp:
         return _demo_into(tmp, seed, epochs, progress)
 

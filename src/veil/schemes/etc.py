@@ -8,7 +8,7 @@ block. Pixels stay inside their block, so EtC images compress with JPEG almost a
 What it protects, as measured by `veil report privacy` (results/privacy/report.md; figure names in brackets):
 - The key space is that of the block arrangement, whatever the 256-bit secret: (32/B)^2 blocks in some order, each
   in one of 8 orientations x 2 negative-positive x 6 colour orders. At 32x32 that is about 2^31 keys for B = 16
-  (4 blocks), 2^150 for B = 8 and 2^717 for B = 4 (`veil.experiments.privacy_report.etc_key_space_bits`).
+  (4 blocks), 2^150 for B = 8 and 2^717 for B = 4 (`veil.experiments.privacy.report.etc_key_space_bits`).
 - One key masks a whole set, so a ciphertext-only attacker pools the statistics of every block position over all
   images: the `jigsaw` attack restores the set exactly (`etc_jigsaw_a_blocks_correct`, `etc4_jigsaw_a_...`).
 - A masking oracle or a thousand known pairs give a near-exact inverse (`etc_itn_b_ssim`, `etc_itn_c1000_ssim`):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from veil.experiments.claims import claims_table, write_claims
-from veil.experiments.paper_claims import PRESET_FIGURE, lis_claims, table2_test_size
-from veil.experiments.paper_values import (CLASSIFIER_KINDS, METRICS, PAPER_PAIR_SIZES, PAPER_PAIRS, PAPER_TABLE1,
+from veil.experiments.lis2021.claims import PRESET_FIGURE, lis_claims, table2_test_size
+from veil.experiments.lis2021.values import (CLASSIFIER_KINDS, METRICS, PAPER_PAIR_SIZES, PAPER_PAIRS, PAPER_TABLE1,
                                            PAPER_TABLE2)
 from veil.io.read import read_json
 from veil.io.write import atomic_path

@@ -49,7 +49,7 @@ def scheme_pixels(scheme: str, pixels: np.ndarray, secret: bytes) -> np.ndarray:
 def compress_report(data: ImageSet, out_dir, secret: bytes, seed, schemes=SCHEMES, force: bool = False,
                     **selection) -> dict:
     """Write `compress.json` ({scheme}_{jpeg85,jpeg80,png}_mb) and `compress.md` (Table IV layout) to a new folder
-    `out_dir` (`force`: into an existing one, see `veil.io.claim_output`). `selection`: how `data` was chosen from
+    `out_dir` (`force`: into an existing one, see `veil.io.output.claim_output`). `selection`: how `data` was chosen from
     its source (`split`, `classes`), recorded in the JSON."""
     with claim_output(out_dir, force, folder=True, writer="compress-report") as tmp:
         return compress_into(tmp, data, secret, seed, schemes, **selection)

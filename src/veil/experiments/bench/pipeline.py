@@ -17,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from veil.data import ImageSet, to_uint8_images
+from veil import defaults
+from veil.data import ImageSet, load, stratified_subsample, to_uint8_images
 from veil.errors import VeilError
+from veil.experiments.bench import register_benchmark
 from veil.io.output import claim_output
 from veil.maskers.base import masker_class
+from veil.maskers.keys import experiment_secret
 from veil.results import write_results
 
 SCHEMES = ("etc", "le", "ele", "pe", "scramble")
@@ -33,6 +36,21 @@ def best_seconds(run, repeats: int) -> float:
         run()
         timings.append(time.perf_counter() - start)
     return min(timings)
+
+
+def _images(data, split, classes, limit, default_split: str) -> ImageSet:
+    """--data's images; without --data, CIFAR-10's `default_split` unless --split names another."""
+    if data is None:
+        data, split = defaults.CIFAR10, split or default_split
+    return load(data, split=split, classes=classes, require_labels=False, limit=limit)
+
+
+@register_benchmark("encrypt")
+def encrypt_benchmark(json_path, data=None, split=None, classes=None, limit=None, seed: int = 0, repeats: int = 5,
+                      force: bool = False) -> dict:
+    """images per second of each keyed scheme, encrypting and decrypting"""
+    return bench_encrypt(_images(data, split, classes, limit, "test"), json_path, experiment_secret(seed), seed=seed,
+                         repeats=repeats, force=force)
 
 
 def bench_encrypt(data: ImageSet, json_path, secret: bytes, seed, repeats: int = 5, force: bool = False) -> dict:
@@ -68,8 +86,11 @@ STARTUP_CASES = {
 }
 
 
+@register_benchmark("startup")
 def bench_startup(json_path, repeats: int = 5, force: bool = False) -> dict:
-    """Figures `help_s` and `error_s`: the best wall time of `repeats` new processes each (an error is a missing
+    """seconds a new `veil` process takes for --help and for a missing-file error
+
+    Figures `help_s` and `error_s`: the best wall time of `repeats` new processes each (an error is a missing
     --data folder: all the work veil does before it can say so). Run with nothing else on the machine."""
     with claim_output(json_path, force) as tmp:
         start = time.time()
@@ -88,6 +109,12 @@ def _run_veil(args: list[str], expected_code: int, cwd: str, **env) -> None:
     if done.returncode != expected_code:
         raise VeilError(f"the benchmarked `veil {' '.join(args)}` exited {done.returncode}: "
                         f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
+
+
+@register_benchmark("mask")
+def mask_benchmark(json_path, data=None, repeats: int = 5, force: bool = False) -> dict:
+    """a whole `veil mask` over CIFAR-10's test split: AAE from the archive, EtC from a folder"""
+    return bench_mask(data or defaults.CIFAR10, json_path, repeats=repeats, force=force)
 
 
 def bench_mask(archive, json_path, repeats: int = 3, force: bool = False) -> dict:
@@ -136,6 +163,12 @@ def _default_aae_description() -> str:
             f"cat {c.cat_dim}")
 
 
+@register_benchmark("mask-nproc")
+def mask_nproc_benchmark(json_path, data=None, repeats: int = 5, force: bool = False) -> dict:
+    """a whole `veil mask` (AAE, warm cache) over CIFAR-10's train split in 1 and 2 processes"""
+    return bench_mask_nproc(data or defaults.CIFAR10, json_path, repeats=repeats, force=force)
+
+
 def bench_mask_nproc(archive, json_path, repeats: int = 3, force: bool = False) -> dict:
     """Figures `mask_nproc1_s` and `mask_nproc2_s`: the best of `repeats` whole `veil mask` processes over the
     archive's train split (the default AAE architecture, warm decode cache) in one process and with `--nproc 2`, and
@@ -163,8 +196,11 @@ def bench_mask_nproc(archive, json_path, repeats: int = 3, force: bool = False) 
 _SPINNER = [sys.executable, "-c", "while True: pass"]
 
 
+@register_benchmark("demo")
 def bench_demo(json_path, force: bool = False) -> dict:
-    """Figures `demo_idle_s` and `demo_loaded_s`: a whole `veil demo` process with nothing else running, then
+    """seconds of `veil demo` on an idle machine and beside a second CPU-bound process
+
+    Figures `demo_idle_s` and `demo_loaded_s`: a whole `veil demo` process with nothing else running, then
     beside one CPU-bound process (a busy loop), and `loaded_over_idle`, their ratio. The threads are veil's own
     choice each time (see `veil.threads`). Run with nothing else on the machine."""
     with claim_output(json_path, force) as tmp, tempfile.TemporaryDirectory() as work:
@@ -217,6 +253,15 @@ LATENT_TARGETS = {"gauss_ks": ("at most", 0.05), "cat_used": ("at least", 20), "
 THROUGHPUT_IMAGES = 4096
 
 
+@register_benchmark("train-masker")
+def train_masker_benchmark(json_path, data=None, split=None, classes=None, limit=None, params=None, seed: int = 0,
+                           force: bool = False) -> dict:
+    """seconds for the AAE masker to reach held-out MSE 0.0035 (CIFAR-10 train split), the latent's conformity
+    then, and training images per second"""
+    return bench_train_masker(_images(data, split, classes, limit, "train"), json_path, params or {}, seed=seed,
+                              force=force)
+
+
 def bench_train_masker(data: ImageSet, json_path, params: dict, seed: int = 0, force: bool = False) -> dict:
     """Train an AAE masker with `params` (AAEMasker's; the default recipe when empty) and time it. Figures:
     `time_to_mse_0035_s` (training seconds, each epoch with its held-out evaluation, until the first epoch whose
@@ -262,19 +307,26 @@ TEST_VECTORS = 10_000
 CLASSIFIER_RUNS = {"nn": ("nn", None), "nn_paper": ("nn", "paper"), "rf": ("rf", None), "adaboost": ("adaboost", None)}
 
 
+@register_benchmark("train")
+def train_benchmark(json_path, data=None, masker_dir=None, seed: int = 0, progress: bool = True,
+                    force: bool = False) -> dict:
+    """seconds and test accuracy of nn (default and paper recipe), rf and adaboost on 10,000 AAE vectors of
+    CIFAR-10's train split"""
+    return bench_train(data or defaults.CIFAR10, json_path, masker_dir=masker_dir, seed=seed, progress=progress,
+                       force=force)
+
+
 def bench_train(data, json_path, masker_dir=None, seed: int = 0, progress: bool = True, force: bool = False) -> dict:
     """Train nn (the default recipe and the paper's), rf and adaboost on 10,000 masked vectors of the train split (a
     stratified draw) and score each on up to 10,000 of the test split. Figures per run: `{run}_s` (the fit alone)
     and `{run}_accuracy` with its 95% Wilson interval (`_low`, `_high`). Without `masker_dir` the default AAE is
     first trained for one epoch on the whole train split. Run with nothing else on the machine."""
-    from veil.data import load
-    from veil.experiments.tradeoff import subsample
 
     with claim_output(json_path, force) as tmp:
         start = time.time()
         train, test = load(data, split="train"), load(data, split="test")
         masker, masker_config = _bench_masker(masker_dir, train, seed, progress)
-        train, test = subsample(train, TRAIN_VECTORS, seed), subsample(test, TEST_VECTORS, seed)
+        train, test = stratified_subsample(train, TRAIN_VECTORS, seed), stratified_subsample(test, TEST_VECTORS, seed)
         vectors, test_vectors = masker.transform(train), masker.transform(test)
         figures, params = {}, {}
         for name, (kind, preset) in CLASSIFIER_RUNS.items():

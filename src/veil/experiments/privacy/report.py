@@ -43,7 +43,7 @@ def recovers(doc: dict) -> bool:
 
 def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
     from veil.experiments.plots import box_stats, frontier
-    from veil.experiments.verdicts import privacy_table, threat_verdicts
+    from veil.experiments.privacy.verdicts import privacy_table, threat_verdicts
 
     doc = read_json(out_dir / "privacy.json")
     schemes = sorted({scheme for scheme, _ in runs}, key=list(doc["config"]["schemes"]).index)

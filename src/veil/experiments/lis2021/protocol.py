@@ -22,8 +22,8 @@ from veil.classifiers import classifier_class, preset_params
 from veil.data import ImageSet, load, random_classes, stratified_split
 from veil.data.patterns import stress_patterns, test_patterns
 from veil.experiments import register_protocol
-from veil.experiments.paper_values import CLASSIFIER_KINDS, METRICS, TEST_SHARE
-from veil.experiments.report import paper_report
+from veil.experiments.lis2021.values import CLASSIFIER_KINDS, METRICS, TEST_SHARE
+from veil.experiments.lis2021.report import paper_report
 from veil.errors import VeilError
 from veil.io.read import read_json
 from veil.maskers import AAEMasker, load_masker
@@ -34,7 +34,7 @@ from veil.results import write_results
 from veil.workflows import aae_preset, holdout_scores, mask_images, train_masker
 
 @dataclass
-class Setup:
+class PaperSetup:
     """Sizes and budgets of one run, by name (`SETUPS`)."""
 
     name: str = "full"
@@ -60,19 +60,19 @@ SETUPS = {
     # veil's default AAE recipe (14 epochs, batch 256, one-cycle): four instances train in about half an hour on 2
     # cores, where the paper preset (constant rate, 32 channels) took over 8 minutes an epoch, over 4 hours for four
     # instances of 8 epochs (results/paper as run at commit 4fe0e76 used it)
-    "full": Setup(),
+    "full": PaperSetup(),
     # a GPU: veil's default AAE recipe for 50 epochs (the paper does not state its epoch count)
-    "gpu": Setup(name="gpu", epochs=50, batch_size=256, preset=None),
+    "gpu": PaperSetup(name="gpu", epochs=50, batch_size=256, preset=None),
     # a smoke run of a few minutes
-    "quick": Setup(name="quick", epochs=2, batch_size=64, train_images=1500, per_class_b=60, draws=2,
+    "quick": PaperSetup(name="quick", epochs=2, batch_size=64, train_images=1500, per_class_b=60, draws=2,
                    mnist_images=600, pair_train=100, pair_held=100, nn_epochs=4),
 }
 
 
-class Context:
+class PaperContext:
     """Loads each dataset and each masker instance once, for every protocol of a run."""
 
-    def __init__(self, out_dir, setup: Setup, seed: int, data: str | None, mnist: str | None, masker: str | None,
+    def __init__(self, out_dir, setup: PaperSetup, seed: int, data: str | None, mnist: str | None, masker: str | None,
                  work: str | None):
         self.out = Path(out_dir)
         self.setup, self.seed = setup, seed
@@ -207,7 +207,7 @@ def summarise(rows: list[dict], k: int) -> dict:
     return figures
 
 
-def provenance(ctx: Context, kinds=CLASSIFIER_KINDS, masker: bool = True) -> dict:
+def provenance(ctx: PaperContext, kinds=CLASSIFIER_KINDS, masker: bool = True) -> dict:
     """Every hyperparameter behind a results JSON: the budget's setup, masker instance 0's configuration and
     fingerprint, and each classifier's full parameters (`get_params`, the seed aside: each draw sets its own) with
     the NN's hidden sizes as `choose_width` picked them."""
@@ -223,7 +223,7 @@ def provenance(ctx: Context, kinds=CLASSIFIER_KINDS, masker: bool = True) -> dic
     return record
 
 
-def run_table1(ctx: Context) -> dict:
+def run_table1(ctx: PaperContext) -> dict:
     start = time.time()
     masker, images = ctx.masker(0), ctx.set_b()
     vectors = masker.transform(images)
@@ -245,7 +245,7 @@ def run_table1(ctx: Context) -> dict:
     return figures
 
 
-def run_table2(ctx: Context) -> dict:
+def run_table2(ctx: PaperContext) -> dict:
     """The three methods on masked MNIST, and RF under each of its presets (the paper's likely settings: see
     `RandomForest`) on the same split, as rf_<preset>_<metric>."""
     start = time.time()
@@ -285,7 +285,7 @@ def choose_width(vectors: np.ndarray, labels: np.ndarray, seed: int, nn_epochs: 
     return {"candidates": candidates, "picked": picked["hidden"], "n_fit": len(fit), "n_val": len(val)}
 
 
-def run_width(ctx: Context) -> dict:
+def run_width(ctx: PaperContext) -> dict:
     start = time.time()
     choice = ctx.width_choice()
     figures = {"picked_val_accuracy": max(c["val_accuracy"] for c in choice["candidates"]),
@@ -323,7 +323,7 @@ def pair_figures(mse: np.ndarray, name: str) -> dict:
 FIG9_PATTERN = 33
 
 
-def run_pairs(ctx: Context) -> dict:
+def run_pairs(ctx: PaperContext) -> dict:
     """Eqs 1-12 on P, T and V, and on the stress patterns P_stress (finer than a 404-number latent carries; not in
     the paper)."""
     start = time.time()
@@ -349,7 +349,7 @@ def run_pairs(ctx: Context) -> dict:
     return figures
 
 
-def run_figures(ctx: Context) -> None:
+def run_figures(ctx: PaperContext) -> None:
     """Fig 1 (masked examples) and Figs 5-7 (AAE training curves of instance 0)."""
     masker, images = ctx.masker(0), ctx.set_b()
     shown = images.images[np.linspace(0, len(images) - 1, 8).astype(int)]
@@ -385,7 +385,7 @@ def _run(names: tuple[str, ...], out_dir, quick: bool = False, seed: int = 0, da
     if budget not in SETUPS:
         raise VeilError(f"unknown budget {budget!r}; budgets are {', '.join(SETUPS)}")
     setup = SETUPS[budget]
-    ctx = Context(out_dir, setup, seed, data, mnist, masker, work)
+    ctx = PaperContext(out_dir, setup, seed, data, mnist, masker, work)
     ctx.out.mkdir(parents=True, exist_ok=True)
     figures = {}
     for name in names:

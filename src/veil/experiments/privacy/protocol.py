@@ -10,7 +10,7 @@ veil could enumerate. The victim's AAEs are trained here on the owner's images, 
 recipe users get: `aae` is the default recipe exactly as README's `veil train-masker` example trains it, `aae_paper`
 the paper preset (`--preset paper`); every run's config holds the victim masker's whole recipe.
 
-Budgets: an attack's figure is taken at the budget where doubling it stops helping (`veil.experiments.saturation`,
+Budgets: an attack's figure is taken at the budget where doubling it stops helping (`saturation`,
 every point on every victim); a run whose search would pass its time cap first records `saturated` 0 and is a lower
 bound wherever it is shown. A trained scheme's other victim seeds take the budget found for the report's own seed
 (same recipe, other instance). The other strengths (etc4, scramble2, blur3, ...) keep the base budget, marked 0.
@@ -41,7 +41,7 @@ from veil.attacks import Budget, run_attack
 from veil.attacks.base import ATTACKS, attack_class
 from veil.attacks.run import Outcome
 from veil.attacks.scoring import per_image
-from veil.experiments.saturation import Saturation, Search, saturate
+from veil.experiments.privacy.saturation import Saturation, Search, saturate
 from veil.metrics import proportion_interval, t_interval
 from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class, preset_params
@@ -69,12 +69,12 @@ SATURATED = ("aae", "aae_paper", "etc", "le", "ele", "pe", "scramble", "blur", "
 #: (attack, threat) runs the report leaves out: the ITN on known pairs alone, which `itn-prior` (images) and
 #: `latent-linear` (the AAE) improve on by adding a public prior (see the module docstring)
 WEAKER = {("itn", "c")}
-#: the schemes whose victim is a trained instance: attacked once per victim seed (`Setup.victim_seeds`)
+#: the schemes whose victim is a trained instance: attacked once per victim seed (`PrivacySetup.victim_seeds`)
 TRAINED = ("aae", "aae_paper")
 
 
 @dataclass(frozen=True)
-class Setup:
+class PrivacySetup:
     victim: int | None  # victim images scored (None: the whole test split)
     accuracy_train: int  # masked public images the utility classifier trains on
     accuracy_epochs: int
@@ -85,7 +85,7 @@ class Setup:
     victim_aae_epochs: int | None  # None: the recipe's own epoch count (the README's train-masker example)
 
     @classmethod
-    def make(cls, quick: bool) -> "Setup":
+    def make(cls, quick: bool) -> "PrivacySetup":
         if quick:
             return cls(200, 300, 1, (20, 100), Budget.quick(), Search.quick(), (0,), 2)
         return cls(None, 10000, 5, PAIRS, Budget(), Search(), (0, 1, 2), None)
@@ -109,7 +109,7 @@ def run_name(attack: str, threat: str, pairs: int | None) -> str:
     return f"{attack}_{threat}{pairs or ''}"
 
 
-def victim_folders(scheme: str, setup: Setup, seed: int) -> list[tuple[int, str]]:
+def victim_folders(scheme: str, setup: PrivacySetup, seed: int) -> list[tuple[int, str]]:
     """(victim seed, folder under runs/) of each victim of `scheme`: a trained victim once per victim seed (the
     report's own seed in `<scheme>`, the others in `<scheme>/seed<N>`), a scheme's victim once."""
     seeds = [seed + offset for offset in setup.victim_seeds] if scheme in TRAINED else [seed]
@@ -124,7 +124,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, ma
     lists the planned runs that are missing. An existing report folder is continued in place; `force` starts afresh
     beside it and at the end replaces what it wrote (and what earlier reports wrote), keeping other files."""
     chosen = chosen_schemes(schemes)
-    setup = Setup.make(quick)
+    setup = PrivacySetup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/privacy")
     if not force and is_occupied(out_dir) and not (out_dir / "runs").is_dir():
         raise VeilError("exists and is not a privacy report folder (no runs/); choose a new --out", out_dir)
@@ -133,7 +133,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, ma
         if not assemble_only:
             public, owner, victim = load_sets(data or defaults.CIFAR10, setup, seed)
             classifier = public_classifier(public, setup.attack, seed, progress=True)
-            context = Context(out, work_dir, setup, seed, public, owner, victim, classifier, masker,
+            context = PrivacyContext(out, work_dir, setup, seed, public, owner, victim, classifier, masker,
                               skip={name.strip() for name in (skip or "").split(",") if name.strip()})
             for scheme in chosen:
                 context.scheme(scheme)
@@ -148,7 +148,7 @@ def chosen_schemes(schemes: str | None) -> list[str]:
     return chosen
 
 
-def load_sets(data: str, setup: Setup, seed: int) -> tuple[ImageSet, ImageSet, ImageSet]:
+def load_sets(data: str, setup: PrivacySetup, seed: int) -> tuple[ImageSet, ImageSet, ImageSet]:
     """(public, owner, victim): the attacker's public images and the data owner's own images, disjoint stratified
     halves of the train split, and the owner's images under attack, the test split (a source without splits is
     halved first, its second half being the victim's)."""
@@ -164,11 +164,11 @@ def load_sets(data: str, setup: Setup, seed: int) -> tuple[ImageSet, ImageSet, I
     return train.subset(public_idx), train.subset(owner_idx), victim
 
 
-class Context:
+class PrivacyContext:
     """One scheme at a time: the victim's masker, the accuracy it keeps, then every planned attack, each searched to
-    saturation (`veil.experiments.saturation`) before its figure is taken on every victim."""
+    saturation (`veil.experiments.privacy.saturation`) before its figure is taken on every victim."""
 
-    def __init__(self, out_dir: Path, work_dir: Path, setup: Setup, seed: int, public: ImageSet, owner: ImageSet,
+    def __init__(self, out_dir: Path, work_dir: Path, setup: PrivacySetup, seed: int, public: ImageSet, owner: ImageSet,
                  victim: ImageSet, classifier, masker_dir: str | None, skip: set[str] = frozenset()):
         self.out_dir, self.work_dir, self.setup, self.seed, self.skip = out_dir, work_dir, setup, seed, skip
         self.public, self.owner, self.victim = public, owner, victim
@@ -371,7 +371,7 @@ def utility_kept(masked: dict, plain: dict, seed: int = 0, draws: int = 1000) ->
             "utility_kept_high": float(high)}
 
 
-def missing_runs(out_dir: Path, setup: Setup, seed: int = 0) -> list[str]:
+def missing_runs(out_dir: Path, setup: PrivacySetup, seed: int = 0) -> list[str]:
     """Planned runs (scheme[/seedN]/attack_threat) whose JSON is not in `out_dir`: a trained victim's runs once per
     victim seed."""
     return [f"{folder}/{run_name(*planned)}" for scheme in SCHEMES for _, folder in victim_folders(scheme, setup, seed)
@@ -410,10 +410,10 @@ RUN_FIGURES = {"ssim": "ssim_median", "semantic": "semantic_accuracy", "blocks_c
                "linkage": "linkage", "saturated": "saturated"}
 
 
-def assemble(out_dir: Path, setup: Setup, seed: int) -> dict:
+def assemble(out_dir: Path, setup: PrivacySetup, seed: int) -> dict:
     """privacy.json, the frontier and box plots, and report.md, from the run files present."""
-    from veil.experiments.privacy_report import write_report
-    from veil.experiments.verdicts import verdict_figures
+    from veil.experiments.privacy.report import write_report
+    from veil.experiments.privacy.verdicts import verdict_figures
 
     figures, runs = plain_figures(out_dir), {}
     for scheme in SCHEMES:

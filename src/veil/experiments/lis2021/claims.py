@@ -9,7 +9,7 @@ import re
 import numpy as np
 
 from veil.experiments.claims import Claim, above, level, untestable
-from veil.experiments.paper_values import (GAP_TOLERANCE_ORDERS, PAPER_DRAWS, PAPER_INSTANCES, PAPER_PAIR_SIZES,
+from veil.experiments.lis2021.values import (GAP_TOLERANCE_ORDERS, PAPER_DRAWS, PAPER_INSTANCES, PAPER_PAIR_SIZES,
                                            PAPER_PAIRS, PAPER_TABLE1, PAPER_TABLE2, SOURCES)
 from veil.metrics import Z95, accuracy_interval, slope_interval, t_interval, t_interval_from_summary
 

@@ -10,7 +10,7 @@ report --force` runs nothing and only rewrites the report):
 - `curves`: the CNN's accuracy vs strength of blur, random filter, i.i.d. random filter and scrambling (paper 004's
   Figs 5, 7, 9, 11) -> tradeoff.json and tradeoff.png
 - `compress`: JPEG (QF 85, 80) and PNG file sizes of every image of the source (both splits), plain and under each
-  keyed scheme with the first seed's stand-in key (paper 003's Table IV; `veil.experiments.compress`) ->
+  keyed scheme with the first seed's stand-in key (paper 003's Table IV; `veil.experiments.kiya2022.compress`) ->
   compress.json and compress.md
 Then report.md (every figure present in the folder) and examples.png (one image under each scheme).
 
@@ -42,13 +42,15 @@ import numpy as np
 
 from veil import defaults
 from veil.classifiers import classifier_class
-from veil.experiments.compress import compress_into, jpeg_roundtrip
-from veil.data import ImageSet, load, stratified_split, to_float_images, to_uint8_images
+from veil.experiments.kiya2022.compress import compress_into, jpeg_roundtrip
+from veil.data import ImageSet, load, stratified_split, stratified_subsample, to_float_images, to_uint8_images
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
-from veil.experiments.baseline_claims import DOCS, accuracy, baseline_claims, difference, figure_interval, strength_trends
-from veil.experiments.claims import claims_table, write_claims
+from veil.experiments.claims import Claim, claims_table, write_claims
+from veil.experiments.kiya2022.claims import kiya_claims
+from veil.experiments.manolakos.claims import manolakos_claims, strength_trends
+from veil.experiments.run_accuracy import accuracy, difference, figure_interval
 from veil.io.read import read_json
 from veil.io.write import private_dir, write_bytes
 from veil.metrics import t_interval
@@ -69,7 +71,7 @@ SEED_INVARIANT = ("epochs",)
 
 
 @dataclass(frozen=True)
-class Budget:
+class TradeoffBudget:
     """Training images and epochs of each comparison (plain and masked runs of one comparison share them)."""
     n_test: int
     convmixer_train: int
@@ -91,13 +93,13 @@ BUDGETS = {
     # and CNN widths; JPEG runs on as many training images as the ConvMixer comparison, whose EtC run is their
     # uncompressed reference. 3 seeds in about 90 minutes with --jobs 2 on 2 cores (the 1-seed run of 50,000 x 10
     # ConvMixer images took 3255 s; 10,000 x 10 is about 650 s a seed)
-    "full": Budget(2000, 10000, 10, 10000, 5000, 5, 2500, 3,
+    "full": TradeoffBudget(2000, 10000, 10, 10000, 5000, 5, 2500, 3,
                    {"dim": 128, "depth": 4, "kernel": 9, "patch": 4, **AUGMENT}, {"widths": [16, 32]}),
     # paper 003's ConvMixer-256/8 (patch 1, kernel 9) for a GPU: the whole train and test splits, 25 epochs
-    "gpu": Budget(10000, 50000, 25, 50000, 50000, 20, 50000, 10,
+    "gpu": TradeoffBudget(10000, 50000, 25, 50000, 50000, 20, 50000, 10,
                   {"dim": 256, "depth": 8, "kernel": 9, "patch": 1, **AUGMENT}, {"widths": [32, 64]}),
     # a smoke run, one seed unless told
-    "quick": Budget(100, 200, 1, 200, 200, 1, 100, 1,
+    "quick": TradeoffBudget(100, 200, 1, 200, 200, 1, 100, 1,
                     {"dim": 16, "depth": 1, "kernel": 3, "patch": 4, **AUGMENT}, {"widths": [4, 8]}, 32, seeds=1),
 }
 
@@ -135,7 +137,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, pa
 run.parts = (*PARTS, "report")  # what --parts may narrow it to (`report`: only rewrite report.md)
 
 
-def run_folder(data: str, budget: Budget, seed: int) -> str:
+def run_folder(data: str, budget: TradeoffBudget, seed: int) -> str:
     """The checkpoint folder of a run: a resumed run finds only checkpoints of the same data, budget and seed (how
     many other seeds the call runs does not matter)."""
     sizes = {key: value for key, value in asdict(budget).items() if key != "seeds"}
@@ -143,7 +145,7 @@ def run_folder(data: str, budget: Budget, seed: int) -> str:
     return f"{budget.name}-seed{seed}-{digest[:10]}"
 
 
-def chosen_seeds(seeds, seed: int, budget: Budget) -> tuple[int, ...]:
+def chosen_seeds(seeds, seed: int, budget: TradeoffBudget) -> tuple[int, ...]:
     chosen = tuple(range(seed, seed + budget.seeds)) if seeds is None else tuple(seeds)
     if not chosen or len(set(chosen)) != len(chosen) or any(not isinstance(s, int) or s < 0 for s in chosen):
         raise VeilError(f"seeds must be distinct integers from 0 up, got {seeds!r}")
@@ -164,7 +166,7 @@ def has_splits(data: str) -> bool:
     return not (data == "digits" or str(data).endswith(".npz"))
 
 
-def load_train_test(data: str, budget: Budget, seeds) -> list[tuple[ImageSet, ImageSet]]:
+def load_train_test(data: str, budget: TradeoffBudget, seeds) -> list[tuple[ImageSet, ImageSet]]:
     """Per seed, the train split and a stratified subset of the test split (a source without splits is split 5:1
     by the seed first); the source is read once."""
     if not has_splits(data):
@@ -172,13 +174,7 @@ def load_train_test(data: str, budget: Budget, seeds) -> list[tuple[ImageSet, Im
         splits = [[whole.subset(part) for part in stratified_split(whole.labels, 1 / 6, seed)] for seed in seeds]
     else:
         splits = [(load(data, split="train"), load(data, split="test"))] * len(seeds)
-    return [(train, subsample(test, budget.n_test, seed)) for (train, test), seed in zip(splits, seeds)]
-
-
-def subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
-    if n >= len(images):
-        return images
-    return images.subset(stratified_split(images.labels, n / len(images), seed)[1])
+    return [(train, stratified_subsample(test, budget.n_test, seed)) for (train, test), seed in zip(splits, seeds)]
 
 
 def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, labels, class_names, test_labels,
@@ -196,7 +192,7 @@ def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, lab
 
 
 @dataclass
-class Outcome:
+class PartOutcome:
     """One seed's run of a part: its JSON's name, figures, runs and training size, and what else the JSON records."""
     file: str
     figures: dict
@@ -266,7 +262,7 @@ def plot_curves(path: Path, doc: dict) -> None:
 class Experiment:
     """Mask, train, score, for one seed: one method per part."""
 
-    def __init__(self, train: ImageSet, test: ImageSet, budget: Budget, seed: int, out_dir: Path, jobs: int,
+    def __init__(self, train: ImageSet, test: ImageSet, budget: TradeoffBudget, seed: int, out_dir: Path, jobs: int,
                  work_dir: Path):
         self.train, self.test, self.budget, self.seed, self.out_dir = train, test, budget, seed, out_dir
         self.jobs, self.work_dir = jobs, work_dir
@@ -279,7 +275,7 @@ class Experiment:
         return cls(self.secret, **strength) if cls.keyed else cls(**strength)
 
     def subset(self, n: int) -> ImageSet:
-        return subsample(self.train, n, self.seed)
+        return stratified_subsample(self.train, n, self.seed)
 
     def accuracies(self, part: str, runs: dict, train: ImageSet, epochs: int, folders: dict | None = None) -> dict:
         """{name: (model, arch, masked train images, masked test images)} -> {name: figures of that run}: each model
@@ -296,16 +292,17 @@ class Experiment:
             futures = {name: pool.submit(train_and_score, *spec, folders[name], *common) for name, spec in runs.items()}
             return {name: future.result() for name, future in futures.items()}
 
-    def convmixer(self) -> Outcome:
+    def convmixer(self) -> PartOutcome:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.convmixer_train), self.budget.convmixer_epochs
         runs = self.accuracies("convmixer", {"plain": ("convmixer", model, train.images, self.test.images),
                                 "etc": ("convmixer", model, etc.transform(train), etc.transform(self.test))}, train, epochs)
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
         figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain, "epochs": epochs}
-        return Outcome("convmixer_etc.json", figures, runs, len(train), {"model": model, "etc_block": etc.config["block"]})
+        return PartOutcome("convmixer_etc.json", figures, runs, len(train),
+                           {"model": model, "etc_block": etc.config["block"]})
 
-    def jpeg(self) -> Outcome:
+    def jpeg(self) -> PartOutcome:
         etc, model = self.masker("etc"), self.budget.convmixer
         train, epochs = self.subset(self.budget.jpeg_train), self.budget.convmixer_epochs
         train_px, test_px = (etc.encrypt(to_uint8_images(s.images)) for s in (train, self.test))
@@ -319,10 +316,10 @@ class Experiment:
                                {"etc_uncompressed": self.work_dir / "convmixer" / "etc"} if shared else None)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        return Outcome("jpeg.json", figures, runs, len(train),
+        return PartOutcome("jpeg.json", figures, runs, len(train),
                        {"model": model, "etc_block": etc.config["block"], "reference_shared_with_convmixer": shared})
 
-    def scramble(self) -> Outcome:
+    def scramble(self) -> PartOutcome:
         scrambler, model = self.masker("scramble", 8), self.budget.cnn
         train, epochs = self.subset(self.budget.cnn_train), self.budget.cnn_epochs
         train_x, test_x = scrambler.transform(train), scrambler.transform(self.test)
@@ -332,9 +329,9 @@ class Experiment:
                                train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        return Outcome("scramble.json", figures, runs, len(train), {"model": model})
+        return PartOutcome("scramble.json", figures, runs, len(train), {"model": model})
 
-    def curves(self) -> Outcome:
+    def curves(self) -> PartOutcome:
         train, epochs, model = self.subset(self.budget.curve_train), self.budget.curve_epochs, self.budget.cnn
         specs = {"plain": ("cnn", model, train.images, self.test.images)}
         for method, sizes in CURVES.items():
@@ -344,7 +341,7 @@ class Experiment:
         runs = self.accuracies("curves", specs, train, epochs)
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
-        return Outcome("tradeoff.json", figures, runs, len(train), {"model": model})
+        return PartOutcome("tradeoff.json", figures, runs, len(train), {"model": model})
 
 
 def example_rows(images: np.ndarray, secret: bytes) -> dict:
@@ -356,6 +353,15 @@ def example_rows(images: np.ndarray, secret: bytes) -> dict:
         cls = masker_class(method)
         rows[f"{method} K=5"] = (cls(secret, kernel=5) if cls.keyed else cls(kernel=5)).transform(images)
     return rows
+
+
+#: the JSONs the papers' claims are checked on
+DOCS = ("convmixer_etc", "jpeg", "scramble", "tradeoff", "compress")
+
+
+def baseline_claims(docs: dict) -> list[Claim]:
+    """Both papers' claims, in the report's order; `docs` maps each name of DOCS to its JSON (or None)."""
+    return kiya_claims(docs) + manolakos_claims(docs)
 
 
 #: each JSON the report shows, and the run its accuracies are compared with (None: none)
@@ -372,7 +378,7 @@ CLAIMS_RULE = ("Each claim as the paper states it, checked by code on this folde
                "side; an interval across zero is \"no difference\".")
 
 
-def report(out_dir: Path, budget: Budget, seeds) -> str:
+def report(out_dir: Path, budget: TradeoffBudget, seeds) -> str:
     """Markdown of every result JSON present in `out_dir`, opening with the papers' claims (also written to
     claims.json)."""
     docs = {name: read_json(out_dir / f"{name}.json") if (out_dir / f"{name}.json").exists() else None

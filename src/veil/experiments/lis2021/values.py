@@ -1,5 +1,5 @@
 """The values Lis et al. (2021) report, shown beside ours in the reproduction's report, and the classifiers and
-metrics of its tables. Data only: both the protocol (`paper`) and the report (`report`) read it."""
+metrics of its tables. Data only: both the protocol (`protocol`) and the report (`report`) read it."""
 
 #: the classifiers the paper compares, in its tables' order
 CLASSIFIER_KINDS = ("nn", "rf", "adaboost")
