@@ -145,7 +145,7 @@ def cmd_export_encoder(args):
 
 def _secret(args):
     """The secret named by --key-file / --key-env, or None when neither is given."""
-    from veil.maskers.keys import read_secret
+    from veil.keyfiles import read_secret
 
     if args.key_file is None and args.key_env is None:
         return None
@@ -256,7 +256,7 @@ def cmd_demo(args):
 
 def cmd_compress_report(args):
     from veil.experiments.compress import compress_report
-    from veil.maskers.keys import experiment_secret
+    from veil.keyfiles import experiment_secret
 
     data = _load_data(args, require_labels=False)
     secret = _secret(args) or experiment_secret(args.seed)
@@ -292,7 +292,7 @@ def cmd_bench(args):
         if args.what == "train-masker":
             figures = bench.bench_train_masker(data, args.json, args.params or {}, seed=args.seed, force=args.force)
         else:
-            from veil.maskers.keys import experiment_secret
+            from veil.keyfiles import experiment_secret
 
             figures = bench.bench_encrypt(data, args.json, experiment_secret(args.seed), seed=args.seed,
                                           repeats=args.repeats, force=args.force)
@@ -301,7 +301,7 @@ def cmd_bench(args):
 
 
 def cmd_keygen(args):
-    from veil.maskers.keys import write_new_key
+    from veil.keyfiles import write_new_key
 
     print(f"new secret key written to {write_new_key(args.out, force=args.force)} (mode 0600; keep it private, "
           "back it up)")

@@ -188,7 +188,7 @@ class Context:
     def victim_secret(self) -> bytes:
         """The victim's key: random, drawn once and kept in the work folder (mode 0600), so that a report
         continued after an interruption masks with the same key."""
-        from veil.maskers.keys import read_secret, write_new_key
+        from veil.keyfiles import read_secret, write_new_key
 
         path = self.work_dir / "victim.key"
         if not path.exists():

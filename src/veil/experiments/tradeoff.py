@@ -52,7 +52,7 @@ from veil.experiments.claims import claims_table, write_claims
 from veil.io import private_dir, read_json, write_bytes
 from veil.metrics import t_interval
 from veil.maskers.base import masker_class
-from veil.maskers.keys import experiment_secret
+from veil.keyfiles import experiment_secret
 from veil.experiments.plots import scheme_examples, tradeoff
 from veil.results import write_results
 from veil.training import progress_mode

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import importlib
 
-_WHERE = {"AAEMasker": "aae", "EtCMasker": "etc", "LEMasker": "learnable", "ELEMasker": "learnable",
-          "PEMasker": "learnable", "ScrambleMasker": "scramble", "BlurMasker": "filters",
-          "RandomFilterMasker": "filters", "IIDFilterMasker": "filters", "Secret": "keys", "MASKERS": "base",
-          "Masker": "base", "load_masker": "base", "masker_class": "base", "register_masker": "base"}
+_WHERE = {"AAEMasker": "veil.maskers.aae", "Secret": "veil.keys",
+          **dict.fromkeys(["EtCMasker", "LEMasker", "ELEMasker", "PEMasker", "ScrambleMasker", "BlurMasker",
+                           "RandomFilterMasker", "IIDFilterMasker"], "veil.maskers.faces"),
+          **dict.fromkeys(["MASKERS", "Masker", "load_masker", "masker_class", "register_masker"], "veil.maskers.base")}
 
 __all__ = sorted(_WHERE)
 
@@ -17,7 +17,7 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    return getattr(importlib.import_module(_WHERE[name]), name)
 
 
 def __dir__() -> list[str]:
