@@ -47,7 +47,8 @@ from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io import atomic_path, make_private, private_dir
-from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint, public_recipe
+from veil.maskers.aae_numpy import (DECODER_FILE, ENCODER_FILE, AAECapabilities, fingerprint as weights_fingerprint,
+                                     public_recipe)
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
 from veil.metrics import latent_conformity, reconstruction_mse
@@ -91,7 +92,7 @@ _D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each def
 
 
 @register_masker("aae")
-class AAEMasker(Masker):
+class AAEMasker(AAECapabilities, Masker):
     """Adversarial-autoencoder masker. Parameters as in `AAEConfig`; `device` picks CPU/CUDA (None: CUDA when present).
 
     `fit(X)` validates the parameters, picks the device (`device_`) and trains the encoder (`encoder_`) and the
@@ -105,10 +106,7 @@ class AAEMasker(Masker):
     #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
     presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
                          "batch_size": 16, "epochs": 10, "channels": 32, "decoder_channels": None}}
-    fits_on_data = True
     invertible = True
-    output = "vectors"
-    structure = "latent"
     #: never forked to mask in shards: a process forked after torch has run on several threads can hang (`veil mask`
     #: shards the NumPy encoder, `veil.maskers.aae_numpy`)
     shard_unit = None

@@ -17,7 +17,7 @@ import numpy as np
 
 from veil.errors import VeilError
 from veil.registry import SCHEMES
-from veil.schemes.base import image_array
+from veil.schemes.base import Capabilities, MaskingFunction, image_array
 from veil.threads import chosen_threads
 
 ENCODER_FILE, DECODER_FILE = "encoder.safetensors", "decoder.safetensors"  # as `veil.maskers.aae` writes them
@@ -154,12 +154,22 @@ def _linear_from_chw(weight: np.ndarray, channels: int) -> np.ndarray:
     return weight.reshape(len(weight), channels, 4, 4).transpose(0, 2, 3, 1).reshape(len(weight), -1)
 
 
-class NumpyAAE:
-    """What `veil mask --masker DIR` masks with: a trained AAE's encoder, run by `NumpyEncoder`. It masks, names its
-    fingerprint and records the latent's conformity exactly as `AAEMasker` does; it never reads the decoder."""
+class AAECapabilities(Capabilities):
+    """What both faces of a trained AAE declare alike: `veil.maskers.aae.AAEMasker`, which trains and inverts it,
+    and `NumpyAAE`, which only masks."""
 
     method = "aae"
-    exact_uint8 = False
+    fits_on_data = True
+    output = "vectors"
+    structure = "latent"
+
+
+class NumpyAAE(AAECapabilities, MaskingFunction):
+    """What `veil mask --masker DIR` masks with: a trained AAE's encoder, run by `NumpyEncoder`. It masks, names its
+    fingerprint and records the latent's conformity exactly as `AAEMasker` does; it never reads the decoder, and so
+    cannot invert."""
+
+    #: every batch of `BATCH` images is computed alone, so shards that start at its multiples give the same bytes
     shard_unit = BATCH
 
     def __init__(self, encoder: NumpyEncoder, recipe: dict | None = None):

@@ -88,12 +88,11 @@ class Capabilities:
     shard_unit: ClassVar[int | None] = 1
 
 
-class Scheme(Capabilities, ABC):
-    """A masking function fixed by its options: transform (and, if invertible, inverse_transform), the configuration
-    and fingerprint a masked set records. The estimator of a scheme takes its capabilities from here (`SHOWN`)."""
-
-    #: the class attributes the estimator of this scheme takes over
-    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
+class MaskingFunction(Capabilities, ABC):
+    """The one masking protocol: what `veil mask`, the attacks and the experiments mask with, whichever face it has
+    (a NumPy scheme, `Scheme`; a scikit-learn estimator, `veil.maskers.base.Masker`; the NumPy AAE encoder,
+    `veil.maskers.aae_numpy.NumpyAAE`). It declares its capabilities as class attributes and gives transform (and,
+    if invertible, inverse_transform), the configuration and fingerprint a masked set records."""
 
     @abstractmethod
     def transform(self, X) -> np.ndarray:
@@ -115,3 +114,11 @@ class Scheme(Capabilities, ABC):
     def masked_meta(self, masked: np.ndarray) -> dict:
         """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""
         return {"config": self.config}
+
+
+class Scheme(MaskingFunction):
+    """A masking function fixed by its options, that needs no training. The estimator of a scheme takes its
+    capabilities from here (`SHOWN`)."""
+
+    #: the class attributes the estimator of this scheme takes over
+    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
