@@ -153,7 +153,8 @@ def _secret(args):
 
 
 def cmd_mask(args):
-    from veil.workflows import mask, masks_pixels
+    from veil.maskers.masking import masks_pixels
+    from veil.workflows import mask
 
     data = _load_data(args, require_labels=False, limit=args.limit, pixels=masks_pixels(args.method))
     masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),

@@ -177,7 +177,7 @@ class Context:
 
     def victim_masker(self, scheme: str, victim_seed: int):
         """The victim's masker: its AAE, or the scheme built with the victim's key."""
-        from veil.workflows import masker_for_masking
+        from veil.maskers.masking import masking_function as masker_for_masking
 
         method, options = SCHEMES[scheme]
         cls = masker_class(method)

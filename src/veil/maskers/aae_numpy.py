@@ -171,6 +171,7 @@ class NumpyAAE(AAECapabilities, MaskingFunction):
 
     #: every batch of `BATCH` images is computed alone, so shards that start at its multiples give the same bytes
     shard_unit = BATCH
+    takes_uint8 = True
 
     def __init__(self, encoder: NumpyEncoder, recipe: dict | None = None):
         self.encoder, self.recipe = encoder, recipe or {}

@@ -70,6 +70,9 @@ class Capabilities:
     invertible: ClassVar[bool] = False
     #: the masked form is exact 8-bit pixels: masked sets may store it as uint8, and uint8 input needs no floats
     exact_uint8: ClassVar[bool] = False
+    #: `transform` takes uint8 pixels as decoded, with no float copy of the whole set: implied by `exact_uint8`, and
+    #: declared by a masker that scales each batch itself (the NumPy AAE)
+    takes_uint8: ClassVar[bool] = False
     #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
     output: ClassVar[str] = "images"
     #: how the masking acts, for the attacks that exploit it (`veil.attacks`): "blocks" (keyed permutations and value
