@@ -125,3 +125,8 @@ class Scheme(MaskingFunction):
 
     #: the class attributes the estimator of this scheme takes over
     SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
+
+    @classmethod
+    def check(cls, **parameters) -> None:
+        """Check the constructor's parameters before building (its estimator's `fit` calls this first), raising a
+        VeilError for a bad value; a scheme with options checks them here."""
