@@ -1,4 +1,5 @@
-"""The package's shape: no module-level import cycle inside veil, and the library never imports the CLI."""
+"""The package's shape: no module-level import cycle inside veil, no import (lazy ones included) from a higher layer
+than the importer's, the library never imports the CLI, and a scheme's name is written only where it is declared."""
 import ast
 import sys
 from pathlib import Path

@@ -54,8 +54,8 @@ def _table(package: str, modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
 SCHEMES = Registry("masking scheme", _table("veil.schemes", {
     "etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
     "filters": ("blur", "randfilter", "iidfilter")}), tag="method")
-MASKERS = Registry("masking method", {"aae": "veil.maskers.aae", **dict.fromkeys(SCHEMES.modules, "veil.maskers.faces")},
-                   tag="method")
+MASKERS = Registry("masking method", {"aae": "veil.maskers.aae",
+                                      **dict.fromkeys(SCHEMES.modules, "veil.maskers.faces")}, tag="method")
 CLASSIFIERS = Registry("model", _table("veil.classifiers", {
     "nn": ("nn",), "ensemble": ("rf", "adaboost"), "images": ("cnn", "convmixer", "vit", "descrambler-cnn")}),
     tag="kind")

@@ -1,4 +1,5 @@
-"""Masking schemes: one module per scheme, one interface (fit / transform / inverse_transform / save / load).
+"""Masking schemes as scikit-learn estimators, one interface (fit / transform / inverse_transform / save / load):
+the AAE (`aae`), and every scheme of `veil.schemes`, whose estimator `faces` makes from what the scheme declares.
 
 Attributes are imported on first access (PEP 562), so that `from veil.maskers import EtCMasker` does not import
 torch, which only the AAE needs."""
