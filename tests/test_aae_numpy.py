@@ -90,3 +90,17 @@ def test_the_encoder_gives_the_same_bytes_on_any_number_of_threads(tmp_path):
     with threadpool_limits(limits=4, user_api="blas"):
         for threads in (1, 2, 3, 20):
             np.testing.assert_array_equal(encoder(pixels, batch_size=8, threads=threads), one)
+
+
+def test_both_faces_resolve_and_check_a_configuration_alike():
+    """One default and one check: a manifest that leaves the channels out means AAEConfig's, and what training
+    refuses, masking refuses too."""
+    from veil.maskers.aae_numpy import AAEConfig, architecture
+    from veil.maskers.base import build_from_config
+
+    assert architecture({}, "m")["channels"] == AAEConfig.channels == AAEMasker().channels
+    for bad in ({"channels": 2048}, {"schedule": "sometimes"}, {"bogus": 1}):
+        with pytest.raises(VeilError, match="invalid masker configuration"):
+            architecture(bad, "m")
+        with pytest.raises(VeilError, match="invalid masker configuration|must be"):
+            build_from_config(AAEMasker, bad, "m")

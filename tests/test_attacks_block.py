@@ -12,7 +12,7 @@ from veil.data.imageset import ImageSet
 from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.maskers.base import masker_class
-from veil.maskers.learnable import PEMasker
+from veil.maskers import PEMasker
 
 SECRET = b"some test secret bytes"
 

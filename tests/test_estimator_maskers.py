@@ -25,7 +25,7 @@ from veil.data import load, to_uint8_images
 from veil.errors import VeilError
 from veil.maskers.base import MASKERS, Masker, masker_class
 from veil.maskers.keyed import KeyedMasker, SecretMasker
-from veil.maskers.keys import Secret
+from veil.keys import Secret
 
 SECRET = b"estimator-test-secret-0123456789"
 TINY_AAE = {"gauss_dim": 6, "cat_dim": 2, "channels": 4, "epochs": 1, "batch_size": 32, "device": "cpu"}

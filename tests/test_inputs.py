@@ -257,7 +257,7 @@ def test_unmask_limit_must_be_positive(limit, keyed_set, tmp_path, capsys):
 
 
 def test_library_limit_must_be_positive(keyed_set, tmp_path):
-    from veil.maskers.keys import read_secret
+    from veil.keyfiles import read_secret
     from veil.workflows import unmask
 
     key, _, masked = keyed_set

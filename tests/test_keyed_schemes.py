@@ -15,7 +15,8 @@ from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.maskers.base import masker_class
 from veil.maskers.keyed import KeyedMasker
-from veil.maskers.keys import hkdf, read_secret, write_new_key
+from veil.keyfiles import read_secret, write_new_key
+from veil.keys import hkdf
 
 SCHEMES = ("etc", "le", "ele", "pe", "scramble")
 #: EtC (B = 16) of a ramp image under b"known-answer-key": first six values, computed once and frozen

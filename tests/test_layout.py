@@ -1,7 +1,10 @@
-"""The package's shape: no module-level import cycle inside veil, and the library never imports the CLI."""
+"""The package's shape: no module-level import cycle inside veil, no import (lazy ones included) from a higher layer
+than the importer's, the library never imports the CLI, and a scheme's name is written only where it is declared."""
 import ast
 import sys
 from pathlib import Path
+
+from veil.registry import SCHEMES
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -77,38 +80,85 @@ def test_the_schemes_never_import_the_maskers_or_anything_above():
     assert {name for name in imports_anywhere(SRC / "veil" / "keys.py") if name.startswith("veil")} == {"veil.errors"}
 
 
-#: the package's layers, lowest first: a module never imports one of a higher layer, not even lazily inside a
-#: function (the AAE masker is built from veil.models, so maskers and models share a layer)
-LAYERS = (("veil.data",), ("veil.schemes", "veil.maskers", "veil.models"), ("veil.classifiers",), ("veil.attacks",),
-          ("veil.experiments",), ("veil.cli",))
+#: the package's layers, lowest first, following the design (data -> masker -> masked set -> classifier -> metrics;
+#: attacks and experiments compose them; the server and the CLI sit on top): a module never imports one of a higher
+#: layer, not even lazily inside a function. The AAE masker is built from veil.models, so schemes, maskers and models
+#: share a layer; the modules named in no layer (veil.workflows, veil.masked, ...) are glue and are not ranked.
+LAYERS = (("veil.errors", "veil.io", "veil.keys", "veil.registry"), ("veil.data",),
+          ("veil.schemes", "veil.maskers", "veil.models"), ("veil.classifiers",), ("veil.attacks",),
+          ("veil.experiments",), ("veil.serve",), ("veil.cli",))
+
+
+def in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
 
 
 def layer_of(module: str) -> int | None:
     for level, packages in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in packages):
+        if any(in_package(module, package) for package in packages):
             return level
     return None
 
 
-def upward_imports() -> list[str]:
-    found = []
-    for path in SRC.rglob("*.py"):
-        module = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
-        level = layer_of(module)
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
-                     [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-            found += [f"{module} -> {name}" for name in names
-                      if level is not None and (layer_of(name) or 0) > level]
-    return sorted(found)
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+
+
+def imports_by_module() -> dict[str, set[str]]:
+    """veil module -> every module it imports, lazily inside a function included."""
+    return {module_name(path): imports_anywhere(path) for path in SRC.rglob("*.py")}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """The imports of a module from a higher layer than its own."""
+    return sorted(f"{module} -> {name}" for module, names in graph.items() for name in names
+                  if layer_of(module) is not None and (layer_of(name) or 0) > layer_of(module))
 
 
 def test_no_layer_imports_a_higher_one():
-    assert upward_imports() == []
+    assert upward_imports(imports_by_module()) == []
 
 
 def test_the_layer_check_sees_a_lazy_upward_import(tmp_path, monkeypatch):
     (tmp_path / "veil" / "attacks").mkdir(parents=True)
     (tmp_path / "veil" / "attacks" / "x.py").write_text("def f():\n    from veil.experiments.plots import g\n")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
-    assert upward_imports() == ["veil.attacks.x -> veil.experiments.plots"]
+    assert upward_imports(imports_by_module()) == ["veil.attacks.x -> veil.experiments.plots"]
+
+
+def test_the_layer_check_fails_on_each_forbidden_arrow():
+    """Each named rule of the layering, fed a graph that breaks it: attacks -> experiments, schemes or maskers ->
+    classifiers, the keys -> the schemes (the arrow that once ran back up), data -> maskers, the library -> cli."""
+    forbidden = {"veil.attacks.fr": {"veil.experiments.paper"}, "veil.schemes.etc": {"veil.classifiers.nn"},
+                 "veil.maskers.aae": {"veil.classifiers.base"}, "veil.keys": {"veil.schemes.keyed"},
+                 "veil.data.load": {"veil.maskers.base"}, "veil.serve.app": {"veil.cli"}}
+    assert len(upward_imports(forbidden)) == len(forbidden)
+    assert upward_imports({"veil.experiments.paper": {"veil.attacks.fr"}, "veil.maskers.faces": {"veil.keys"}}) == []
+
+
+#: the masking schemes' method names, as `veil.registry` declares them; written nowhere else as string literals
+SCHEME_NAMES = frozenset(SCHEMES.modules)
+#: where a scheme's name is legitimately written as data, not a dispatch on it: the registry declares the names,
+#: the experiments' protocols are configurations naming what they run, an old masked-set format records names as
+#: they were written then, and "blur" is also one of the augmentation's degradations
+SCHEME_NAMES_ALLOWED = ("veil.registry", "veil.experiments", "veil.masked", "veil.classifiers.augment")
+
+
+def scheme_name_literals(module: str, source: str) -> list[str]:
+    """The string literals in `source` that are a scheme name, outside that scheme's own module (the module that
+    registers it) and the allowed places."""
+    if any(in_package(module, allowed) for allowed in SCHEME_NAMES_ALLOWED):
+        return []
+    own = {name for name, home in SCHEMES.modules.items() if home == module}
+    return [f"{module}:{node.lineno} {node.value!r}" for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Constant) and node.value in SCHEME_NAMES - own]
+
+
+def test_no_scheme_name_is_written_outside_its_module():
+    found = [hit for path in SRC.rglob("*.py") for hit in scheme_name_literals(module_name(path), path.read_text())]
+    assert found == []
+
+
+def test_the_scheme_name_check_finds_a_name_written_elsewhere():
+    assert scheme_name_literals("veil.workflows", "if method == 'etc':\n    pass\n") == ["veil.workflows:1 'etc'"]
+    assert scheme_name_literals("veil.schemes.etc", "@register_scheme('etc')\nclass EtC: ...\n") == []

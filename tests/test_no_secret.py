@@ -19,7 +19,7 @@ from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.maskers.base import masker_class
-from veil.maskers.keys import experiment_secret
+from veil.keyfiles import experiment_secret
 from veil.registry import MASKERS
 from veil.workflows import mask_images
 

@@ -106,7 +106,8 @@ def test_veil_mask_masks_as_the_estimator_does(method, image_tree):
     byte, as the estimator on float images."""
     from veil.data import load
     from veil.maskers.base import masker_class
-    from veil.workflows import mask_images, masker_for_masking, masks_pixels
+    from veil.maskers.masking import masking_function as masker_for_masking, masks_pixels
+    from veil.workflows import mask_images
 
     secret = b"two faces, one key"
     cls = masker_class(method)

@@ -77,7 +77,7 @@ def test_the_report_shows_what_other_commands_wrote_into_its_folder(tmp_path):
 def test_the_compress_part_makes_the_compressibility_claims_testable(tmp_path):
     from veil.data import load
     from veil.experiments.kiya2022.compress import compress_into
-    from veil.maskers.keys import experiment_secret
+    from veil.keyfiles import experiment_secret
 
     figures = protocol("tradeoff")(tmp_path, quick=True, data="digits", parts="compress", seeds=(2, 5),
                                    work=str(tmp_path / "work"))

@@ -138,7 +138,7 @@ def cmd_export_encoder(args):
 
 def _secret(args):
     """The secret named by --key-file / --key-env, or None when neither is given."""
-    from veil.maskers.keys import read_secret
+    from veil.keyfiles import read_secret
 
     if args.key_file is None and args.key_env is None:
         return None
@@ -146,7 +146,8 @@ def _secret(args):
 
 
 def cmd_mask(args):
-    from veil.workflows import mask, masks_pixels
+    from veil.maskers.masking import masks_pixels
+    from veil.workflows import mask
 
     data = _load_data(args, require_labels=False, limit=args.limit, pixels=masks_pixels(args.method))
     masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
@@ -249,7 +250,7 @@ def cmd_demo(args):
 
 def cmd_compress_report(args):
     from veil.experiments.kiya2022.compress import compress_report
-    from veil.maskers.keys import experiment_secret
+    from veil.keyfiles import experiment_secret
 
     data = _load_data(args, require_labels=False)
     secret = _secret(args) or experiment_secret(args.seed)
@@ -270,7 +271,7 @@ def cmd_bench(args):
 
 
 def cmd_keygen(args):
-    from veil.maskers.keys import write_new_key
+    from veil.keyfiles import write_new_key
 
     print(f"new secret key written to {write_new_key(args.out, force=args.force)} (mode 0600; keep it private, "
           "back it up)")

@@ -1,7 +1,7 @@
 """Key material for the keyed schemes: a `Secret` that no printing shows, per-use keys derived from it, and random
 choices drawn from those keys.
 
-secret (a key file or an environment variable, never a command-line value; see `veil.maskers.keys`)
+secret (a key file or an environment variable, never a command-line value; see `veil.keyfiles`)
   -> HKDF-SHA256 (RFC 5869) with info "<method>/<config>/<use>" -> one 32-byte key per use (an encryption step, a
      filter)
   -> SHAKE-256 of that key -> a byte stream -> permutations (argsort of 64-bit words), choices (words mod n) and

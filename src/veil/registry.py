@@ -72,12 +72,13 @@ def _table(package: str, modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
     return {name: f"{package}.{module}" for module, names in modules.items() for name in names}
 
 
-#: the methods that need no training: each a NumPy-only scheme in veil.schemes and, in the module of the same name in
-#: veil.maskers, its scikit-learn estimator
-_SCHEME_MODULES = {"etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
-                   "filters": ("blur", "randfilter", "iidfilter")}
-MASKERS = Registry("masking method", _table("veil.maskers", {"aae": ("aae",), **_SCHEME_MODULES}), tag="method")
-SCHEMES = Registry("masking scheme", _table("veil.schemes", _SCHEME_MODULES), tag="method")
+#: the methods that need no training: each a NumPy-only scheme in veil.schemes; `veil.maskers.faces` makes its
+#: scikit-learn estimator from what the scheme declares (adding a scheme: docs/adding-a-scheme.md)
+SCHEMES = Registry("masking scheme", _table("veil.schemes", {
+    "etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
+    "filters": ("blur", "randfilter", "iidfilter")}), tag="method")
+MASKERS = Registry("masking method", {"aae": "veil.maskers.aae",
+                                      **dict.fromkeys(SCHEMES.modules, "veil.maskers.faces")}, tag="method")
 CLASSIFIERS = Registry("model", _table("veil.classifiers", {
     "nn": ("nn",), "ensemble": ("rf", "adaboost"), "images": ("cnn", "convmixer", "vit", "descrambler-cnn")}),
     tag="kind")

@@ -44,7 +44,7 @@ def shard_bounds(n: int, parts: int, unit: int = 1) -> list[tuple[int, int]]:
 
 
 def _unit(masker) -> int:
-    unit = getattr(masker, "shard_unit", 1)
+    unit = masker.shard_unit
     if unit is None:
         raise VeilError(f"this {masker.method} masker masks a set whole, in one process (drop --nproc)")
     return unit

@@ -17,7 +17,7 @@ from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
-from veil.registry import MASKERS, SCHEMES
+from veil.maskers.masking import masking_function
 from veil.results import write_results
 
 if TYPE_CHECKING:
@@ -119,13 +119,6 @@ def mask_images(masker, data: ImageSet, nproc: int | None = None) -> MaskedSet:
     return masked
 
 
-def masks_pixels(method: str) -> bool:
-    """Whether `veil mask --method` masks uint8 pixels as decoded: the exact 8-bit schemes, and the AAE (its NumPy
-    encoder scales each batch itself). The caller then loads the images with `load(..., pixels=True)`, and no float
-    copy of the whole set is made. Imports no estimator."""
-    return method == "aae" or (method in SCHEMES.names() and SCHEMES.get(method).exact_uint8)
-
-
 def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret: bytes | None = None,
          force: bool = False, nproc: int | None = None, **options) -> MaskedSet | None:
     """`veil mask`, for every method: mask `data` and save the set to a new file `out_file`.
@@ -136,7 +129,7 @@ def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret:
 
     `nproc` > 1 masks in that many processes forked here, and a torchrun launch in its ranks (rank 0 writes and
     returns the set, the others None); the file is the same bytes as one process writes."""
-    masker = masker_for_masking(method, masker_dir, secret, **options)
+    masker = masking_function(method, masker_dir, secret, **options)
     output = OutputClaim(out_file, force, reads=[masker_dir])
     if external_launch():  # every rank masks its shard, rank 0 writes them all
         return launch(_mask_into, masker, data, output=output, nproc=nproc)  # (which refuses --nproc)
@@ -151,42 +144,6 @@ def _mask_into(tmp: Path | None, masker, data: ImageSet, nproc: int | None = Non
         return None
     masked.save(tmp)
     return masked
-
-
-def masker_for_masking(method: str, masker_dir=None, secret: bytes | None = None, **options):
-    """What `veil mask --method` masks with: a method that needs no training is its NumPy-only scheme
-    (`veil.schemes`, which masks, fingerprints and records itself as its estimator does, without importing
-    scikit-learn), built from a secret and options; a trained one (the AAE, the only one) is its encoder loaded
-    from its directory and run in NumPy (`veil.maskers.aae_numpy`: no torch)."""
-    given = {name: value for name, value in options.items() if value is not None}
-    if method in SCHEMES.names():
-        return _build_scheme(SCHEMES.get(method), masker_dir, secret, given)
-    if method not in MASKERS.names():
-        raise VeilError(f"unknown masking method {method!r}; known: {', '.join(MASKERS.names())}")
-    if masker_dir is None or secret is not None or given:
-        raise VeilError(f"--method {method} takes --masker DIR only (a trained or exported masker; no key or "
-                        "other options)")
-    from veil.maskers.aae_numpy import NumpyAAE
-
-    return NumpyAAE.load(masker_dir)
-
-
-def _build_scheme(cls, masker_dir, secret: bytes | None, options: dict):
-    """The scheme, built (and so validated) before any output is claimed."""
-    method = cls.method
-    if masker_dir is not None:
-        raise VeilError(f"--masker DIR is for a trained masker; {method} is built from its key/options")
-    if cls.keyed and "seed" in options:
-        raise VeilError(f"{method} is keyed and takes no --seed: give the secret with --key-file FILE (`veil keygen "
-                        "--out FILE` makes one)")
-    unknown = [f"--{name}" for name in options if name not in cls.options]
-    if unknown:
-        takes = ", ".join(f"--{name}" for name in cls.options) or "no options"
-        raise VeilError(f"{method} takes {takes}, not {', '.join(unknown)}")
-    if cls.keyed != (secret is not None):
-        raise VeilError(f"{method} is keyed: give the secret with --key-file FILE or --key-env VARIABLE" if cls.keyed
-                        else f"{method} has no key (drop --key-file / --key-env)")
-    return cls(secret, **options) if cls.keyed else cls(**options)
 
 
 def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, data: ImageSet | None = None,

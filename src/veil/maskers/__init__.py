@@ -1,4 +1,5 @@
-"""Masking schemes: one module per scheme, one interface (fit / transform / inverse_transform / save / load).
+"""Masking schemes as scikit-learn estimators, one interface (fit / transform / inverse_transform / save / load):
+the AAE (`aae`), and every scheme of `veil.schemes`, whose estimator `faces` makes from what the scheme declares.
 
 Attributes are imported on first access (PEP 562), so that `from veil.maskers import EtCMasker` does not import
 torch, which only the AAE needs."""
@@ -6,10 +7,10 @@ from __future__ import annotations
 
 import importlib
 
-_WHERE = {"AAEMasker": "aae", "EtCMasker": "etc", "LEMasker": "learnable", "ELEMasker": "learnable",
-          "PEMasker": "learnable", "ScrambleMasker": "scramble", "BlurMasker": "filters",
-          "RandomFilterMasker": "filters", "IIDFilterMasker": "filters", "Secret": "keys", "MASKERS": "base",
-          "Masker": "base", "load_masker": "base", "masker_class": "base", "register_masker": "base"}
+_WHERE = {"AAEMasker": "veil.maskers.aae", "Secret": "veil.keys",
+          **dict.fromkeys(["EtCMasker", "LEMasker", "ELEMasker", "PEMasker", "ScrambleMasker", "BlurMasker",
+                           "RandomFilterMasker", "IIDFilterMasker"], "veil.maskers.faces"),
+          **dict.fromkeys(["MASKERS", "Masker", "load_masker", "masker_class", "register_masker"], "veil.maskers.base")}
 
 __all__ = sorted(_WHERE)
 
@@ -17,7 +18,7 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    return getattr(importlib.import_module(_WHERE[name]), name)
 
 
 def __dir__() -> list[str]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,8 @@ from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io.write import atomic_path, make_private, private_dir
-from veil.maskers.aae_numpy import DECODER_FILE, ENCODER_FILE, fingerprint as weights_fingerprint, public_recipe
+from veil.maskers.aae_numpy import (DECODER_FILE, ENCODER_FILE, UNSTATED, AAECapabilities, AAEConfig, check_config,
+                                     fingerprint as weights_fingerprint, public_recipe)
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
 from veil.metrics import latent_conformity, reconstruction_mse
@@ -56,42 +57,11 @@ from veil.models.aae import Decoder, Discriminator, Encoder
 from veil.devices import pick_device
 from veil.weights import load_weights
 
-SCHEDULES = ("constant", "onecycle")
-
-
-@dataclass
-class AAEConfig:
-    gauss_dim: int = 384
-    cat_dim: int = 20
-    channels: int = 16
-    decoder_channels: int | None = 32  # None: as many as the encoder's
-    standardize_gauss: bool = True
-    decoder_skip: bool = True
-    epochs: int = 14
-    batch_size: int = 256
-    lr: float = 3e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    reg_lr: float = 1e-4
-    adv_weight: float = 1.0
-    label_smoothing: float = 0.1
-    schedule: str = "onecycle"
-    cat_weight: float = 0.01
-    joint_adv_weight: float = 0.0
-    holdout: float = 0.05
-    seed: int = 0
-    bf16: bool = False
-
-
-#: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
-UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0,
-            "decoder_channels": None, "bf16": False}
-
 _D = AAEConfig  # the defaults below are AAEConfig's (a dataclass keeps each default as a class attribute)
 
 
 @register_masker("aae")
-class AAEMasker(Masker):
+class AAEMasker(AAECapabilities, Masker):
     """Adversarial-autoencoder masker. Parameters as in `AAEConfig`; `device` picks CPU/CUDA (None: CUDA when present).
 
     `fit(X)` validates the parameters, picks the device (`device_`) and trains the encoder (`encoder_`) and the
@@ -105,10 +75,7 @@ class AAEMasker(Masker):
     #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
     presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
                          "batch_size": 16, "epochs": 10, "channels": 32, "decoder_channels": None}}
-    fits_on_data = True
     invertible = True
-    output = "vectors"
-    structure = "latent"
     #: never forked to mask in shards: a process forked after torch has run on several threads can hang (`veil mask`
     #: shards the NumPy encoder, `veil.maskers.aae_numpy`)
     shard_unit = None
@@ -155,29 +122,7 @@ class AAEMasker(Masker):
         return getattr(self, "device_", None) or pick_device(self.device)
 
     def _validate(self) -> None:
-        """Types and ranges, before any network is built: a configuration may come from a file, and absurd sizes
-        would first exhaust memory."""
-        c = self.config
-        for name, limit in (("gauss_dim", 1 << 14), ("cat_dim", 1 << 12), ("channels", 1 << 10), ("epochs", None),
-                            ("batch_size", None)):
-            value = getattr(c, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (limit and value > limit):
-                raise VeilError(f"{name} must be an integer from 1{f' to {limit}' if limit else ' up'}, got {value!r}")
-        for name in ("lr", "beta1", "beta2", "reg_lr", "adv_weight", "label_smoothing", "cat_weight", "joint_adv_weight",
-                     "holdout"):
-            if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
-                raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
-        if not isinstance(c.seed, int) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
-                                                                                     c.bf16)):
-            raise VeilError("seed must be an integer, standardize_gauss, decoder_skip and bf16 true or false")
-        if c.decoder_channels is not None and (isinstance(c.decoder_channels, bool)
-                                               or not isinstance(c.decoder_channels, int)
-                                               or not 1 <= c.decoder_channels <= 1 << 10):
-            raise VeilError(f"decoder_channels must be an integer from 1 to 1024 or null, got {c.decoder_channels!r}")
-        if c.schedule not in SCHEDULES:
-            raise VeilError(f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
-        if not 0.0 < c.holdout < 0.5:
-            raise VeilError(f"holdout must be in (0, 0.5), got {c.holdout}")
+        check_config(self.config)
 
     @property
     def latent_dim(self) -> int:

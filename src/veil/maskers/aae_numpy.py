@@ -11,13 +11,14 @@ is one pass), with the evaluation-mode BatchNorm folded into the weights once, a
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from veil.errors import VeilError
 from veil.registry import SCHEMES
-from veil.schemes.base import image_array
+from veil.schemes.base import Capabilities, MaskingFunction, image_array
 from veil.threads import chosen_threads
 
 ENCODER_FILE, DECODER_FILE = "encoder.safetensors", "decoder.safetensors"  # as `veil.maskers.aae` writes them
@@ -154,13 +155,86 @@ def _linear_from_chw(weight: np.ndarray, channels: int) -> np.ndarray:
     return weight.reshape(len(weight), channels, 4, 4).transpose(0, 2, 3, 1).reshape(len(weight), -1)
 
 
-class NumpyAAE:
-    """What `veil mask --masker DIR` masks with: a trained AAE's encoder, run by `NumpyEncoder`. It masks, names its
-    fingerprint and records the latent's conformity exactly as `AAEMasker` does; it never reads the decoder."""
+SCHEDULES = ("constant", "onecycle")
+
+
+@dataclass
+class AAEConfig:
+    """An AAE's training configuration, every default in one place for both faces (`AAEMasker` trains with it,
+    `architecture` resolves a manifest with it); torch-free, like the rest of this module."""
+
+    gauss_dim: int = 384
+    cat_dim: int = 20
+    channels: int = 16
+    decoder_channels: int | None = 32  # None: as many as the encoder's
+    standardize_gauss: bool = True
+    decoder_skip: bool = True
+    epochs: int = 14
+    batch_size: int = 256
+    lr: float = 3e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    reg_lr: float = 1e-4
+    adv_weight: float = 1.0
+    label_smoothing: float = 0.1
+    schedule: str = "onecycle"
+    cat_weight: float = 0.01
+    joint_adv_weight: float = 0.0
+    holdout: float = 0.05
+    seed: int = 0
+    bf16: bool = False
+
+
+#: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
+UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0,
+            "decoder_channels": None, "bf16": False}
+
+
+def check_config(c: AAEConfig) -> None:
+    """Types and ranges of an AAE's configuration, before any network is built: a configuration may come from a
+    file, and absurd sizes would first exhaust memory. The one check of both faces (`AAEMasker.fit` and `load`, and
+    `architecture` here); it is written here rather than as scikit-learn parameter constraints so that `veil mask`
+    checks a manifest exactly as training does without importing scikit-learn."""
+    for name, limit in (("gauss_dim", 1 << 14), ("cat_dim", 1 << 12), ("channels", 1 << 10), ("epochs", None),
+                        ("batch_size", None)):
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (limit and value > limit):
+            raise VeilError(f"{name} must be an integer from 1{f' to {limit}' if limit else ' up'}, got {value!r}")
+    for name in ("lr", "beta1", "beta2", "reg_lr", "adv_weight", "label_smoothing", "cat_weight", "joint_adv_weight",
+                 "holdout"):
+        if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
+            raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
+    if not isinstance(c.seed, int) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
+                                                                                 c.bf16)):
+        raise VeilError("seed must be an integer, standardize_gauss, decoder_skip and bf16 true or false")
+    if c.decoder_channels is not None and (isinstance(c.decoder_channels, bool)
+                                           or not isinstance(c.decoder_channels, int)
+                                           or not 1 <= c.decoder_channels <= 1 << 10):
+        raise VeilError(f"decoder_channels must be an integer from 1 to 1024 or null, got {c.decoder_channels!r}")
+    if c.schedule not in SCHEDULES:
+        raise VeilError(f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
+    if not 0.0 < c.holdout < 0.5:
+        raise VeilError(f"holdout must be in (0, 0.5), got {c.holdout}")
+
+
+class AAECapabilities(Capabilities):
+    """What both faces of a trained AAE declare alike: `veil.maskers.aae.AAEMasker`, which trains and inverts it,
+    and `NumpyAAE`, which only masks."""
 
     method = "aae"
-    exact_uint8 = False
+    fits_on_data = True
+    output = "vectors"
+    structure = "latent"
+
+
+class NumpyAAE(AAECapabilities, MaskingFunction):
+    """What `veil mask --masker DIR` masks with: a trained AAE's encoder, run by `NumpyEncoder`. It masks, names its
+    fingerprint and records the latent's conformity exactly as `AAEMasker` does; it never reads the decoder, and so
+    cannot invert."""
+
+    #: every batch of `BATCH` images is computed alone, so shards that start at its multiples give the same bytes
     shard_unit = BATCH
+    takes_uint8 = True
 
     def __init__(self, encoder: NumpyEncoder, recipe: dict | None = None):
         self.encoder, self.recipe = encoder, recipe or {}
@@ -208,18 +282,16 @@ def public_recipe(config: dict) -> dict:
 
 
 def architecture(config, where) -> dict:
-    """The encoder's sizes from a manifest's configuration, checked as `AAEMasker` checks them."""
-    sizes = {"channels": 32, "gauss_dim": 384, "cat_dim": 20, "standardize_gauss": True}
+    """The encoder's sizes from a manifest's configuration, resolved and checked as `AAEMasker.load` does (what it
+    leaves out means what `UNSTATED`, then `AAEConfig`, says)."""
     if not isinstance(config, dict):
         raise VeilError("the masker configuration is not a JSON object", where)
-    sizes.update({name: config[name] for name in sizes if name in config})
-    for name in ("channels", "gauss_dim", "cat_dim"):
-        value = sizes[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 14:
-            raise VeilError(f"invalid masker configuration ({name} must be a positive integer, got {value!r})", where)
-    if not isinstance(sizes["standardize_gauss"], bool):
-        raise VeilError("invalid masker configuration (standardize_gauss must be true or false)", where)
-    return sizes
+    try:
+        resolved = AAEConfig(**{**UNSTATED, **{name: value for name, value in config.items() if name != "device"}})
+        check_config(resolved)
+    except (TypeError, VeilError) as exc:
+        raise VeilError(f"invalid masker configuration ({exc})", where) from None
+    return {name: getattr(resolved, name) for name in ("channels", "gauss_dim", "cat_dim", "standardize_gauss")}
 
 
 def expected_shapes(channels: int, gauss_dim: int, cat_dim: int, standardize_gauss: bool) -> dict[str, tuple]:

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from veil.errors import VeilError
 from veil.maskers.files import open_masker_manifest
 from veil.registry import MASKERS
-from veil.schemes.base import Capabilities
+from veil.schemes.base import MaskingFunction
 
 register_masker = MASKERS.register
 masker_class = MASKERS.get
@@ -27,7 +27,7 @@ class MaskerNotFitted(VeilError, NotFittedError):
     """A masker used before it was fitted: a VeilError for the CLI, a NotFittedError for scikit-learn."""
 
 
-class Masker(TransformerMixin, BaseEstimator, Capabilities):
+class Masker(TransformerMixin, BaseEstimator, MaskingFunction):
     """A masking scheme as a scikit-learn transformer: fit / transform / inverse_transform, plus save / load.
 
     Parameters are stored by `__init__` as given; `fit(X, y=None)` validates them and derives or learns the state
@@ -62,18 +62,6 @@ class Masker(TransformerMixin, BaseEstimator, Capabilities):
 
     def transform(self, X) -> np.ndarray:
         raise VeilError(f"{self.method} masker cannot transform")
-
-    def inverse_transform(self, X) -> np.ndarray:
-        raise VeilError(f"the {self.method} scheme has no inverse")
-
-    def masked_meta(self, masked: np.ndarray) -> dict:
-        """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""
-        return {"config": self.config}
-
-    @property
-    def config(self) -> dict:
-        """The resolved configuration (defaults filled in) that a manifest and a masked set record."""
-        return {}
 
     @property
     def fingerprint(self) -> str:

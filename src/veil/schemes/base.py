@@ -70,6 +70,9 @@ class Capabilities:
     invertible: ClassVar[bool] = False
     #: the masked form is exact 8-bit pixels: masked sets may store it as uint8, and uint8 input needs no floats
     exact_uint8: ClassVar[bool] = False
+    #: `transform` takes uint8 pixels as decoded, with no float copy of the whole set: implied by `exact_uint8`, and
+    #: declared by a masker that scales each batch itself (the NumPy AAE)
+    takes_uint8: ClassVar[bool] = False
     #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
     output: ClassVar[str] = "images"
     #: how the masking acts, for the attacks that exploit it (`veil.attacks`): "blocks" (keyed permutations and value
@@ -88,12 +91,11 @@ class Capabilities:
     shard_unit: ClassVar[int | None] = 1
 
 
-class Scheme(Capabilities, ABC):
-    """A masking function fixed by its options: transform (and, if invertible, inverse_transform), the configuration
-    and fingerprint a masked set records. The estimator of a scheme takes its capabilities from here (`SHOWN`)."""
-
-    #: the class attributes the estimator of this scheme takes over
-    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
+class MaskingFunction(Capabilities, ABC):
+    """The one masking protocol: what `veil mask`, the attacks and the experiments mask with, whichever face it has
+    (a NumPy scheme, `Scheme`; a scikit-learn estimator, `veil.maskers.base.Masker`; the NumPy AAE encoder,
+    `veil.maskers.aae_numpy.NumpyAAE`). It declares its capabilities as class attributes and gives transform (and,
+    if invertible, inverse_transform), the configuration and fingerprint a masked set records."""
 
     @abstractmethod
     def transform(self, X) -> np.ndarray:
@@ -115,3 +117,16 @@ class Scheme(Capabilities, ABC):
     def masked_meta(self, masked: np.ndarray) -> dict:
         """What a masked set records about how it was masked, beside the method and fingerprint (never a secret)."""
         return {"config": self.config}
+
+
+class Scheme(MaskingFunction):
+    """A masking function fixed by its options, that needs no training. The estimator of a scheme takes its
+    capabilities from here (`SHOWN`)."""
+
+    #: the class attributes the estimator of this scheme takes over
+    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
+
+    @classmethod
+    def check(cls, **parameters) -> None:
+        """Check the constructor's parameters before building (its estimator's `fit` calls this first), raising a
+        VeilError for a bad value; a scheme with options checks them here."""

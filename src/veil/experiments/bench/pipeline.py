@@ -23,7 +23,7 @@ from veil.errors import VeilError
 from veil.experiments.bench import register_benchmark
 from veil.io.output import claim_output
 from veil.maskers.base import masker_class
-from veil.maskers.keys import experiment_secret
+from veil.keyfiles import experiment_secret
 from veil.results import write_results
 
 SCHEMES = ("etc", "le", "ele", "pe", "scramble")

@@ -55,7 +55,7 @@ from veil.io.read import read_json
 from veil.io.write import private_dir, write_bytes
 from veil.metrics import t_interval
 from veil.maskers.base import masker_class
-from veil.maskers.keys import experiment_secret
+from veil.keyfiles import experiment_secret
 from veil.experiments.plots import scheme_examples, tradeoff
 from veil.results import write_results
 from veil.training import progress_mode

@@ -179,7 +179,7 @@ class PrivacyContext:
 
     def victim_masker(self, scheme: str, victim_seed: int):
         """The victim's masker: its AAE, or the scheme built with the victim's key."""
-        from veil.workflows import masker_for_masking
+        from veil.maskers.masking import masking_function as masker_for_masking
 
         method, options = SCHEMES[scheme]
         cls = masker_class(method)
@@ -190,7 +190,7 @@ class PrivacyContext:
     def victim_secret(self) -> bytes:
         """The victim's key: random, drawn once and kept in the work folder (mode 0600), so that a report
         continued after an interruption masks with the same key."""
-        from veil.maskers.keys import read_secret, write_new_key
+        from veil.keyfiles import read_secret, write_new_key
 
         path = self.work_dir / "victim.key"
         if not path.exists():

@@ -1,5 +1,6 @@
 """Reading and writing secrets for the keyed schemes (key files, environment variables), and the stand-in secret of
-benchmarks. The key primitives are `veil.keys` (`Secret` and `hkdf` are re-exported here for existing callers)."""
+benchmarks. The key primitives are `veil.keys`; this module sits beside it, below the schemes and the maskers, since
+the CLI and the experiments read keys without building a masker."""
 from __future__ import annotations
 
 import os
@@ -10,9 +11,7 @@ from pathlib import Path
 from veil.errors import VeilError
 from veil.io.output import claim_output
 from veil.io.write import make_private
-from veil.keys import MIN_SECRET_BYTES, Secret, hkdf
-
-__all__ = ["Secret", "experiment_secret", "hkdf", "read_secret", "refuse_exposed_key", "write_new_key"]
+from veil.keys import MIN_SECRET_BYTES
 
 
 def read_secret(key_file=None, key_env: str | None = None, insecure_permissions: bool = False) -> bytes:
