@@ -109,3 +109,52 @@ def test_filters_keep_any_size(method):
 
     scheme = scheme_class(method)(kernel=5) if method == "blur" else scheme_class(method)(SECRET, kernel=5)
     assert scheme.transform(np.random.default_rng(0).random((2, 3, 48, 20), np.float32)).shape == (2, 3, 48, 20)
+
+
+# ---------------------------------------------------------------- the AAE, and the command line
+
+def test_the_aae_refuses_64x64_naming_both_sizes(tiny_aae):
+    from veil.maskers.aae_numpy import NumpyEncoder
+
+    images = np.zeros((2, 3, 64, 64), np.float32)
+    with pytest.raises(VeilError, match=r"takes 32x32 images, got 64x64; pass --size 32"):
+        tiny_aae.transform(images)
+    state = {name: tensor.numpy() for name, tensor in tiny_aae.encoder_.state_dict().items()}
+    with pytest.raises(VeilError, match=r"takes 32x32 images, got 64x64; pass --size 32"):
+        NumpyEncoder(state)(images)
+
+
+def _keyed_mask(tmp_path, data, *extra):
+    from veil.cli import main
+
+    key = tmp_path / "k.key"
+    if not key.exists():
+        assert main(["keygen", "--out", str(key)]) == 0
+    out = tmp_path / f"masked{len(list(tmp_path.glob('masked*')))}.npz"
+    code = main(["mask", "--method", "etc", "--key-file", str(key), "--data", str(data), "--out", str(out), *extra])
+    return code, out, key
+
+
+def test_cli_mask_reports_the_real_shape_and_unmasks_bit_exact(tmp_path, capsys):
+    from veil.cli import main
+    from veil.masked import MaskedSet
+
+    folder = write_pngs(tmp_path / "in", [(64, 64)] * 3)
+    code, out, key = _keyed_mask(tmp_path, folder)
+    assert code == 0 and "(3, 64, 64) per image" in capsys.readouterr().out
+    assert MaskedSet.load(out).meta["image_shape"] == [3, 64, 64]
+    assert main(["unmask", "--masked", str(out), "--key-file", str(key), "--out", str(tmp_path / "png")]) == 0
+    back = np.asarray(Image.open(tmp_path / "png" / "000001.png"))
+    np.testing.assert_array_equal(back, np.asarray(Image.open(folder / "01.png")))
+
+
+def test_cli_size_and_resize_and_refusals(tmp_path, capsys):
+    folder = write_pngs(tmp_path / "in", [(200, 300), (64, 64), (32, 32)])
+    code, _, _ = _keyed_mask(tmp_path, folder)
+    assert code == 2 and "images have 3 sizes (200x300, 64x64, 32x32); give --size" in capsys.readouterr().err
+    code, _, _ = _keyed_mask(tmp_path, folder, "--size", "48,32", "--resize", "crop")
+    assert code == 0 and "(3, 48, 32) per image" in capsys.readouterr().out
+    code, _, _ = _keyed_mask(tmp_path, folder, "--size", "40")
+    assert code == 2 and "etc block 16 does not divide the image size 40x40" in capsys.readouterr().err
+    code, _, _ = _keyed_mask(tmp_path, folder, "--resize", "pad")
+    assert code == 2 and "--resize needs --size" in capsys.readouterr().err
