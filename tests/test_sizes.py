@@ -158,3 +158,15 @@ def test_cli_size_and_resize_and_refusals(tmp_path, capsys):
     assert code == 2 and "etc block 16 does not divide the image size 40x40" in capsys.readouterr().err
     code, _, _ = _keyed_mask(tmp_path, folder, "--resize", "pad")
     assert code == 2 and "--resize needs --size" in capsys.readouterr().err
+
+
+def test_the_etc_key_space_is_stated_for_the_actual_size_and_block(tmp_path):
+    from veil.schemes.etc import EtC, key_space_bits
+
+    at224 = key_space_bits(16, (224, 224))
+    assert at224["blocks"] == 196 and round(at224["arrangement_bits"]) == 1215 and at224["reachable_bits"] == 256
+    assert key_space_bits(16)["blocks"] == 4 and round(key_space_bits(16)["bits"]) == 31
+    meta = EtC(SECRET, 16).masked_meta(np.zeros((1, 3, 64, 96), np.uint8))
+    assert meta["key_space"]["blocks"] == 24
+    with pytest.raises(VeilError, match="block 16 does not divide the image size 40x40"):
+        key_space_bits(16, (40, 40))
