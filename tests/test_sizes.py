@@ -207,3 +207,25 @@ def test_the_jigsaw_attack_solves_a_non_square_set(method, block, scenes):
     assert restored.shape == images.shape and blocks_correct(restored, images, block) > 0.95
     if method == "etc":
         assert attack.details_["grid"] == [4, 8]
+
+
+def _masked_set(images: np.ndarray, method: str = "etc", block: int = 16):
+    from veil.data import ImageSet
+    from veil.schemes.base import scheme_class
+    from veil.workflows import mask_images
+
+    return mask_images(scheme_class(method)(SECRET, block), ImageSet(images))
+
+
+def test_attacks_run_at_the_input_size_or_refuse_naming_it():
+    from veil.attacks import run_attack
+    from veil.data import ImageSet
+
+    images = np.concatenate([side_by_side(40, 1)] * 2, axis=2)  # 64x64
+    masked = _masked_set(images)
+    outcome = run_attack("jigsaw", "a", masked, ImageSet(images), ImageSet(side_by_side(40, 9).repeat(2, axis=2)))
+    assert outcome.reconstructions.shape == images.shape and 0 <= outcome.figures["blocks_correct"] <= 1
+    with pytest.raises(VeilError, match=r"the itn attack runs on 32x32 images only, got 64x64; .* --size 32"):
+        run_attack("itn", "a", masked, ImageSet(images), ImageSet(images))
+    with pytest.raises(VeilError, match=r"the public images are 32x64, the victim's 64x64; give --size"):
+        run_attack("fr", "a", masked, ImageSet(images), ImageSet(side_by_side(4, 1)))
