@@ -229,3 +229,15 @@ def test_attacks_run_at_the_input_size_or_refuse_naming_it():
         run_attack("itn", "a", masked, ImageSet(images), ImageSet(images))
     with pytest.raises(VeilError, match=r"the public images are 32x64, the victim's 64x64; give --size"):
         run_attack("fr", "a", masked, ImageSet(images), ImageSet(side_by_side(4, 1)))
+
+
+def test_compress_report_at_a_non_square_size(tmp_path, capsys):
+    import json
+
+    from veil.cli import main
+
+    folder = write_pngs(tmp_path / "in", [(64, 96)] * 2)
+    assert main(["compress-report", "--data", str(folder), "--out", str(tmp_path / "c")]) == 0
+    report = json.loads((tmp_path / "c" / "compress.json").read_text())
+    assert report["config"]["image_size"] == [64, 96] and report["figures"]["etc_png_mb"] > 0
+    assert "2 64x96 images" in (tmp_path / "c" / "compress.md").read_text()
