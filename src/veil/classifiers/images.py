@@ -182,6 +182,15 @@ class ImageClassifier(TorchClassifier):
             raise VeilValueError(f"{self.kind} patch {patch} does not divide the image size {shape[1]}x{shape[2]}")
         return X
 
+    def _extra(self) -> dict:
+        """Also what a key transformation made of the model (`veil.classifiers.transform`), when it was made."""
+        transformed = getattr(self, "key_transform_", None)
+        return {**super()._extra(), **({"key_transform": transformed} if transformed else {})}
+
+    def _load_weights(self, path, extra: dict) -> None:
+        super()._load_weights(path, extra)
+        self.key_transform_ = extra.get("key_transform")
+
     def _build(self) -> nn.Module:
         sized = "size" in inspect.signature(ARCHITECTURES.get(self.architecture)).parameters
         size = {"size": channels_first_shape(self.input_shape_)[1:]} if sized else {}
