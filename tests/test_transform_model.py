@@ -117,7 +117,7 @@ def test_the_transformed_model_folder_is_private_evaluates_and_names_no_key(tmp_
     model, pixels = plain_model("vit", 32, 4)
     model.save(tmp_path / "plain")
     cipher = SCHEMES.get("le")(SECRET, block=4)
-    transform_model(tmp_path / "plain", cipher, tmp_path / "keyed")
+    transform_model(tmp_path / "plain", tmp_path / "keyed", "le", SECRET)  # block: the model's patch, 4
     folder = tmp_path / "keyed"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in folder.iterdir())
@@ -129,4 +129,29 @@ def test_the_transformed_model_folder_is_private_evaluates_and_names_no_key(tmp_
     assert np.allclose(loaded.predict_proba(encrypted), model.predict_proba(pixels), atol=1e-5)
     assert loaded.key_transform_["method"] == "le" and SECRET.decode() not in repr(loaded)
     with pytest.raises(VeilError, match="already exists"):
-        transform_model(tmp_path / "plain", cipher, folder)
+        transform_model(tmp_path / "plain", folder, "le", SECRET)
+
+
+def test_cli_transforms_a_model_that_evaluate_then_scores_on_encrypted_images(tmp_path, capsys):
+    """`veil transform-model`, then `veil mask` and `veil evaluate`: the transformed model's figures on the
+    encrypted set are the plain model's on the plain images."""
+    from veil.cli import main
+
+    model, pixels = plain_model("vit", 32, 4)
+    model.save(tmp_path / "plain")
+    key = tmp_path / "key"
+    key.write_bytes(SECRET)
+    key.chmod(0o600)
+    labels = np.arange(len(pixels)) % 2
+    np.savez(tmp_path / "images.npz", images=pixels.transpose(0, 2, 3, 1), labels=labels)
+    assert main(["transform-model", "--model", str(tmp_path / "plain"), "--method", "le", "--key-file", str(key),
+                 "--out", str(tmp_path / "keyed")]) == 0
+    assert "secret-bearing" in capsys.readouterr().out
+    assert main(["mask", "--method", "le", "--block", "4", "--key-file", str(key), "--data",
+                 str(tmp_path / "images.npz"), "--out", str(tmp_path / "masked.npz")]) == 0
+    assert main(["evaluate", "--model", str(tmp_path / "keyed"), "--masked", str(tmp_path / "masked.npz")]) == 0
+    accuracy = float(capsys.readouterr().out.split("accuracy")[1].split()[0])
+    assert accuracy == pytest.approx(np.mean(model.predict(pixels) == labels))
+    assert main(["transform-model", "--model", str(tmp_path / "plain"), "--method", "etc", "--key-file", str(key),
+                 "--out", str(tmp_path / "etc")]) == 2
+    assert "each block differently" in capsys.readouterr().err and not (tmp_path / "etc").exists()

@@ -45,6 +45,7 @@ from veil.classifiers.images import ImageClassifier, channels_first_shape
 from veil.errors import VeilError
 from veil.io.output import claim_output
 from veil.io.write import make_private
+from veil.maskers.masking import masking_function
 from veil.models.convmixer import ConvMixer
 from veil.models.vit import ViT
 
@@ -182,14 +183,15 @@ def transform_classifier(model: ImageClassifier, scheme) -> ImageClassifier:
     return model
 
 
-def transform_model(model_dir, scheme, out_dir, force: bool = False) -> ImageClassifier:
-    """`veil transform-model`: load the plain model in `model_dir`, transform it for `scheme` (a keyed scheme built
-    from the key) and save it as a new, owner-only model folder `out_dir` that `veil evaluate` and `veil serve`
-    read like any other (`force` replaces an existing one)."""
+def transform_model(model_dir, out_dir, method: str, secret: bytes, block: int | None = None,
+                    force: bool = False) -> ImageClassifier:
+    """`veil transform-model`: load the plain model in `model_dir`, transform it for the keyed scheme `method` under
+    `secret` (block: the model's patch size unless given) and save it as a new, owner-only model folder `out_dir`
+    that `veil evaluate` and `veil serve` read like any other (`force` replaces an existing one)."""
     model = load_classifier(model_dir)
-    if not isinstance(model, ImageClassifier):
-        raise VeilError(f"holds a {model.kind} model; transform-model takes a ViT or ConvMixer image model",
-                        model_dir)
+    if not isinstance(model, ImageClassifier) or "patch" not in model.arch_defaults:
+        raise VeilError(f"holds a {model.kind} model; transform-model takes a ViT or ConvMixer", model_dir)
+    scheme = masking_function(method, secret=secret, block=model.patch if block is None else block)
     transform_classifier(model, scheme)
     with claim_output(out_dir, force, folder=True, writer="transform-model", reads=[model_dir]) as tmp:
         model.save(tmp)
