@@ -93,7 +93,7 @@ def block_cipher(scheme, shape: tuple[int, int, int], block: int) -> BlockCipher
     moves values between blocks, inverts other than p -> 255 - p, or treats blocks differently is refused."""
     channels, height, width = shape
     perm, mask = value_cipher(scheme, shape)
-    by_block = _block_major(shape, block)  # flat positions, grouped (blocks, values of a block)
+    by_block = block_positions(shape, block)  # flat positions, grouped (blocks, values of a block)
     source = np.argsort(by_block.reshape(-1))  # flat position -> its (block, value) index
     source_block, source_value = np.divmod(source[perm[by_block]], by_block.shape[1])
     mask = mask[by_block]
@@ -108,7 +108,7 @@ def block_cipher(scheme, shape: tuple[int, int, int], block: int) -> BlockCipher
     return BlockCipher(block, source_block[:, 0], source_value[0], mask[0] == 255)
 
 
-def _block_major(shape: tuple[int, int, int], block: int) -> np.ndarray:
+def block_positions(shape: tuple[int, int, int], block: int) -> np.ndarray:
     """Flat positions of a (3, H, W) image as (blocks in raster order, 3*B*B values in channel, row, column order)."""
     channels, height, width = shape
     rows, columns = height // block, width // block
