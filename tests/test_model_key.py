@@ -46,3 +46,22 @@ def test_the_attack_writes_its_figures_and_refuses_the_wrong_key(tmp_path):
     assert 0 <= public["key_share"] <= 1
     with pytest.raises(VeilError, match="not the one this model was transformed with"):
         model_key_files(tmp_path / "keyed", tmp_path / "base", "base", victim, SECRET[::-1], tmp_path / "w.json")
+
+
+def test_cli_model_key_attack_and_the_data_attacks_still_require_their_options(tmp_path, capsys):
+    from veil.classifiers.transform import transform_model
+    from veil.cli import main
+
+    base, pixels = plain_model("convmixer", 32, 4)
+    base.save(tmp_path / "base")
+    transform_model(tmp_path / "base", tmp_path / "keyed", "scramble", SECRET)
+    key = tmp_path / "key"
+    key.write_bytes(SECRET)
+    key.chmod(0o600)
+    np.savez(tmp_path / "victim.npz", images=pixels.transpose(0, 2, 3, 1), labels=np.arange(8) % 2)
+    assert main(["attack", "--method", "model-key", "--threat", "base", "--model", str(tmp_path / "keyed"),
+                 "--base", str(tmp_path / "base"), "--victim", str(tmp_path / "victim.npz"), "--key-file", str(key),
+                 "--json", str(tmp_path / "mk.json")]) == 0
+    assert json.loads((tmp_path / "mk.json").read_text())["figures"]["key_share"] == 1.0
+    assert main(["attack", "--method", "jigsaw", "--threat", "a", "--victim", str(tmp_path / "victim.npz")]) == 2
+    assert "required: --masked, --public, --out" in capsys.readouterr().err
