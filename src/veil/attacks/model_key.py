@@ -16,7 +16,9 @@ threat models a/b/c (`veil.attacks.base.THREATS`) but under its own (`MODEL_THRE
   not depend on the hidden basis: the Gram matrix of the embedding's columns (W^T W, unchanged by any rotation of the
   hidden units) and of the position embeddings. Each column is matched by the sorted magnitudes of its Gram row,
   signs by the leading eigenvector of the agreement of the two Gram matrices (up to one global sign, set so that
-  fewer values are inverted), blocks likewise by their position embeddings' Gram rows.
+  fewer values are inverted), blocks likewise by their position embeddings' Gram rows. The scheme's public
+  description is used too: a scheme that never inverts values (block scrambling) or never moves blocks (LE) has
+  those parts of the key known, as a key of the attacker's own shows.
 
 Figures: the share of the key recovered (`key_share`: of an image's values, those whose source and inversion the
 recovered key gets right; and its parts `blocks_share`, `shuffle_share`, `inversions_share`), the median SSIM of the
@@ -26,6 +28,7 @@ encrypt the victim's images and to score the recovered key; the attack itself ne
 """
 from __future__ import annotations
 
+import secrets
 import time
 from typing import ClassVar
 
@@ -36,7 +39,7 @@ import veil.attacks.scoring as scoring
 from veil.attacks.base import register_attack
 from veil.classifiers.base import load_classifier
 from veil.classifiers.images import ImageClassifier, channels_first_shape
-from veil.classifiers.transform import BlockCipher, block_positions, block_cipher, patch_embedding
+from veil.classifiers.transform import BlockCipher, block_cipher, block_positions, patch_embedding, value_cipher
 from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.io.output import claim_output
@@ -74,11 +77,24 @@ class ModelKeyAttack:
         reference_columns, reference_positions = embeddings(reference, scaled=True)
         match = match_exact if threat == "base" else match_gram
         shuffle, inverted = match(columns, reference_columns)
-        if positions is None:  # ConvMixer: its transformation never moves blocks
+        moves_blocks, inverts = scheme_steps(transformed)
+        if positions is None or not moves_blocks:  # ConvMixer's transformations never move blocks
             order = np.arange(transformed_blocks(transformed))
         else:
             order, _ = match(positions, reference_positions, signed=False)
-        return BlockCipher(transformed.key_transform_["block"], order, shuffle, inverted)
+        return BlockCipher(transformed.key_transform_["block"], order, shuffle, inverted & inverts)
+
+
+def scheme_steps(transformed: ImageClassifier) -> tuple[bool, bool]:
+    """Whether the scheme moves values between blocks and whether it inverts values, read off its cipher under a
+    random key of the attacker's own: what the scheme's public description tells any attacker."""
+    made = transformed.key_transform_
+    shape, block = tuple(made["image_shape"]), made["block"]
+    own = masking_function(made["method"], secret=secrets.token_bytes(32), block=block)
+    perm, mask = value_cipher(own, shape)
+    blocks = np.empty(perm.size, np.int64)
+    blocks[block_positions(shape, block)] = np.arange(transformed_blocks(transformed))[:, None]
+    return bool((blocks[perm] != blocks).any()), bool(mask.any())
 
 
 def transformed_blocks(model: ImageClassifier) -> int:
@@ -164,22 +180,31 @@ def attack_model(transformed_dir, reference_dir, threat: str, victim: ImageSet, 
     scheme = masking_function(made["method"], secret=secret, block=made["block"])
     if scheme.fingerprint != transformed.fingerprint_:
         raise VeilError("the key given is not the one this model was transformed with", transformed_dir)
-    start = time.perf_counter()
-    recovered = ModelKeyAttack.recover(transformed, reference, threat)
-    seconds = time.perf_counter() - start
-    plain = victim_pixels(victim, tuple(made["image_shape"]))
-    encrypted = scheme.transform(plain)
-    decrypted = decrypt(recovered, encrypted)
-    truth = plain / np.float32(255)
-    figures = {**key_shares(recovered, block_cipher(scheme, tuple(made["image_shape"]), made["block"])),
-               "ssim_median": float(np.median(scoring.per_image(truth, decrypted / np.float32(255))["ssim"])),
-               "masked_ssim_median": float(np.median(scoring.per_image(truth, encrypted / np.float32(255))["ssim"])),
-               "seconds": seconds, "n_scored": len(plain)}
+    figures = score_recovery(transformed, reference, threat, scheme, victim_pixels(victim, tuple(made["image_shape"])))
     config = {"attack": "model-key", "threat": threat, "threat_model": MODEL_THREATS[threat],
               "model": str(transformed_dir), "reference": str(reference_dir), "architecture": transformed.kind,
               "scheme": made["method"], "block": made["block"], "image_shape": made["image_shape"],
               "fingerprint": transformed.fingerprint_, "victim": victim.source}
     return figures, config
+
+
+def score_recovery(transformed: ImageClassifier, reference: ImageClassifier, threat: str, scheme,
+                   plain: np.ndarray) -> dict:
+    """Recover the key of `transformed` (made with `scheme`) from `reference` under `threat`, timed, and score it on
+    the uint8 images `plain`: key shares, SSIM of the decrypted images, seconds."""
+    start = time.perf_counter()
+    recovered = ModelKeyAttack.recover(transformed, reference, threat)
+    seconds = time.perf_counter() - start
+    shape = tuple(plain.shape[1:])
+    encrypted = scheme.transform(plain)
+    truth = plain / np.float32(255)
+
+    def ssim(images: np.ndarray) -> float:
+        return float(np.median(scoring.per_image(truth, images / np.float32(255))["ssim"]))
+
+    return {**key_shares(recovered, block_cipher(scheme, shape, recovered.block)),
+            "ssim_median": ssim(decrypt(recovered, encrypted)), "masked_ssim_median": ssim(encrypted),
+            "seconds": seconds, "n_scored": len(plain)}
 
 
 def victim_pixels(victim: ImageSet, shape: tuple[int, int, int]) -> np.ndarray:
