@@ -91,7 +91,6 @@ def value_cipher(scheme, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.nd
 def block_cipher(scheme, shape: tuple[int, int, int], block: int) -> BlockCipher:
     """The scheme's encryption of (3, H, W) images as one operation on every block (see `BlockCipher`); a key that
     moves values between blocks, inverts other than p -> 255 - p, or treats blocks differently is refused."""
-    channels, height, width = shape
     perm, mask = value_cipher(scheme, shape)
     by_block = block_positions(shape, block)  # flat positions, grouped (blocks, values of a block)
     source = np.argsort(by_block.reshape(-1))  # flat position -> its (block, value) index
@@ -153,7 +152,8 @@ def transform_network(standardized, cipher: BlockCipher) -> None:
     std = standardize.std.double().reshape(3).repeat_interleave(area)  # per value of a patch, channel-major
     mean = standardize.mean.double().reshape(3).repeat_interleave(area)
     weight = embed.weight.double().reshape(dim, -1) / std  # the standardisation folded in
-    shuffle, inverted = torch.as_tensor(cipher.shuffle), torch.as_tensor(cipher.inverted)
+    device = embed.weight.device
+    shuffle, inverted = (torch.as_tensor(part, device=device) for part in (cipher.shuffle, cipher.inverted))
     sign = 1.0 - 2.0 * inverted.double()
     bias = embed.bias.double() + weight[:, shuffle] @ inverted.double() - weight @ mean
     embed.weight.copy_((weight[:, shuffle] * sign).reshape(embed.weight.shape))
@@ -161,7 +161,7 @@ def transform_network(standardized, cipher: BlockCipher) -> None:
     standardize.mean.zero_()
     standardize.std.fill_(1.0)
     if isinstance(network, ViT):
-        order = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.as_tensor(cipher.order)])
+        order = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.as_tensor(cipher.order)]).to(device)
         network.position.copy_(network.position[:, order])
 
 
