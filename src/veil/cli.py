@@ -441,7 +441,8 @@ def _classifier_commands(sub) -> None:
                  "into one that classifies images encrypted with a key exactly as the plain one classifies the plain "
                  "images (block = patch; keys that treat every block alike: LE, scramble)")
     p.add_argument("--model", required=True, help="the model folder, trained on plain images")
-    p.add_argument("--method", required=True, choices=SCHEMES.names(), help="the keyed scheme the images are encrypted with")
+    p.add_argument("--method", required=True, choices=SCHEMES.names(),
+                   help="the keyed scheme the images are encrypted with")
     p.add_argument("--block", type=_positive_int, help="the scheme's block size (default: the model's patch size, "
                    "which it must equal)")
     _key_args(p)

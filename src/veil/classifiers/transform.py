@@ -9,7 +9,8 @@ alike moves each encrypted value u of a block from plain value `shuffle[u]` of s
 (p -> 255 - p, on [0, 1]: 1 - x) where `inverted[u]`; so `x[shuffle[u]] = s[u] x'[u] + inverted[u]` with
 s = -1 where inverted, +1 elsewhere. Hence the embedding of the plain patch is that of the encrypted one under
 
-    W'[:, u] = s[u] W[:, shuffle[u]] / std,    b' = b + sum_u inverted[u] W[:, shuffle[u]] / std - sum_v W[:, v] mean / std
+    W'[:, u] = s[u] W[:, shuffle[u]] / std,
+    b' = b + sum_u inverted[u] W[:, shuffle[u]] / std - sum_v W[:, v] mean / std
 
 (the classifier's per-channel standardisation folded in; the transformed model's own is the identity). Block
 scrambling moves whole patches: a ViT's encoder is permutation-equivariant apart from its position embeddings, so
