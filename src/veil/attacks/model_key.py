@@ -34,6 +34,7 @@ from typing import ClassVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
 
 import veil.attacks.scoring as scoring
 from veil.attacks.base import register_attack
@@ -136,7 +137,7 @@ def match_gram(transformed: np.ndarray, reference: np.ndarray, signed: bool = Tr
     own, other = _unit_rows(transformed) @ _unit_rows(transformed).T, _unit_rows(reference) @ _unit_rows(reference).T
     signature = np.sort(np.abs(own) if signed else own, axis=1)
     reference_signature = np.sort(np.abs(other) if signed else other, axis=1)
-    cost = ((signature[:, None, :] - reference_signature[None, :, :]) ** 2).sum(axis=2)
+    cost = cdist(signature, reference_signature, "sqeuclidean")
     _, source = linear_sum_assignment(cost)
     if not signed:
         return source, np.zeros(len(source), bool)
