@@ -60,3 +60,52 @@ def test_an_npz_keeps_its_size(tmp_path):
     np.savez(tmp_path / "a.npz", images=np.zeros((3, 64, 64, 3), np.uint8))
     assert load(str(tmp_path / "a.npz"), require_labels=False).size == (64, 64)
     assert load(str(tmp_path / "a.npz"), require_labels=False, size=(32, 16)).size == (32, 16)
+
+
+# ---------------------------------------------------------------- keyed schemes and filters at any size
+
+SECRET = b"a sixteen-byte+ secret for sizes"
+
+
+@pytest.mark.parametrize("method,block", [("etc", 16), ("le", 4), ("ele", 4), ("pe", 1), ("scramble", 8)])
+@pytest.mark.parametrize("size", [(224, 224), (64, 96)])
+def test_keyed_schemes_round_trip_bit_exact_at_any_size(method, block, size):
+    from veil.schemes.base import scheme_class
+
+    pixels = np.random.default_rng(0).integers(0, 256, (1, *size, 3), dtype=np.uint8)
+    scheme = scheme_class(method)(SECRET, block)
+    masked = scheme.encrypt(pixels)
+    assert masked.shape == pixels.shape and not np.array_equal(masked, pixels)
+    np.testing.assert_array_equal(scheme.decrypt(masked), pixels)
+    chw = pixels.transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(scheme.transform(chw), masked.transpose(0, 3, 1, 2))  # either layout
+    np.testing.assert_array_equal(scheme_class(method)(SECRET, block).inverse_transform(scheme.transform(chw)), chw)
+
+
+def test_one_secret_gives_each_size_its_own_table_and_keeps_the_32x32_one():
+    from veil.schemes.etc import EtC
+
+    at32, at224 = EtC.key_table(SECRET, 16), EtC.key_table(SECRET, 16, (224, 224))
+    assert at32["K1"].shape == (1, 4) and at224["K1"].shape == (1, 196)
+    np.testing.assert_array_equal(at32["K1"], EtC.key_table(SECRET, 16, 32)["K1"])
+    table_scheme = EtC(table=at224, block=16, size=224)
+    pixels = np.random.default_rng(1).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(table_scheme.encrypt(pixels), EtC(SECRET, 16).encrypt(pixels))
+    with pytest.raises(VeilError, match="built for 224x224 images, got 32x32"):
+        table_scheme.encrypt(pixels[:, :32, :32])
+
+
+@pytest.mark.parametrize("method,block", [("etc", 16), ("scramble", 8)])
+def test_a_block_that_does_not_divide_the_size_is_refused(method, block):
+    from veil.schemes.base import scheme_class
+
+    with pytest.raises(VeilError, match=rf"{method} block {block} does not divide the image size 36x64"):
+        scheme_class(method)(SECRET, block).transform(np.zeros((1, 3, 36, 64), np.uint8))
+
+
+@pytest.mark.parametrize("method", ["blur", "randfilter", "iidfilter"])
+def test_filters_keep_any_size(method):
+    from veil.schemes.base import scheme_class
+
+    scheme = scheme_class(method)(kernel=5) if method == "blur" else scheme_class(method)(SECRET, kernel=5)
+    assert scheme.transform(np.random.default_rng(0).random((2, 3, 48, 20), np.float32)).shape == (2, 3, 48, 20)
