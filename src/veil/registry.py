@@ -91,6 +91,7 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
     "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
     "neuracrypt": ("neuracrypt",), "deconv": ("deconv",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
-    "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",)}))
+    "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",),
+    "kiya2022.at224": ("at224",)}))
 BENCHMARKS = Registry("benchmark", _table("veil.experiments.bench", {
     "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",)}))

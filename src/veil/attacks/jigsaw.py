@@ -20,7 +20,8 @@ import numpy as np
 
 from veil.attacks.base import Attack, Knowledge, register_attack
 from veil.maskers.base import masker_class
-from veil.schemes.keyed import CHANNEL_ORDERS, CHANNELS, SIDE, VALUES, from_blocks, to_blocks
+from veil.errors import VeilError
+from veil.schemes.keyed import CHANNEL_ORDERS, CHANNELS, from_blocks, to_blocks
 
 ORIENTATIONS = 8
 TOP, RIGHT, BOTTOM, LEFT = range(4)
@@ -194,6 +195,8 @@ class JigsawAttack(Attack):
         scheme = masker_class(knowledge.method)
         block = int(knowledge.config.get("block", scheme.default_block))
         masked = knowledge.masked.data
+        if masked.shape[2] != masked.shape[3]:
+            raise VeilError(f"the jigsaw attack solves square images; these are {masked.shape[2]}x{masked.shape[3]}")
         if scheme.puzzle == "blocks":
             source, flip = self._solve_etc(masked, block, knowledge.public_subset().mean(axis=0))
         else:
@@ -207,9 +210,10 @@ class JigsawAttack(Attack):
         # the cost does not change under a whole-image negative-positive or channel order: seeds keep neither
         seeds = np.ravel_multi_index((np.arange(n_pieces)[:, None], np.arange(ORIENTATIONS), 0, 0),
                                      (n_pieces, ORIENTATIONS, len(CHANNEL_ORDERS), 2)).ravel()
-        placement = place(right, below, np.repeat(np.arange(n_pieces), variants), SIDE // block, seeds)
-        self.details_ = {"grid": SIDE // block, "pieces": n_pieces, "variants": variants, "cost": placement.cost}
-        return resolve_whole_image(*etc_map(placement.grid, block), masked.mean(axis=0), prior)
+        side = masked.shape[-1]
+        placement = place(right, below, np.repeat(np.arange(n_pieces), variants), side // block, seeds)
+        self.details_ = {"grid": side // block, "pieces": n_pieces, "variants": variants, "cost": placement.cost}
+        return resolve_whole_image(*etc_map(placement.grid, block, side), masked.mean(axis=0), prior)
 
     def _solve_scramble(self, masked: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
         within, across_h, across_v = pixel_distances(masked, block)
@@ -219,36 +223,38 @@ class JigsawAttack(Attack):
         seams = across_h[turned[:, :, -1], turned[:, :, 0]].mean(axis=1) + \
             across_v[turned[:, -1], turned[:, 0]].mean(axis=1)
         self.details_ = {"grid": block, "pieces": pixels, "variants": 1, "cost": placement.cost}
-        return scramble_map(turned[seams.argmin()]), np.zeros((SIDE, SIDE, CHANNELS), dtype=bool)
+        side = masked.shape[-1]
+        return scramble_map(turned[seams.argmin()], side), np.zeros((side, side, CHANNELS), dtype=bool)
 
 
 def as_pieces(images: np.ndarray, block: int) -> np.ndarray:
-    """(N, 3, 32, 32) -> (N, P, B, B, 3): the blocks in raster order, channels last."""
-    per_side = SIDE // block
+    """(N, 3, S, S) -> (N, P, B, B, 3): the blocks in raster order, channels last."""
+    per_side = images.shape[-1] // block
     shaped = images.reshape(len(images), CHANNELS, per_side, block, per_side, block)
     return shaped.transpose(0, 2, 4, 3, 5, 1).reshape(len(images), per_side * per_side, block, block, CHANNELS)
 
 
-def _positions() -> np.ndarray:
-    """A channels-last image (32, 32, 3) of channels-first flat positions: rearranged like an image, it becomes a
+def _positions(side: int) -> np.ndarray:
+    """A channels-last image (S, S, 3) of channels-first flat positions: rearranged like an image, it becomes a
     map from output values to masked values."""
-    return np.arange(VALUES).reshape(CHANNELS, SIDE, SIDE).transpose(1, 2, 0)
+    return np.arange(CHANNELS * side * side).reshape(CHANNELS, side, side).transpose(1, 2, 0)
 
 
-def etc_map(grid: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Placed EtC candidates -> (source, flip) maps (32, 32, 3): where each decrypted value comes from, and whether
-    it is inverted."""
-    blocks = to_blocks(_positions(), block)
+def etc_map(grid: np.ndarray, block: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Placed EtC candidates -> (source, flip) maps (S, S, 3) of S x S images: where each decrypted value comes
+    from, and whether it is inverted."""
+    blocks = to_blocks(_positions(side), block)
     piece, orientation, order, sign = np.unravel_index(grid.ravel(),
                                                        (len(blocks), ORIENTATIONS, len(CHANNEL_ORDERS), 2))
     turned = np.stack([dihedral(blocks, o, axes=(1, 2)) for o in range(ORIENTATIONS)])[orientation, piece]
     placed = np.take_along_axis(turned, CHANNEL_ORDERS[order][:, None, None, :], axis=3)
-    return from_blocks(placed), from_blocks(np.broadcast_to(sign[:, None, None, None] == 1, placed.shape))
+    return from_blocks(placed, (side, side)), from_blocks(np.broadcast_to(sign[:, None, None, None] == 1, placed.shape),
+                                                          (side, side))
 
 
 def resolve_whole_image(source, flip, masked_mean, prior) -> tuple[np.ndarray, np.ndarray]:
     """Of the 96 whole-image orientations x negative-positive x channel orders of a map, the one whose mean
-    decryption is closest (squared distance) to the `prior` mean image (3, 32, 32)."""
+    decryption is closest (squared distance) to the `prior` mean image (3, S, S)."""
     sources = np.stack([dihedral(source, o) for o in range(ORIENTATIONS)])[..., CHANNEL_ORDERS]
     flips = np.stack([dihedral(flip, o) for o in range(ORIENTATIONS)])[..., CHANNEL_ORDERS]
     means = masked_mean.reshape(-1)[sources]
@@ -262,7 +268,7 @@ def resolve_whole_image(source, flip, masked_mean, prior) -> tuple[np.ndarray, n
 def pixel_distances(masked: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean squared differences between the block x block pixel positions (RGB together), (P, P) each: within a
     block, over all blocks; and from a block to the block right of it / below it."""
-    per_side = SIDE // block
+    per_side = masked.shape[-1] // block
 
     def moments(chunk):
         shaped = chunk.reshape(len(chunk), CHANNELS, per_side, block, per_side, block) - 0.5
@@ -281,16 +287,16 @@ def _pair_moments(a: np.ndarray, b: np.ndarray) -> tuple:
     return a @ b.T, (a ** 2).sum(axis=1), (b ** 2).sum(axis=1), np.float64(a.shape[1] // CHANNELS)
 
 
-def scramble_map(arrangement: np.ndarray) -> np.ndarray:
-    """Within-block arrangement (K, K) of masked positions -> source map (32, 32, 3)."""
+def scramble_map(arrangement: np.ndarray, side: int) -> np.ndarray:
+    """Within-block arrangement (K, K) of masked positions -> source map (S, S, 3) of S x S images."""
     block = len(arrangement)
-    blocks = to_blocks(_positions(), block)
+    blocks = to_blocks(_positions(side), block)
     flat = blocks.reshape(len(blocks), block * block, CHANNELS)[:, arrangement.ravel()]
-    return from_blocks(flat.reshape(blocks.shape))
+    return from_blocks(flat.reshape(blocks.shape), (side, side))
 
 
 def apply_map(masked: np.ndarray, source: np.ndarray, flip: np.ndarray) -> np.ndarray:
-    """Masked images (N, 3, 32, 32), values k/255 -> the decryption a (source, flip) map gives, exact."""
+    """Masked images (N, 3, S, S), values k/255 -> the decryption a (source, flip) map gives, exact."""
     pixels = np.clip(np.rint(masked * np.float32(255)), 0, 255).astype(np.uint8).reshape(len(masked), -1)
     out = pixels[:, source.transpose(2, 0, 1).ravel()]
     out ^= flip.transpose(2, 0, 1).ravel().astype(np.uint8) * np.uint8(255)
