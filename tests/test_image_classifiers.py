@@ -67,3 +67,24 @@ def test_augmented_training_runs_and_negative_augmentation_is_refused(tmp_path):
     for bad in ({"randaugment": -1}, {"randaugment_magnitude": -1.0}, {"erasing": -0.1}, {"randaugment": 1.5}):
         with pytest.raises(VeilError):
             classifier_class("cnn")(epochs=1, **bad).fit(X, y)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_models_train_at_another_size_on_uint8_and_refuse_other_sizes(name, tmp_path):
+    """48x40 uint8 images, channels last: each model trains on them as they are and refuses 32x32 images, naming
+    both shapes; the float form of the same pixels predicts the same."""
+    X, y = two_class_images(32)
+    pixels = (np.kron(X, np.ones((1, 1, 2, 2), np.float32))[:, :, :48, :40] * 255).astype(np.uint8)
+    pixels = np.ascontiguousarray(pixels.transpose(0, 2, 3, 1))
+    model = classifier_class(name)(epochs=1, batch_size=16, **TINY[name]).fit(pixels, y)
+    model.save(tmp_path / "model")
+    loaded = load_classifier(tmp_path / "model")
+    assert np.allclose(loaded.predict_proba(pixels), model.predict_proba(pixels / np.float32(255)), atol=1e-5)
+    with pytest.raises(VeilError, match=r"trained on images of shape \(48, 40, 3\); these have shape \(32, 32, 3\)"):
+        loaded.predict(pixels[:, :32, :32])
+
+
+def test_a_patch_that_does_not_divide_the_size_is_refused():
+    X, y = two_class_images(16)
+    with pytest.raises(VeilError, match="patch 16 does not divide the image size 24x24"):
+        classifier_class("vit")(epochs=1, patch=16, dim=8, depth=1, heads=2).fit(X[:, :, :24, :24], y)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from veil import __version__, defaults
 from veil.distributed import launch_rank
 from veil.errors import VeilError
-from veil.registry import ATTACKS, BENCHMARKS, CLASSIFIERS, MASKERS, PROTOCOLS
+from veil.registry import ATTACKS, BENCHMARKS, CLASSIFIERS, MASKERS, PROTOCOLS, SCHEMES
 from veil import threads  # imported at start: the window of its idle-core measurement opens here
 
 #: `veil report NAME`: the reports there are, and what each one is
@@ -186,6 +186,14 @@ def cmd_evaluate(args):
     from veil.workflows import evaluate
 
     _print_figures(evaluate(args.model, args.masked, json_file=args.json, force=args.force))
+
+
+def cmd_transform_model(args):
+    from veil.classifiers.transform import transform_model
+
+    model = transform_model(args.model, args.out, args.method, _secret(args), block=args.block, force=args.force)
+    print(f"{model.kind} transformed for {args.method} images (block {model.key_transform_['block']}) -> {args.out}; "
+          "this folder is secret-bearing: the key can be read off its weights with the plain model")
 
 
 def cmd_serve(args):
@@ -404,6 +412,17 @@ def _classifier_commands(sub) -> None:
     p.add_argument("--masked", required=True, help="the masked test set (.npz)")
     p.add_argument("--json", help="also write the figures to this new JSON file")
     _force_arg(p, "the --json file")
+
+    p = _command(sub, "transform-model", cmd_transform_model, help="turn a ViT or ConvMixer trained on plain images "
+                 "into one that classifies images encrypted with a key exactly as the plain one classifies the plain "
+                 "images (block = patch; keys that treat every block alike: LE, scramble)")
+    p.add_argument("--model", required=True, help="the model folder, trained on plain images")
+    p.add_argument("--method", required=True, choices=SCHEMES.names(), help="the keyed scheme the images are encrypted with")
+    p.add_argument("--block", type=_positive_int, help="the scheme's block size (default: the model's patch size, "
+                   "which it must equal)")
+    _key_args(p)
+    p.add_argument("--out", required=True, help="new folder for the transformed model (owner-only: it bears the key)")
+    _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "serve", cmd_serve, help="serve a trained classifier's predictions over HTTP (GET /health, "
                  "GET /model, POST /predict; the API is described at /docs)")

@@ -43,6 +43,9 @@ class MaskedClassifier(ClassifierMixin, BaseEstimator, ABC):
     expected_failed_checks: ClassVar[dict[str, str]] = {}
     #: named recipes, each a dict of parameters (`veil train --preset NAME`; see `preset_params`)
     presets: ClassVar[dict[str, dict]] = {}
+    #: input dtypes kept as they come rather than converted to float32 (an image model takes uint8 pixels, scaling
+    #: each batch itself)
+    kept_dtypes: ClassVar[tuple[type, ...]] = ()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -69,9 +72,12 @@ class MaskedClassifier(ClassifierMixin, BaseEstimator, ABC):
         """Train on float32 samples and class indices 0..len(classes_)-1."""
 
     def _validated(self, X, y="no_validation", reset: bool = False):
-        """X as float32 (and (X, y) when y is given) after scikit-learn's checks; failures as VeilValueError."""
+        """X as float32, or in one of `kept_dtypes` (and (X, y) when y is given), after scikit-learn's checks;
+        failures as VeilValueError."""
+        dtype = getattr(X, "dtype", None)
         try:
-            out = validate_data(self, X, y, reset=reset, dtype=np.float32, allow_nd=True)
+            out = validate_data(self, X, y, reset=reset, dtype=dtype if dtype in self.kept_dtypes else np.float32,
+                                allow_nd=True)
             if reset:
                 check_classification_targets(out[1])
         except ValueError as exc:

@@ -6,7 +6,12 @@ triangular learning rate (linear up for 40% of the steps, linear down), optional
 RandAugment (`randaugment` ops per image at `randaugment_magnitude` of 10) and random erasing (`erasing`, the
 probability per image), both from `veil.classifiers.augment`, applied to the training batches only, to whatever
 images are trained on (plain or masked), before standardisation. Inputs are standardised per channel with
-statistics of the training data (kept in the weights file). Crops and flips (`crop_flip`) and degradations
+statistics of the training data (kept in the weights file).
+
+Images come in either layout, (N, 3, H, W) or (N, H, W, 3), of any size the architecture allows (a ViT's or
+ConvMixer's patch must divide it; for EtC images, the patch equals the encryption block); a model refuses images of
+another size than it was trained on. uint8 images (0 to 255) stay uint8 until each batch reaches the network, which
+scales it to [0, 1] on its device: a large set of 224x224 images is never copied whole as floats. Crops and flips (`crop_flip`) and degradations
 (`degrade`: blur, greyscale or noise, with that probability per image) are off by default: crops and flips do not
 commute with the encryptions; they serve a classifier of plain images, such as the semantic judge of
 `veil.attacks.semantic`.
@@ -25,14 +30,43 @@ from veil.classifiers.augment import MAX_MAGNITUDE, crop_flip, degrade, rand_aug
 from veil.classifiers.base import register_classifier
 from veil.classifiers.torch_base import TorchClassifier, one_cycle
 from veil.errors import VeilValueError
-from veil.models import build_model
+from veil.models import ARCHITECTURES, build_model
 
-IMAGE_SHAPE = (3, 32, 32)
-CHANNELS_LAST = (32, 32, 3)
+#: images per chunk when input statistics are summed over a set (bounded memory, whatever the set's size)
+STATISTICS_CHUNK = 256
+
+
+def unit_float(images: torch.Tensor) -> torch.Tensor:
+    """A batch as float values in [0, 1]: uint8 pixels scaled by 1/255, floats as they are."""
+    return images.float() / 255 if images.dtype == torch.uint8 else images
+
+
+def channels_first_shape(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """(3, H, W) of one image's shape in either layout, or None for anything else (vectors, other channels)."""
+    if len(shape) != 3:
+        return None
+    if shape[0] == 3:
+        return tuple(shape)
+    return (3, *shape[:2]) if shape[2] == 3 else None
+
+
+def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation per channel of (N, 3, H, W) images in [0, 1] (uint8 ones scaled by 1/255),
+    summed in chunks in float64, so that no float copy of the whole set is made."""
+    total, squares, count = np.zeros(3), np.zeros(3), 0
+    for start in range(0, len(images), STATISTICS_CHUNK):
+        chunk = images[start:start + STATISTICS_CHUNK].astype(np.float64)
+        total += chunk.sum(axis=(0, 2, 3))
+        squares += np.square(chunk).sum(axis=(0, 2, 3))
+        count += chunk[:, 0].size
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    mean = total / count
+    return mean / scale, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0)) / scale
 
 
 class Standardize(nn.Module):
-    """(x - mean) / std per channel, with the statistics stored as buffers."""
+    """(x - mean) / std per channel, with the statistics stored as buffers; uint8 batches are first scaled to
+    [0, 1]."""
 
     def __init__(self, channels: int = 3):
         super().__init__()
@@ -40,12 +74,12 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.ones(1, channels, 1, 1))
 
     def fit(self, images: np.ndarray) -> None:
-        self.mean.copy_(torch.as_tensor(images.mean(axis=(0, 2, 3), dtype=np.float64)).reshape(self.mean.shape))
-        self.std.copy_(torch.as_tensor(images.std(axis=(0, 2, 3), dtype=np.float64)).reshape(self.std.shape)
-                       .clamp_min(1e-6))
+        mean, std = channel_statistics(images)
+        self.mean.copy_(torch.as_tensor(mean).reshape(self.mean.shape))
+        self.std.copy_(torch.as_tensor(std).reshape(self.std.shape).clamp_min(1e-6))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (images - self.mean) / self.std
+        return (unit_float(images) - self.mean) / self.std
 
 
 class StandardizedNetwork(nn.Sequential):
@@ -91,8 +125,8 @@ def storing_init(defaults: dict) -> Callable:
 
 class ImageClassifier(TorchClassifier):
     """A registered architecture (`architecture`) with its own defaults (`arch_defaults`), trained as above. Takes
-    images as (n, 3, 32, 32) or (n, 32, 32, 3); each class's `__init__` lists the training hyperparameters
-    (`TRAINING_DEFAULTS`) and its architecture's."""
+    images as (n, 3, H, W) or (n, H, W, 3), uint8 or float, of the size it was fitted on; each class's `__init__`
+    lists the training hyperparameters (`TRAINING_DEFAULTS`) and its architecture's."""
 
     architecture: ClassVar[str] = ""
     arch_defaults: ClassVar[dict] = {}
@@ -100,6 +134,7 @@ class ImageClassifier(TorchClassifier):
     #: the architecture adds a regularisation term to the loss (`network.penalty()`)
     penalised: ClassVar[bool] = False
     log_train_figures = False
+    kept_dtypes = (np.uint8,)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -124,16 +159,43 @@ class ImageClassifier(TorchClassifier):
     def _arch(self) -> dict:
         return {name: getattr(self, name) for name in self.arch_defaults}
 
+    def _validated(self, X, y="no_validation", reset: bool = False):
+        """The image shape is checked first: it names both shapes, where scikit-learn would count features."""
+        if not reset:
+            self._check_shape(np.asarray(X))
+        return super()._validated(X, y, reset)
+
+    def _check_shape(self, X: np.ndarray, where=None) -> None:
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise VeilValueError(f"{self.kind} was trained on images of shape {self.input_shape_}; these have shape "
+                                 f"{tuple(X.shape[1:])} (resize them to the training size)", where)
+
     def _prepare(self, X: np.ndarray) -> np.ndarray:
-        if X.shape[1:] == CHANNELS_LAST:
-            X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
-        if tuple(X.shape[1:]) != IMAGE_SHAPE:
-            raise VeilValueError(f"{self.kind} classifies images (3, 32, 32); these data have shape "
+        shape = channels_first_shape(tuple(X.shape[1:]))
+        if shape is None:
+            raise VeilValueError(f"{self.kind} classifies images, RGB (3, H, W) or (H, W, 3); these data have shape "
                                  f"{tuple(X.shape[1:])} per sample (use nn, rf or adaboost for masked vectors)")
+        if tuple(X.shape[1:]) != shape:
+            X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+        patch = self._arch().get("patch", 1)
+        if shape[1] % patch or shape[2] % patch:
+            raise VeilValueError(f"{self.kind} patch {patch} does not divide the image size {shape[1]}x{shape[2]}")
         return X
 
+    def _extra(self) -> dict:
+        """Also what a key transformation made of the model (`veil.classifiers.transform`), when it was made."""
+        transformed = getattr(self, "key_transform_", None)
+        return {**super()._extra(), **({"key_transform": transformed} if transformed else {})}
+
+    def _load_weights(self, path, extra: dict) -> None:
+        super()._load_weights(path, extra)
+        self.key_transform_ = extra.get("key_transform")
+
     def _build(self) -> nn.Module:
-        return StandardizedNetwork(build_model(self.architecture, n_classes=len(self.classes_), **self._arch()))
+        sized = "size" in inspect.signature(ARCHITECTURES.get(self.architecture)).parameters
+        size = {"size": channels_first_shape(self.input_shape_)[1:]} if sized else {}
+        return StandardizedNetwork(build_model(self.architecture, n_classes=len(self.classes_), **self._arch(),
+                                               **size))
 
     def _on_built(self, X: np.ndarray) -> None:
         self.module_.standardize.fit(X)
@@ -143,7 +205,7 @@ class ImageClassifier(TorchClassifier):
         return {"optimizer": optimizer, "scheduler": one_cycle(optimizer, self._lr(), self.epochs * steps_per_epoch)}
 
     def _training_loss(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x, partner, keep = self._mix(self._augment(x))
+        x, partner, keep = self._mix(self._augment(unit_float(x)))
         logits = net(x)
         loss = keep * F.cross_entropy(logits, y) + (1 - keep) * F.cross_entropy(logits, y[partner])
         return loss + self.module_.network.penalty() if self.penalised else loss
