@@ -10,7 +10,8 @@ from PIL import Image
 
 from veil.data import load
 from veil.experiments import protocol
-from veil.experiments.kiya2022.at224 import (AUGMENT, BUDGETS, MIX, PAPER_EPOCHS, budget_lines, capped, test_split)
+from veil.experiments.kiya2022.at224 import (AUGMENT, BUDGETS, MIX, PAPER_EPOCHS, budget_lines, capped,
+                                               held_out_split)
 from veil.data.convert import Resize
 
 WNIDS = ("n01440764", "n02102040")
@@ -27,8 +28,8 @@ def imagenette_tree(tmp_path_factory):
             folder.mkdir(parents=True)
             for i in range(count):
                 height, width = (40, 52) if i % 2 else (48, 40)
-                ramp = np.linspace(0, 255, width)[None, :, None] * (1 if label else -1) % 256
-                pixels = np.clip(ramp + rng.normal(0, 20, (height, width, 3)), 0, 255).astype(np.uint8)
+                level = 60 + 130 * label  # dark and bright classes: learnt within an epoch
+                pixels = np.clip(level + rng.normal(0, 30, (height, width, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(folder / f"{wnid}_{i}.JPEG", quality=90)
     return root
 
@@ -36,13 +37,15 @@ def imagenette_tree(tmp_path_factory):
 def test_imagenette_layout_loads_unchanged(imagenette_tree):
     train = load(str(imagenette_tree), split="train", size=224, resize="crop")
     assert train.images.shape == (24, 3, 224, 224) and train.class_names == list(WNIDS)
-    assert test_split(str(imagenette_tree)) == "val" and len(load(str(imagenette_tree), split="val", size=32)) == 12
+    assert held_out_split(str(imagenette_tree)) == "val" and len(load(str(imagenette_tree), split="val", size=32)) == 12
 
 
 def test_the_photographs_load_at_one_size_only_when_asked():
     photos = load("skimage-photos", size=224, resize="crop", pixels=True, require_labels=False)
     assert photos.images.shape[1:] == (3, 224, 224) and photos.images.dtype == np.uint8
-    assert {"astronaut", "coffee", "china"} <= set(photos.class_names) and len(photos) == len(photos.class_names)
+    from veil.data.photos import photographs
+
+    assert len(photos) == len(photographs()) == 10 and {"astronaut", "coffee", "china"} <= set(photographs())
     with pytest.raises(Exception, match="sizes"):
         load("skimage-photos")
 
@@ -79,7 +82,8 @@ def test_quick_at224_runs_end_to_end(imagenette_tree, tmp_path):
     figures = protocol("at224")(out, quick=True, data=str(imagenette_tree), size=32, work=str(tmp_path / "work"))
     for name in ("convmixer224", "vit224"):
         doc = json.loads((out / f"{name}.json").read_text())
-        assert doc["figures"]["ratio"] == doc["figures"]["etc_accuracy"] / doc["figures"]["plain_accuracy"]
+        plain, etc = doc["figures"]["plain_accuracy"], doc["figures"]["etc_accuracy"]
+        assert doc["figures"]["ratio"] == (etc / plain if plain else None)  # one epoch of a tiny model may score 0
         assert doc["config"]["n_train"] == 24 and doc["config"]["size"] == [32, 32]
     jigsaw = json.loads((out / "jigsaw224.json").read_text())["figures"]
     for name in ("cifar", "photos"):
@@ -89,5 +93,5 @@ def test_quick_at224_runs_end_to_end(imagenette_tree, tmp_path):
     report = (out / "report.md").read_text()
     assert "Does EtC hold at the size the paper used" in report and "Imagenette" in report
     claims = json.loads((out / "claims.json").read_text())["figures"]
-    assert claims["claim_vit224_ratio_held"] in (0.0, 1.0) and claims["claim_robust_photos_held"] in (0.0, 1.0)
+    assert claims["claim_convmixer224_ratio_held"] in (0.0, 1.0, None) and claims["claim_robust_photos_held"] in (0.0, 1.0)
     assert figures["convmixer/epochs"] == 1

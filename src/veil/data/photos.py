@@ -1,5 +1,5 @@
 """`skimage-photos`: the colour photographs that ship inside installed packages (scikit-image's `skimage.data` and
-scikit-learn's sample images), at their own sizes, one class per photograph. Real photographs at a size like
+scikit-learn's sample images), at their own sizes, unlabelled (in the order of `photographs()`). Real photographs at a size like
 paper 003's 224x224, which no download is needed for; several sizes, so they load with a size
 (`load("skimage-photos", size=224, resize="crop")`)."""
 from __future__ import annotations
@@ -36,4 +36,4 @@ def read_photos(split: str | None, resize: Resize | None) -> Raw:
     fit = resize.image if resize is not None else (lambda pixels: pixels)
     pixels = stack_images([fit(np.ascontiguousarray(image[..., :3], dtype=np.uint8)) for image in photos.values()],
                           NAME)
-    return Raw(pixels, np.arange(len(photos), dtype=np.int64), list(photos))
+    return Raw(pixels, None, [])

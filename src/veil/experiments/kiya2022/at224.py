@@ -35,6 +35,7 @@ from veil.data.convert import Resize
 from veil.errors import VeilError
 from veil.experiments import register_protocol
 from veil.experiments.claims import claims_table, write_claims
+from veil.experiments.kiya2022 import values as paper
 from veil.experiments.kiya2022.claims import at224_claims
 from veil.experiments.manolakos.tradeoff import (AUGMENT, PartOutcome, chosen_parts, chosen_seeds, json_section,
                                                  run_folder, run_part, train_runs)
@@ -86,11 +87,14 @@ class At224Budget:
 
 
 BUDGETS = {
-    # 2 cores: an epoch of 8,000 images took 116 s for the ConvMixer below and 195 s for the ViT (69 and 41 images/s
-    # in training, one thread each, measured beside other jobs); both arms of a model train at once (--jobs 2), so
-    # 12 epochs take 12 x (116 + 195) s = 62 min, plus validation and test passes (~5 min) and the jigsaw part
-    # (~5 min): about 75 minutes
-    "full": At224Budget(8000, 1000,
+    # sized for about 75 minutes on 2 cores with --jobs 2 (the plain and EtC runs of a model train at once, one
+    # thread each). Training speed at 224, batch 64, one thread, measured on the models alone at a load average of
+    # 4: the ConvMixer below 69 images/s, a ViT of this width with a 2x MLP 41 (this one's 4x MLP: ~35, estimated);
+    # through the classifier (uint8 input, validation included) at a load average of 7.5: 17.7 and 7.1. With the 2
+    # cores to itself, 7,000 x 12 epochs take 84,000 x (1/69 + 1/35) s = 60 min,
+    # plus validation and test passes, masking and resizing (~5 min) and the jigsaw part (three sets: ~2 min each
+    # at 224, 5 GB peak): about 75 minutes; on a busy machine several times that
+    "full": At224Budget(7000, 1000,
                         Recipe("convmixer", {"dim": 128, "depth": 4, "kernel": 9, "patch": 16}, 12, 64, MIX, MIX),
                         Recipe("vit", {"patch": 16, "dim": 128, "depth": 4, "heads": 2, "mlp_ratio": 4}, 12, 64, MIX,
                                MIX, "ViT-B/16 pretrained on ImageNet-21k, fine-tuned"),
@@ -138,7 +142,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, pa
     source = data or defaults.CIFAR10
     figures = {}
     if set(chosen) - {"jigsaw"}:
-        train, test = (native_split(source, split, fit) for split in ("train", test_split(source)))
+        train, test = (native_split(source, split, fit) for split in ("train", held_out_split(source)))
         experiments = [Experiment(train, draw(test, chosen_budget.n_test, s, fit), chosen_budget, s, out_dir, jobs,
                                   Path(work or "runs/at224") / run_folder(f"{source}@{fit.describe()}", chosen_budget, s),
                                   fit)
@@ -167,7 +171,7 @@ def capped(budget: At224Budget, epochs: int | None) -> At224Budget:
                    vit=replace(budget.vit, epochs=min(epochs, budget.vit.epochs)))
 
 
-def test_split(source: str) -> str:
+def held_out_split(source: str) -> str:
     """"val" for a folder in Imagenette's layout (train/ and val/, no test/), else "test"."""
     path = Path(source)
     return "val" if (path / "val").is_dir() and not (path / "test").exists() else "test"
@@ -224,7 +228,7 @@ class Experiment:
                        self.seed, progress) for arm, (train_x, test_x, extra) in arms.items()}
         runs = train_runs(specs, self.jobs)
         plain, encrypted = runs["plain"]["accuracy"], runs["etc"]["accuracy"]
-        figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain,
+        figures = {"plain_accuracy": plain, "etc_accuracy": encrypted, "ratio": encrypted / plain if plain else None,
                    "epochs": recipe.epochs}
         return PartOutcome(file, figures, runs, len(train),
                            {"recipe": asdict(recipe), "epochs_of": self.full_epochs(part), "etc_block": BLOCK,
@@ -244,7 +248,7 @@ def jigsaw_part(source: str, budget: At224Budget, seed: int, fit: Resize, out_di
     from veil.attacks import Budget
 
     start = time.time()
-    test = native_split(source, test_split(source), fit)
+    test = native_split(source, held_out_split(source), fit)
     victims = {"cifar": draw(test, budget.jigsaw_images, seed, fit),
                "photos": load(PHOTOS, size=fit.size, resize=fit.mode, pixels=True, require_labels=False),
                **({"cifar_native": stratified_subsample(test, budget.jigsaw_images, seed)} if test.size != fit.size
@@ -296,8 +300,9 @@ def float_set(images: ImageSet) -> ImageSet:
 # ---------------------------------------------------------------------------------------------- the report
 
 
-#: each JSON the report shows, and the run its accuracies are compared with (None: none)
-REPORTED = {"convmixer224.json": "plain", "vit224.json": "plain", "jigsaw224.json": None}
+#: each accuracy JSON the report shows, and the run its accuracies are compared with (jigsaw224.json has its own
+#: table)
+REPORTED = {"convmixer224.json": "plain", "vit224.json": "plain"}
 DOCS = ("convmixer224", "vit224", "jigsaw224")
 CLAIMS_RULE = ("Each claim as the paper states it, checked by code on this folder's JSON (also in `claims.json`), by "
                "the rules of `veil reproduce tradeoff`: accuracies with 95% Wilson intervals over the test images (t "
@@ -348,21 +353,32 @@ def differences(budget: At224Budget) -> list[str]:
 
 
 def jigsaw_lines(doc: dict) -> list[str]:
-    f, sets = doc["figures"], doc["config"]["sets"]
-    rows = []
-    for name, info in sets.items():
-        rows.append(f"| {name} | {info['images']} | {info['size'][0]}x{info['size'][1]} | {f[f'{name}_blocks']:.0f} | "
-                    f"{f[f'{name}_blocks_correct']:.3f} [{f[f'{name}_blocks_correct_low']:.3f}, "
-                    f"{f[f'{name}_blocks_correct_high']:.3f}] | {f[f'{name}_ssim_median']:.3f} "
-                    f"[{f[f'{name}_ssim_median_low']:.3f}, {f[f'{name}_ssim_median_high']:.3f}] | "
-                    f"{f[f'{name}_masked_ssim_median']:.3f} | {f[f'{name}_linkage']:.3f} [{f[f'{name}_linkage_low']:.3f}, "
-                    f"{f[f'{name}_linkage_high']:.3f}] (chance {f[f'{name}_linkage_chance']:.3f}) |")
-    held = all(f[f"{name}_blocks_correct"] < 0.05 for name in sets if name != "cifar_native")
-    return ["## The jigsaw attack at this size, one key per set", "",
+    """The attack's table, one row per set, and the answer to the question the part asks."""
+    f, sets, meta = doc["figures"], doc["config"]["sets"], doc["meta"]
+    rows = [f"| {name} | {info['images']} | {info['size'][0]}x{info['size'][1]} | {f[f'{name}_blocks']:.0f} | "
+            f"{_interval(f, name, 'blocks_correct')} | {_interval(f, name, 'ssim_median')} | "
+            f"{f[f'{name}_masked_ssim_median']:.3f} | {_interval(f, name, 'linkage')} "
+            f"(chance {f[f'{name}_linkage_chance']:.3f}) | {info['attack_s']:.0f} |" for name, info in sets.items()]
+    size = "x".join(map(str, sets["photos"]["size"]))
+    shared = [name for name in ("cifar", "photos") if f[f"{name}_blocks_correct"] > paper.ROBUST_BLOCKS]
+    answer = (f"No: under one key the ciphertext-only jigsaw solver restores most blocks at {size} too "
+              f"({', '.join(shared)}), because it pools the seams of every image of the set." if shared else
+              f"Yes on these sets: at most {paper.ROBUST_BLOCKS:.0%} of blocks are restored at {size}.")
+    return ["## The jigsaw attack, one key per set", "",
+            f"Run: `{meta['command']}` at commit `{meta['commit']}`, {meta['wall_s']:.0f} s; EtC block "
+            f"{doc['config']['block']}, each set under its own random key (never written), threat a "
+            f"(ciphertext-only: the masked set and the mean of {doc['config']['public_images']} public images).", "",
             "| set | images | size | blocks per image | blocks restored exactly [95%] | SSIM median [95%] | "
-            "SSIM of the masked images | linkage [95%] |", "|---|---|---|---|---|---|---|---|", *rows, "",
-            "Does EtC hold at the size the paper used, for a set that shares one key? "
-            + ("Yes on these sets: fewer than 5% of blocks are restored at 224." if held else
-               "No: the ciphertext-only jigsaw solver restores a large share of the blocks at 224 too, "
-               "because every image of the set shares the key and the solver pools their edges."), "",
+            "SSIM of the masked images | linkage [95%] | attack s |", "|---|---|---|---|---|---|---|---|---|", *rows, "",
+            "Blocks restored exactly: every value of the block within half a level of the original (position, "
+            "rotation, flip, negative-positive and channel order all right); its interval is over an image's blocks. "
+            "Linkage: the share of reconstructions nearest their own original among up to 100 of the set "
+            "(`veil.attacks.scoring.linkage`).", "",
+            f"**Does EtC hold at the size the paper used, for a set that shares one key?** {answer}", "",
             *[f"![jigsaw on {name}](jigsaw_{name}.png)" for name in sets], ""]
+
+
+def _interval(figures: dict, name: str, figure: str) -> str:
+    """"value [low, high]" of set `name`'s `figure`."""
+    return (f"{figures[f'{name}_{figure}']:.3f} [{figures[f'{name}_{figure}_low']:.3f}, "
+            f"{figures[f'{name}_{figure}_high']:.3f}]")

@@ -91,8 +91,9 @@ def at224_claims(docs: dict) -> list[Claim]:
         statement = f"{model} on EtC images at 224 (block 16) keeps most of its plain accuracy (EtC / plain)"
         expected = figures["etc"] / figures["plain"]
         doc = docs[name]
-        if doc is None:
-            claims.append(untestable(f"{name}_ratio", statement, "003, Table II", f"{expected:.3f}", f"{name} not run"))
+        if doc is None or not doc["figures"]["plain_accuracy"]:
+            reason = f"{name} not run" if doc is None else "the plain run scored 0: no ratio"
+            claims.append(untestable(f"{name}_ratio", statement, "003, Table II", f"{expected:.3f}", reason))
             continue
         value, interval = ratio(accuracy(doc, "etc"), accuracy(doc, "plain"))
         claims.append(level(f"{name}_ratio", statement, "003, Table II", value, interval, expected,
