@@ -54,7 +54,8 @@ def test_the_gpu_budget_holds_the_papers_settings():
     gpu = BUDGETS["gpu"]
     assert gpu.n_train is None and gpu.n_test is None  # the whole splits
     convmixer, vit = gpu.convmixer, gpu.vit
-    assert convmixer.options == {"dim": 384, "depth": 8, "kernel": 9, "patch": 4, "lr": 0.01, "weight_decay": 0.01}
+    assert convmixer.options == {"dim": 384, "depth": 8, "kernel": 9, "patch": 4, "lr": 0.01, "weight_decay": 0.01,
+                                 "bf16": True}
     assert (convmixer.batch_size, convmixer.epochs) == (64, PAPER_EPOCHS) == (64, 300)
     assert convmixer.plain == AUGMENT and convmixer.etc == MIX == {"mixup": 0.8, "cutmix": 1.0}
     assert {key: vit.options[key] for key in ("patch", "dim", "depth", "heads", "mlp_ratio")} == \

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from veil.data import photos
+from veil.data.photos import PHOTOS, read_photos
 from veil.data.convert import Resize
 from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, list_files, read_archive,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
@@ -58,8 +58,8 @@ def _read_source(spec: str, split: str | None, resize: Resize | None) -> Raw:
         if split is not None:
             raise VeilError("the digits set has no splits; drop --split", spec)
         return read_digits()
-    if spec == photos.NAME:
-        return photos.read_photos(split, resize)
+    if spec == PHOTOS:
+        return read_photos(split, resize)
     path = Path(spec).expanduser()
     try:
         path.stat()

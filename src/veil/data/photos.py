@@ -10,7 +10,7 @@ from veil.data.convert import Resize, stack_images
 from veil.data.formats import Raw
 from veil.errors import VeilError
 
-NAME = "skimage-photos"
+PHOTOS = "skimage-photos"
 #: scikit-image's colour photographs that ship in its wheel (chelsea is also `cat`; the others need a download)
 SKIMAGE = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 
@@ -31,9 +31,9 @@ def photographs() -> dict[str, np.ndarray]:
 
 def read_photos(split: str | None, resize: Resize | None) -> Raw:
     if split is not None:
-        raise VeilError(f"{NAME} has no splits; drop --split", NAME)
+        raise VeilError(f"{PHOTOS} has no splits; drop --split", PHOTOS)
     photos = photographs()
     fit = resize.image if resize is not None else (lambda pixels: pixels)
     pixels = stack_images([fit(np.ascontiguousarray(image[..., :3], dtype=np.uint8)) for image in photos.values()],
-                          NAME)
+                          PHOTOS)
     return Raw(pixels, None, [])

@@ -32,6 +32,7 @@ import numpy as np
 from veil import defaults
 from veil.data import ImageSet, load, stratified_subsample, to_pixel_images
 from veil.data.convert import Resize
+from veil.data.photos import PHOTOS
 from veil.errors import VeilError
 from veil.experiments import register_protocol
 from veil.experiments.claims import claims_table, write_claims
@@ -50,8 +51,6 @@ from veil.training import progress_mode
 PARTS = ("convmixer", "vit", "jigsaw")
 SIZE = 224
 BLOCK = 16
-#: the photographs' source (`veil.data.photos`)
-PHOTOS = "skimage-photos"
 #: paper 003 trained encrypted images with mixup and CutMix only (plain ones with timm's whole set, AUGMENT)
 MIX = {"mixup": 0.8, "cutmix": 1.0}
 #: the paper's ConvMixer epochs, against which an `--epochs` cap is named
@@ -104,17 +103,18 @@ BUDGETS = {
     # mixup + CutMix on encrypted ones; ViT-B/16 (768 wide, 12 layers, 12 heads, MLP 4x) at the paper's batch 512 and
     # its plain run's 10,000 steps (103 epochs of 50,000) for both arms. The paper fine-tuned an ImageNet-21k
     # ViT-B/16 with SGD (lr 0.03, momentum 0.9, warm-up and cosine decay; 20,000 steps for encrypted images); no
-    # pretrained weights are reachable here, so this trains from scratch, with the classifier's AdamW at lr 1e-3
+    # pretrained weights are reachable here, so this trains from scratch, with the classifier's AdamW at lr 1e-3.
+    # Both train their forward passes under bfloat16 autocast (timm's ConvMixer recipe trains with mixed precision)
     "gpu": At224Budget(None, None,
                        Recipe("convmixer", {"dim": 384, "depth": 8, "kernel": 9, "patch": 4, "lr": 0.01,
-                                            "weight_decay": 0.01}, PAPER_EPOCHS, 64, AUGMENT, MIX),
+                                            "weight_decay": 0.01, "bf16": True}, PAPER_EPOCHS, 64, AUGMENT, MIX),
                        Recipe("vit", {"patch": 16, "dim": 768, "depth": 12, "heads": 12, "mlp_ratio": 4, "lr": 1e-3,
-                                      "weight_decay": 0.01}, 103, 512, MIX, MIX,
+                                      "weight_decay": 0.01, "bf16": True}, 103, 512, MIX, MIX,
                               "ViT-B/16 pretrained on ImageNet-21k, fine-tuned with SGD lr 0.03 momentum 0.9, batch "
                               "512, 10,000 steps (plain) and 20,000 (EtC)"),
                        2000, 2000),
     # a smoke run
-    "quick": At224Budget(60, 40,
+    "quick": At224Budget(100, 50,
                          Recipe("convmixer", {"dim": 16, "depth": 1, "kernel": 3, "patch": 16}, 1, 32, MIX, MIX),
                          Recipe("vit", {"patch": 16, "dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2}, 1, 32, MIX,
                                 MIX),
