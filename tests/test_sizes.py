@@ -109,3 +109,135 @@ def test_filters_keep_any_size(method):
 
     scheme = scheme_class(method)(kernel=5) if method == "blur" else scheme_class(method)(SECRET, kernel=5)
     assert scheme.transform(np.random.default_rng(0).random((2, 3, 48, 20), np.float32)).shape == (2, 3, 48, 20)
+
+
+# ---------------------------------------------------------------- the AAE, and the command line
+
+def test_the_aae_refuses_64x64_naming_both_sizes(tiny_aae):
+    from veil.maskers.aae_numpy import NumpyEncoder
+
+    images = np.zeros((2, 3, 64, 64), np.float32)
+    with pytest.raises(VeilError, match=r"takes 32x32 images, got 64x64; pass --size 32"):
+        tiny_aae.transform(images)
+    state = {name: tensor.numpy() for name, tensor in tiny_aae.encoder_.state_dict().items()}
+    with pytest.raises(VeilError, match=r"takes 32x32 images, got 64x64; pass --size 32"):
+        NumpyEncoder(state)(images)
+
+
+def _keyed_mask(tmp_path, data, *extra):
+    from veil.cli import main
+
+    key = tmp_path / "k.key"
+    if not key.exists():
+        assert main(["keygen", "--out", str(key)]) == 0
+    out = tmp_path / f"masked{len(list(tmp_path.glob('masked*')))}.npz"
+    code = main(["mask", "--method", "etc", "--key-file", str(key), "--data", str(data), "--out", str(out), *extra])
+    return code, out, key
+
+
+def test_cli_mask_reports_the_real_shape_and_unmasks_bit_exact(tmp_path, capsys):
+    from veil.cli import main
+    from veil.masked import MaskedSet
+
+    folder = write_pngs(tmp_path / "in", [(64, 64)] * 3)
+    code, out, key = _keyed_mask(tmp_path, folder)
+    assert code == 0 and "(3, 64, 64) per image" in capsys.readouterr().out
+    assert MaskedSet.load(out).meta["image_shape"] == [3, 64, 64]
+    assert main(["unmask", "--masked", str(out), "--key-file", str(key), "--out", str(tmp_path / "png")]) == 0
+    back = np.asarray(Image.open(tmp_path / "png" / "000001.png"))
+    np.testing.assert_array_equal(back, np.asarray(Image.open(folder / "01.png")))
+
+
+def test_cli_size_and_resize_and_refusals(tmp_path, capsys):
+    folder = write_pngs(tmp_path / "in", [(200, 300), (64, 64), (32, 32)])
+    code, _, _ = _keyed_mask(tmp_path, folder)
+    assert code == 2 and "images have 3 sizes (200x300, 64x64, 32x32); give --size" in capsys.readouterr().err
+    code, _, _ = _keyed_mask(tmp_path, folder, "--size", "48,32", "--resize", "crop")
+    assert code == 0 and "(3, 48, 32) per image" in capsys.readouterr().out
+    code, _, _ = _keyed_mask(tmp_path, folder, "--size", "40")
+    assert code == 2 and "etc block 16 does not divide the image size 40x40" in capsys.readouterr().err
+    code, _, _ = _keyed_mask(tmp_path, folder, "--resize", "pad")
+    assert code == 2 and "--resize needs --size" in capsys.readouterr().err
+
+
+def test_the_etc_key_space_is_stated_for_the_actual_size_and_block(tmp_path):
+    from veil.schemes.etc import EtC, key_space_bits
+
+    at224 = key_space_bits(16, (224, 224))
+    assert at224["blocks"] == 196 and round(at224["arrangement_bits"]) == 1215 and at224["reachable_bits"] == 256
+    assert key_space_bits(16)["blocks"] == 4 and round(key_space_bits(16)["bits"]) == 31
+    meta = EtC(SECRET, 16).masked_meta(np.zeros((1, 3, 64, 96), np.uint8))
+    assert meta["key_space"]["blocks"] == 24
+    with pytest.raises(VeilError, match="block 16 does not divide the image size 40x40"):
+        key_space_bits(16, (40, 40))
+
+
+# ---------------------------------------------------------------- attacks at the input's size
+
+def wide_scenes(n: int, seed: int) -> np.ndarray:
+    """32x64 scenes: the block-attack tests' 32x32 scenes stretched to twice their width (linear, 8-bit exact)."""
+    from test_attacks_block import smooth_images
+
+    scenes = smooth_images(n, seed)
+    wide = np.empty((*scenes.shape[:3], 64), np.float32)
+    wide[..., 0::2] = scenes
+    wide[..., 1::2] = (scenes + np.concatenate([scenes[..., 1:], scenes[..., -1:]], axis=3)) / 2
+    return (np.rint(wide * 255) / 255).astype(np.float32)
+
+
+def side_by_side(n: int, seed: int) -> np.ndarray:
+    """32x64 images: two of the block-attack tests' 32x32 scenes side by side (isotropic inside every block, as the
+    scrambling solver assumes; a stretched scene is not: there the pixels to the side are closer than those below)."""
+    from test_attacks_block import smooth_images
+
+    return np.concatenate([smooth_images(n, seed), smooth_images(n, seed + 1)], axis=3)
+
+
+@pytest.mark.parametrize("method,block,scenes", [("etc", 8, wide_scenes), ("scramble", 4, side_by_side)])
+def test_the_jigsaw_attack_solves_a_non_square_set(method, block, scenes):
+    """A 32x64 set: the grid is 4 x 8 blocks, and a whole-image quarter turn is no longer a candidate."""
+    from test_attacks_block import blocks_correct, knowledge
+    from veil.attacks.jigsaw import JigsawAttack
+    from veil.maskers.base import masker_class
+
+    images, public = scenes(300, 1), scenes(300, 5)
+    masker = masker_class(method)(SECRET, block).fit()
+    attack = JigsawAttack()
+    restored = attack.reconstruct(knowledge(masker, images, public))
+    assert restored.shape == images.shape and blocks_correct(restored, images, block) > 0.95
+    if method == "etc":
+        assert attack.details_["grid"] == [4, 8]
+
+
+def _masked_set(images: np.ndarray, method: str = "etc", block: int = 16):
+    from veil.data import ImageSet
+    from veil.schemes.base import scheme_class
+    from veil.workflows import mask_images
+
+    return mask_images(scheme_class(method)(SECRET, block), ImageSet(images))
+
+
+def test_attacks_run_at_the_input_size_or_refuse_naming_it():
+    from veil.attacks import run_attack
+    from veil.data import ImageSet
+
+    images = np.concatenate([side_by_side(40, 1)] * 2, axis=2)  # 64x64
+    masked = _masked_set(images)
+    outcome = run_attack("jigsaw", "a", masked, ImageSet(images), ImageSet(side_by_side(40, 9).repeat(2, axis=2)))
+    assert outcome.reconstructions.shape == images.shape and 0 <= outcome.figures["blocks_correct"] <= 1
+    with pytest.raises(VeilError, match=r"the itn attack runs on 32x32 images only, got 64x64; .* --size 32"):
+        run_attack("itn", "a", masked, ImageSet(images), ImageSet(images))
+    with pytest.raises(VeilError, match=r"the public images are 32x64, the victim's 64x64; give --size"):
+        run_attack("fr", "a", masked, ImageSet(images), ImageSet(side_by_side(4, 1)))
+
+
+def test_compress_report_at_a_non_square_size(tmp_path, capsys):
+    import json
+
+    from veil.cli import main
+
+    folder = write_pngs(tmp_path / "in", [(64, 96)] * 2)
+    assert main(["compress-report", "--data", str(folder), "--out", str(tmp_path / "c")]) == 0
+    report = json.loads((tmp_path / "c" / "compress.json").read_text())
+    assert report["config"]["image_size"] == [64, 96] and report["figures"]["etc_png_mb"] > 0
+    assert "2 64x96 images" in (tmp_path / "c" / "compress.md").read_text()

@@ -33,6 +33,14 @@ def image_size(shape: tuple) -> tuple[int, int]:
     return tuple(shape[1:3]) if is_channels_last(shape) else tuple(shape[2:4])
 
 
+def require_size(array: np.ndarray, size: tuple[int, int], what: str, hint: str = "") -> None:
+    """Refuse images (either layout) of another size than `size` (H, W), naming both: a masker or model built for
+    one size."""
+    got = image_size(array.shape)
+    if got != tuple(size):
+        raise VeilError(f"{what} takes {size[0]}x{size[1]} images, got {got[0]}x{got[1]}{hint}")
+
+
 def image_array(images) -> tuple[np.ndarray, bool]:
     """The validated array of an ImageSet or array-like of RGB images (any size), and whether it is channels-last.
 
