@@ -90,9 +90,20 @@ def test_quick_at224_runs_end_to_end(imagenette_tree, tmp_path):
     for name in ("cifar", "photos"):
         assert 0 <= jigsaw[f"{name}_blocks_correct_low"] <= jigsaw[f"{name}_blocks_correct"] <= 1
         assert {f"{name}_ssim_median", f"{name}_linkage", f"{name}_linkage_chance"} <= set(jigsaw)
+        assert jigsaw[f"{name}_blocks_correct"] <= jigsaw[f"{name}_blocks_correct_any_symmetry"]
     assert jigsaw["photos_blocks"] == 4 and "cifar_native" not in str(jigsaw)  # the tree read at 32 already
     report = (out / "report.md").read_text()
     assert "Does EtC hold at the size the paper used" in report and "Imagenette" in report
     claims = json.loads((out / "claims.json").read_text())["figures"]
     assert claims["claim_convmixer224_ratio_held"] in (0.0, 1.0, None) and claims["claim_robust_photos_held"] in (0.0, 1.0)
     assert figures["convmixer/epochs"] == 1
+
+
+def test_a_reconstruction_off_by_a_whole_image_symmetry_is_turned_back():
+    from veil.attacks.jigsaw import dihedral
+    from veil.experiments.kiya2022.at224 import whole_image_symmetry
+
+    victim = np.random.default_rng(1).integers(0, 256, (3, 3, 32, 32)).astype(np.float32) / 255
+    recon = 1 - dihedral(victim, 5, axes=(2, 3))[:, [2, 0, 1]]  # flipped, channels reordered, negated
+    assert not np.array_equal(recon, victim)
+    np.testing.assert_allclose(whole_image_symmetry(victim, recon), victim, atol=1e-6)
