@@ -292,9 +292,9 @@ def attack_set(victim: ImageSet, public: ImageSet, budget, seed: int, picture: P
         outcome.figures.update({f"{figure}_low": low, f"{figure}_high": high})
     shown = slice(0, 6)
     attack_grid(picture, plain.images[shown], masked.data[shown], outcome.reconstructions[shown],
-                f"jigsaw on EtC {victim.size[0]}x{victim.size[1]}, block {BLOCK}, one key: "
-                f"{outcome.figures['blocks_correct']:.0%} of blocks exact, median SSIM "
-                f"{outcome.figures['ssim_median']:.2f}")
+                f"jigsaw on EtC {victim.size[0]}x{victim.size[1]}, block {BLOCK}, one key: blocks exact "
+                f"{outcome.figures['blocks_correct']:.0%} ({outcome.figures['blocks_correct_any_symmetry']:.0%} up to "
+                f"a whole-image symmetry), median SSIM {outcome.figures['ssim_median']:.2f}")
     return outcome
 
 
