@@ -404,8 +404,9 @@ def jigsaw_lines(doc: dict) -> list[str]:
             "rotation, flip, negative-positive and channel order all right); its interval is over an image's blocks. "
             "Up to a whole-image symmetry: the same after turning the whole reconstruction by the one rotation or flip, "
             "channel order and negative-positive (of 96, one for the set) that restores most blocks: the solver places "
-            "blocks by their seams, and only the whole image's orientation and colours rest on the public mean image; "
-            "a turned or colour-swapped image shows its content all the same. "
+            "blocks by their seams, and only the whole image's orientation and colours rest on the public mean image "
+            "(a mirror-symmetric mean, such as CIFAR-10's, cannot tell an image from its mirror image); a turned or "
+            "colour-swapped image shows its content all the same, and the choice is one of 96 for the whole set. "
             "Linkage: the share of reconstructions nearest their own original among up to 100 of the set "
             "(`veil.attacks.scoring.linkage`).", "",
             f"**Does EtC hold at the size the paper used, for a set that shares one key?** {answer}", "",
