@@ -388,9 +388,9 @@ def jigsaw_lines(doc: dict) -> list[str]:
             f"(chance {f[f'{name}_linkage_chance']:.3f}) | {info['attack_s']:.0f} |" for name, info in sets.items()]
     size = "x".join(map(str, sets["photos"]["size"]))
     shared = [name for name in ("cifar", "photos") if f[f"{name}_blocks_correct_any_symmetry"] > paper.ROBUST_BLOCKS]
-    answer = (f"No: under one key the ciphertext-only jigsaw solver restores more than {paper.ROBUST_BLOCKS:.0%} of "
-              f"the blocks at {size} too (up to a whole-image symmetry; {', '.join(shared)}), because it pools the "
-              "seams of every image of the set." if shared else
+    restored = ", ".join(f"{f[f'{name}_blocks_correct_any_symmetry']:.0%} of the blocks of {name}" for name in shared)
+    answer = (f"No: under one key the ciphertext-only jigsaw solver restores {restored} at {size}, up to one "
+              "whole-image symmetry, because it pools the seams of every image of the set." if shared else
               f"Yes on these sets: at most {paper.ROBUST_BLOCKS:.0%} of blocks are restored at {size}, even up to a "
               "whole-image symmetry.")
     return ["## The jigsaw attack, one key per set", "",
