@@ -2,6 +2,8 @@
 refused naming them, and the keyed schemes, filters and the AAE work at (or refuse) the size they are given."""
 from __future__ import annotations
 
+import tarfile
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -46,6 +48,19 @@ def test_pad_centres_on_black_and_crop_keeps_the_centre(tmp_path):
     assert (padded[:, :5] == 0).all() and (padded[:, 15:] == 0).all() and padded[:, 5:15].all()
     cropped = load(str(tmp_path / "w"), require_labels=False, size=10, resize="crop", pixels=True).images[0]
     np.testing.assert_array_equal(cropped, wide[:, 5:15].transpose(2, 0, 1))
+
+
+def test_the_decode_cache_keeps_each_size_and_mode_apart(tmp_path):
+    archive = tmp_path / "set.tar"
+    folder = write_pngs(tmp_path / "in", [(20, 40)] * 2)
+    with tarfile.open(archive, "w") as tar:
+        for png in sorted(folder.iterdir()):
+            tar.add(png, arcname=png.name)
+    native, squashed, padded = (load(str(archive), require_labels=False, **kw) for kw in
+                                ({}, {"size": 20}, {"size": 20, "resize": "pad"}))
+    assert native.size == (20, 40) and squashed.size == padded.size == (20, 20)
+    assert not np.array_equal(squashed.images, padded.images)
+    np.testing.assert_array_equal(load(str(archive), require_labels=False).images, native.images)  # from the cache
 
 
 def test_bad_size_or_mode_is_one_line(tmp_path):
