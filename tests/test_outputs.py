@@ -80,7 +80,8 @@ def test_every_writing_command_takes_force():
     writers = [name for name, p in sub.choices.items()
                if any(a.dest in ("out", "json") for a in p._actions)]
     assert set(writers) == {"train-masker", "export-encoder", "mask", "unmask", "train", "evaluate",
-                            "compress-report", "bench", "keygen", "attack", "report", "demo", "reproduce"}
+                            "compress-report", "bench", "keygen", "attack", "report", "demo", "reproduce",
+                            "transform-model"}
     for name in writers:
         assert any(a.dest == "force" for a in sub.choices[name]._actions), name
 

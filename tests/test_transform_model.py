@@ -24,12 +24,12 @@ def tiny(kind: str, patch: int) -> dict:
             "convmixer": {"patch": patch, "dim": 16, "depth": 1, "kernel": 3}}[kind]
 
 
-def plain_model(kind: str, side: int, patch: int):
+def plain_model(kind: str, side: int, patch: int, seed: int = 0):
     """A model of `kind` trained one epoch (a step or two) on a few random uint8 images of side x side."""
-    rng = np.random.default_rng(side)
+    rng = np.random.default_rng([side, seed])
     pixels = rng.integers(0, 256, (8, 3, side, side), dtype=np.uint8)
     labels = np.arange(8) % 2
-    model = classifier_class(kind)(epochs=1, batch_size=8, seed=0, **tiny(kind, patch))
+    model = classifier_class(kind)(epochs=1, batch_size=8, seed=seed, **tiny(kind, patch))
     with pytest.warns(UserWarning, match="too few"):
         model.fit(pixels, labels)
     return model, pixels

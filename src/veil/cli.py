@@ -233,9 +233,21 @@ def cmd_serve(args):
         max_body=args.max_body_mb * 1_000_000)
 
 
+def _require(args, command: str, *names: str) -> None:
+    """Options that one form of a command needs (argparse's own message, for options it cannot require alone)."""
+    missing = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is None]
+    if missing:
+        raise VeilError(f"{command}: the following arguments are required: {', '.join(missing)}")
+
+
 def cmd_attack(args):
+    if args.method == "model-key":
+        cmd_attack_model(args)
+        return
     from veil.attacks import Budget
     from veil.attacks.run import attack_files
+
+    _require(args, "attack", "masked", "public", "out")
 
     budget = Budget.quick() if args.quick else Budget()
     overrides = {"train_images": args.train_images, "epochs": args.epochs}
@@ -330,6 +342,19 @@ def cmd_reproduce(args):
     figures = run_protocol(args.name, args.out, force=args.force, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
+
+
+def cmd_attack_model(args):
+    """`veil attack --method model-key`: read the key off a key-transformed model."""
+    from veil.attacks.model_key import model_key_files
+    from veil.data import load
+
+    _require(args, "attack --method model-key", "model", "base", "json")
+    victim = load(args.victim, split=args.victim_split, require_labels=False, pixels=True)
+    figures = model_key_files(args.model, args.base, args.threat, victim, _secret(args), args.json, seed=args.seed,
+                              force=args.force)
+    _print_figures(figures)
+    print(f"figures written to {args.json}")
 
 
 def _nproc_arg(parser, batch: str, only: str = ""):
@@ -447,7 +472,8 @@ def _classifier_commands(sub) -> None:
                  "into one that classifies images encrypted with a key exactly as the plain one classifies the plain "
                  "images (block = patch; keys that treat every block alike: LE, scramble)")
     p.add_argument("--model", required=True, help="the model folder, trained on plain images")
-    p.add_argument("--method", required=True, choices=SCHEMES.names(), help="the keyed scheme the images are encrypted with")
+    p.add_argument("--method", required=True, choices=SCHEMES.names(),
+                   help="the keyed scheme the images are encrypted with")
     p.add_argument("--block", type=_positive_int, help="the scheme's block size (default: the model's patch size, "
                    "which it must equal)")
     _key_args(p)
@@ -511,14 +537,20 @@ def _attack_commands(sub) -> None:
     p = _command(sub, "attack", cmd_attack, help="attack a masked set under a threat model and measure what it "
                  "reveals", description="Threat models: a = ciphertext-only (masked data, algorithm, architecture, "
                  "public images; no secret); b = a + the victim's encoder or masking oracle (--masker / --key-file); "
-                 "c = a + N known (image, masked) pairs of the victim (--pairs N; those images are not scored).")
+                 "c = a + N known (image, masked) pairs of the victim (--pairs N; those images are not scored). "
+                 "--method model-key reads the key off a key-transformed model instead (--model, --base, --victim, "
+                 "--key-file for scoring, --json): threat base = the plain model it was made from is given; public = "
+                 "--base is the attacker's own model trained on public images.")
     p.add_argument("--method", required=True, choices=ATTACKS.names(), help="the attack")
-    p.add_argument("--threat", required=True, help="threat model a, b or c (see above)")
-    p.add_argument("--masked", required=True, help="the victim's masked set (.npz); the scheme comes from it")
+    p.add_argument("--threat", required=True, help="threat model a, b or c (see above); base or public for "
+                   "model-key")
+    p.add_argument("--masked", help="the victim's masked set (.npz); the scheme comes from it (required but for "
+                   "model-key)")
     p.add_argument("--victim", required=True, help="the victim's plain images, in the masked set's order (scoring "
                    "and threat c's pairs only)")
     p.add_argument("--victim-split", help="part of --victim to use (train/test)")
-    p.add_argument("--public", required=True, help="public images of the same kind, disjoint from the victim's")
+    p.add_argument("--public", help="public images of the same kind, disjoint from the victim's (required but for "
+                   "model-key)")
     p.add_argument("--public-split", help="part of --public to use (train/test)")
     _size_args(p)
     p.add_argument("--pairs", type=_positive_int, help="threat c: how many of the victim's pairs the attacker knows")
@@ -529,8 +561,12 @@ def _attack_commands(sub) -> None:
     p.add_argument("--epochs", type=_positive_int, help="epochs of a trained attack (default 3)")
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the attack (default 0)")
-    p.add_argument("--out", required=True, help="new folder for attack.json and grid.png")
-    _force_arg(p, "the --out folder", folder=True)
+    p.add_argument("--out", help="new folder for attack.json and grid.png (required but for model-key)")
+    p.add_argument("--model", help="model-key: the key-transformed model folder")
+    p.add_argument("--base", help="model-key: a plain model folder: the one the transformed model was made from "
+                   "(threat base) or the attacker's own (threat public)")
+    p.add_argument("--json", help="model-key: the new results file for the figures")
+    _force_arg(p, "the --out folder (model-key: the --json file)", folder=True)
 
     p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
                  "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report")

@@ -89,9 +89,9 @@ ARCHITECTURES = Registry("architecture", _table("veil.models", {
 ATTACKS = Registry("attack", _table("veil.attacks", {
     "mismatch": ("mismatch",), "itn": ("itn",), "itn_prior": ("itn-prior",), "latent_align": ("latent-align",),
     "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
-    "neuracrypt": ("neuracrypt",), "deconv": ("deconv",)}), tag="name")
+    "neuracrypt": ("neuracrypt",), "deconv": ("deconv",), "model_key": ("model-key",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",),
-    "kiya2022.at224": ("at224",)}))
+    "kiya2022.at224": ("at224",), "privacy.model_key": ("model-key",)}))
 BENCHMARKS = Registry("benchmark", _table("veil.experiments.bench", {
     "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",)}))

@@ -11,10 +11,11 @@ statistics of the training data (kept in the weights file).
 Images come in either layout, (N, 3, H, W) or (N, H, W, 3), of any size the architecture allows (a ViT's or
 ConvMixer's patch must divide it; for EtC images, the patch equals the encryption block); a model refuses images of
 another size than it was trained on. uint8 images (0 to 255) stay uint8 until each batch reaches the network, which
-scales it to [0, 1] on its device: a large set of 224x224 images is never copied whole as floats. Crops and flips (`crop_flip`) and degradations
-(`degrade`: blur, greyscale or noise, with that probability per image) are off by default: crops and flips do not
-commute with the encryptions; they serve a classifier of plain images, such as the semantic judge of
-`veil.attacks.semantic`.
+scales it to [0, 1] on its device: a large set of 224x224 images is never copied whole as floats.
+
+Crops and flips (`crop_flip`) and degradations (`degrade`: blur, greyscale or noise, with that probability per image)
+are off by default: crops and flips do not commute with the encryptions; they serve a classifier of plain images,
+such as the semantic judge of `veil.attacks.semantic`.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from veil.errors import VeilValueError
 from veil.models import ARCHITECTURES, build_model
 
 #: images per chunk when input statistics are summed over a set (bounded memory, whatever the set's size)
-STATISTICS_CHUNK = 256
+STATISTICS_CHUNK = 64
 
 
 def unit_float(images: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,8 @@ alike moves each encrypted value u of a block from plain value `shuffle[u]` of s
 (p -> 255 - p, on [0, 1]: 1 - x) where `inverted[u]`; so `x[shuffle[u]] = s[u] x'[u] + inverted[u]` with
 s = -1 where inverted, +1 elsewhere. Hence the embedding of the plain patch is that of the encrypted one under
 
-    W'[:, u] = s[u] W[:, shuffle[u]] / std,    b' = b + sum_u inverted[u] W[:, shuffle[u]] / std - sum_v W[:, v] mean / std
+    W'[:, u] = s[u] W[:, shuffle[u]] / std,
+    b' = b + sum_u inverted[u] W[:, shuffle[u]] / std - sum_v W[:, v] mean / std
 
 (the classifier's per-channel standardisation folded in; the transformed model's own is the identity). Block
 scrambling moves whole patches: a ViT's encoder is permutation-equivariant apart from its position embeddings, so
@@ -91,9 +92,8 @@ def value_cipher(scheme, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.nd
 def block_cipher(scheme, shape: tuple[int, int, int], block: int) -> BlockCipher:
     """The scheme's encryption of (3, H, W) images as one operation on every block (see `BlockCipher`); a key that
     moves values between blocks, inverts other than p -> 255 - p, or treats blocks differently is refused."""
-    channels, height, width = shape
     perm, mask = value_cipher(scheme, shape)
-    by_block = _block_major(shape, block)  # flat positions, grouped (blocks, values of a block)
+    by_block = block_positions(shape, block)  # flat positions, grouped (blocks, values of a block)
     source = np.argsort(by_block.reshape(-1))  # flat position -> its (block, value) index
     source_block, source_value = np.divmod(source[perm[by_block]], by_block.shape[1])
     mask = mask[by_block]
@@ -108,7 +108,7 @@ def block_cipher(scheme, shape: tuple[int, int, int], block: int) -> BlockCipher
     return BlockCipher(block, source_block[:, 0], source_value[0], mask[0] == 255)
 
 
-def _block_major(shape: tuple[int, int, int], block: int) -> np.ndarray:
+def block_positions(shape: tuple[int, int, int], block: int) -> np.ndarray:
     """Flat positions of a (3, H, W) image as (blocks in raster order, 3*B*B values in channel, row, column order)."""
     channels, height, width = shape
     rows, columns = height // block, width // block
@@ -153,7 +153,8 @@ def transform_network(standardized, cipher: BlockCipher) -> None:
     std = standardize.std.double().reshape(3).repeat_interleave(area)  # per value of a patch, channel-major
     mean = standardize.mean.double().reshape(3).repeat_interleave(area)
     weight = embed.weight.double().reshape(dim, -1) / std  # the standardisation folded in
-    shuffle, inverted = torch.as_tensor(cipher.shuffle), torch.as_tensor(cipher.inverted)
+    device = embed.weight.device
+    shuffle, inverted = (torch.as_tensor(part, device=device) for part in (cipher.shuffle, cipher.inverted))
     sign = 1.0 - 2.0 * inverted.double()
     bias = embed.bias.double() + weight[:, shuffle] @ inverted.double() - weight @ mean
     embed.weight.copy_((weight[:, shuffle] * sign).reshape(embed.weight.shape))
@@ -161,7 +162,7 @@ def transform_network(standardized, cipher: BlockCipher) -> None:
     standardize.mean.zero_()
     standardize.std.fill_(1.0)
     if isinstance(network, ViT):
-        order = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.as_tensor(cipher.order)])
+        order = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.as_tensor(cipher.order)]).to(device)
         network.position.copy_(network.position[:, order])
 
 

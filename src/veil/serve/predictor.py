@@ -135,7 +135,8 @@ class Predictor:
                                "(GET /model names the fingerprint it accepts)")
 
     def _checked(self, samples: np.ndarray) -> np.ndarray:
-        """The samples as float32, after the checks of batch size, shape and finite values."""
+        """The samples as float32 (uint8 pixels as they are, for a model that takes them), after the checks of batch
+        size, shape and finite values."""
         if samples.ndim == 0 or len(samples) == 0:
             raise Refusal(422, "the batch holds no rows: send at least one")
         if len(samples) > self.max_batch:
@@ -143,6 +144,8 @@ class Predictor:
         if tuple(samples.shape[1:]) != self.model.input_shape_:
             raise Refusal(422, f"rows have shape {tuple(samples.shape[1:])}, the model expects "
                                f"{self.model.input_shape_}")
+        if samples.dtype in self.model.kept_dtypes:  # uint8 pixels: an image model scales each batch itself
+            return samples
         with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf and is refused next
             samples = samples.astype(np.float32)
         if not np.isfinite(samples).all():
