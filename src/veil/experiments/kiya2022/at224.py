@@ -375,7 +375,10 @@ def differences(budget: At224Budget) -> list[str]:
             "Imagenette's layout (`train/<wnid>/*.JPEG`, `val/<wnid>/*.JPEG`) given as `--data` is read unchanged.",
             *(f"- The paper's ViT: {note}; here from scratch with AdamW." for note in notes),
             "- The paper attacked EtC with FR, GAN and ITN attacks; the jigsaw solver here is ciphertext-only and "
-            "solves one key over the whole set at once (every image shares the key).", ""]
+            "solves one key over the whole set at once (every image shares the key).",
+            "- The whole CPU budget: `veil reproduce at224 --jobs 2 --out DIR` (about 75 minutes on 2 idle cores); the "
+            "paper's settings on a GPU: `veil reproduce at224 --budget gpu --parts convmixer,vit --data CIFAR10 --out "
+            "DIR`, with `--epochs N` for a shorter run (reported as N of 300 epochs).", ""]
 
 
 def jigsaw_lines(doc: dict) -> list[str]:
