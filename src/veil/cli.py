@@ -337,7 +337,8 @@ def cmd_reproduce(args):
         raise VeilError("reproduce: the following arguments are required: --out")
     options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
                                  "work": args.work, "parts": args.parts, "jobs": args.jobs,
-                                 "budget": args.budget, "seeds": args.seeds}.items() if v is not None}
+                                 "budget": args.budget, "seeds": args.seeds, "epochs": args.epochs,
+                                 "size": args.size, "resize": args.resize}.items() if v is not None}
     figures = run_protocol(args.name, args.out, force=args.force, quick=args.quick, seed=args.seed, **options)
     _print_figures(figures)
     print(f"report and JSON written to {args.out}")
@@ -614,19 +615,26 @@ def _paper_commands(sub) -> None:
     p.add_argument("--out", help="new folder for the report, JSON and figures (required to run)")
     p.add_argument("--quick", action="store_true", help="small subsets and few epochs (a smoke run)")
     p.add_argument("--budget", help="a named budget of sizes and epochs: full (the default), quick (as --quick) or "
-                   "gpu (the papers' sizes: ConvMixer-256/8 for 25 epochs, the pair test on 40k/10k images)")
+                   "gpu (the papers' sizes: ConvMixer-256/8 for 25 epochs, the pair test on 40k/10k images; at224: "
+                   "ConvMixer-384/8 for 300 epochs and ViT-B/16 on the whole splits)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the whole run (default 0)")
     p.add_argument("--seeds", type=_seeds, help="tradeoff: run every comparison once per seed of this comma-separated "
                    "list and report means with t intervals over seeds (default: the budget's, 3 seeds from --seed "
                    "up; 1 with --quick)")
     p.add_argument("--masker", help="use this trained masker as instance 0 instead of training one")
-    p.add_argument("--data", help=f"CIFAR-10 source (default {defaults.CIFAR10})")
+    p.add_argument("--data", help=f"CIFAR-10 source (default {defaults.CIFAR10}; at224 also reads a folder in "
+                   "Imagenette's layout, train/ and val/)")
     p.add_argument("--mnist", help=f"MNIST source (default {defaults.MNIST})")
     p.add_argument("--work", help="where trained masker instances and checkpoints go (default runs/reproduce, "
                    "runs/tradeoff); an interrupted run resumes from there")
     p.add_argument("--parts", help="comma-separated parts of the protocol to run (default: all; `list` names them)")
-    p.add_argument("--jobs", type=_positive_int, help="tradeoff: train this many runs of a comparison at once, one "
-                   "process each (2 on a 2-core machine)")
+    p.add_argument("--jobs", type=_positive_int, help="tradeoff, at224: train this many runs of a comparison at "
+                   "once, one process each (2 on a 2-core machine)")
+    p.add_argument("--epochs", type=_positive_int, help="at224: cap every training run at N epochs (the report names "
+                   "it N of the budget's epochs)")
+    p.add_argument("--size", help="at224: the image size, N or H,W (default 224)")
+    p.add_argument("--resize", choices=("squash", "crop", "pad"), help="at224: how images are fitted to --size "
+                   "(default crop: scale the short side, cut the centre)")
     _force_arg(p, "the --out folder", folder=True)
 
 

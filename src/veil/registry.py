@@ -92,6 +92,6 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
     "neuracrypt": ("neuracrypt",), "deconv": ("deconv",), "model_key": ("model-key",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",),
-    "privacy.model_key": ("model-key",)}))
+    "kiya2022.at224": ("at224",), "privacy.model_key": ("model-key",)}))
 BENCHMARKS = Registry("benchmark", _table("veil.experiments.bench", {
     "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",)}))

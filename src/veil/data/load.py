@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from veil.data.photos import PHOTOS, read_photos
 from veil.data.convert import Resize
 from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, list_files, read_archive,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
@@ -21,7 +22,7 @@ CACHE_VERSION = 2  # 2: images at their own size, or the size asked for (1 made 
 
 def load(spec: str, split: str | None = None, classes=None, require_labels: bool = True,
          limit: int | None = None, pixels: bool = False, size=None, resize: str = "squash") -> ImageSet:
-    """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, or `digits`) as float32 RGB images.
+    """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, `digits` or `skimage-photos`) as float32 RGB images.
 
     `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order; `limit`
     keeps the first N of what remains (a quick run on part of a set). `pixels`: the uint8 pixels as decoded
@@ -57,6 +58,8 @@ def _read_source(spec: str, split: str | None, resize: Resize | None) -> Raw:
         if split is not None:
             raise VeilError("the digits set has no splits; drop --split", spec)
         return read_digits()
+    if spec == PHOTOS:
+        return read_photos(split, resize)
     path = Path(spec).expanduser()
     try:
         path.stat()

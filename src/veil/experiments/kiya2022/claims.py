@@ -77,3 +77,45 @@ def _compress_claims(doc) -> list[Claim]:
         claims.append(above(f"compress{quality}_saving", smaller, "003, Sec IV-C", margin, (margin, margin),
                             f"{saving - paper.LOSSY_REDUCTION:.3f}"))
     return claims
+
+
+def at224_claims(docs: dict) -> list[Claim]:
+    """Paper 003's claims at 224x224, checked against `veil reproduce at224`'s convmixer224.json, vit224.json and
+    jigsaw224.json (each None when not run)."""
+    models = [("convmixer224", "ConvMixer", paper.CONVMIXER384_IMAGENETTE,
+               "the paper's figure is ConvMixer-384/8 on Imagenette; ours CIFAR-10 resized unless --data is Imagenette"),
+              ("vit224", "ViT-B/16", paper.VIT_CIFAR224,
+               "the paper fine-tuned a pretrained ViT-B/16; ours trains from scratch")]
+    claims = []
+    for name, model, figures, note in models:
+        statement = f"{model} on EtC images at 224 (block 16) keeps most of its plain accuracy (EtC / plain)"
+        expected = figures["etc"] / figures["plain"]
+        doc = docs[name]
+        if doc is None or not doc["figures"]["plain_accuracy"]:
+            reason = f"{name} not run" if doc is None else "the plain run scored 0: no ratio"
+            claims.append(untestable(f"{name}_ratio", statement, "003, Table II", f"{expected:.3f}", reason))
+            continue
+        value, interval = ratio(accuracy(doc, "etc"), accuracy(doc, "plain"))
+        claims.append(level(f"{name}_ratio", statement, "003, Table II", value, interval, expected,
+                            (expected, expected), note=note, same=1.0))
+    return claims + _robust_claims(docs["jigsaw224"])
+
+
+def _robust_claims(doc) -> list[Claim]:
+    claims = []
+    for name, what in (("cifar", "CIFAR-10 resized to 224"), ("photos", "photographs cropped to 224")):
+        statement = (f"EtC at 224 resists a ciphertext-only attack on a set under one key ({what}): share of blocks "
+                     "restored")
+        if doc is None:
+            claims.append(untestable(f"robust_{name}", statement, "003, Sec IV-E", f"<= {paper.ROBUST_BLOCKS}",
+                                     "jigsaw not run"))
+            continue
+        f, figure = doc["figures"], f"{name}_blocks_correct_any_symmetry"
+        claims.append(level(f"robust_{name}", statement, "003, Sec IV-E", f[figure],
+                            (f[f"{figure}_low"], f[f"{figure}_high"]), 0.0,
+                            (0.0, paper.ROBUST_BLOCKS), higher_is_better=False,
+                            note=f"the paper gives no number: robust read as at most {paper.ROBUST_BLOCKS:.0%} of "
+                                 "blocks restored, up to one whole-image rotation, channel order and "
+                                 "negative-positive; interval over the blocks of an image (the key places every "
+                                 "image's blocks alike)"))
+    return claims

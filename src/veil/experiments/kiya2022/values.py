@@ -15,3 +15,12 @@ LOSSY_REDUCTION = 0.5
 #: Sec IV-C says EtC compresses "almost the same" as plain images (its Table IV: within 0.5%); we read "almost the
 #: same" as within 2%, four times the paper's own difference
 SAME_SIZE_TOLERANCE = 0.02
+
+# ---------------------------------------------------------------- paper 003 at 224x224 (Table II)
+#: ViT-B/16 (pretrained on ImageNet-21k, fine-tuned) on CIFAR-10 resized to 224, accuracy (%) plain and EtC (block 16)
+VIT_CIFAR224 = {"plain": 99.06, "etc": 87.89}
+#: ConvMixer-384/8 (patch 4, from scratch) on Imagenette at 224, accuracy (%) plain and EtC (block 16)
+CONVMIXER384_IMAGENETTE = {"plain": 96.10, "etc": 90.11}
+#: Sec IV-E / IV-F: EtC images at a large size are "robust against ciphertext-only attacks"; the paper gives no
+#: number, so we read robust as at most this share of blocks restored exactly by a ciphertext-only attack
+ROBUST_BLOCKS = 0.05

@@ -152,12 +152,13 @@ def chosen_seeds(seeds, seed: int, budget: TradeoffBudget) -> tuple[int, ...]:
     return chosen
 
 
-def chosen_parts(parts: str | None) -> tuple[str, ...]:
-    chosen = PARTS if not parts else tuple(p.strip() for p in parts.split(",") if p.strip())
-    unknown = set(chosen) - set(PARTS) - {"report"}
+def chosen_parts(parts: str | None, known: tuple[str, ...] = PARTS) -> tuple[str, ...]:
+    """The parts `--parts` names, of a protocol's `known` parts, in the order given; `report` names none."""
+    chosen = known if not parts else tuple(p.strip() for p in parts.split(",") if p.strip())
+    unknown = set(chosen) - set(known) - {"report"}
     if unknown:
-        raise VeilError(f"unknown part(s) {', '.join(sorted(unknown))}; parts are {', '.join(PARTS)} "
-                        "(and `report`: only rewrite report.md and examples.png)")
+        raise VeilError(f"unknown part(s) {', '.join(sorted(unknown))}; parts are {', '.join(known)} "
+                        "(and `report`: only rewrite the report)")
     return tuple(part for part in chosen if part != "report")
 
 
@@ -189,6 +190,18 @@ def train_and_score(model: str, arch: dict, train_x, test_x, work_dir: Path, lab
     return {"accuracy": figures["accuracy"], "best_epoch": estimator.best_epoch_, "params": estimator.get_params(),
             "n_train": len(train_x), "n_test": len(test_x),
             "train_s": round(time.time() - start, 1), "history": estimator.history_}
+
+
+def train_runs(specs: dict, jobs: int) -> dict:
+    """{name: the arguments of `train_and_score`} -> {name: its figures}, `jobs` runs at a time, each in its own
+    process (spawned, on its share of the idle cores) when more than one."""
+    if jobs == 1 or len(specs) == 1:
+        return {name: train_and_score(*spec) for name, spec in specs.items()}
+    threads = max(1, available_cores() // jobs)
+    with ProcessPoolExecutor(min(jobs, len(specs)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=fix_threads, initargs=(threads,)) as pool:
+        futures = {name: pool.submit(train_and_score, *spec) for name, spec in specs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @dataclass
@@ -284,13 +297,7 @@ class Experiment:
         common = (train.labels, list(train.class_names), self.test.labels, epochs, self.budget.batch_size, self.seed,
                   progress_mode() is not None)
         folders = {name: self.work_dir / part / name for name in runs} | (folders or {})
-        if self.jobs == 1 or len(runs) == 1:
-            return {name: train_and_score(*spec, folders[name], *common) for name, spec in runs.items()}
-        threads = max(1, available_cores() // self.jobs)
-        with ProcessPoolExecutor(min(self.jobs, len(runs)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=fix_threads, initargs=(threads,)) as pool:
-            futures = {name: pool.submit(train_and_score, *spec, folders[name], *common) for name, spec in runs.items()}
-            return {name: future.result() for name, future in futures.items()}
+        return train_runs({name: (*spec, folders[name], *common) for name, spec in runs.items()}, self.jobs)
 
     def convmixer(self) -> PartOutcome:
         etc, model = self.masker("etc"), self.budget.convmixer
@@ -397,7 +404,7 @@ def report(out_dir: Path, budget: TradeoffBudget, seeds) -> str:
              "names the run that wrote it, with that run's own sizes and seeds.", ""]
     for name, reference in REPORTED.items():
         if (out_dir / name).exists():
-            lines += _json_section(name, read_json(out_dir / name), reference)
+            lines += json_section(name, read_json(out_dir / name), reference)
     if docs["tradeoff"]:
         lines += ["## Accuracy against strength (paper 004's Figs 5, 7, 9, 11; its text gives no numbers, only the blur's "
                   "direction, checked above)",
@@ -407,7 +414,7 @@ def report(out_dir: Path, budget: TradeoffBudget, seeds) -> str:
     return "\n".join(lines)
 
 
-def _json_section(name: str, doc: dict, reference: str | None) -> list[str]:
+def json_section(name: str, doc: dict, reference: str | None) -> list[str]:
     """One JSON's figures (with several seeds: their means, each seed's value beside), each accuracy with its 95%
     interval and, beside a reference run, the difference from it: "above", "below" or "no difference" (its interval,
     paired by seed when there are several, holds 0)."""
