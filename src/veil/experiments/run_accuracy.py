@@ -55,7 +55,7 @@ def ratio(a: Accuracy, b: Accuracy) -> tuple[float, tuple[float, float]]:
     if paired:
         return paired
     value = a.value / b.value
-    half = Z95 * value * math.hypot(a.se / a.value, b.se / b.value)
+    half = Z95 * math.hypot(a.se, value * b.se) / b.value  # delta method, finite at a = 0
     return value, (value - half, value + half)
 
 
