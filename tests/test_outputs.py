@@ -473,3 +473,14 @@ def test_a_copied_tree_outside_git_records_the_commit_it_was_copied_from(tmp_pat
                            capture_output=True, text=True, check=True)
     assert plain.stdout.strip() == "unknown"
     assert named.stdout.strip() == "abc123 (copied tree, VEIL_SOURCE_COMMIT)"
+
+
+def test_the_named_source_commit_wins_over_a_stale_git_in_the_copy():
+    """The GPU machine's copy carried an old .git: git there named a commit the code did not come from."""
+    import subprocess
+    import sys
+
+    probe = "from veil.results import git_commit; print(git_commit())"
+    named = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "VEIL_SOURCE_COMMIT": "abc123"},
+                           capture_output=True, text=True, check=True)
+    assert named.stdout.strip() == "abc123 (copied tree, VEIL_SOURCE_COMMIT)"

@@ -21,17 +21,19 @@ _START = time.time()
 def git_commit() -> str:
     """The commit of the checkout the code runs from, '-dirty' when the package's own source differs from it.
     Cached: the first call (the CLI makes it on start) pins the code a long run started with, and results that the
-    run itself writes into the checkout do not count as changes. Outside git (a copy of a clean checkout sent to
-    another machine), $VEIL_SOURCE_COMMIT names the commit it was copied from, else 'unknown'."""
+    run itself writes into the checkout do not count as changes. A copy of a clean checkout sent to another machine
+    names the commit it was copied from in $VEIL_SOURCE_COMMIT, which wins over git there: such a copy may carry a
+    stale .git of its own (the GPU machine's did). Outside git and without it: 'unknown'."""
     here = Path(__file__).resolve().parent
     exported = os.environ.get("VEIL_SOURCE_COMMIT", "").strip()
-    outside = f"{exported} (copied tree, VEIL_SOURCE_COMMIT)" if exported else "unknown"
+    if exported:
+        return f"{exported} (copied tree, VEIL_SOURCE_COMMIT)"
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return outside
+        return "unknown"
     if out.returncode != 0:
-        return outside
+        return "unknown"
     commit = out.stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
                            capture_output=True, text=True, timeout=10).stdout.strip()
