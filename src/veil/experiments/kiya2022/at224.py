@@ -397,7 +397,8 @@ def jigsaw_lines(doc: dict) -> list[str]:
               f"Yes on these sets: at most {paper.ROBUST_BLOCKS:.0%} of blocks are restored at {size}, even up to a "
               "whole-image symmetry.")
     return ["## The jigsaw attack, one key per set", "",
-            f"Run: `{meta['command']}` at commit `{meta['commit']}`, {meta['wall_s']:.0f} s; EtC block "
+            f"Run: `{meta['command']}` at commit `{meta['commit']}` on {meta['machine']}, {meta['wall_s']:.0f} s; "
+            f"EtC block "
             f"{doc['config']['block']}, each set under its own random key (never written), threat a "
             f"(ciphertext-only: the masked set and the mean of {doc['config']['public_images']} public images).", "",
             "| set | images | size | blocks per image | blocks restored exactly [95%] | up to a whole-image symmetry "

@@ -434,13 +434,13 @@ def json_section(name: str, doc: dict, reference: str | None) -> list[str]:
 
 
 def _run_line(doc: dict) -> str:
-    """Which run wrote a JSON: its command, commit, seeds and time, and its data sizes (a comparison's training and
+    """Which run wrote a JSON: its command, commit, machine, seeds and time, and its data sizes (a comparison's training and
     test images; the images of compress-report or the `compress` part)."""
     meta, config = doc["meta"], doc.get("config", {})
     seeds = config.get("seeds", [meta["seed"]])  # another command's JSON has one seed, in its meta
     sizes = (f", {config['n_train']} training / {config['n_test']} test images" if "n_train" in config
              else f", {config['images']} images" if "images" in config else "")
-    return (f"Run: `{meta['command']}` at commit `{meta['commit']}`, seeds "
+    return (f"Run: `{meta['command']}` at commit `{meta['commit']}` on {meta['machine']}, seeds "
             f"{', '.join(map(str, seeds))}, {meta['wall_s']:.0f} s{sizes}.")
 
 
