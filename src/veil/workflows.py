@@ -17,6 +17,7 @@ from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
+from veil.shards import load_masked, masked_chunks, open_masked
 from veil.maskers.masking import masking_function
 from veil.results import write_results
 
@@ -137,6 +138,23 @@ def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret:
         return _mask_into(tmp, masker, data, nproc)
 
 
+def mask_stream(stream, out_dir, method: str = "aae", masker_dir=None, secret: bytes | None = None,
+                force: bool = False, resume: bool = False, nproc: int | None = None, lossless: bool = False,
+                jpeg_quality: int | None = None, progress: bool = True, **options) -> dict:
+    """`veil mask --out DIR`: mask `stream` (`veil.data.stream.open_stream`) a chunk at a time into a new shard
+    folder (`veil.shards`; EtC as JPEG at `jpeg_quality`, or PNG with `lossless`), in `nproc` processes forked
+    here; an unfinished run there is resumed (see `veil.streaming`). Returns the folder's manifest."""
+    from veil.shards import JPEG_QUALITY, Storage
+    from veil.streaming import mask_to_shards
+
+    if external_launch():
+        raise VeilError("a shard folder is masked on one machine (use --nproc N, or --out FILE.npz under torchrun)")
+    masker = masking_function(method, masker_dir, secret, **options)
+    storage = Storage.for_masker(masker, lossless, JPEG_QUALITY if jpeg_quality is None else jpeg_quality)
+    return mask_to_shards(stream, out_dir, masker, force=force, resume=resume, nproc=nproc, storage=storage,
+                          progress=progress, reads=[masker_dir])
+
+
 def _mask_into(tmp: Path | None, masker, data: ImageSet, nproc: int | None = None) -> MaskedSet | None:
     """Mask `data` and save the set to `tmp`; None on the ranks but 0 of a torchrun launch (no `tmp`)."""
     masked = mask_images(masker, data, nproc)
@@ -154,7 +172,7 @@ def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, d
     if (masker_dir is None) == (secret is None):
         raise VeilError("give --masker DIR (a trained masker with its private part) or the key (--key-file / "
                         "--key-env) of a keyed scheme, not both")
-    masked = MaskedSet.load(masked_file)
+    masked = load_masked(masked_file)
     if masker_dir is not None:
         masker, provenance = _trained_masker_for(masked, masked_file, masker_dir), {"masker": str(masker_dir)}
     else:
@@ -276,24 +294,34 @@ def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dic
 
     if json_file:
         refuse_overlap(json_file, [model_dir])
-    masked = MaskedSet.load(masked_file)
+    opened = open_masked(masked_file)
     estimator = load_classifier(model_dir)
-    figures = score(estimator, masked, where=masked_file)
+    figures = score_chunks(estimator, masked_chunks(opened), where=masked_file)
     if json_file:
         save_results(json_file, figures, force=force, reads=[model_dir], model=str(model_dir),
-                     params=estimator.get_params(), masked=str(masked_file), masked_with=masked.method)
+                     params=estimator.get_params(), masked=str(masked_file), masked_with=opened.method)
     return figures
 
 
 def score(estimator, masked: MaskedSet, where=None) -> dict:
     """A fitted classifier's figures on a masked set; another masker's data or other classes are refused."""
+    return score_chunks(estimator, [masked], where)
+
+
+def score_chunks(estimator, chunks, where=None) -> dict:
+    """`score` over a set given a part at a time (the shards of a folder): each part is checked and predicted
+    alone, so memory holds one part and the labels and predictions of all."""
+    import numpy as np
+
     from veil.metrics import classification_figures
 
-    labels = masked.require_labels(where)
-    if masked.class_names != estimator.class_names_:
-        raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names_}", where)
-    X = estimator.check_input(masked.data, masked.fingerprint, where)
-    return classification_figures(labels, estimator.predict(X))
+    labels, predicted = [], []
+    for masked in chunks:
+        labels.append(masked.require_labels(where))
+        if masked.class_names != estimator.class_names_:
+            raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names_}", where)
+        predicted.append(estimator.predict(estimator.check_input(masked.data, masked.fingerprint, where)))
+    return classification_figures(np.concatenate(labels), np.concatenate(predicted))
 
 
 def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: float = 0.2, seed: int = 0,

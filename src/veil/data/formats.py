@@ -55,7 +55,16 @@ def choose_splits(split: str | None, available: list[str], where) -> list[str]:
 
 
 def read_tree(entries, split: str | None, where: str) -> Raw:
-    """Build a labelled set from (relative posix path, bytes-loader) pairs.
+    """Build a labelled set from (relative posix path, bytes-loader) pairs (layouts: see `tree_layout`)."""
+    loaders, labels, class_names = tree_layout(entries, split, where)
+    pixels = np.stack([decode_image(load(), f"{where}/{name}") for name, load in loaders])
+    return Raw(pixels, labels, class_names)
+
+
+def tree_layout(entries, split: str | None, where: str) -> tuple[list, np.ndarray | None, list[str]]:
+    """The images of (relative posix path, payload) pairs, in order, as (name, payload) pairs, with their labels
+    (None when unlabelled) and the class names, decoding nothing: `read_tree`, and the chunked reader of
+    `veil.data.stream`, which decodes a chunk at a time.
 
     Layouts: `file` (unlabelled), `class/file`, `split/class/file`; `split` keeps one top-level part (or several,
     "train+test"); a split/class/file tree with several parts needs it.
@@ -74,13 +83,13 @@ def read_tree(entries, split: str | None, where: str) -> Raw:
     depth = depths.pop()
     if depth > 3:
         raise VeilError("too deeply nested; expected file, class/file or split/class/file", where)
-    pixels = np.stack([decode_image(load(), f"{where}/{'/'.join(p)}") for p, load in files])
+    named = [("/".join(p), load) for p, load in files]
     if depth == 1:
-        return Raw(pixels, None, [])
+        return named, None, []
     names = [p[-2] for p, _ in files]
     class_names = sorted(set(names))
     index = {name: i for i, name in enumerate(class_names)}
-    return Raw(pixels, np.array([index[n] for n in names], dtype=np.int64), class_names)
+    return named, np.array([index[n] for n in names], dtype=np.int64), class_names
 
 
 def _parts(name: str) -> tuple[str, ...]:

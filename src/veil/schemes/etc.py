@@ -29,6 +29,7 @@ class EtC(KeyedScheme):
     default_block = 16
     allowed_blocks = (4, 8, 16)
     puzzle = "blocks"
+    jpeg_compressible = True
 
     def _build(self, layout: BlockLayout, draws) -> None:
         blocks = layout.n_blocks
