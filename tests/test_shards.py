@@ -1,0 +1,165 @@
+"""Issue 25, item 2: sharded masked sets. `veil mask --out DIR` reads, masks and writes a chunk at a time into
+WebDataset tar shards; they read back as the .npz path's arrays, a killed run resumes, and train, evaluate and the
+other readers take the folder where they take an .npz."""
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import veil.streaming
+from veil.cli import main
+from veil.data.stream import open_stream
+from veil.errors import VeilError
+from veil.masked import MaskedSet
+from veil.shards import ShardedSet, load_masked
+
+from conftest import random_pixels
+
+KEY = "7" * 64
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """class/NNN.png: 23 images of 32x32 in two classes (a last chunk shorter than the others)."""
+    root = tmp_path / "images"
+    for i, pixels in enumerate(random_pixels(23, seed=3)):
+        (root / ("ant" if i % 2 else "bee")).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / ("ant" if i % 2 else "bee") / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch):
+    monkeypatch.setenv("VEIL_TEST_KEY", KEY)
+
+
+def mask(data, out, method="pe", *extra):
+    keyed = ["--key-env", "VEIL_TEST_KEY"] if method != "blur" else []
+    return main(["--quiet", "mask", "--method", method, *keyed, "--data", str(data), "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize("method, extra, ext", [("pe", [], "png"), ("etc", ["--lossless"], "png"),
+                                                ("blur", [], "npy")])
+def test_shards_read_back_as_the_npz_of_the_same_images(folder, tmp_path, method, extra, ext):
+    assert mask(folder, tmp_path / "set.npz", method) == 0
+    assert mask(folder, tmp_path / "shards", method, "--chunk-size", "5", *extra) == 0
+    whole, sharded = MaskedSet.load(tmp_path / "set.npz"), load_masked(tmp_path / "shards")
+    assert np.array_equal(sharded.data, whole.data) and np.array_equal(sharded.labels, whole.labels)
+    assert (sharded.class_names, sharded.method, sharded.fingerprint) == (whole.class_names, whole.method,
+                                                                         whole.fingerprint)
+    assert sharded.meta["config"] == whole.meta["config"]
+    with tarfile.open(tmp_path / "shards" / "shard-000000.tar") as shard:  # WebDataset's layout, read by tarfile
+        assert shard.getnames()[:2] == [f"000000000.{ext}", "000000000.cls"]
+    assert len(sorted((tmp_path / "shards").glob("shard-*.tar"))) == 5  # 23 images in chunks of 5
+
+
+def test_etc_shards_are_jpeg_and_the_manifest_says_lossy(tmp_path):
+    """On digits (smooth pictures, where JPEG is meant to work; noise would not compress)."""
+    assert mask("digits", tmp_path / "set.npz", "etc", "--limit", "64") == 0
+    assert mask("digits", tmp_path / "shards", "etc", "--limit", "64", "--jpeg-quality", "90") == 0
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert manifest["storage"] == {"ext": "jpg", "quality": 90, "lossy": True} and manifest["complete"]
+    whole, sharded = MaskedSet.load(tmp_path / "set.npz"), load_masked(tmp_path / "shards")
+    error = np.abs(sharded.data - whole.data)
+    assert 0 < error.mean() < 0.02  # compressed, not another image
+
+
+def test_no_secret_in_the_shard_folder(folder, tmp_path):
+    key_file = tmp_path / "key"
+    assert main(["keygen", "--out", str(key_file)]) == 0
+    secret = key_file.read_text().strip()
+    assert main(["--quiet", "mask", "--method", "randfilter", "--key-file", str(key_file), "--data", str(folder),
+                 "--out", str(tmp_path / "shards")]) == 0
+    for path in (tmp_path / "shards").iterdir():
+        content = path.read_bytes()
+        assert secret.encode() not in content and bytes.fromhex(secret) not in content, path.name
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert "seed" not in json.dumps(manifest) and "key" not in manifest["meta"].get("config", {})
+
+
+def test_the_reader_never_yields_more_than_a_chunk(folder, tree_archives):
+    """Memory holds a chunk: every chunk a reader hands out, from a folder or an archive, is at most that long."""
+    for source in (folder, tree_archives["tar.gz"], tree_archives["zip"]):
+        split = None if source == folder else "train"
+        stream = open_stream(str(source), split=split, require_labels=False, chunk_size=4)
+        sizes = [len(chunk) for chunk in stream.raw_chunks()]
+        assert max(sizes) <= 4 and sum(sizes) == len(stream) and len(sizes) == stream.n_chunks
+
+
+def interrupt_after(shards: int, monkeypatch) -> list:
+    """`veil mask` killed (Ctrl-C) as it starts shard number `shards`; the names of the shards it wrote."""
+    written = []
+    real = veil.streaming.write_shard
+
+    def write_then_crash(path, *args):
+        if len(written) == shards:
+            raise KeyboardInterrupt
+        written.append(path.name)
+        return real(path, *args)
+
+    monkeypatch.setattr(veil.streaming, "write_shard", write_then_crash)
+    return written
+
+
+def test_an_interrupted_run_resumes_skipping_its_finished_shards(folder, tmp_path, monkeypatch):
+    assert mask(folder, tmp_path / "straight", "pe", "--chunk-size", "5") == 0
+    real = veil.streaming.write_shard
+    written = interrupt_after(2, monkeypatch)
+    assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "5") == 130
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert not manifest["complete"] and [s["name"] for s in manifest["shards"]] == written
+    with pytest.raises(VeilError, match="unfinished"):
+        ShardedSet(tmp_path / "shards")
+    written.clear()
+    monkeypatch.setattr(veil.streaming, "write_shard", lambda path, *args: written.append(path.name) or real(path, *args))
+    assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "5") == 0
+    assert written == [f"shard-00000{i}.tar" for i in (2, 3, 4)]
+    for shard in (tmp_path / "straight").glob("shard-*.tar"):
+        assert (tmp_path / "shards" / shard.name).read_bytes() == shard.read_bytes()
+
+
+def test_an_unfinished_run_of_other_settings_or_a_finished_set_is_not_overwritten(folder, tmp_path, capsys,
+                                                                                 monkeypatch):
+    interrupt_after(1, monkeypatch)
+    assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "5") == 130
+    monkeypatch.undo()
+    monkeypatch.setenv("VEIL_TEST_KEY", KEY)
+    capsys.readouterr()
+    assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "10") == 2
+    assert "unfinished masking run with another chunk_size" in capsys.readouterr().err
+    assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "10", "--force") == 0
+    assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "10") == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_two_processes_write_the_shards_of_one(folder, tmp_path):
+    assert mask(folder, tmp_path / "one", "pe", "--chunk-size", "5") == 0
+    assert mask(folder, tmp_path / "two", "pe", "--chunk-size", "5", "--nproc", "2") == 0
+    for shard in (tmp_path / "one").glob("shard-*.tar"):
+        assert (tmp_path / "two" / shard.name).read_bytes() == shard.read_bytes()
+
+
+def test_train_and_evaluate_from_shards_predict_as_from_the_npz(tmp_path, capsys):
+    """A seeded random forest trained on a shard folder is the one trained on the .npz of the same vectors."""
+    from veil.classifiers import load_classifier
+
+    for name in ("train", "test"):
+        source = ["--data", "digits", "--limit", "400" if name == "train" else "600"]
+        assert main(["--quiet", "mask", "--method", "pe", "--key-env", "VEIL_TEST_KEY", *source,
+                     "--out", str(tmp_path / f"{name}.npz")]) == 0
+        assert main(["--quiet", "mask", "--method", "pe", "--key-env", "VEIL_TEST_KEY", *source, "--chunk-size",
+                     "128", "--out", str(tmp_path / name)]) == 0
+    for kind in ("npz", "dir"):
+        masked = tmp_path / ("train.npz" if kind == "npz" else "train")
+        assert main(["--quiet", "train", "--masked", str(masked), "--model", "rf", "--params",
+                     '{"n_estimators": 20}', "--out", str(tmp_path / f"rf-{kind}")]) == 0
+    test = MaskedSet.load(tmp_path / "test.npz").data
+    predictions = [load_classifier(tmp_path / f"rf-{kind}").predict(test) for kind in ("npz", "dir")]
+    assert np.array_equal(*predictions)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "rf-dir"), "--masked", str(tmp_path / "test")]) == 0
+    from_shards = capsys.readouterr().out
+    assert main(["evaluate", "--model", str(tmp_path / "rf-dir"), "--masked", str(tmp_path / "test.npz")]) == 0
+    assert capsys.readouterr().out == from_shards and "n          600" in from_shards
