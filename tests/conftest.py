@@ -32,7 +32,8 @@ def random_pixels(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def image_tree(tmp_path_factory) -> Path:
-    """train/<class>/*.png and test/<class>/*.png, 3 classes, odd sizes and modes included."""
+    """train/<class>/*.png and test/<class>/*.png, 3 classes, 32x32, odd modes included (`mixed_tree` has odd
+    sizes)."""
     root = tmp_path_factory.mktemp("tree")
     pixels = random_pixels(24)
     for i, p in enumerate(pixels):
@@ -41,9 +42,9 @@ def image_tree(tmp_path_factory) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         image = Image.fromarray(p)
         if i % 4 == 1:
-            image = image.convert("L").resize((28, 28))
+            image = image.convert("L")
         elif i % 4 == 2:
-            image = image.convert("RGBA").resize((40, 36))
+            image = image.convert("RGBA")
         image.save(folder / f"{i:03d}.png")
     return root
 

@@ -6,9 +6,9 @@ from veil.errors import VeilError
 from conftest import SHARED_DATA
 
 
-def _check(images, n=None, classes=None):
+def _check(images, n=None, classes=None, size=(32, 32)):
     assert images.images.dtype == np.float32
-    assert images.images.shape[1:] == (3, 32, 32)
+    assert images.images.shape[1:] == (3, *size) and images.size == size
     assert 0.0 <= images.images.min() and images.images.max() <= 1.0
     if n is not None:
         assert len(images) == n
@@ -61,9 +61,10 @@ def test_cifar_pickles(cifar_folder):
 
 
 def test_mnist_idx_gz_and_raw(mnist_folder):
-    _check(load(str(mnist_folder), split="test"), 12, [str(d) for d in range(10)])
-    _check(load(str(mnist_folder), split="train"), 8)
-    _check(load(str(mnist_folder), split="test+train"), 20)
+    _check(load(str(mnist_folder), split="test"), 12, [str(d) for d in range(10)], size=(28, 28))
+    _check(load(str(mnist_folder), split="train"), 8, size=(28, 28))
+    _check(load(str(mnist_folder), split="test+train"), 20, size=(28, 28))
+    _check(load(str(mnist_folder), split="test", size=32), 12)  # the paper's MNIST handling, asked for
     gray = load(str(mnist_folder), split="test").images
     np.testing.assert_array_equal(gray[:, 0], gray[:, 2])  # grayscale became RGB
 
@@ -72,7 +73,7 @@ def test_npz(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "a.npz", images=rng.random((6, 28, 28)).astype(np.float32), labels=np.array([0, 1] * 3),
              class_names=np.array(["no", "yes"]))
-    _check(load(str(tmp_path / "a.npz")), 6, ["no", "yes"])
+    _check(load(str(tmp_path / "a.npz")), 6, ["no", "yes"], size=(28, 28))
     np.savez(tmp_path / "b.npz", images=rng.integers(0, 255, (4, 3, 32, 32), dtype=np.uint8), labels=np.arange(4))
     _check(load(str(tmp_path / "b.npz")), 4)
 
@@ -84,7 +85,7 @@ def test_digits_default():
 
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").exists(), reason="shared MNIST not present")
 def test_shared_mnist_test_set():
-    _check(load(str(SHARED_DATA / "mnist"), split="test"), 10000)
+    _check(load(str(SHARED_DATA / "mnist"), split="test"), 10000, size=(28, 28))
 
 
 def test_seeded_helpers():

@@ -70,13 +70,36 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _data_args(parser, required: bool = True, default: str = "", limit: bool = False):
+def _image_size(text: str) -> tuple[int, int]:
+    """--size: N (square) or H,W, in pixels."""
+    parts = text.split(",")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values, default=0) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or H,W (positive pixel counts), got {text!r}")
+    return (values[0], values[-1])
+
+
+def _data_args(parser, required: bool = True, default: str = "", limit: bool = False, sizes: bool = True):
     parser.add_argument("--data", required=required, help="folder, archive, CIFAR/MNIST folder, .npz, or 'digits'"
                         + (f" (default {default})" if default else ""))
     parser.add_argument("--split", help="top-level part to use (train/test)")
     parser.add_argument("--classes", help="comma-separated class names (or numbers) to keep")
     if limit:
         parser.add_argument("--limit", type=_positive_int, help="use only the first N images (a quick run)")
+    if sizes:
+        _size_args(parser)
+
+
+def _size_args(parser):
+    parser.add_argument("--size", type=_image_size, help="resize every image to N x N or H x W pixels (--size 224, "
+                        "--size 64,96); without it images keep their own size, and a source of several sizes is "
+                        "refused")
+    parser.add_argument("--resize", choices=["squash", "crop", "pad"], help="how --size fits an image: squash "
+                        "(stretch; the default), crop (short side to fit, centre kept) or pad (long side to fit, "
+                        "centred on black)")
 
 
 def _key_args(parser):
@@ -95,16 +118,23 @@ def _force_arg(parser, what: str = "the output", folder: bool = False):
         if folder else ""))
 
 
-def _load_data(args, require_labels=True, limit: int | None = None, pixels: bool = False):
+def _load_data(args, require_labels=True, limit: int | None = None, pixels: bool = False, spec: str | None = None,
+               split: str | None = None):
+    """The one way a command loads images: --data (or `spec`, `split`) with --classes, --size and --resize."""
     from veil.data import load
 
-    return load(args.data, split=args.split, classes=_class_names(args), require_labels=require_labels, limit=limit,
-                pixels=pixels)
+    size, resize = getattr(args, "size", None), getattr(args, "resize", None)
+    if resize is not None and size is None:
+        raise VeilError("--resize needs --size (the size to fit the images to)")
+    return load(args.data if spec is None else spec, split=args.split if spec is None else split,
+                classes=_class_names(args), require_labels=require_labels, limit=limit, pixels=pixels, size=size,
+                resize=resize or "squash")
 
 
 def _class_names(args) -> list[str] | None:
     """--classes as a list of names (or numbers); None keeps every class."""
-    return [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    classes = getattr(args, "classes", None)
+    return [c.strip() for c in classes.split(",") if c.strip()] if classes else None
 
 
 def _print_figures(figures: dict) -> None:
@@ -167,8 +197,11 @@ def _mask_to_shards(args):
     from veil.data.stream import DEFAULT_CHUNK, open_stream
     from veil.workflows import mask_stream
 
+    if args.resize is not None and args.size is None:
+        raise VeilError("--resize needs --size (the size to fit the images to)")
     stream = open_stream(args.data, split=args.split, classes=_class_names(args), require_labels=False,
-                         limit=args.limit, chunk_size=args.chunk_size or DEFAULT_CHUNK)
+                         limit=args.limit, chunk_size=args.chunk_size or DEFAULT_CHUNK, size=args.size,
+                         resize=args.resize or "squash")
     manifest = mask_stream(stream, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
                            force=args.force, resume=args.resume, nproc=args.nproc, lossless=args.lossless,
                            jpeg_quality=args.jpeg_quality, progress=not args.quiet, block=args.block,
@@ -219,13 +252,12 @@ def cmd_serve(args):
 def cmd_attack(args):
     from veil.attacks import Budget
     from veil.attacks.run import attack_files
-    from veil.data import load
 
     budget = Budget.quick() if args.quick else Budget()
     overrides = {"train_images": args.train_images, "epochs": args.epochs}
     budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
-    victim = load(args.victim, split=args.victim_split)
-    public = load(args.public, split=args.public_split, require_labels=False)
+    victim = _load_data(args, spec=args.victim, split=args.victim_split)
+    public = _load_data(args, require_labels=False, spec=args.public, split=args.public_split)
     secret = _secret(args)
     figures = attack_files(args.method, args.threat, args.masked, victim, public, args.out, masker_dir=args.masker,
                            secret=secret, pairs=args.pairs, seed=args.seed, budget=budget, force=args.force,
@@ -406,6 +438,7 @@ def _masking_commands(sub) -> None:
     p.add_argument("--data", help="the source images, to measure reconstruction MSE")
     p.add_argument("--split", help="top-level part of --data to use (train/test)")
     p.add_argument("--classes", help="comma-separated class names (or numbers) of --data to keep")
+    _size_args(p)
     p.add_argument("--limit", type=_positive_int, help="reconstruct only the first N")
     _force_arg(p, "the --out folder", folder=True)
 
@@ -473,7 +506,8 @@ def _measurement_commands(sub) -> None:
                  f"{', '.join(benchmarks)})", formatter_class=_BenchmarkHelp)
     p.add_argument("what", choices=benchmarks, help="what to time")
     p.add_argument("--json", required=True, help="the new results file")
-    _data_args(p, required=False, limit=True, default=f"{defaults.CIFAR10}, split test; train for train-masker")
+    _data_args(p, required=False, limit=True, default=f"{defaults.CIFAR10}, split test; train for train-masker",
+               sizes=False)
     p.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats of startup and mask; the best "
                    "counts (default 5)")
     p.add_argument("--params", type=_json_object, help="train-masker: JSON object of AAE masker parameters, e.g. "
@@ -501,6 +535,7 @@ def _attack_commands(sub) -> None:
     p.add_argument("--victim-split", help="part of --victim to use (train/test)")
     p.add_argument("--public", required=True, help="public images of the same kind, disjoint from the victim's")
     p.add_argument("--public-split", help="part of --public to use (train/test)")
+    _size_args(p)
     p.add_argument("--pairs", type=_positive_int, help="threat c: how many of the victim's pairs the attacker knows")
     p.add_argument("--masker", help="threat b against an AAE: the victim's masker folder (its encoder only is read)")
     _key_args(p)

@@ -21,7 +21,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from veil.data.stream import ImageStream, RawChunk, decode_chunk
+from veil.data.stream import ImageStream, RawChunk
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, is_occupied
 from veil.io.read import read_json
@@ -29,7 +29,7 @@ from veil.shards import MANIFEST, Storage, read_manifest, shard_name, uint8_stor
 from veil.threads import ENV as THREADS_ENV, threads_per_process
 
 #: what must match for a run to continue another's shards
-PLAN_FIELDS = ("method", "fingerprint", "config", "source", "count", "chunk_size", "storage", "class_names")
+PLAN_FIELDS = ("method", "fingerprint", "config", "source", "count", "chunk_size", "resize", "storage", "class_names")
 
 
 def mask_to_shards(stream: ImageStream, out_dir, masker, force: bool = False, resume: bool = False,
@@ -46,6 +46,7 @@ def mask_to_shards(stream: ImageStream, out_dir, masker, force: bool = False, re
     storage = storage or Storage.for_masker(masker)
     plan = {"method": masker.method, "fingerprint": masker.fingerprint, "config": masker.config,
             "source": stream.source, "count": len(stream), "chunk_size": stream.chunk_size,
+            "resize": None if stream.resize is None else stream.resize.describe(),
             "storage": storage.describe(), "class_names": list(stream.class_names)}
     previous = None if force else _unfinished_run(out_dir, plan)
     if resume and not force and previous is None and is_occupied(out_dir):
@@ -151,13 +152,13 @@ def _mask_chunk(raw: RawChunk) -> dict:
 
 
 def _mask_and_write(raw: RawChunk, masker, stream: ImageStream, storage: Storage, folder: Path) -> dict:
-    images = decode_chunk(raw, stream.class_names, stream.source, pixels=masker.exact_uint8 or masker.takes_uint8)
+    images = stream.decode(raw, pixels=masker.exact_uint8 or masker.takes_uint8)
     masked = masker.transform(images.images)
     record = write_shard(folder / shard_name(raw.index), masked, images.labels, raw.index * stream.chunk_size,
                          storage)
     record["shape"] = list(masked.shape[1:])
     if raw.index == 0:
-        record["masked_meta"] = masker.masked_meta(masked)
+        record["masked_meta"] = {"image_shape": list(images.images.shape[1:]), **masker.masked_meta(masked)}
     return record
 
 

@@ -108,12 +108,13 @@ def save_results(path, figures: dict, force: bool = False, reads=(), **config) -
 def mask_images(masker, data: ImageSet, nproc: int | None = None) -> MaskedSet:
     """Apply a masker (or a scheme, `veil.schemes`) to a dataset, in `nproc` processes (or the ranks of a torchrun
     launch) with the same result (`veil.sharding`). The result carries labels, class names, the masker's
-    fingerprint and what the masker records about itself (`masked_meta`: a configuration, never a secret);
-    exact 8-bit schemes are stored as uint8, and given uint8 images (`load(..., pixels=True)`) they never leave it."""
+    fingerprint, the images' shape (3, H, W) and what the masker records about itself (`masked_meta`: a
+    configuration, never a secret); exact 8-bit schemes are stored as uint8, and given uint8 images (`load(..., pixels=True)`) they never leave it."""
     from veil import sharding
 
     masked = MaskedSet(sharding.transform(masker, data.images, nproc), data.labels, list(data.class_names),
-                       masker.method, masker.fingerprint, {"source": data.source, "n": len(data)})
+                       masker.method, masker.fingerprint,
+                       {"source": data.source, "n": len(data), "image_shape": list(data.images.shape[1:])})
     masked.meta.update(masker.masked_meta(masked.data))
     if masker.exact_uint8:
         masked.meta["storage"] = UINT8_STORAGE
@@ -230,6 +231,9 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
         if len(data) < count:
             raise VeilError(f"{len(data)} source images for {count} masked ones", data.source)
         originals = data.images[:count]
+        if originals.shape[1:] != recon.shape[1:]:
+            raise VeilError(f"the source images are {_shape_text(originals)}, the reconstructions "
+                            f"{_shape_text(recon)}; give --size to match", data.source)
         figures = {"reconstruction_mse": float(per_image_mse(originals, recon).mean()), **ssim_psnr(originals, recon),
                    "n": count, "matched_fingerprint": float(masked.fingerprint == masker.fingerprint)}
     for i, pixels in enumerate(to_uint8_images(recon)):
@@ -237,6 +241,10 @@ def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provena
     if figures:
         write_results(tmp / "mse.json", figures, seed=None, config=provenance or {})
     return figures
+
+
+def _shape_text(images) -> str:
+    return "x".join(map(str, images.shape[-2:]))
 
 
 def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,

@@ -20,7 +20,7 @@ import numpy as np
 
 from veil.attacks.base import Attack, Knowledge, register_attack
 from veil.maskers.base import masker_class
-from veil.schemes.keyed import CHANNEL_ORDERS, CHANNELS, SIDE, VALUES, from_blocks, to_blocks
+from veil.schemes.keyed import CHANNEL_ORDERS, CHANNELS, check_block, from_blocks, to_blocks
 
 ORIENTATIONS = 8
 TOP, RIGHT, BOTTOM, LEFT = range(4)
@@ -36,46 +36,51 @@ def dihedral(array: np.ndarray, op: int, axes: tuple[int, int] = (0, 1)) -> np.n
 
 @dataclass(frozen=True)
 class Placement:
-    grid: np.ndarray  # (side, side) candidate index per position
+    grid: np.ndarray  # (rows, cols) candidate index per position
     cost: float  # summed costs of all horizontal and vertical neighbours
 
 
-def place(right: np.ndarray, below: np.ndarray, piece_of: np.ndarray, side: int, seeds) -> Placement:
-    """Place one candidate of distinct pieces on each cell of a side x side grid, greedily from every seed put at
-    the top-left corner (all seeds at once), choosing for each cell the unused piece whose best candidate costs least
-    against the placed left and top neighbours; the cheapest arrangement wins (ties: the first seed).
+def place(right: np.ndarray, below: np.ndarray, piece_of: np.ndarray, shape, seeds) -> Placement:
+    """Place one candidate of distinct pieces on each cell of a grid of `shape` (rows, cols; or one side, square),
+    greedily from every seed put at the top-left corner (all seeds at once), choosing for each cell the unused piece
+    whose best candidate costs least against the placed left and top neighbours; the cheapest arrangement wins
+    (ties: the first seed).
 
     `piece_of[i]` is the piece of candidate i."""
     seeds = np.asarray(seeds)
     rows = np.arange(len(seeds))
-    grid = np.zeros((len(seeds), side * side), dtype=np.int64)
+    shape = (shape, shape) if np.isscalar(shape) else tuple(shape)
+    cols = shape[1]
+    grid = np.zeros((len(seeds), shape[0] * cols), dtype=np.int64)
     grid[:, 0] = seeds
     used = np.zeros((len(seeds), piece_of.max() + 1), dtype=bool)
     used[rows, piece_of[seeds]] = True
     total = np.zeros(len(seeds))
-    for position in fill_order(side)[1:]:
-        row, col = divmod(int(position), side)
+    for position in fill_order(shape)[1:]:
+        row, col = divmod(int(position), cols)
         cost = np.zeros((len(seeds), len(piece_of)), dtype=np.float32)
         if col:
             cost += right[grid[:, position - 1]]
         if row:
-            cost += below[grid[:, position - side]]
+            cost += below[grid[:, position - cols]]
         cost[used[:, piece_of]] = np.inf
         pick = cost.argmin(axis=1)
         total += cost[rows, pick]
         grid[:, position] = pick
         used[rows, piece_of[pick]] = True
     best = int(total.argmin())
-    return Placement(grid[best].reshape(side, side), float(total[best]))
+    return Placement(grid[best].reshape(shape), float(total[best]))
 
 
-def fill_order(side: int) -> np.ndarray:
+def fill_order(shape: tuple[int, int]) -> np.ndarray:
     """Raster positions in filling order: the first two rows column by column, then the other rows one by one.
 
     Filled row by row, the first row has only left neighbours and may bend into the second (for single pixels, the
     pixel below is as close as the one to the right); this way every cell after the first two has a placed neighbour
     whose other neighbours are all placed already."""
-    return np.concatenate([np.arange(2 * side).reshape(2, side).T.ravel(), np.arange(2 * side, side * side)])
+    rows, cols = shape
+    first = min(rows, 2) * cols
+    return np.concatenate([np.arange(first).reshape(-1, cols).T.ravel(), np.arange(first, rows * cols)])
 
 
 # ---------------------------------------------------------------------------------------------- block edges (EtC)
@@ -207,50 +212,63 @@ class JigsawAttack(Attack):
         # the cost does not change under a whole-image negative-positive or channel order: seeds keep neither
         seeds = np.ravel_multi_index((np.arange(n_pieces)[:, None], np.arange(ORIENTATIONS), 0, 0),
                                      (n_pieces, ORIENTATIONS, len(CHANNEL_ORDERS), 2)).ravel()
-        placement = place(right, below, np.repeat(np.arange(n_pieces), variants), SIDE // block, seeds)
-        self.details_ = {"grid": SIDE // block, "pieces": n_pieces, "variants": variants, "cost": placement.cost}
+        grid = grid_shape(masked, block)
+        placement = place(right, below, np.repeat(np.arange(n_pieces), variants), grid, seeds)
+        self.details_ = {"grid": grid[0] if grid[0] == grid[1] else list(grid), "pieces": n_pieces,
+                         "variants": variants, "cost": placement.cost}
         return resolve_whole_image(*etc_map(placement.grid, block), masked.mean(axis=0), prior)
 
     def _solve_scramble(self, masked: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
         within, across_h, across_v = pixel_distances(masked, block)
         pixels = block * block
-        placement = place(within, within, np.arange(pixels), block, np.arange(pixels))
+        placement = place(within, within, np.arange(pixels), (block, block), np.arange(pixels))
         turned = np.stack([dihedral(placement.grid, o) for o in range(ORIENTATIONS)])
         seams = across_h[turned[:, :, -1], turned[:, :, 0]].mean(axis=1) + \
             across_v[turned[:, -1], turned[:, 0]].mean(axis=1)
         self.details_ = {"grid": block, "pieces": pixels, "variants": 1, "cost": placement.cost}
-        return scramble_map(turned[seams.argmin()]), np.zeros((SIDE, SIDE, CHANNELS), dtype=bool)
+        size = masked.shape[2:]
+        return scramble_map(turned[seams.argmin()], size), np.zeros((*size, CHANNELS), dtype=bool)
+
+
+def grid_shape(images: np.ndarray, block: int) -> tuple[int, int]:
+    """The rows and columns of blocks of images (N, 3, H, W); a block that does not divide them is refused."""
+    check_block("the jigsaw attack's", block, images.shape[2:])
+    return images.shape[2] // block, images.shape[3] // block
 
 
 def as_pieces(images: np.ndarray, block: int) -> np.ndarray:
-    """(N, 3, 32, 32) -> (N, P, B, B, 3): the blocks in raster order, channels last."""
-    per_side = SIDE // block
-    shaped = images.reshape(len(images), CHANNELS, per_side, block, per_side, block)
-    return shaped.transpose(0, 2, 4, 3, 5, 1).reshape(len(images), per_side * per_side, block, block, CHANNELS)
+    """(N, 3, H, W) -> (N, P, B, B, 3): the blocks in raster order, channels last."""
+    rows, cols = grid_shape(images, block)
+    shaped = images.reshape(len(images), CHANNELS, rows, block, cols, block)
+    return shaped.transpose(0, 2, 4, 3, 5, 1).reshape(len(images), rows * cols, block, block, CHANNELS)
 
 
-def _positions() -> np.ndarray:
-    """A channels-last image (32, 32, 3) of channels-first flat positions: rearranged like an image, it becomes a
+def _positions(size: tuple[int, int]) -> np.ndarray:
+    """A channels-last image (H, W, 3) of channels-first flat positions: rearranged like an image, it becomes a
     map from output values to masked values."""
-    return np.arange(VALUES).reshape(CHANNELS, SIDE, SIDE).transpose(1, 2, 0)
+    return np.arange(CHANNELS * size[0] * size[1]).reshape(CHANNELS, *size).transpose(1, 2, 0)
 
 
 def etc_map(grid: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Placed EtC candidates -> (source, flip) maps (32, 32, 3): where each decrypted value comes from, and whether
-    it is inverted."""
-    blocks = to_blocks(_positions(), block)
+    """Placed EtC candidates, a (rows, cols) grid -> (source, flip) maps (H, W, 3): where each decrypted value comes
+    from, and whether it is inverted."""
+    size = (grid.shape[0] * block, grid.shape[1] * block)
+    blocks = to_blocks(_positions(size), block)
     piece, orientation, order, sign = np.unravel_index(grid.ravel(),
                                                        (len(blocks), ORIENTATIONS, len(CHANNEL_ORDERS), 2))
     turned = np.stack([dihedral(blocks, o, axes=(1, 2)) for o in range(ORIENTATIONS)])[orientation, piece]
     placed = np.take_along_axis(turned, CHANNEL_ORDERS[order][:, None, None, :], axis=3)
-    return from_blocks(placed), from_blocks(np.broadcast_to(sign[:, None, None, None] == 1, placed.shape))
+    return from_blocks(placed, size), from_blocks(np.broadcast_to(sign[:, None, None, None] == 1, placed.shape), size)
 
 
 def resolve_whole_image(source, flip, masked_mean, prior) -> tuple[np.ndarray, np.ndarray]:
     """Of the 96 whole-image orientations x negative-positive x channel orders of a map, the one whose mean
-    decryption is closest (squared distance) to the `prior` mean image (3, 32, 32)."""
-    sources = np.stack([dihedral(source, o) for o in range(ORIENTATIONS)])[..., CHANNEL_ORDERS]
-    flips = np.stack([dihedral(flip, o) for o in range(ORIENTATIONS)])[..., CHANNEL_ORDERS]
+    decryption is closest (squared distance) to the `prior` mean image (3, H, W). A map that is not square has only
+    the 4 orientations that keep its shape (no quarter turns) to choose from, so 48."""
+    square = source.shape[0] == source.shape[1]
+    orientations = range(ORIENTATIONS) if square else [o for o in range(ORIENTATIONS) if o % 2 == 0]
+    sources = np.stack([dihedral(source, o) for o in orientations])[..., CHANNEL_ORDERS]
+    flips = np.stack([dihedral(flip, o) for o in orientations])[..., CHANNEL_ORDERS]
     means = masked_mean.reshape(-1)[sources]
     means = np.where(flips, 1 - means, means)
     target = prior.transpose(1, 2, 0)[:, :, None, :]
@@ -262,11 +280,11 @@ def resolve_whole_image(source, flip, masked_mean, prior) -> tuple[np.ndarray, n
 def pixel_distances(masked: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean squared differences between the block x block pixel positions (RGB together), (P, P) each: within a
     block, over all blocks; and from a block to the block right of it / below it."""
-    per_side = SIDE // block
+    rows, cols = grid_shape(masked, block)
 
     def moments(chunk):
-        shaped = chunk.reshape(len(chunk), CHANNELS, per_side, block, per_side, block) - 0.5
-        blocks = shaped.transpose(0, 2, 4, 3, 5, 1).reshape(len(chunk), per_side, per_side, block * block, CHANNELS)
+        shaped = chunk.reshape(len(chunk), CHANNELS, rows, block, cols, block) - 0.5
+        blocks = shaped.transpose(0, 2, 4, 3, 5, 1).reshape(len(chunk), rows, cols, block * block, CHANNELS)
         return (*_pair_moments(blocks, blocks), *_pair_moments(blocks[:, :, :-1], blocks[:, :, 1:]),
                 *_pair_moments(blocks[:, :-1], blocks[:, 1:]))
 
@@ -281,16 +299,16 @@ def _pair_moments(a: np.ndarray, b: np.ndarray) -> tuple:
     return a @ b.T, (a ** 2).sum(axis=1), (b ** 2).sum(axis=1), np.float64(a.shape[1] // CHANNELS)
 
 
-def scramble_map(arrangement: np.ndarray) -> np.ndarray:
-    """Within-block arrangement (K, K) of masked positions -> source map (32, 32, 3)."""
+def scramble_map(arrangement: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Within-block arrangement (K, K) of masked positions -> source map (H, W, 3) for images of `size`."""
     block = len(arrangement)
-    blocks = to_blocks(_positions(), block)
+    blocks = to_blocks(_positions(size), block)
     flat = blocks.reshape(len(blocks), block * block, CHANNELS)[:, arrangement.ravel()]
-    return from_blocks(flat.reshape(blocks.shape))
+    return from_blocks(flat.reshape(blocks.shape), size)
 
 
 def apply_map(masked: np.ndarray, source: np.ndarray, flip: np.ndarray) -> np.ndarray:
-    """Masked images (N, 3, 32, 32), values k/255 -> the decryption a (source, flip) map gives, exact."""
+    """Masked images (N, 3, H, W), values k/255 -> the decryption a (source, flip) map gives, exact."""
     pixels = np.clip(np.rint(masked * np.float32(255)), 0, 255).astype(np.uint8).reshape(len(masked), -1)
     out = pixels[:, source.transpose(2, 0, 1).ravel()]
     out ^= flip.transpose(2, 0, 1).ravel().astype(np.uint8) * np.uint8(255)

@@ -1,4 +1,5 @@
-"""Data input: every source becomes an ImageSet of float32 RGB 32x32 images in [0, 1]."""
+"""Data input: every source becomes an ImageSet of float32 RGB images in [0, 1], at its own size unless a size is
+asked for."""
 from veil.data.imageset import ImageSet, to_float_images, to_pixel_images, to_uint8_images
 from veil.data.load import cache_dir, load
 from veil.data.splits import random_classes, stratified_split, stratified_subsample

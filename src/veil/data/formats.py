@@ -1,6 +1,7 @@
 """Readers for every supported input: image folders, archives, CIFAR pickles, MNIST IDX, .npz, digits.
 
-Each reader returns `Raw`: uint8 (N, 32, 32, 3) pixels, labels or None, class names. Nothing here unpickles
+Each reader returns `Raw`: uint8 (N, H, W, 3) pixels at the images' own size (or the `Resize` asked for), labels
+or None, class names. Nothing here unpickles
 arbitrary objects: CIFAR pickles go through an allow-list unpickler that only rebuilds NumPy arrays.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from veil.data.convert import array_to_rgb32, decode_image
+from veil.data.convert import Resize, array_to_rgb, decode_image, stack_images
 from veil.errors import VeilError
 from veil.io.read import open_for_reading, read_bytes, read_error
 
@@ -54,11 +55,18 @@ def choose_splits(split: str | None, available: list[str], where) -> list[str]:
     return wanted
 
 
-def read_tree(entries, split: str | None, where: str) -> Raw:
-    """Build a labelled set from (relative posix path, bytes-loader) pairs (layouts: see `tree_layout`)."""
+def read_tree(entries, split: str | None, where: str, resize: Resize | None = None) -> Raw:
+    """Build a labelled set from (relative posix path, bytes-loader) pairs (layouts: see `tree_layout`). Each image
+    is resized as it is decoded when `resize` is given; without it, images of several sizes are refused."""
     loaders, labels, class_names = tree_layout(entries, split, where)
-    pixels = np.stack([decode_image(load(), f"{where}/{name}") for name, load in loaders])
-    return Raw(pixels, labels, class_names)
+    return Raw(decode_named(loaders, where, resize), labels, class_names)
+
+
+def decode_named(loaders, where: str, resize: Resize | None = None) -> np.ndarray:
+    """uint8 (N, H, W, 3) of (name, bytes-loader) pairs, each image resized as it is decoded when `resize` is given;
+    images of several sizes without it are refused, naming the sizes."""
+    fit = resize.image if resize is not None else (lambda pixels: pixels)
+    return stack_images([fit(decode_image(load(), f"{where}/{name}")) for name, load in loaders], where)
 
 
 def tree_layout(entries, split: str | None, where: str) -> tuple[list, np.ndarray | None, list[str]]:
@@ -141,17 +149,17 @@ def _check_utf8(name: str, where) -> None:
         raise VeilError("name is not valid UTF-8; rename it", where) from None
 
 
-def read_folder(path: Path, split: str | None, files: list) -> Raw:
+def read_folder(path: Path, split: str | None, files: list, resize: Resize | None = None) -> Raw:
     """`files`: `list_files(path)`, which the caller has made already (for the decode cache's key)."""
     entries = [(name, _reader(file)) for name, file, _ in files]
-    return read_tree(entries, split, str(path))
+    return read_tree(entries, split, str(path), resize)
 
 
 def _reader(path: str):
     return lambda: read_bytes(path)
 
 
-def read_archive(path: Path, split: str | None) -> Raw:
+def read_archive(path: Path, split: str | None, resize: Resize | None = None) -> Raw:
     """Read images straight from a tar/zip archive, without extracting it to disk.
 
     A member that could escape a folder if extracted (absolute, `..`), a link or a special file is refused, never
@@ -170,7 +178,7 @@ def read_archive(path: Path, split: str | None) -> Raw:
             raise
         except Exception as exc:  # tarfile, zipfile and their decompressors raise many types on damaged bytes
             raise VeilError(f"corrupt or truncated archive ({type(exc).__name__}: {_first_line(exc)})", path) from None
-    return read_tree(entries, split, str(path))
+    return read_tree(entries, split, str(path), resize)
 
 
 def _zip_entries(handle, path: Path) -> list:
@@ -316,6 +324,10 @@ def _first_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200]
 
 
+#: CIFAR's python batches hold 32x32 images by definition (3072 values a row)
+CIFAR_SIDE = 32
+
+
 def is_cifar_folder(path: Path) -> bool:
     return path.is_dir() and ((path / "batches.meta").exists() or ((path / "meta").exists() and (path / "train").is_file()))
 
@@ -331,7 +343,7 @@ def read_cifar(path: Path, split: str | None) -> Raw:
     pixels, labels = [], []
     for name in (batch for part in chosen for batch in parts[part]):
         data, batch_labels = _cifar_batch(read_cifar_pickle(path / name), labels_key, path / name)
-        pixels.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        pixels.append(data.reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE).transpose(0, 2, 3, 1))
         labels.append(batch_labels)
     return Raw(np.ascontiguousarray(np.concatenate(pixels)), np.concatenate(labels), class_names)
 
@@ -351,7 +363,7 @@ def _cifar_batch(batch: dict, labels_key: str, where: Path) -> tuple[np.ndarray,
         labels = None
     if not isinstance(data, np.ndarray) or labels is None or labels.ndim != 1:
         raise VeilError("not a valid CIFAR batch (data must be an array and labels a list of integers)", where)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * CIFAR_SIDE ** 2 or len(data) != len(labels):
         raise VeilError(f"not a valid CIFAR batch (data {data.shape} {data.dtype}, {len(labels)} labels)", where)
     return data, labels
 
@@ -423,7 +435,7 @@ def read_mnist(path: Path, split: str | None) -> Raw:
             raise VeilError(f"{len(part_labels)} labels for {len(images)} images", labels_file)
         if part_labels.max(initial=0) > 9:
             raise VeilError("MNIST labels must be digits 0-9", labels_file)
-        pixels.append(array_to_rgb32(images, str(images_file)))
+        pixels.append(array_to_rgb(images, str(images_file)))
         labels.append(part_labels)
     return Raw(np.concatenate(pixels), np.concatenate(labels), [str(d) for d in range(10)])
 
@@ -437,7 +449,7 @@ def read_npz(path: Path) -> Raw:
     arrays = load_npz(path)
     if "images" not in arrays:
         raise VeilError(f"an .npz dataset needs an 'images' array (has {', '.join(arrays) or 'none'})", path)
-    pixels = array_to_rgb32(arrays["images"], str(path))
+    pixels = array_to_rgb(arrays["images"], str(path))
     if "labels" not in arrays:
         return Raw(pixels, None, [])
     labels = arrays["labels"]
@@ -454,10 +466,16 @@ def read_npz(path: Path) -> Raw:
     return Raw(pixels, labels.astype(np.int64), class_names)
 
 
+#: the size of the built-in `digits` set: scikit-learn's 8x8 digits shown at 32x32, the size of the paper's networks
+#: (`digits` is veil's demonstration set, defined at this size; `--size` gives it another)
+DIGITS_SIZE = (32, 32)
+
+
 def read_digits() -> Raw:
-    """scikit-learn's bundled 8x8 digits (1,797 images): the default that works anywhere."""
+    """scikit-learn's bundled 8x8 digits (1,797 images) at DIGITS_SIZE: the default that works anywhere."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     pixels = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
-    return Raw(array_to_rgb32(pixels, "digits"), digits.target.astype(np.int64), [str(d) for d in range(10)])
+    rgb = Resize(DIGITS_SIZE).images(array_to_rgb(pixels, "digits"))
+    return Raw(rgb, digits.target.astype(np.int64), [str(d) for d in range(10)])

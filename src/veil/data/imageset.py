@@ -1,5 +1,6 @@
-"""ImageSet: labelled (or unlabelled) images as float32 RGB 32x32 in [0, 1], channels first (or, for the exact
-8-bit schemes, the uint8 pixels as decoded, in the same layout)."""
+"""ImageSet: labelled (or unlabelled) images as float32 RGB in [0, 1], channels first (or, for the exact 8-bit
+schemes, the uint8 pixels as decoded, in the same layout), at the size they came in: every image of one set shares
+one height and width, any size (`veil.data.load` resizes only when asked)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,12 +9,10 @@ import numpy as np
 
 from veil.errors import VeilError
 
-SIZE = 32
-
 
 @dataclass
 class ImageSet:
-    """Images (N, 3, 32, 32) float32 in [0, 1]; labels (N,) int64 or None; class names indexed by label.
+    """Images (N, 3, H, W) float32 in [0, 1]; labels (N,) int64 or None; class names indexed by label.
 
     `load(..., pixels=True)` gives uint8 images (0 to 255) instead, so that masking with an exact 8-bit scheme never
     makes a float copy; every other use takes the float form."""
@@ -24,8 +23,8 @@ class ImageSet:
     source: str = ""
 
     def __post_init__(self):
-        if self.images.ndim != 4 or self.images.shape[1:] != (3, SIZE, SIZE):
-            raise VeilError(f"images must have shape (N, 3, {SIZE}, {SIZE}), got {self.images.shape}", self.source or None)
+        if self.images.ndim != 4 or self.images.shape[1] != 3 or 0 in self.images.shape[2:]:
+            raise VeilError(f"images must have shape (N, 3, H, W), got {self.images.shape}", self.source or None)
         if self.labels is not None:
             self.labels = np.asarray(self.labels, dtype=np.int64)
             if self.labels.shape != (len(self.images),):
@@ -35,6 +34,11 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of every image."""
+        return tuple(int(d) for d in self.images.shape[2:])
 
     @property
     def labelled(self) -> bool:
@@ -79,15 +83,15 @@ def _class_index(name, class_names: list[str], where) -> int:
 
 
 def to_float_images(pixels: np.ndarray) -> np.ndarray:
-    """uint8 (N, 32, 32, 3) -> float32 (N, 3, 32, 32) in [0, 1]."""
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
     return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
 def to_pixel_images(pixels: np.ndarray) -> np.ndarray:
-    """uint8 (N, 32, 32, 3) -> uint8 (N, 3, 32, 32), the values unchanged."""
+    """uint8 (N, H, W, 3) -> uint8 (N, 3, H, W), the values unchanged."""
     return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
 
 
 def to_uint8_images(images: np.ndarray) -> np.ndarray:
-    """float32 (N, 3, 32, 32) in [0, 1] -> uint8 (N, 32, 32, 3), rounding to the nearest level."""
+    """float32 (N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3), rounding to the nearest level."""
     return np.ascontiguousarray(np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))

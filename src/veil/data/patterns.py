@@ -14,7 +14,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from veil.data.imageset import SIZE, ImageSet
+from veil.data.imageset import ImageSet
+
+#: the side of every pattern: the paper's (and the AAE's) 32x32
+SIZE = 32
 
 
 def _grid():

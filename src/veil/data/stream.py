@@ -19,8 +19,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from veil.data.convert import decode_image
-from veil.data.formats import ARCHIVE_SUFFIXES, _check_member, list_files, tree_layout
+from veil.data.convert import Resize
+from veil.data.formats import ARCHIVE_SUFFIXES, _check_member, decode_named, list_files, tree_layout
 from veil.data.imageset import ImageSet, select_labels, to_float_images, to_pixel_images
 from veil.data.load import load
 from veil.errors import VeilError
@@ -53,8 +53,10 @@ class ImageStream:
     chunk_size: int
     #: yields the chunks whose index is not in the given set, in order (reading past the others)
     _read: Callable[[frozenset], Iterator[RawChunk]]
-    #: "sorted" (`load`'s order) or "archive" (the members' order)
+    #: "sorted" (`load`'s order), "archive" (the members' order) or "whole" (read whole, in `load`'s order)
     order: str = "sorted"
+    #: what each image is fitted to (`--size`); None keeps each image's own size
+    resize: Resize | None = None
 
     _count: int = 0
 
@@ -72,25 +74,36 @@ class ImageStream:
     def chunks(self, pixels: bool = False) -> Iterator[ImageSet]:
         """Every chunk decoded (uint8 pixels with `pixels`, as `load(..., pixels=True)` gives them)."""
         for raw in self.raw_chunks():
-            yield decode_chunk(raw, self.class_names, self.source, pixels)
+            yield self.decode(raw, pixels)
+
+    def decode(self, raw: RawChunk, pixels: bool = False) -> ImageSet:
+        """A raw chunk of this stream as an ImageSet: one chunk in memory, uint8 with `pixels`, float32 otherwise."""
+        return decode_chunk(raw, self.class_names, self.source, pixels, self.resize)
 
 
-def decode_chunk(raw: RawChunk, class_names: list[str], source: str = "", pixels: bool = False) -> ImageSet:
-    """A raw chunk as an ImageSet: the images of one chunk in memory, uint8 with `pixels`, float32 otherwise."""
+def decode_chunk(raw: RawChunk, class_names: list[str], source: str = "", pixels: bool = False,
+                 resize: Resize | None = None) -> ImageSet:
+    """A raw chunk as an ImageSet, its images fitted to `resize` as they are decoded (a chunk of images of
+    several sizes without it is refused, naming them)."""
     if raw.pixels is not None:
         images = raw.pixels
     else:
-        decoded = [decode_image(payload if isinstance(payload, bytes) else read_bytes(payload), f"{source}/{name}")
-                   for name, payload in raw.entries]
-        images = to_pixel_images(np.stack(decoded))
+        loaders = [(name, _loader(payload)) for name, payload in raw.entries]
+        images = to_pixel_images(decode_named(loaders, source, resize))
     if not pixels:
         images = to_float_images(images.transpose(0, 2, 3, 1))
     return ImageSet(images, raw.labels, list(class_names), source)
 
 
+def _loader(payload):
+    return (lambda: payload) if isinstance(payload, bytes) else (lambda: read_bytes(payload))
+
+
 def open_stream(spec: str, split: str | None = None, classes=None, require_labels: bool = True,
-                limit: int | None = None, chunk_size: int = DEFAULT_CHUNK) -> ImageStream:
-    """List SPEC (as `veil.data.load` takes it) for reading in chunks of at most `chunk_size` images."""
+                limit: int | None = None, chunk_size: int = DEFAULT_CHUNK, size=None,
+                resize: str = "squash") -> ImageStream:
+    """List SPEC (as `veil.data.load` takes it, `size` and `resize` included) for reading in chunks of at most
+    `chunk_size` images."""
     if chunk_size < 1:
         raise VeilError(f"a chunk holds a positive number of images, got {chunk_size}")
     if limit is not None and limit < 1:
@@ -101,7 +114,8 @@ def open_stream(spec: str, split: str | None = None, classes=None, require_label
     elif spec != "digits" and path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
         stream = _archive_stream(path, split, classes, limit, chunk_size)
     else:
-        stream = _whole_stream(str(spec), split, classes, require_labels, limit, chunk_size)
+        stream = _whole_stream(str(spec), split, classes, require_labels, limit, chunk_size, size, resize)
+    stream.resize = Resize.of(size, resize)  # a source read whole is resized as it is read; the others per chunk
     if require_labels and stream.labels is None:
         raise VeilError("images have no labels (a flat folder); this command needs class sub-folders", spec)
     return stream
@@ -114,8 +128,9 @@ def _read_whole(path: Path) -> bool:
     return is_cifar_folder(path) or is_mnist(path)
 
 
-def _whole_stream(spec, split, classes, require_labels, limit, chunk_size) -> ImageStream:
-    data = load(spec, split=split, classes=classes, require_labels=require_labels, limit=limit, pixels=True)
+def _whole_stream(spec, split, classes, require_labels, limit, chunk_size, size, resize) -> ImageStream:
+    data = load(spec, split=split, classes=classes, require_labels=require_labels, limit=limit, pixels=True,
+                size=size, resize=resize)
 
     def read(skip):
         for index, start in enumerate(range(0, len(data), chunk_size)):
@@ -123,7 +138,7 @@ def _whole_stream(spec, split, classes, require_labels, limit, chunk_size) -> Im
                 part = data.subset(slice(start, start + chunk_size))
                 yield RawChunk(index, part.labels, pixels=part.images)
 
-    return ImageStream(data.source, data.labels, data.class_names, chunk_size, read, _count=len(data))
+    return ImageStream(data.source, data.labels, data.class_names, chunk_size, read, "whole", _count=len(data))
 
 
 def _chosen(named: list, labels, class_names, classes, limit, where):

@@ -47,8 +47,8 @@ from safetensors.torch import save_file
 
 from veil.errors import VeilError
 from veil.io.write import atomic_path, make_private, private_dir
-from veil.maskers.aae_numpy import (DECODER_FILE, ENCODER_FILE, UNSTATED, AAECapabilities, AAEConfig, check_config,
-                                     fingerprint as weights_fingerprint, public_recipe)
+from veil.maskers.aae_numpy import (DECODER_FILE, ENCODER_FILE, IMAGE_SIZE, UNSTATED, AAECapabilities, AAEConfig,
+                                     check_aae_size, check_config, fingerprint as weights_fingerprint, public_recipe)
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
 from veil.metrics import latent_conformity, reconstruction_mse
@@ -147,6 +147,7 @@ class AAEMasker(AAECapabilities, Masker):
         if c.bf16:
             check_bf16(self.device_)
         pixels = as_images(X)
+        check_aae_size(pixels)
         self.training_data_ = getattr(X, "source", "") or f"array of {len(pixels)} images"
         if len(pixels) < 20:
             raise VeilError(f"need at least 20 images to train a masker, got {len(pixels)}")
@@ -249,6 +250,7 @@ class AAEMasker(AAECapabilities, Masker):
         bounded-memory batches."""
         encoder = self._require("encoder").eval()
         pixels, device = as_images(X), self._device()
+        check_aae_size(pixels)
         out = np.empty((len(pixels), self.latent_dim), dtype=np.float32)
         for start in range(0, len(pixels), batch_size):
             gauss, cat = encoder(_to_device(torch.from_numpy(pixels[start:start + batch_size]), device))
@@ -257,14 +259,14 @@ class AAEMasker(AAECapabilities, Masker):
 
     @torch.inference_mode()
     def inverse_transform(self, X, batch_size: int = 1024) -> np.ndarray:
-        """Masked vectors -> images (N, 3, 32, 32); needs the decoder (the private key)."""
+        """Masked vectors -> images (N, 3, 32, 32), the network's one size; needs the decoder (the private key)."""
         decoder, device = self._require("decoder").eval(), self._device()
         vectors = np.asarray(X, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.latent_dim:
             raise VeilError(f"masked vectors must have shape (N, {self.latent_dim}), got {vectors.shape}")
         if not np.isfinite(vectors).all():
             raise VeilError("masked vectors contain NaN or infinite values")
-        out = np.empty((len(vectors), 3, 32, 32), dtype=np.float32)
+        out = np.empty((len(vectors), 3, *IMAGE_SIZE), dtype=np.float32)
         for start in range(0, len(vectors), batch_size):
             z = torch.from_numpy(vectors[start:start + batch_size]).to(device)
             out[start:start + len(z)] = decoder(z).cpu().numpy()

@@ -18,7 +18,7 @@ import numpy as np
 
 from veil.errors import VeilError
 from veil.registry import SCHEMES
-from veil.schemes.base import Capabilities, MaskingFunction, image_array
+from veil.schemes.base import Capabilities, MaskingFunction, image_array, require_size
 from veil.threads import chosen_threads
 
 ENCODER_FILE, DECODER_FILE = "encoder.safetensors", "decoder.safetensors"  # as `veil.maskers.aae` writes them
@@ -26,6 +26,8 @@ LEAK = 0.2
 BN_EPS = 1e-5
 #: images per matrix product: rows of another batch could round differently, so masking shards start at multiples
 BATCH = 128
+#: the paper's network takes 32x32 images and no other size
+IMAGE_SIZE = (32, 32)
 #: the encoder's convolutions: (weight, bias, BatchNorm after it or None), as named in its state dict
 CONVS = (("features.0", None), ("features.2", "features.3"), ("features.5", "features.6"))
 
@@ -57,6 +59,7 @@ class NumpyEncoder:
         from threadpoolctl import threadpool_limits
 
         array, channels_last = image_array(images)
+        check_aae_size(array)
         out = np.empty((len(array), len(self.head_b)), dtype=np.float32)
         batches = -(-len(array) // batch_size)
         workers = max(1, min(chosen_threads() if threads is None else threads, batches))
@@ -215,6 +218,11 @@ def check_config(c: AAEConfig) -> None:
         raise VeilError(f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
     if not 0.0 < c.holdout < 0.5:
         raise VeilError(f"holdout must be in (0, 0.5), got {c.holdout}")
+
+
+def check_aae_size(array: np.ndarray) -> None:
+    """The AAE is the paper's 32x32 network: other sizes are refused, with the way to resize."""
+    require_size(array, IMAGE_SIZE, "the AAE masker (the paper's 32x32 network)", "; pass --size 32")
 
 
 class AAECapabilities(Capabilities):

@@ -51,8 +51,9 @@ class SecretMasker(SchemeMasker):
 class KeyedMasker(SecretMasker):
     """A keyed permutation-and-xor scheme (`scheme`, a `veil.schemes.keyed.KeyedScheme`).
 
-    Parameters: `secret` (bytes, or a `veil.keys.Secret`), `block` (None: the scheme's default) and `table`
-    (an explicit key table instead of a secret, see `from_table`). Give exactly one of `secret` and `table`. Both are
+    Parameters: `secret` (bytes, or a `veil.keys.Secret`), `block` (None: the scheme's default), `table`
+    (an explicit key table instead of a secret, see `from_table`) and `size` (None: any image size the block
+    divides, each with its own table; (H, W): that size only, others refused). Give exactly one of `secret` and `table`. Both are
     kept wrapped in a `Secret` however they are set (the one change made to an argument), so that no repr, log or
     error message shows them; `clone` and `set_params` pass a Secret on unchanged. `fit` builds the cipher
     (`scheme_`); it needs no data and happens on first use when not called.
@@ -60,30 +61,32 @@ class KeyedMasker(SecretMasker):
 
     table = SecretParameter()
 
-    def __init__(self, secret=None, block: int | None = None, table=None):
+    def __init__(self, secret=None, block: int | None = None, table=None, size=None):
         self.secret = secret
         self.block = block
         self.table = table
+        self.size = size
 
     @classmethod
-    def key_table(cls, secret, block: int | None = None) -> dict[str, np.ndarray]:
-        """The key table that `secret` gives, by step name (see `KeyedScheme.key_table`)."""
-        return cls.scheme.key_table(secret, block)
+    def key_table(cls, secret, block: int | None = None, size=(32, 32)) -> dict[str, np.ndarray]:
+        """The key table that `secret` gives for images of `size`, by step name (see `KeyedScheme.key_table`)."""
+        return cls.scheme.key_table(secret, block, size)
 
     @classmethod
-    def from_table(cls, table, block: int | None = None) -> "KeyedMasker":
+    def from_table(cls, table, block: int | None = None, size=None) -> "KeyedMasker":
         """A masker from an explicit key table instead of a secret (for tests, analysis and worked examples).
 
         `table` maps each step name to its choices, in the form `key_table` returns (any array shape with the right
         number of entries is accepted). Missing or unknown steps, wrong sizes, out-of-range choices and rows that
         are not permutations are refused with a VeilError. Such a masker has no secret: its fingerprint
         ("<method>:b<block>:table:<hash>") is a hash of the table, and `load` with a secret never matches it.
-        Equivalent to `cls(table=table, block=block).fit()`.
+        A table is drawn for one image size: `size` (None: 32x32). Equivalent to
+        `cls(table=table, block=block, size=size).fit()`.
         """
-        return cls(block=block, table=table).fit()
+        return cls(block=block, table=table, size=size).fit()
 
     def encrypt(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 (N, 32, 32, 3) -> encrypted uint8 (N, 32, 32, 3)."""
+        """uint8 (N, H, W, 3) -> encrypted uint8 (N, H, W, 3)."""
         return self._fitted().scheme_.encrypt(pixels)
 
     def decrypt(self, pixels: np.ndarray) -> np.ndarray:

@@ -19,28 +19,47 @@ from veil.registry import SCHEMES
 register_scheme = SCHEMES.register
 scheme_class = SCHEMES.get
 
-CHANNELS_FIRST, CHANNELS_LAST = (3, 32, 32), (32, 32, 3)
+CHANNELS = 3
+
+
+def is_channels_last(shape: tuple) -> bool:
+    """Whether images of this shape (N, ., ., .) are (N, H, W, 3) rather than veil's own (N, 3, H, W): only when
+    the second axis cannot be the channels (an image 3 pixels high is read channels-first)."""
+    return shape[1] != CHANNELS and shape[3] == CHANNELS
+
+
+def image_size(shape: tuple) -> tuple[int, int]:
+    """(H, W) of images of this shape, in either layout."""
+    return tuple(shape[1:3]) if is_channels_last(shape) else tuple(shape[2:4])
+
+
+def require_size(array: np.ndarray, size: tuple[int, int], what: str, hint: str = "") -> None:
+    """Refuse images (either layout) of another size than `size` (H, W), naming both: a masker or model built for
+    one size."""
+    got = image_size(array.shape)
+    if got != tuple(size):
+        raise VeilError(f"{what} takes {size[0]}x{size[1]} images, got {got[0]}x{got[1]}{hint}")
 
 
 def image_array(images) -> tuple[np.ndarray, bool]:
-    """The validated array of an ImageSet or array-like of 32x32 RGB images, and whether it is channels-last.
+    """The validated array of an ImageSet or array-like of RGB images (any size), and whether it is channels-last.
 
-    Images come as (N, 3, 32, 32) (PyTorch's layout) or (N, 32, 32, 3) (Pillow's and NumPy's): at 32x32 with three
-    channels the two cannot be confused. Values are uint8 (0 to 255) or floats (normally in [0, 1])."""
+    Images come as (N, 3, H, W) (PyTorch's layout) or (N, H, W, 3) (Pillow's and NumPy's). Values are uint8 (0 to
+    255) or floats (normally in [0, 1])."""
     array = images.images if isinstance(images, ImageSet) else np.asarray(images)
-    if array.ndim != 4 or array.shape[1:] not in (CHANNELS_FIRST, CHANNELS_LAST):
-        raise VeilError(f"images must have shape (N, 3, 32, 32) or (N, 32, 32, 3), got {array.shape}")
+    if array.ndim != 4 or CHANNELS not in (array.shape[1], array.shape[3]) or 0 in array.shape[1:]:
+        raise VeilError(f"images must have shape (N, 3, H, W) or (N, H, W, 3), got {array.shape}")
     if len(array) == 0:
         raise VeilError("no images (empty dataset)")
     if array.dtype != np.uint8:
         array = np.asarray(array, dtype=np.float32)
         if not np.isfinite(array).all():
             raise VeilError("images contain NaN or infinite values")
-    return array, array.shape[1:] == CHANNELS_LAST
+    return array, is_channels_last(array.shape)
 
 
 def float_images(images) -> tuple[np.ndarray, bool]:
-    """Images in either layout, uint8 or float -> float32 (N, 3, 32, 32), uint8 scaled to [0, 1]; and whether
+    """Images in either layout, uint8 or float -> float32 (N, 3, H, W), uint8 scaled to [0, 1]; and whether
     they came channels-last (to give results back in that layout with `in_layout`)."""
     array, channels_last = image_array(images)
     if array.dtype == np.uint8:
@@ -49,12 +68,12 @@ def float_images(images) -> tuple[np.ndarray, bool]:
 
 
 def as_images(images) -> np.ndarray:
-    """`float_images` without the layout: float32 (N, 3, 32, 32)."""
+    """`float_images` without the layout: float32 (N, 3, H, W)."""
     return float_images(images)[0]
 
 
 def in_layout(images: np.ndarray, channels_last: bool) -> np.ndarray:
-    """Channels-first images (N, 3, 32, 32) in the layout asked for."""
+    """Channels-first images (N, 3, H, W) in the layout asked for."""
     return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if channels_last else images
 
 

@@ -1,5 +1,6 @@
 """The lossy perturbations of paper 004: linear filters applied to every colour channel, with OpenCV's default
-border (reflect-101) so sizes stay 32x32. None of them has an inverse in veil.
+border (reflect-101) so images keep their size (any size larger than half the kernel). None of them has an inverse
+in veil.
 
 - `blur`: a K x K Gaussian blur, sigma = 0.3 ((K - 1) / 2 - 1) + 0.8 (OpenCV's rule, as in the paper). It has no
   secret at all: anyone who reads the kernel size rebuilds it exactly.
@@ -48,6 +49,9 @@ def filter_images(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     convolution, without importing torch). float32 throughout."""
     size = kernels.shape[-1]
     half = size // 2
+    height, width = images.shape[2:]
+    if min(height, width) <= half:
+        raise VeilError(f"a {size}x{size} filter needs images over {half} pixels high and wide, got {height}x{width}")
     per_image = np.broadcast_to(kernels, (len(images), size, size))
     out = np.zeros_like(images)
     for start in range(0, len(images), CHUNK):
@@ -55,7 +59,7 @@ def filter_images(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
         weights, acc = per_image[start:start + len(padded)], out[start:start + len(padded)]
         for dy in range(size):
             for dx in range(size):
-                acc += weights[:, dy, dx, None, None, None] * padded[:, :, dy:dy + 32, dx:dx + 32]
+                acc += weights[:, dy, dx, None, None, None] * padded[:, :, dy:dy + height, dx:dx + width]
     return out
 
 

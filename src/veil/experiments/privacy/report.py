@@ -1,11 +1,11 @@
 """report.md and the plots of `veil report privacy`, built only from the JSON files the runs wrote."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from veil.attacks.base import THREATS
 from veil.io.read import read_json
+from veil.schemes.etc import key_space_bits
 
 #: paper 003, sec. IV-E and Fig. 8 (SSIM of FR, GAN and ITN reconstructions of the 10,000 CIFAR-10 test images):
 #: the findings its text states (the figure's numbers are not in the text we have)
@@ -18,11 +18,9 @@ PAPER_FINDINGS = {
 CIPHERTEXT_ONLY_ATTACKS = ("fr", "gan", "itn")
 
 
-def etc_key_space_bits(block: int, side: int = 32) -> float:
-    """log2 of the EtC key space for one image size: block order x (8 orientations x 2 NP x 6 colour orders)
-    per block, whatever the length of the secret the keys are derived from."""
-    blocks = (side // block) ** 2
-    return (math.lgamma(blocks + 1) / math.log(2)) + blocks * math.log2(8 * 2 * 6)
+def etc_key_space_bits(block: int, size: tuple[int, int] = (32, 32)) -> float:
+    """log2 of the EtC key space for one image size and block (`veil.schemes.etc.key_space_bits`)."""
+    return key_space_bits(block, size)["bits"]
 
 
 def _f(value, digits: int = 3) -> str:
@@ -157,13 +155,22 @@ def _transfer_check(runs: dict) -> list[str]:
             f"accuracy {_f(run['figures'].get('semantic_accuracy'))}; {_judge(runs)}).", ""]
 
 
+#: the (size, block) pairs the key-space table states: the sizes veil measures at, and paper 003's 224 with 16
+KEY_SPACE_SETTINGS = (((32, 32), 16), ((32, 32), 8), ((32, 32), 4), ((224, 224), 16))
+
+
 def _key_space() -> list[str]:
-    rows = [f"| {b} | {(32 // b) ** 2} | 2^{etc_key_space_bits(b):.0f} |" for b in (16, 8, 4)]
-    return ["## EtC key space at 32x32", "",
+    rows = []
+    for size, block in KEY_SPACE_SETTINGS:
+        space = key_space_bits(block, size)
+        rows.append(f"| {size[0]}x{size[1]} | {block} | {space['blocks']} | 2^{space['arrangement_bits']:.0f} | "
+                    f"2^{space['bits']:.0f} | 2^{space['reachable_bits']:.0f} |")
+    return ["## EtC key space by image size and block", "",
             "Block order x (8 orientations x 2 negative-positive x 6 colour orders) per block; the 256-bit secret "
             "only selects one of these. veil encrypts a whole data set with one key, so a ciphertext-only attacker "
             "sees every block position under the same key in every image, and can pool statistics over all of "
-            "them (the `jigsaw` attack does).", "", "| block | blocks | key space |", "|---|---|---|", *rows, ""]
+            "them (the `jigsaw` attack does). Above 2^256 the secret bounds the keys that can occur (reachable).", "",
+            "| size | block | blocks | arrangement | key space | reachable |", "|---|---|---|---|---|---|", *rows, ""]
 
 
 def _all_runs(runs: dict) -> list[str]:
