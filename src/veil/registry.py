@@ -93,4 +93,5 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",)}))
 BENCHMARKS = Registry("benchmark", _table("veil.experiments.bench", {
-    "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",)}))
+    "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",),
+    "stream": ("mask-stream",)}))
