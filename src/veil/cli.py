@@ -223,10 +223,10 @@ def cmd_unmask(args):
 
 
 def cmd_train(args):
-    from veil.shards import load_masked
+    from veil.shards import open_masked
     from veil.workflows import train_classifier
 
-    masked = load_masked(args.masked)
+    masked = open_masked(args.masked)
     estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
                                  epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
                                  nproc=args.nproc, bf16=args.bf16, **(args.params or {}))

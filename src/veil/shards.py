@@ -183,6 +183,10 @@ class ShardedSet:
     def __len__(self) -> int:
         return sum(shard["count"] for shard in self.shards)
 
+    def require_labels(self, where=None) -> None:
+        if not self.labelled:
+            raise VeilError("masked set has no labels (it was masked from unlabelled images)", where or self.folder)
+
     def chunks(self) -> Iterator[MaskedSet]:
         """Each shard as a MaskedSet (float32, as `MaskedSet.load` gives a set), in order."""
         for shard in self.shards:
@@ -190,12 +194,28 @@ class ShardedSet:
             yield MaskedSet(_as_float(data), labels, list(self.class_names), self.method, self.fingerprint,
                             dict(self.meta))
 
-    def load(self) -> MaskedSet:
-        """Every shard in one MaskedSet: for sets that fit in memory (the vectors of an AAE, a small image set)."""
-        parts = [self.read_shard(shard) for shard in self.shards]
-        labels = np.concatenate([part[1] for part in parts]) if self.labelled else None
-        return MaskedSet(_as_float(np.concatenate([part[0] for part in parts])), labels, list(self.class_names),
-                         self.method, self.fingerprint, dict(self.meta))
+    def load(self, limit: int | None = None) -> MaskedSet:
+        """Every shard (or the first `limit` samples, reading only the shards that hold them) in one MaskedSet: for
+        sets that fit in memory (the vectors of an AAE, a small image set)."""
+        parts, count = [], 0
+        for shard in self.shards:
+            if limit is not None and count >= limit:
+                break
+            parts.append(self.read_shard(shard))
+            count += shard["count"]
+        labels = np.concatenate([part[1] for part in parts])[:limit] if self.labelled else None
+        return MaskedSet(_as_float(np.concatenate([part[0] for part in parts])[:limit]), labels,
+                         list(self.class_names), self.method, self.fingerprint, dict(self.meta))
+
+    def part_sizes(self) -> list[int]:
+        return [shard["count"] for shard in self.shards]
+
+    def read_part(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shard `index`'s samples (float32) and labels: what a classifier trains on a part at a time."""
+        data, labels = self.read_shard(self.shards[index])
+        if labels is None:
+            raise VeilError("masked set has no labels (it was masked from unlabelled images)", self.folder)
+        return _as_float(data), labels
 
     def read_shard(self, shard: dict) -> tuple[np.ndarray, np.ndarray | None]:
         """(samples as stored: uint8 images or float32, labels or None) of one shard, checked against the manifest."""

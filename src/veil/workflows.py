@@ -17,7 +17,7 @@ from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
-from veil.shards import load_masked, masked_chunks, open_masked
+from veil.shards import ShardedSet, load_masked, masked_chunks, open_masked
 from veil.maskers.masking import masking_function
 from veil.results import write_results
 
@@ -251,7 +251,8 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
                      preset: str | None = None, nproc: int | None = None, bf16: bool = False, **params):
     """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
-    it remembers the masker fingerprint. `epochs`, `nproc` and `bf16` are for the models trained in epochs
+    it remembers the masker fingerprint. `masked` may be a shard folder (`veil.shards.ShardedSet`): the models
+    trained in epochs then read it a shard at a time (`fit_parts`), the others load it whole. `epochs`, `nproc` and `bf16` are for the models trained in epochs
     (`trains_with_engine`); `preset` names one of the model's recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
@@ -263,11 +264,17 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     saved, after a spawned run), and None on every process of a torchrun launch but rank 0."""
     from veil.classifiers import classifier_class, load_classifier, preset_params
 
-    masked = masked if limit is None else masked.subset(slice(0, limit))
-    params = {**(preset_params(model, preset) if preset else {}), **params}
-    masked.require_labels()
     cls = classifier_class(model)
     engine = cls.trains_with_engine
+    if isinstance(masked, ShardedSet) and (limit is not None or not engine):
+        masked = masked.load(limit)  # a quick run, or a model that fits on arrays in memory (vectors)
+    elif not isinstance(masked, ShardedSet):
+        masked = masked if limit is None else masked.subset(slice(0, limit))
+    elif spawns(nproc) or external_launch():
+        raise VeilError(f"{model} trains from a shard folder in one process (drop --nproc, or run it without "
+                        "torchrun)")
+    params = {**(preset_params(model, preset) if preset else {}), **params}
+    masked.require_labels()
     for name, value in (("epochs", epochs), ("bf16", bf16)):
         if value:
             if not engine:
@@ -288,7 +295,11 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
 def _fit_classifier(work: Path | None, estimator, masked: MaskedSet, resume: bool, progress: bool):
     """`train_classifier` in one process of the run: every process trains, rank 0 (given `work`) saves."""
     kwargs = {"work_dir": work, "resume": resume, "progress": progress} if estimator.trains_with_engine else {}
-    estimator.fit(masked.data, masked.labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
+    if isinstance(masked, ShardedSet):  # read a shard at a time
+        estimator.fit_parts(masked, **kwargs)
+    else:
+        estimator.fit(masked.data, masked.labels, class_names=masked.class_names, fingerprint=masked.fingerprint,
+                      **kwargs)
     if work is None:
         return None
     estimator.save(work)
