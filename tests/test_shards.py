@@ -163,3 +163,70 @@ def test_train_and_evaluate_from_shards_predict_as_from_the_npz(tmp_path, capsys
     from_shards = capsys.readouterr().out
     assert main(["evaluate", "--model", str(tmp_path / "rf-dir"), "--masked", str(tmp_path / "test.npz")]) == 0
     assert capsys.readouterr().out == from_shards and "n          600" in from_shards
+
+
+def test_a_torch_classifier_trains_from_shards_a_shard_at_a_time(tmp_path, capsys, monkeypatch):
+    """The folder is never loaded whole (`ShardedSet.load` would raise), and the model learns."""
+    assert mask("digits", tmp_path / "train", "pe", "--limit", "600", "--chunk-size", "128") == 0
+    monkeypatch.setattr(ShardedSet, "load", lambda *args: pytest.fail("the whole set was loaded"))
+    assert main(["--quiet", "train", "--masked", str(tmp_path / "train"), "--model", "nn", "--epochs", "3",
+                 "--out", str(tmp_path / "nn")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "nn"), "--masked", str(tmp_path / "train")]) == 0
+    accuracy = float(capsys.readouterr().out.split()[1])
+    assert accuracy > 0.6  # ten classes: chance is 0.1
+
+
+def test_part_batches_visit_each_chosen_sample_once_per_epoch_within_a_part():
+    import torch
+
+    from veil.training import PartBatches
+
+    sizes = [5, 3, 4]
+    samples = np.arange(12, dtype=np.float32)[:, None]
+    edges = np.cumsum([0, *sizes])
+    read_part = lambda i: (samples[edges[i]:edges[i + 1]], np.arange(edges[i], edges[i + 1]))  # noqa: E731
+    chosen = np.ones(12, bool)
+    chosen[[1, 7]] = False
+    batches = PartBatches(read_part, sizes, chosen, batch_size=2, shuffle=True)
+    torch.manual_seed(0)
+    seen = [batch for batch in batches]
+    assert len(seen) == len(batches) and max(len(x) for x, _ in seen) <= 2
+    labels = np.concatenate([y.numpy() for _, y in seen])
+    assert sorted(labels) == sorted(np.flatnonzero(chosen))
+    parts = [np.searchsorted(edges, y.numpy(), side="right") - 1 for _, y in seen]
+    assert all(len(set(part)) == 1 for part in parts)  # a batch never spans two parts
+
+
+def square_folder(root, sizes, count=6):
+    """class/NNN.png of smooth RGB pictures, the i-th of size sizes[i % len(sizes)]."""
+    for i in range(count):
+        side = sizes[i % len(sizes)]
+        ramp = np.linspace(0, 255, side, dtype=np.float32)
+        pixels = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, ramp[::-1]) / 2,
+                           np.full((side, side), 37.0 * i % 255)], axis=-1).astype(np.uint8)
+        (root / f"c{side}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / f"c{side}" / f"{i:03d}.png")
+    return root
+
+
+def test_a_64px_folder_masks_to_lossless_etc_shards_and_unmasks_bit_exactly(tmp_path):
+    images = square_folder(tmp_path / "images", [64])
+    assert mask(images, tmp_path / "shards", "etc", "--lossless", "--chunk-size", "4") == 0
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert manifest["sample_shape"] == [3, 64, 64] and manifest["meta"]["image_shape"] == [3, 64, 64]
+    assert main(["--quiet", "unmask", "--masked", str(tmp_path / "shards"), "--key-env", "VEIL_TEST_KEY",
+                 "--out", str(tmp_path / "plain")]) == 0
+    originals = sorted((tmp_path / "images").rglob("*.png"))
+    for i, original in enumerate(originals):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "plain" / f"{i:06d}.png")),
+                              np.asarray(Image.open(original)))
+
+
+def test_images_of_other_sizes_in_a_later_chunk_are_refused_naming_both(tmp_path, capsys):
+    images = square_folder(tmp_path / "images", [48, 64], count=2)  # c48/000.png, then c64/001.png
+    assert mask(images, tmp_path / "shards", "pe", "--chunk-size", "1") == 2
+    err = capsys.readouterr().err
+    assert "(3, 64, 64)" in err and "(3, 48, 48)" in err and "--size" in err
+    assert mask(images, tmp_path / "resized", "pe", "--chunk-size", "1", "--size", "32") == 0
+    assert load_masked(tmp_path / "resized").data.shape == (2, 3, 32, 32)
