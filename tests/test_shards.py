@@ -230,3 +230,25 @@ def test_images_of_other_sizes_in_a_later_chunk_are_refused_naming_both(tmp_path
     assert "(3, 64, 64)" in err and "(3, 48, 48)" in err and "--size" in err
     assert mask(images, tmp_path / "resized", "pe", "--chunk-size", "1", "--size", "32") == 0
     assert load_masked(tmp_path / "resized").data.shape == (2, 3, 32, 32)
+
+
+def test_streamed_chunks_are_the_images_load_gives(folder, tmp_path):
+    """A folder, and a tar.gz and zip of it written in sorted order, stream the very pixels and labels of `load`."""
+    import zipfile
+
+    from veil.data import load
+
+    files = sorted(folder.rglob("*.png"))
+    with tarfile.open(tmp_path / "set.tar.gz", "w:gz") as archive:
+        for file in files:
+            archive.add(file, arcname=file.relative_to(folder).as_posix())
+    with zipfile.ZipFile(tmp_path / "set.zip", "w") as archive:
+        for file in files:
+            archive.write(file, file.relative_to(folder).as_posix())
+    whole = load(str(folder), pixels=True)
+    for source in (folder, tmp_path / "set.tar.gz", tmp_path / "set.zip"):
+        stream = open_stream(str(source), chunk_size=4)
+        chunks = list(stream.chunks(pixels=True))
+        assert stream.order == "sorted" and max(len(chunk) for chunk in chunks) <= 4
+        assert np.array_equal(np.concatenate([chunk.images for chunk in chunks]), whole.images)
+        assert np.array_equal(np.concatenate([chunk.labels for chunk in chunks]), whole.labels)

@@ -176,11 +176,13 @@ def _secret(args):
 
 
 def cmd_mask(args):
-    if not str(args.out).lower().endswith(".npz"):
+    from veil.shards import is_shard_output
+
+    if is_shard_output(args.out, args.shards):
         return _mask_to_shards(args)
     if args.resume or args.lossless or args.jpeg_quality or args.chunk_size:
         raise VeilError("mask: --resume, --lossless, --jpeg-quality and --chunk-size are for a shard folder "
-                        "(--out DIR), not an .npz")
+                        "(--out DIR or --shards), not an .npz")
     from veil.maskers.masking import masks_pixels
     from veil.workflows import mask
 
@@ -413,9 +415,11 @@ def _masking_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, help="refused: randfilter and iidfilter no longer take a seed but a key "
                    "(--key-file; `veil keygen` makes one)")
     _data_args(p, limit=True)
-    p.add_argument("--out", required=True, help="the new masked set: FILE.npz (one file, loaded whole), or a "
-                   "folder of WebDataset tar shards and manifest.json, read, masked and written a chunk at a time "
-                   "(EtC as JPEG, the other exact schemes as PNG, vectors as .npy)")
+    p.add_argument("--out", required=True, help="the new masked set: FILE.npz (one file, loaded whole), or DIR "
+                   "(a name without a suffix, or an existing folder): WebDataset tar shards and manifest.json, read, "
+                   "masked and written a chunk at a time (EtC as JPEG, the other exact schemes as PNG, vectors as "
+                   ".npy)")
+    p.add_argument("--shards", action="store_true", help="write --out as a shard folder whatever its name")
     _force_arg(p, "the --out file or shard folder")
     p.add_argument("--nproc", type=_positive_int, help="mask in N processes on this machine, each a consecutive "
                    "part of the images (a shard folder: each a chunk at a time); the output is the same bytes as one "

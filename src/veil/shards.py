@@ -170,6 +170,8 @@ class ShardedSet:
 
     def __init__(self, folder):
         self.folder = Path(folder)
+        if not (self.folder / MANIFEST).is_file():
+            raise VeilError(f"is a directory without {MANIFEST}: neither a masked .npz nor a shard folder", folder)
         manifest = read_manifest(self.folder)
         where = self.folder / MANIFEST
         if not manifest["complete"]:
@@ -271,6 +273,13 @@ def _as_float(data: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- either kind of masked set
+
+
+def is_shard_output(path, shards: bool = False) -> bool:
+    """Whether `veil mask --out PATH` writes a shard folder: when asked (`--shards`), to an existing folder, or to a
+    name without a suffix that is no file (`runs/train-shards`); any other name (FILE.npz) is one .npz, as ever."""
+    path = Path(path)
+    return shards or path.is_dir() or not (path.suffix or path.is_file() or path.is_symlink())
 
 
 def is_shard_folder(path) -> bool:
