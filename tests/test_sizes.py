@@ -2,6 +2,8 @@
 refused naming them, and the keyed schemes, filters and the AAE work at (or refuse) the size they are given."""
 from __future__ import annotations
 
+import tarfile
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -46,6 +48,19 @@ def test_pad_centres_on_black_and_crop_keeps_the_centre(tmp_path):
     assert (padded[:, :5] == 0).all() and (padded[:, 15:] == 0).all() and padded[:, 5:15].all()
     cropped = load(str(tmp_path / "w"), require_labels=False, size=10, resize="crop", pixels=True).images[0]
     np.testing.assert_array_equal(cropped, wide[:, 5:15].transpose(2, 0, 1))
+
+
+def test_the_decode_cache_keeps_each_size_and_mode_apart(tmp_path):
+    archive = tmp_path / "set.tar"
+    folder = write_pngs(tmp_path / "in", [(20, 40)] * 2)
+    with tarfile.open(archive, "w") as tar:
+        for png in sorted(folder.iterdir()):
+            tar.add(png, arcname=png.name)
+    native, squashed, padded = (load(str(archive), require_labels=False, **kw) for kw in
+                                ({}, {"size": 20}, {"size": 20, "resize": "pad"}))
+    assert native.size == (20, 40) and squashed.size == padded.size == (20, 20)
+    assert not np.array_equal(squashed.images, padded.images)
+    np.testing.assert_array_equal(load(str(archive), require_labels=False).images, native.images)  # from the cache
 
 
 def test_bad_size_or_mode_is_one_line(tmp_path):
@@ -207,3 +222,37 @@ def test_the_jigsaw_attack_solves_a_non_square_set(method, block, scenes):
     assert restored.shape == images.shape and blocks_correct(restored, images, block) > 0.95
     if method == "etc":
         assert attack.details_["grid"] == [4, 8]
+
+
+def _masked_set(images: np.ndarray, method: str = "etc", block: int = 16):
+    from veil.data import ImageSet
+    from veil.schemes.base import scheme_class
+    from veil.workflows import mask_images
+
+    return mask_images(scheme_class(method)(SECRET, block), ImageSet(images))
+
+
+def test_attacks_run_at_the_input_size_or_refuse_naming_it():
+    from veil.attacks import run_attack
+    from veil.data import ImageSet
+
+    images = np.concatenate([side_by_side(40, 1)] * 2, axis=2)  # 64x64
+    masked = _masked_set(images)
+    outcome = run_attack("jigsaw", "a", masked, ImageSet(images), ImageSet(side_by_side(40, 9).repeat(2, axis=2)))
+    assert outcome.reconstructions.shape == images.shape and 0 <= outcome.figures["blocks_correct"] <= 1
+    with pytest.raises(VeilError, match=r"the itn attack runs on 32x32 images only, got 64x64; .* --size 32"):
+        run_attack("itn", "a", masked, ImageSet(images), ImageSet(images))
+    with pytest.raises(VeilError, match=r"the public images are 32x64, the victim's 64x64; give --size"):
+        run_attack("fr", "a", masked, ImageSet(images), ImageSet(side_by_side(4, 1)))
+
+
+def test_compress_report_at_a_non_square_size(tmp_path, capsys):
+    import json
+
+    from veil.cli import main
+
+    folder = write_pngs(tmp_path / "in", [(64, 96)] * 2)
+    assert main(["compress-report", "--data", str(folder), "--out", str(tmp_path / "c")]) == 0
+    report = json.loads((tmp_path / "c" / "compress.json").read_text())
+    assert report["config"]["image_size"] == [64, 96] and report["figures"]["etc_png_mb"] > 0
+    assert "2 64x96 images" in (tmp_path / "c" / "compress.md").read_text()

@@ -109,7 +109,8 @@ def mask_images(masker, data: ImageSet, nproc: int | None = None) -> MaskedSet:
     """Apply a masker (or a scheme, `veil.schemes`) to a dataset, in `nproc` processes (or the ranks of a torchrun
     launch) with the same result (`veil.sharding`). The result carries labels, class names, the masker's
     fingerprint, the images' shape (3, H, W) and what the masker records about itself (`masked_meta`: a
-    configuration, never a secret); exact 8-bit schemes are stored as uint8, and given uint8 images (`load(..., pixels=True)`) they never leave it."""
+    configuration, never a secret); exact 8-bit schemes are stored as uint8, and given uint8 images
+    (`load(..., pixels=True)`) they never leave it."""
     from veil import sharding
 
     masked = MaskedSet(sharding.transform(masker, data.images, nproc), data.labels, list(data.class_names),

@@ -140,6 +140,9 @@ class Attack(ABC):
     requires: ClassVar[Mapping[str, object]] = {}
     #: the Budget fields that drive the attack's strength, which a saturation search doubles; () for a closed form
     budget_fields: ClassVar[tuple[str, ...]] = ()
+    #: the image sizes (H, W) the attack runs at; None: any. An attack whose network or matrix is built for the
+    #: paper's 32x32 images (an affine map over all 3x32x32 values, a fixed-size critic, the AAE) names that size
+    image_sizes: ClassVar[tuple[tuple[int, int], ...] | None] = None
 
     def __init__(self, progress: bool = False):
         self.progress = progress
@@ -176,6 +179,14 @@ class Attack(ABC):
             raise VeilError(f"the {cls.name} attack does not apply to {method!r} under threat {threat}: it needs a "
                             f"masker with {', '.join(missing)} (it applies to {', '.join(applies) or 'none'})")
 
+    @classmethod
+    def check_size(cls, size: tuple[int, int]) -> None:
+        """Refuse images of a size the attack was not built for, in one line naming both."""
+        if cls.image_sizes is not None and tuple(size) not in cls.image_sizes:
+            sizes = " or ".join(f"{h}x{w}" for h, w in cls.image_sizes)
+            raise VeilError(f"the {cls.name} attack runs on {sizes} images only, got {size[0]}x{size[1]}; mask and "
+                            f"load the images with --size {cls.image_sizes[0][0]}")
+
     @abstractmethod
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
-        """Images (N, 3, 32, 32) in [0, 1], one per masked sample of `knowledge.masked`."""
+        """Images (N, 3, H, W) in [0, 1], one per masked sample of `knowledge.masked`, at the victim's size."""

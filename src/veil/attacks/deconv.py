@@ -60,6 +60,8 @@ class DeconvAttack(Attack):
     #: one unknown filter shared by every image: a keyed filter that is not drawn per image
     requires = {"structure": "filter", "keyed": True, "per_image": False}
     budget_fields = ("train_images",)  # the public images whose statistics the blind fit matches
+    #: the inverse uses the public images' covariance over all 3 x 32 x 32 values (3072^2; 150528^2 at 224x224)
+    image_sizes = ((SIDE, SIDE),)
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         start = time.time()

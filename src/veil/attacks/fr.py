@@ -34,7 +34,7 @@ class FRAttack(Attack):
 
 
 def fold_grey(masked: np.ndarray) -> np.ndarray:
-    """Masked images (N, 3, 32, 32), values k/255 -> the folded channel-mean grey image in all three channels,
+    """Masked images (N, 3, H, W), values k/255 -> the folded channel-mean grey image in all three channels,
     stretched from [0, 127] to [0, 1]."""
     pixels = np.clip(np.rint(masked * np.float32(255)), 0, 255).astype(np.uint8)
     folded = np.where(pixels > FOLD, pixels ^ np.uint8(255), pixels)

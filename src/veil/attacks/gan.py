@@ -30,6 +30,7 @@ WIDTH, BLOCKS = 16, 2
 class GANAttack(Attack):
     threats = ("a",)
     budget_fields = ("gan_steps", "train_images")
+    image_sizes = ((32, 32),)  # the critic's last layer is sized for 32x32 inputs (veil.models.gan)
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         start = time.time()

@@ -40,6 +40,7 @@ class ITNAttack(Attack):
 
     threats = ("a", "b", "c")
     budget_fields = ("train_images", "epochs", "aae_images", "aae_epochs")
+    image_sizes = ((32, 32),)  # InverseNet's affine map over all 3x32x32 values (at 224x224: 2.3e10 weights)
 
     @classmethod
     def requirements(cls, threat: str) -> dict:

@@ -27,6 +27,7 @@ class PriorITNAttack(Attack):
     threats = ("c",)
     requires = {"fits_on_data": False}  # simulated with secrets of its own: a trained AAE cannot be
     budget_fields = ("train_images", "epochs")
+    image_sizes = ((32, 32),)  # InverseNet's affine map over all 3x32x32 values
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         start = time.time()

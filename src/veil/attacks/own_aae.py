@@ -44,3 +44,4 @@ class OwnAAEAttack(Attack):
     threats = ("a",)
     requires = {"structure": "latent"}
     budget_fields = ("aae_images", "aae_epochs")
+    image_sizes = ((32, 32),)  # the AAE is the paper's 32x32 network

@@ -47,6 +47,8 @@ def run_attack(method: str, threat: str, masked: MaskedSet, victim: ImageSet, pu
     if len(victim) != len(masked):
         raise VeilError(f"{len(victim)} victim images for {len(masked)} masked samples; --victim must be the images "
                         "that were masked, in the same order")
+    check_sizes(victim, public, masked)
+    attack.check_size(victim.size)
     scored = np.arange(len(victim))
     known = pairs
     if isinstance(pairs, (int, np.integer)):
@@ -64,6 +66,15 @@ def run_attack(method: str, threat: str, masked: MaskedSet, victim: ImageSet, pu
               "public_images": len(public), "known_pairs": None if known is None else len(known[0]),
               "budget": asdict(budget), "attack_s": round(attack_s, 1)}
     return Outcome(figures, values, recon, scored, dict(attack.details_), config)
+
+
+def check_sizes(victim: ImageSet, public: ImageSet, masked: MaskedSet) -> None:
+    """The victim's images, the public ones and the masked set's images must share one size."""
+    recorded = masked.data.shape[2:] if masked.data.ndim == 4 else masked.meta.get("image_shape", [3, *victim.size])[1:]
+    for what, size in (("public images", public.size), ("masked set's images", tuple(recorded))):
+        if tuple(size) != victim.size:
+            raise VeilError(f"the {what} are {size[0]}x{size[1]}, the victim's {victim.size[0]}x{victim.size[1]}; "
+                            "give --size to load them at the masked size")
 
 
 def reveal_pairs(victim: ImageSet, masked: MaskedSet, n: int, seed: int) -> tuple[np.ndarray, tuple]:

@@ -23,7 +23,7 @@ LINKAGE_CANDIDATES = 100
 
 
 def per_image(victim: np.ndarray, recon: np.ndarray) -> dict[str, np.ndarray]:
-    """MSE, PSNR and SSIM of every image (both (N, 3, 32, 32) in [0, 1]; reconstructions are clipped to it)."""
+    """MSE, PSNR and SSIM of every image (both (N, 3, H, W) in [0, 1]; reconstructions are clipped to it)."""
     victim = np.asarray(victim, np.float64)
     recon = np.clip(np.asarray(recon, np.float64), 0.0, 1.0)
     ssim = np.array([structural_similarity(a, b, channel_axis=0, data_range=1.0) for a, b in zip(victim, recon)])
@@ -45,10 +45,9 @@ def summary(values: dict[str, np.ndarray]) -> dict[str, float]:
 
 def blocks_correct(victim: np.ndarray, recon: np.ndarray, block: int) -> float:
     """Share of (image, block) pairs whose B x B block is restored exactly (every value within half a level)."""
-    n, channels, side = len(victim), 3, victim.shape[-1]
-    per_side = side // block
+    n, channels, (height, width) = len(victim), 3, victim.shape[-2:]
     error = np.abs(np.asarray(victim, np.float32) - np.clip(np.asarray(recon, np.float32), 0, 1))
-    blocks = error.reshape(n, channels, per_side, block, per_side, block).max(axis=(1, 3, 5))
+    blocks = error.reshape(n, channels, height // block, block, width // block, block).max(axis=(1, 3, 5))
     return float((blocks < EXACT).mean())
 
 

@@ -12,6 +12,7 @@ from veil.errors import VeilError
 from veil.keys import SecretParameter
 from veil.maskers.base import SchemeMasker, build_from_config
 from veil.maskers.files import read_manifest, write_manifest
+from veil.schemes.keyed import HOME_SIZE
 
 
 class SecretMasker(SchemeMasker):
@@ -53,9 +54,9 @@ class KeyedMasker(SecretMasker):
 
     Parameters: `secret` (bytes, or a `veil.keys.Secret`), `block` (None: the scheme's default), `table`
     (an explicit key table instead of a secret, see `from_table`) and `size` (None: any image size the block
-    divides, each with its own table; (H, W): that size only, others refused). Give exactly one of `secret` and `table`. Both are
-    kept wrapped in a `Secret` however they are set (the one change made to an argument), so that no repr, log or
-    error message shows them; `clone` and `set_params` pass a Secret on unchanged. `fit` builds the cipher
+    divides, each with its own table; (H, W): that size only, others refused). Give exactly one of `secret` and
+    `table`. Both are kept wrapped in a `Secret` however they are set (the one change made to an argument), so that
+    no repr, log or error message shows them; `clone` and `set_params` pass a Secret on unchanged. `fit` builds the cipher
     (`scheme_`); it needs no data and happens on first use when not called.
     """
 
@@ -68,7 +69,7 @@ class KeyedMasker(SecretMasker):
         self.size = size
 
     @classmethod
-    def key_table(cls, secret, block: int | None = None, size=(32, 32)) -> dict[str, np.ndarray]:
+    def key_table(cls, secret, block: int | None = None, size=HOME_SIZE) -> dict[str, np.ndarray]:
         """The key table that `secret` gives for images of `size`, by step name (see `KeyedScheme.key_table`)."""
         return cls.scheme.key_table(secret, block, size)
 

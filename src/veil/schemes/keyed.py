@@ -34,7 +34,7 @@ def to_blocks(image: np.ndarray, block: int) -> np.ndarray:
     return image.reshape(rows, block, cols, block, CHANNELS).swapaxes(1, 2).reshape(-1, block, block, CHANNELS)
 
 
-def from_blocks(blocks: np.ndarray, size: tuple[int, int] = HOME_SIZE) -> np.ndarray:
+def from_blocks(blocks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The inverse of `to_blocks`, for images of `size` (H, W)."""
     block = blocks.shape[1]
     rows, cols = size[0] // block, size[1] // block
@@ -79,7 +79,7 @@ class BlockLayout:
     """Where each encrypted value comes from (`index`) and whether it is inverted (`mask`), block by block, for
     images of `size` (H, W)."""
 
-    def __init__(self, block: int, size: tuple[int, int] = HOME_SIZE):
+    def __init__(self, block: int, size: tuple[int, int]):
         self.block, self.size = block, size
         self.index = to_blocks(np.arange(size[0] * size[1] * CHANNELS).reshape(*size, CHANNELS), block)
         self.mask = np.zeros(self.index.shape, dtype=np.uint8)

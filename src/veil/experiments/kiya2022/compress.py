@@ -22,7 +22,7 @@ MB = 1e6
 
 
 def encoded_bytes(pixels: np.ndarray, fmt: str, **options) -> int:
-    """Total size of every image (uint8 (N, 32, 32, 3)) encoded as its own file."""
+    """Total size of every image (uint8 (N, H, W, 3)) encoded as its own file."""
     total = 0
     for image in pixels:
         buffer = io.BytesIO()
@@ -32,7 +32,7 @@ def encoded_bytes(pixels: np.ndarray, fmt: str, **options) -> int:
 
 
 def jpeg_roundtrip(pixels: np.ndarray, quality: int) -> np.ndarray:
-    """Each image (uint8 (N, 32, 32, 3)) JPEG-encoded at `quality` and decoded again."""
+    """Each image (uint8 (N, H, W, 3)) JPEG-encoded at `quality` and decoded again."""
     out = np.empty_like(pixels)
     for i, image in enumerate(pixels):
         buffer = io.BytesIO()
@@ -60,19 +60,20 @@ def compress_into(out_dir: Path, data: ImageSet, secret: bytes, seed, schemes=SC
     start = time.time()
     pixels = to_uint8_images(data.images)
     figures = {"images": len(pixels), "uncompressed_mb": pixels.size / MB}
+    size = f"{data.size[0]}x{data.size[1]}"
     for scheme in schemes:
         encrypted = scheme_pixels(scheme, pixels, secret)
         for name, (fmt, options) in FORMATS.items():
             figures[f"{scheme}_{name}_mb"] = encoded_bytes(encrypted, fmt, **options) / MB
     write_results(out_dir / "compress.json", figures, seed=seed, wall_s=time.time() - start, config={
-        "data": data.source, **selection, "images": len(pixels),
+        "data": data.source, **selection, "images": len(pixels), "image_size": list(data.size),
         "block_sizes": {s: masker_class(s).default_block for s in schemes if s != "plain"}, "formats": FORMATS})
-    write_bytes(out_dir / "compress.md", compress_table(figures, schemes).encode())
+    write_bytes(out_dir / "compress.md", compress_table(figures, schemes, size).encode())
     return figures
 
 
-def compress_table(figures: dict, schemes) -> str:
-    lines = [f"# File sizes of {int(figures['images'])} images (MB = 10^6 bytes), paper 003 Table IV layout", "",
+def compress_table(figures: dict, schemes, size: str) -> str:
+    lines = [f"# File sizes of {int(figures['images'])} {size} images (MB = 10^6 bytes), paper 003 Table IV layout", "",
              "| format | " + " | ".join(schemes) + " |", "|---|" + "---|" * len(schemes)]
     for name in FORMATS:
         lines.append(f"| {name} | " + " | ".join(f"{figures[f'{s}_{name}_mb']:.1f}" for s in schemes) + " |")

@@ -18,11 +18,6 @@ PAPER_FINDINGS = {
 CIPHERTEXT_ONLY_ATTACKS = ("fr", "gan", "itn")
 
 
-def etc_key_space_bits(block: int, size: tuple[int, int] = (32, 32)) -> float:
-    """log2 of the EtC key space for one image size and block (`veil.schemes.etc.key_space_bits`)."""
-    return key_space_bits(block, size)["bits"]
-
-
 def _f(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
