@@ -178,8 +178,6 @@ def test_a_torch_classifier_trains_from_shards_a_shard_at_a_time(tmp_path, capsy
 
 
 def test_part_batches_visit_each_chosen_sample_once_per_epoch_within_a_part():
-    import torch
-
     from veil.training import PartBatches
 
     sizes = [5, 3, 4]
@@ -189,7 +187,6 @@ def test_part_batches_visit_each_chosen_sample_once_per_epoch_within_a_part():
     chosen = np.ones(12, bool)
     chosen[[1, 7]] = False
     batches = PartBatches(read_part, sizes, chosen, batch_size=2, shuffle=True)
-    torch.manual_seed(0)
     seen = [batch for batch in batches]
     assert len(seen) == len(batches) and max(len(x) for x, _ in seen) <= 2
     labels = np.concatenate([y.numpy() for _, y in seen])
@@ -252,3 +249,26 @@ def test_streamed_chunks_are_the_images_load_gives(folder, tmp_path):
         assert stream.order == "sorted" and max(len(chunk) for chunk in chunks) <= 4
         assert np.array_equal(np.concatenate([chunk.images for chunk in chunks]), whole.images)
         assert np.array_equal(np.concatenate([chunk.labels for chunk in chunks]), whole.labels)
+
+
+def test_training_from_shards_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    from veil.training import PartBatches
+
+    assert mask("digits", tmp_path / "train", "pe", "--limit", "300", "--chunk-size", "128") == 0
+    train = ["--quiet", "train", "--masked", str(tmp_path / "train"), "--model", "nn", "--epochs", "3", "--out"]
+    assert main([*train, str(tmp_path / "straight")]) == 0
+    real_iter, epochs = PartBatches.__iter__, []
+
+    def stop_in_the_third_epoch(self):
+        if self.shuffle:  # the training batches, not the evaluations'
+            epochs.append(1)
+            if len(epochs) == 3:
+                raise KeyboardInterrupt
+        return real_iter(self)
+
+    monkeypatch.setattr(PartBatches, "__iter__", stop_in_the_third_epoch)
+    assert main([*train, str(tmp_path / "resumed")]) == 130
+    monkeypatch.setattr(PartBatches, "__iter__", real_iter)
+    assert main([*train, str(tmp_path / "resumed"), "--resume"]) == 0
+    weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in ("straight", "resumed")]
+    assert weights[0] == weights[1]

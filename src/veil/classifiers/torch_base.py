@@ -99,7 +99,8 @@ class TorchClassifier(MaskedClassifier):
         """Train from a labelled set read a part at a time (`parts`: a `veil.shards.ShardedSet`, whose
         `read_part(i)` gives float32 samples and labels of part i): memory holds a part, never the set.
 
-        Each epoch visits the parts in a new order and shuffles within each part (`veil.training.PartBatches`);
+        Each epoch visits the parts in a new order and shuffles within each part (`veil.training.PartBatches`; a
+        resumed run sees each epoch's order again);
         a `validation_fraction` of the samples, drawn at random (not stratified), is held out for validation;
         statistics of the inputs (an image model's standardisation) come from the first part's training samples.
         Trains in one process."""
@@ -115,8 +116,8 @@ class TorchClassifier(MaskedClassifier):
         self.input_shape_, self.n_features_in_ = tuple(first.shape[1:]), first.shape[1]
         self._start_module(self._prepare(first))
         batches = functools.partial(PartBatches, parts.read_part, sizes, prepare=self._prepare)
-        self._train(batches(~held_out, self.batch_size, shuffle=True), batches(~held_out, EVAL_BATCH),
-                    batches(held_out, EVAL_BATCH), work_dir, resume, progress)
+        self._train(batches(~held_out, self.batch_size, shuffle=True, seed=self.seed),
+                    batches(~held_out, EVAL_BATCH), batches(held_out, EVAL_BATCH), work_dir, resume, progress)
         return self
 
     def _start_device(self) -> None:
