@@ -113,7 +113,8 @@ def test_an_interrupted_run_resumes_skipping_its_finished_shards(folder, tmp_pat
     with pytest.raises(VeilError, match="unfinished"):
         ShardedSet(tmp_path / "shards")
     written.clear()
-    monkeypatch.setattr(veil.streaming, "write_shard", lambda path, *args: written.append(path.name) or real(path, *args))
+    monkeypatch.setattr(veil.streaming, "write_shard",
+                        lambda path, *args: written.append(path.name) or real(path, *args))
     assert mask(folder, tmp_path / "shards", "pe", "--chunk-size", "5") == 0
     assert written == [f"shard-00000{i}.tar" for i in (2, 3, 4)]
     for shard in (tmp_path / "straight").glob("shard-*.tar"):

@@ -469,7 +469,8 @@ def _classifier_commands(sub) -> None:
     p = _command(sub, "evaluate", cmd_evaluate, help="score a trained classifier on a masked file (not the one it "
                  "was trained on)")
     p.add_argument("--model", required=True, help="the trained model folder")
-    p.add_argument("--masked", required=True, help="the masked test set (.npz, or a shard folder, scored a shard at a time)")
+    p.add_argument("--masked", required=True, help="the masked test set (.npz, or a shard folder, scored a shard at "
+                   "a time)")
     p.add_argument("--json", help="also write the figures to this new JSON file")
     _force_arg(p, "the --json file")
 
@@ -533,7 +534,8 @@ def _attack_commands(sub) -> None:
                  "c = a + N known (image, masked) pairs of the victim (--pairs N; those images are not scored).")
     p.add_argument("--method", required=True, choices=ATTACKS.names(), help="the attack")
     p.add_argument("--threat", required=True, help="threat model a, b or c (see above)")
-    p.add_argument("--masked", required=True, help="the victim's masked set (.npz or shard folder); the scheme comes from it")
+    p.add_argument("--masked", required=True, help="the victim's masked set (.npz or shard folder); the scheme comes "
+                   "from it")
     p.add_argument("--victim", required=True, help="the victim's plain images, in the masked set's order (scoring "
                    "and threat c's pairs only)")
     p.add_argument("--victim-split", help="part of --victim to use (train/test)")

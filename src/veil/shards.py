@@ -84,7 +84,8 @@ class Storage:
             buffer = io.BytesIO()
             np.save(buffer, np.asarray(sample, dtype=np.float32), allow_pickle=False)
             return buffer.getvalue()
-        pixels = sample if sample.dtype == np.uint8 else np.clip(np.rint(sample * np.float32(255)), 0, 255).astype(np.uint8)
+        pixels = sample if sample.dtype == np.uint8 else (
+            np.clip(np.rint(sample * np.float32(255)), 0, 255).astype(np.uint8))
         pixels = np.ascontiguousarray(pixels.transpose(1, 2, 0))
         if self.ext == "jpg":
             import simplejpeg
