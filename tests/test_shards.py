@@ -273,3 +273,21 @@ def test_training_from_shards_resumes_to_the_weights_of_an_uninterrupted_run(tmp
     assert main([*train, str(tmp_path / "resumed"), "--resume"]) == 0
     weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in ("straight", "resumed")]
     assert weights[0] == weights[1]
+
+
+def test_the_mask_stream_benchmark_measures_etc_against_the_floor(tmp_path):
+    """A tiny run of `veil bench mask-stream` (20 images made from an 8-image set, mirrored past 8), its inputs
+    built once into the cache."""
+    from veil.experiments.bench.stream import bench_mask_stream, input_folder
+
+    source = tmp_path / "source"
+    for i, pixels in enumerate(random_pixels(8, seed=5)):
+        (source / ("train" if i < 6 else "test") / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(source / ("train" if i < 6 else "test") / f"c{i % 2}" / f"{i}.png")
+    figures = bench_mask_stream(source, tmp_path / "bench.json", count=20)
+    assert {"images_per_s", "pixel_mb_per_s", "peak_rss_mb", "floor_s", "etc_s", "etc_over_floor"} <= set(figures)
+    assert figures["etc_over_floor"] == figures["etc_s"] / figures["floor_s"] and figures["peak_rss_mb"] > 10
+    folder, build_s = input_folder(source, 20)
+    assert build_s is None and len(list(folder.rglob("*.jpg"))) == 20
+    mirrored = [np.asarray(Image.open(next(folder.rglob(f"{i:06d}.jpg")))) for i in (0, 8)]
+    assert mirrored[0].shape == (224, 224, 3) and np.abs(mirrored[0][:, ::-1].astype(int) - mirrored[1]).mean() < 3

@@ -208,6 +208,7 @@ def _mask_to_shards(args):
                            force=args.force, resume=args.resume, nproc=args.nproc, lossless=args.lossless,
                            jpeg_quality=args.jpeg_quality, progress=not args.quiet, block=args.block,
                            kernel=args.kernel, seed=args.seed)
+    _print_figures(manifest["meta"].get("latent_conformity", {}))  # of the first shard
     storage = manifest["storage"]
     stored = f"{storage['ext']}" + (f" quality {storage['quality']}, lossy" if storage["lossy"] else "")
     print(f"{manifest['count']} images masked -> {args.out} ({len(manifest['shards'])} shards, "
