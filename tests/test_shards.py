@@ -291,3 +291,11 @@ def test_the_mask_stream_benchmark_measures_etc_against_the_floor(tmp_path):
     assert build_s is None and len(list(folder.rglob("*.jpg"))) == 20
     mirrored = [np.asarray(Image.open(next(folder.rglob(f"{i:06d}.jpg")))) for i in (0, 8)]
     assert mirrored[0].shape == (224, 224, 3) and np.abs(mirrored[0][:, ::-1].astype(int) - mirrored[1]).mean() < 3
+
+
+def test_masking_to_shards_reports_each_shard_when_not_on_a_terminal(folder, tmp_path, capsys):
+    keyed = ["--key-env", "VEIL_TEST_KEY"]
+    assert main(["mask", "--method", "pe", *keyed, "--data", str(folder), "--out", str(tmp_path / "s"),
+                 "--chunk-size", "10"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mask: shard")]
+    assert [line.split(" written")[0] for line in lines] == [f"mask: shard {i}/3" for i in (1, 2, 3)]
