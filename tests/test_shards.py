@@ -293,7 +293,8 @@ def test_the_mask_stream_benchmark_measures_etc_against_the_floor(tmp_path):
     assert mirrored[0].shape == (224, 224, 3) and np.abs(mirrored[0][:, ::-1].astype(int) - mirrored[1]).mean() < 3
 
 
-def test_masking_to_shards_reports_each_shard_when_not_on_a_terminal(folder, tmp_path, capsys):
+def test_masking_to_shards_reports_each_shard_when_not_on_a_terminal(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("VEIL_NO_PROGRESS")  # the tests' default
     keyed = ["--key-env", "VEIL_TEST_KEY"]
     assert main(["mask", "--method", "pe", *keyed, "--data", str(folder), "--out", str(tmp_path / "s"),
                  "--chunk-size", "10"]) == 0
