@@ -20,6 +20,7 @@ finished (`complete` false), from which it resumes; a reader refuses a set that 
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +41,16 @@ JPEG_QUALITY = 95
 #: zlib level of the PNGs: fast, since at archive scale the time matters more than the last few percent of bytes
 PNG_LEVEL = 1
 KEY_DIGITS = 9
+SHARD_NAME = re.compile(r"shard-[0-9]{6,}\.tar")
 
 
 def shard_name(index: int) -> str:
     return f"shard-{index:06d}.tar"
+
+
+def shard_index(name: str) -> int:
+    """The chunk index of a shard's file name (`shard_name`'s inverse)."""
+    return int(name.removeprefix("shard-").removesuffix(".tar"))
 
 
 def sample_key(index: int) -> str:
@@ -157,9 +164,10 @@ def read_manifest(folder) -> dict:
     wrong = [name for name, kind in kinds.items() if not isinstance(manifest.get(name), kind)]
     if wrong:
         raise VeilError(f"manifest fields missing or of the wrong type: {', '.join(wrong)}", path)
-    if not all(isinstance(shard, dict) and isinstance(shard.get("name"), str) and Path(shard["name"]).name ==
-               shard["name"] and isinstance(shard.get("count"), int) for shard in manifest["shards"]):
-        raise VeilError("manifest 'shards' must list shard files of this folder with their counts", path)
+    if not all(isinstance(shard, dict) and isinstance(shard.get("name"), str) and SHARD_NAME.fullmatch(shard["name"])
+               and isinstance(shard.get("count"), int) for shard in manifest["shards"]):
+        raise VeilError("manifest 'shards' must list shard files of this folder (shard-NNNNNN.tar) with their counts",
+                        path)
     return manifest
 
 

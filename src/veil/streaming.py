@@ -25,7 +25,8 @@ from veil.data.stream import ImageStream, RawChunk
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, is_occupied
 from veil.io.read import read_json
-from veil.shards import MANIFEST, Storage, read_manifest, shard_name, uint8_storage, write_manifest, write_shard
+from veil.shards import (MANIFEST, Storage, read_manifest, shard_index, shard_name, uint8_storage, write_manifest,
+                         write_shard)
 from veil.threads import ENV as THREADS_ENV, threads_per_process
 
 #: what must match for a run to continue another's shards
@@ -83,7 +84,9 @@ def _write_shards(folder: Path, stream: ImageStream, masker, storage: Storage, p
                 "meta": (previous or {}).get("meta", {}), "class_names": list(stream.class_names),
                 "labelled": stream.labels is not None, "count": len(stream), "order": stream.order,
                 "storage": storage.describe(), "plan": plan, "complete": False, "shards": []}
-    done = frozenset(int(name[len("shard-"):-len(".tar")]) for name in shards)
+    if previous and "sample_shape" in previous:
+        manifest["sample_shape"] = previous["sample_shape"]  # what the shards to come must match
+    done = frozenset(shard_index(name) for name in shards)
     report = _Progress(stream.n_chunks, len(done), progress)
     for record in _masked_records(stream, masker, storage, folder, done, nproc):
         _check_shape(manifest, record, folder)
