@@ -300,3 +300,24 @@ def test_masking_to_shards_reports_each_shard_when_not_on_a_terminal(folder, tmp
                  "--chunk-size", "10"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mask: shard")]
     assert [line.split(" written")[0] for line in lines] == [f"mask: shard {i}/3" for i in (1, 2, 3)]
+
+
+def test_an_attack_reads_a_shard_folder_as_the_npz(tmp_path):
+    """FR on PE from a shard folder scores what it scores from the .npz of the same images."""
+    from veil.data import load
+    from veil.io.write import save_npz
+
+    digits = load("digits")
+    for name, part in (("victim", slice(0, 60)), ("public", slice(60, 400))):
+        chosen = digits.subset(part)
+        save_npz(tmp_path / f"{name}.npz", images=chosen.images, labels=chosen.labels,
+                 class_names=np.array(chosen.class_names))
+    figures = []
+    for out in ("masked.npz", "masked"):
+        chunks = ["--chunk-size", "16"] if out == "masked" else []
+        assert mask(tmp_path / "victim.npz", tmp_path / out, "pe", *chunks) == 0
+        assert main(["--quiet", "attack", "--method", "fr", "--threat", "a", "--masked", str(tmp_path / out),
+                     "--victim", str(tmp_path / "victim.npz"), "--public", str(tmp_path / "public.npz"), "--quick",
+                     "--out", str(tmp_path / f"fr-{out}")]) == 0
+        figures.append(json.loads((tmp_path / f"fr-{out}" / "attack.json").read_text())["figures"])
+    assert figures[0] == figures[1]
