@@ -48,6 +48,7 @@ class ImageStream:
     """A source listed but not decoded: how many images, their labels and class names, and its chunks."""
 
     source: str
+    count: int
     labels: np.ndarray | None
     class_names: list[str]
     chunk_size: int
@@ -58,10 +59,8 @@ class ImageStream:
     #: what each image is fitted to (`--size`); None keeps each image's own size
     resize: Resize | None = None
 
-    _count: int = 0
-
     def __len__(self) -> int:
-        return self._count
+        return self.count
 
     @property
     def n_chunks(self) -> int:
@@ -138,7 +137,7 @@ def _whole_stream(spec, split, classes, require_labels, limit, chunk_size, size,
                 part = data.subset(slice(start, start + chunk_size))
                 yield RawChunk(index, part.labels, pixels=part.images)
 
-    return ImageStream(data.source, data.labels, data.class_names, chunk_size, read, "whole", _count=len(data))
+    return ImageStream(data.source, len(data), data.labels, data.class_names, chunk_size, read, "whole")
 
 
 def _chosen(named: list, labels, class_names, classes, limit, where):
@@ -168,7 +167,7 @@ def _folder_stream(path: Path, split, classes, limit, chunk_size) -> ImageStream
             if index not in skip:
                 yield RawChunk(index, _labels_of(labels, start, start + chunk_size), named[start:start + chunk_size])
 
-    return ImageStream(str(path), labels, class_names, chunk_size, read, _count=len(named))
+    return ImageStream(str(path), len(named), labels, class_names, chunk_size, read)
 
 
 def _archive_stream(path: Path, split, classes, limit, chunk_size) -> ImageStream:
@@ -199,7 +198,7 @@ def _archive_stream(path: Path, split, classes, limit, chunk_size) -> ImageStrea
                 if i + 1 == len(named):
                     return
 
-    return ImageStream(str(path), labels, class_names, chunk_size, read, order, _count=len(named))
+    return ImageStream(str(path), len(named), labels, class_names, chunk_size, read, order)
 
 
 def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
