@@ -321,3 +321,25 @@ def test_an_attack_reads_a_shard_folder_as_the_npz(tmp_path):
                      "--out", str(tmp_path / f"fr-{out}")]) == 0
         figures.append(json.loads((tmp_path / f"fr-{out}" / "attack.json").read_text())["figures"])
     assert figures[0] == figures[1]
+
+
+def test_masking_in_two_processes_reads_at_most_two_chunks_per_worker_ahead(folder, tmp_path):
+    """Memory holds a bounded number of chunks however many the set has: the reader is never more than two chunks
+    per worker ahead of the shards written."""
+    from veil.maskers.masking import masking_function
+    from veil.shards import Storage
+    from veil.streaming import _masked_records
+
+    stream = open_stream(str(folder), chunk_size=2)
+    pulled, reader = [], stream.raw_chunks
+
+    def counted(skip=frozenset()):
+        for raw in reader(skip):
+            pulled.append(raw.index)
+            yield raw
+
+    stream.raw_chunks = counted
+    masker = masking_function("blur")
+    ahead = [len(pulled) - written for written, _ in
+             enumerate(_masked_records(stream, masker, Storage.for_masker(masker), tmp_path, frozenset(), 2))]
+    assert len(ahead) == stream.n_chunks == 12 and max(ahead) <= 2 * 2
