@@ -343,3 +343,9 @@ def test_masking_in_two_processes_reads_at_most_two_chunks_per_worker_ahead(fold
     ahead = [len(pulled) - written for written, _ in
              enumerate(_masked_records(stream, masker, Storage.for_masker(masker), tmp_path, frozenset(), 2))]
     assert len(ahead) == stream.n_chunks == 12 and max(ahead) <= 2 * 2
+
+
+def test_the_default_chunk_holds_about_64_mib_of_pixels_in_multiples_of_128(tmp_path):
+    for side, chunk in ((224, 384), (32, 4096)):
+        images = square_folder(tmp_path / f"s{side}", [side], count=2)
+        assert open_stream(str(images)).chunk_size == chunk

@@ -196,13 +196,13 @@ def cmd_mask(args):
 
 
 def _mask_to_shards(args):
-    from veil.data.stream import DEFAULT_CHUNK, open_stream
+    from veil.data.stream import open_stream
     from veil.workflows import mask_stream
 
     if args.resize is not None and args.size is None:
         raise VeilError("--resize needs --size (the size to fit the images to)")
     stream = open_stream(args.data, split=args.split, classes=_class_names(args), require_labels=False,
-                         limit=args.limit, chunk_size=args.chunk_size or DEFAULT_CHUNK, size=args.size,
+                         limit=args.limit, chunk_size=args.chunk_size, size=args.size,
                          resize=args.resize or "squash")
     manifest = mask_stream(stream, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
                            force=args.force, resume=args.resume, nproc=args.nproc, lossless=args.lossless,
@@ -425,8 +425,9 @@ def _masking_commands(sub) -> None:
     p.add_argument("--nproc", type=_positive_int, help="mask in N processes on this machine, each a consecutive "
                    "part of the images (a shard folder: each a chunk at a time); the output is the same bytes as one "
                    "process writes")
-    p.add_argument("--chunk-size", type=_positive_int, help="shard folder: images per chunk and shard (default "
-                   "1024; a multiple of 128 for the AAE)")
+    p.add_argument("--chunk-size", type=_positive_int, help="shard folder: images per chunk and shard (default: "
+                   "about 64 MiB of pixels in a multiple of 128 images, e.g. 4096 at 32x32, 384 at 224x224; a "
+                   "multiple of 128 for the AAE)")
     p.add_argument("--resume", action="store_true", help="shard folder: continue the unfinished run in --out, "
                    "skipping its finished shards (a run with the same input and options is continued anyway)")
     p.add_argument("--lossless", action="store_true", help="shard folder: store EtC images as PNG, not JPEG, so "

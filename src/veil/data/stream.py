@@ -26,7 +26,11 @@ from veil.data.load import load
 from veil.errors import VeilError
 from veil.io.read import open_for_reading, read_bytes, read_error
 
-DEFAULT_CHUNK = 1024
+#: pixel bytes of a chunk when no chunk size is given: about 2.5 times that is held per chunk being masked (the
+#: decoded images, the masked ones, their encoded shard), so two workers stay well under a gigabyte at any size
+CHUNK_BYTES = 64 * 2 ** 20
+#: a chunk's image count is a multiple of this (the NumPy AAE masks in batches of 128), between one and 32 of them
+CHUNK_UNIT, MAX_UNITS = 128, 32
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,8 @@ class ImageStream:
     labels: np.ndarray | None
     class_names: list[str]
     chunk_size: int
-    #: yields the chunks whose index is not in the given set, in order (reading past the others)
-    _read: Callable[[frozenset], Iterator[RawChunk]]
+    #: (chunk size, indices to skip) -> the chunks of that size whose index is not skipped, in order
+    _read: Callable[[int, frozenset], Iterator[RawChunk]]
     #: "sorted" (`load`'s order), "archive" (the members' order) or "whole" (read whole, in `load`'s order)
     order: str = "sorted"
     #: what each image is fitted to (`--size`); None keeps each image's own size
@@ -68,7 +72,7 @@ class ImageStream:
 
     def raw_chunks(self, skip=frozenset()) -> Iterator[RawChunk]:
         """The chunks not in `skip` (indices of chunks done before), undecoded, in order."""
-        return self._read(frozenset(skip))
+        return self._read(self.chunk_size, frozenset(skip))
 
     def chunks(self, pixels: bool = False) -> Iterator[ImageSet]:
         """Every chunk decoded (uint8 pixels with `pixels`, as `load(..., pixels=True)` gives them)."""
@@ -99,11 +103,11 @@ def _loader(payload):
 
 
 def open_stream(spec: str, split: str | None = None, classes=None, require_labels: bool = True,
-                limit: int | None = None, chunk_size: int = DEFAULT_CHUNK, size=None,
+                limit: int | None = None, chunk_size: int | None = None, size=None,
                 resize: str = "squash") -> ImageStream:
     """List SPEC (as `veil.data.load` takes it, `size` and `resize` included) for reading in chunks of at most
-    `chunk_size` images."""
-    if chunk_size < 1:
+    `chunk_size` images (None: as many as `CHUNK_BYTES` of the first image's pixels allow, a multiple of 128)."""
+    if chunk_size is not None and chunk_size < 1:
         raise VeilError(f"a chunk holds a positive number of images, got {chunk_size}")
     if limit is not None and limit < 1:
         raise VeilError(f"the limit must be a positive number of images, got {limit}")
@@ -115,9 +119,22 @@ def open_stream(spec: str, split: str | None = None, classes=None, require_label
     else:
         stream = _whole_stream(str(spec), split, classes, require_labels, limit, chunk_size, size, resize)
     stream.resize = Resize.of(size, resize)  # a source read whole is resized as it is read; the others per chunk
+    if chunk_size is None:
+        stream.chunk_size = default_chunk(stream)
     if require_labels and stream.labels is None:
         raise VeilError("images have no labels (a flat folder); this command needs class sub-folders", spec)
     return stream
+
+
+def default_chunk(stream: ImageStream) -> int:
+    """The chunk size for images of the first image's size: `CHUNK_BYTES` of pixels, in whole `CHUNK_UNIT`s."""
+    chunks = stream._read(1, frozenset())
+    try:
+        first = stream.decode(next(chunks), pixels=True).images
+    finally:
+        chunks.close()  # an archive read no further than its first image
+    units = CHUNK_BYTES // (first[0].nbytes * CHUNK_UNIT)
+    return CHUNK_UNIT * min(MAX_UNITS, max(1, units))
 
 
 def _read_whole(path: Path) -> bool:
@@ -131,7 +148,7 @@ def _whole_stream(spec, split, classes, require_labels, limit, chunk_size, size,
     data = load(spec, split=split, classes=classes, require_labels=require_labels, limit=limit, pixels=True,
                 size=size, resize=resize)
 
-    def read(skip):
+    def read(chunk_size, skip):
         for index, start in enumerate(range(0, len(data), chunk_size)):
             if index not in skip:
                 part = data.subset(slice(start, start + chunk_size))
@@ -162,7 +179,7 @@ def _folder_stream(path: Path, split, classes, limit, chunk_size) -> ImageStream
     entries = [(name, file) for name, file, _ in list_files(path)]
     named, labels, class_names = _chosen(*tree_layout(entries, split, str(path)), classes, limit, str(path))
 
-    def read(skip):
+    def read(chunk_size, skip):
         for index, start in enumerate(range(0, len(named), chunk_size)):
             if index not in skip:
                 yield RawChunk(index, _labels_of(labels, start, start + chunk_size), named[start:start + chunk_size])
@@ -181,7 +198,7 @@ def _archive_stream(path: Path, split, classes, limit, chunk_size) -> ImageStrea
     named, labels, class_names = _chosen(named, labels, class_names, classes, limit, str(path))
     order = "sorted" if [name for name, _ in named] == sorted(name for name, _ in named) else "archive"
 
-    def read(skip):
+    def read(chunk_size, skip):
         wanted = {position: i for i, (_, position) in enumerate(named)}
         batch: list = []
         for position, (name, data) in enumerate(_members(path)):
