@@ -7,7 +7,8 @@ mirrored left to right (100,000 = the 60,000, then 40,000 of them mirrored). The
 cache folder (`veil.defaults.cache_dir()/bench`), keyed by the count.
 
 Both runs are whole new processes reading that folder through `veil.data.stream` and writing shards through
-`veil.streaming` with the same chunk size, processes and JPEG storage (quality 95): the floor (`floor_s`) masks
+`veil.streaming` with the same chunk size (veil mask's default, 384 images at 224x224), processes and JPEG
+storage (quality 95): the floor (`floor_s`) masks
 with the identity, the EtC run (`etc_s`) is `veil mask --method etc --out DIR`. Peak RSS (`peak_rss_mb`) is the
 largest summed resident memory of the run's process and its workers, sampled every 50 ms (pages they share counted
 once per process, so an overestimate); `peak_process_rss_mb` the largest of one process alone. (The kernel's own
@@ -35,8 +36,6 @@ from veil.results import write_results
 from veil.schemes.base import MaskingFunction
 
 SIDE, INPUT_QUALITY, DEFAULT_COUNT = 224, 90, 100_000
-#: images per chunk and shard: 512 images of 224x224 are 77 MB of pixels, held about twice in a worker
-CHUNK = 512
 SAMPLE_S = 0.05
 
 
@@ -54,14 +53,17 @@ def bench_mask_stream(source, json_path, count: int = DEFAULT_COUNT, seed: int =
     start = time.time()
     folder, build_s = input_folder(source, count)
     nproc = len(os.sched_getaffinity(0))
+    from veil.data.stream import open_stream
+
+    chunk = open_stream(str(folder), require_labels=False).chunk_size  # what both runs choose
     with tempfile.TemporaryDirectory(dir=folder.parent) as work:
         floor = _measured([sys.executable, "-c", "import sys; from veil.experiments.bench.stream import floor; "
-                           "floor(*sys.argv[1:])", str(folder), str(Path(work) / "floor"), str(CHUNK), str(nproc)])
+                           "floor(*sys.argv[1:])", str(folder), str(Path(work) / "floor"), str(nproc)])
         floor_bytes = _folder_bytes(Path(work) / "floor")
         shutil.rmtree(Path(work) / "floor")
         etc = _measured([sys.executable, "-m", "veil", "--quiet", "mask", "--method", "etc", "--key-env",
-                         "VEIL_BENCH_KEY", "--data", str(folder), "--out", str(Path(work) / "etc"), "--chunk-size",
-                         str(CHUNK), "--nproc", str(nproc)], VEIL_BENCH_KEY=experiment_secret(seed).decode())
+                         "VEIL_BENCH_KEY", "--data", str(folder), "--out", str(Path(work) / "etc"), "--nproc",
+                         str(nproc)], VEIL_BENCH_KEY=experiment_secret(seed).decode())
         etc_bytes = _folder_bytes(Path(work) / "etc")
     pixel_mb = count * SIDE * SIDE * 3 / 1e6
     figures = {"images": count, "images_per_s": count / etc["s"], "pixel_mb_per_s": pixel_mb / etc["s"],
@@ -72,7 +74,7 @@ def bench_mask_stream(source, json_path, count: int = DEFAULT_COUNT, seed: int =
     write_results(json_path, figures, seed=seed, wall_s=time.time() - start, config={
         "source": str(source), "inputs": f"{count} JPEGs of {SIDE}x{SIDE} at quality {INPUT_QUALITY}: CIFAR-10's "
         "train+test resized (bilinear), mirrored past 60,000", "input_folder": str(folder),
-        "input_mb": _folder_bytes(folder) / 1e6, "input_build_s": build_s, "chunk_size": CHUNK, "nproc": nproc,
+        "input_mb": _folder_bytes(folder) / 1e6, "input_build_s": build_s, "chunk_size": chunk, "nproc": nproc,
         "etc_block": 16, "shard_storage": "jpg quality 95, 4:2:0", "peak_rss": "largest summed RSS of the process "
         f"tree, sampled every {SAMPLE_S} s",
         "order": "floor first, then EtC, one run each"})
@@ -147,13 +149,13 @@ class Unmasked(MaskingFunction):
         return "unmasked"
 
 
-def floor(folder: str, out: str, chunk: str, nproc: str) -> None:
+def floor(folder: str, out: str, nproc: str) -> None:
     """Decode and re-encode every image of `folder` into shards at `out`, as `veil mask --out DIR` does, unmasked."""
     from veil.data.stream import open_stream
     from veil.shards import JPEG_QUALITY, Storage
     from veil.streaming import mask_to_shards
 
-    stream = open_stream(folder, require_labels=False, chunk_size=int(chunk))
+    stream = open_stream(folder, require_labels=False)
     mask_to_shards(stream, out, Unmasked(), nproc=int(nproc), storage=Storage("jpg", JPEG_QUALITY), progress=False)
 
 
