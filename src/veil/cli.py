@@ -176,6 +176,13 @@ def _secret(args):
 
 
 def cmd_mask(args):
+    from veil.shards import is_shard_output
+
+    if is_shard_output(args.out, args.shards):
+        return _mask_to_shards(args)
+    if args.resume or args.lossless or args.jpeg_quality or args.chunk_size:
+        raise VeilError("mask: --resume, --lossless, --jpeg-quality and --chunk-size are for a shard folder "
+                        "(--out DIR or --shards), not an .npz")
     from veil.maskers.masking import masks_pixels
     from veil.workflows import mask
 
@@ -186,6 +193,26 @@ def cmd_mask(args):
         return
     _print_figures(masked.meta.get("latent_conformity", {}))
     print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
+
+
+def _mask_to_shards(args):
+    from veil.data.stream import open_stream
+    from veil.workflows import mask_stream
+
+    if args.resize is not None and args.size is None:
+        raise VeilError("--resize needs --size (the size to fit the images to)")
+    stream = open_stream(args.data, split=args.split, classes=_class_names(args), require_labels=False,
+                         limit=args.limit, chunk_size=args.chunk_size, size=args.size,
+                         resize=args.resize or "squash")
+    manifest = mask_stream(stream, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
+                           force=args.force, resume=args.resume, nproc=args.nproc, lossless=args.lossless,
+                           jpeg_quality=args.jpeg_quality, progress=not args.quiet, block=args.block,
+                           kernel=args.kernel, seed=args.seed)
+    _print_figures(manifest["meta"].get("latent_conformity", {}))  # of the first shard
+    storage = manifest["storage"]
+    stored = f"{storage['ext']}" + (f" quality {storage['quality']}, lossy" if storage["lossy"] else "")
+    print(f"{manifest['count']} images masked -> {args.out} ({len(manifest['shards'])} shards, "
+          f"{tuple(manifest['sample_shape'])} per image as {stored}, {manifest['fingerprint'][:24]})")
 
 
 def cmd_unmask(args):
@@ -199,10 +226,10 @@ def cmd_unmask(args):
 
 
 def cmd_train(args):
-    from veil.masked import MaskedSet
+    from veil.shards import open_masked
     from veil.workflows import train_classifier
 
-    masked = MaskedSet.load(args.masked)
+    masked = open_masked(args.masked)
     estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
                                  epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
                                  nproc=args.nproc, bf16=args.bf16, **(args.params or {}))
@@ -423,16 +450,30 @@ def _masking_commands(sub) -> None:
     p.add_argument("--seed", type=_seed, help="refused: randfilter and iidfilter no longer take a seed but a key "
                    "(--key-file; `veil keygen` makes one)")
     _data_args(p, limit=True)
-    p.add_argument("--out", required=True, help="the new masked set (.npz)")
-    _force_arg(p)
+    p.add_argument("--out", required=True, help="the new masked set: FILE.npz (one file, loaded whole), or DIR "
+                   "(a name without a suffix, or an existing folder): WebDataset tar shards and manifest.json, read, "
+                   "masked and written a chunk at a time (EtC as JPEG, the other exact schemes as PNG, vectors as "
+                   ".npy)")
+    p.add_argument("--shards", action="store_true", help="write --out as a shard folder whatever its name")
+    _force_arg(p, "the --out file or shard folder")
     p.add_argument("--nproc", type=_positive_int, help="mask in N processes on this machine, each a consecutive "
-                   "part of the images; the file is the same bytes as one process writes")
+                   "part of the images (a shard folder: each a chunk at a time); the output is the same bytes as one "
+                   "process writes")
+    p.add_argument("--chunk-size", type=_positive_int, help="shard folder: images per chunk and shard (default: "
+                   "about 64 MiB of pixels in a multiple of 128 images, e.g. 4096 at 32x32, 384 at 224x224; a "
+                   "multiple of 128 for the AAE)")
+    p.add_argument("--resume", action="store_true", help="shard folder: continue the unfinished run in --out, "
+                   "skipping its finished shards (a run with the same input and options is continued anyway)")
+    p.add_argument("--lossless", action="store_true", help="shard folder: store EtC images as PNG, not JPEG, so "
+                   "that they decrypt bit-exactly")
+    p.add_argument("--jpeg-quality", type=_positive_int, help="shard folder: JPEG quality of EtC images "
+                   "(default 95)")
 
     p = _command(sub, "unmask", cmd_unmask, help="reconstruct images from a masked file (a trained masker's "
                  "decoder, or the key)")
     p.add_argument("--masker", help="trained masker directory with its private decoder")
     _key_args(p)
-    p.add_argument("--masked", required=True, help="the masked set (.npz)")
+    p.add_argument("--masked", required=True, help="the masked set (.npz or shard folder)")
     p.add_argument("--out", required=True, help="new folder for the PNGs (and mse.json with --data)")
     p.add_argument("--data", help="the source images, to measure reconstruction MSE")
     p.add_argument("--split", help="top-level part of --data to use (train/test)")
@@ -444,7 +485,7 @@ def _masking_commands(sub) -> None:
 
 def _classifier_commands(sub) -> None:
     p = _command(sub, "train", cmd_train, help="train a classifier on a masked file")
-    p.add_argument("--masked", required=True, help="the masked training set (.npz)")
+    p.add_argument("--masked", required=True, help="the masked training set (.npz or shard folder)")
     p.add_argument("--model", required=True, choices=CLASSIFIERS.names(), help="classifier kind")
     p.add_argument("--out", required=True, help="new folder for the model (weights, model.json)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
@@ -464,7 +505,8 @@ def _classifier_commands(sub) -> None:
     p = _command(sub, "evaluate", cmd_evaluate, help="score a trained classifier on a masked file (not the one it "
                  "was trained on)")
     p.add_argument("--model", required=True, help="the trained model folder")
-    p.add_argument("--masked", required=True, help="the masked test set (.npz)")
+    p.add_argument("--masked", required=True, help="the masked test set (.npz, or a shard folder, scored a shard at "
+                   "a time)")
     p.add_argument("--json", help="also write the figures to this new JSON file")
     _force_arg(p, "the --json file")
 
@@ -544,7 +586,8 @@ def _attack_commands(sub) -> None:
     p.add_argument("--method", required=True, choices=ATTACKS.names(), help="the attack")
     p.add_argument("--threat", required=True, help="threat model a, b or c (see above); base or public for "
                    "model-key")
-    p.add_argument("--masked", help="the victim's masked set (.npz); the scheme comes from it (required but for "
+    p.add_argument("--masked", help="the victim's masked set (.npz or shard folder); the scheme comes from it "
+                   "(required but for "
                    "model-key)")
     p.add_argument("--victim", required=True, help="the victim's plain images, in the masked set's order (scoring "
                    "and threat c's pairs only)")

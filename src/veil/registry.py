@@ -94,4 +94,5 @@ PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",),
     "kiya2022.at224": ("at224",), "privacy.model_key": ("model-key",)}))
 BENCHMARKS = Registry("benchmark", _table("veil.experiments.bench", {
-    "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",)}))
+    "pipeline": ("encrypt", "startup", "mask", "mask-nproc", "demo", "train-masker", "train"), "serve": ("serve",),
+    "stream": ("mask-stream",)}))

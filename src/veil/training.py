@@ -86,6 +86,47 @@ def shard_loader(*arrays, batch_size: int) -> torch.utils.data.DataLoader:
     return tensor_loader(*[np.asarray(a)[rank::world] for a in arrays], batch_size=batch_size, shuffle=False)
 
 
+class PartBatches:
+    """(x, y) batches of a set read a part at a time (the shards of a folder), for Ignite: `read_part(i)` gives
+    part i's samples and labels, `sizes` how many each part holds, `chosen` which samples (of all, in order) to
+    use. Only one part is in memory. With `shuffle`, each epoch visits the parts in a new order and shuffles inside
+    each, drawn from (`seed`, the epoch: `set_epoch`, which `fit_engine` calls as each epoch starts), so that a
+    resumed run sees each epoch's order again; batches never span two parts."""
+
+    def __init__(self, read_part, sizes: list[int], chosen: np.ndarray, batch_size: int, shuffle: bool = False,
+                 prepare=lambda X: X, seed: int = 0):
+        self.read_part, self.batch_size, self.shuffle, self.prepare = read_part, batch_size, shuffle, prepare
+        self.seed, self.epoch = seed, 0
+        edges = np.cumsum([0, *sizes])
+        self.chosen = [np.flatnonzero(chosen[start:stop]) for start, stop in zip(edges[:-1], edges[1:])]
+
+    def __len__(self) -> int:
+        return sum(-(-len(kept) // self.batch_size) for kept in self.chosen)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.chosen)) if self.shuffle else range(len(self.chosen))
+        for part in order:
+            kept = self.chosen[part]
+            if not len(kept):
+                continue
+            X, y = self.read_part(part)
+            X, y = torch.as_tensor(self.prepare(X[kept])), torch.as_tensor(y[kept])
+            index = torch.as_tensor(rng.permutation(len(kept)) if self.shuffle else np.arange(len(kept)))
+            for start in range(0, len(kept), self.batch_size):
+                batch = index[start:start + self.batch_size]
+                yield X[batch], y[batch]
+
+
+def check_single_process(what: str) -> None:
+    """Refuse a run of several processes for work that trains in one (naming it)."""
+    if idist.get_world_size() > 1:
+        raise VeilError(f"{what} trains in one process (drop --nproc, or run it without torchrun)")
+
+
 def distribute(module: torch.nn.Module) -> torch.nn.Module:
     """What a training step calls: in a run of several processes, `module` inside DistributedDataParallel
     (`idist.auto_model`), which averages the gradients over the processes in every backward pass; otherwise the
@@ -187,7 +228,9 @@ def fit_engine(trainer: Engine, loader, *, epochs: int, out_dir, to_save: dict, 
         ProgressBar(persist=False).attach(trainer, metric_names=[f"running_{n}" for n in loss_names])
     timer = Timer().attach(trainer, start=Events.EPOCH_STARTED)
     sampler = getattr(loader, "sampler", None)
-    if isinstance(sampler, torch.utils.data.DistributedSampler):
+    if not isinstance(sampler, torch.utils.data.DistributedSampler):
+        sampler = loader if hasattr(loader, "set_epoch") else None  # a loader that draws its own order (PartBatches)
+    if sampler is not None:
         trainer.add_event_handler(Events.EPOCH_STARTED, lambda engine: sampler.set_epoch(engine.state.epoch))
 
     @trainer.on(Events.EPOCH_COMPLETED)

@@ -17,6 +17,7 @@ from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, claim_output, refuse_overlap
 from veil.masked import UINT8_STORAGE, MaskedSet
+from veil.shards import ShardedSet, load_masked, masked_chunks, open_masked
 from veil.maskers.masking import masking_function
 from veil.results import write_results
 
@@ -139,6 +140,23 @@ def mask(data: ImageSet, out_file, method: str = "aae", masker_dir=None, secret:
         return _mask_into(tmp, masker, data, nproc)
 
 
+def mask_stream(stream, out_dir, method: str = "aae", masker_dir=None, secret: bytes | None = None,
+                force: bool = False, resume: bool = False, nproc: int | None = None, lossless: bool = False,
+                jpeg_quality: int | None = None, progress: bool = True, **options) -> dict:
+    """`veil mask --out DIR`: mask `stream` (`veil.data.stream.open_stream`) a chunk at a time into a new shard
+    folder (`veil.shards`; EtC as JPEG at `jpeg_quality`, or PNG with `lossless`), in `nproc` processes forked
+    here; an unfinished run there is resumed (see `veil.streaming`). Returns the folder's manifest."""
+    from veil.shards import JPEG_QUALITY, Storage
+    from veil.streaming import mask_to_shards
+
+    if external_launch():
+        raise VeilError("a shard folder is masked on one machine (use --nproc N, or --out FILE.npz under torchrun)")
+    masker = masking_function(method, masker_dir, secret, **options)
+    storage = Storage.for_masker(masker, lossless, JPEG_QUALITY if jpeg_quality is None else jpeg_quality)
+    return mask_to_shards(stream, out_dir, masker, force=force, resume=resume, nproc=nproc, storage=storage,
+                          progress=progress, reads=[masker_dir])
+
+
 def _mask_into(tmp: Path | None, masker, data: ImageSet, nproc: int | None = None) -> MaskedSet | None:
     """Mask `data` and save the set to `tmp`; None on the ranks but 0 of a torchrun launch (no `tmp`)."""
     masked = mask_images(masker, data, nproc)
@@ -156,7 +174,7 @@ def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, d
     if (masker_dir is None) == (secret is None):
         raise VeilError("give --masker DIR (a trained masker with its private part) or the key (--key-file / "
                         "--key-env) of a keyed scheme, not both")
-    masked = MaskedSet.load(masked_file)
+    masked = load_masked(masked_file)
     if masker_dir is not None:
         masker, provenance = _trained_masker_for(masked, masked_file, masker_dir), {"masker": str(masker_dir)}
     else:
@@ -230,12 +248,14 @@ def _shape_text(images) -> str:
     return "x".join(map(str, images.shape[-2:]))
 
 
-def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
+def train_classifier(masked: MaskedSet | ShardedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
                      preset: str | None = None, nproc: int | None = None, bf16: bool = False, **params):
     """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
-    it remembers the masker fingerprint. `epochs`, `nproc` and `bf16` are for the models trained in epochs
-    (`trains_with_engine`); `preset` names one of the model's recipes (`params` and `epochs` override its values).
+    it remembers the masker fingerprint. `masked` may be a shard folder (`veil.shards.ShardedSet`): the models
+    trained in epochs then read it a shard at a time (`fit_parts`), the others load it whole. `epochs`, `nproc`
+    and `bf16` are for the models trained in epochs (`trains_with_engine`); `preset` names one of the model's
+    recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
     beside it, then put it in place: its files replace the old model's, and what an earlier `veil train` wrote there
@@ -246,11 +266,17 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
     saved, after a spawned run), and None on every process of a torchrun launch but rank 0."""
     from veil.classifiers import classifier_class, load_classifier, preset_params
 
-    masked = masked if limit is None else masked.subset(slice(0, limit))
-    params = {**(preset_params(model, preset) if preset else {}), **params}
-    masked.require_labels()
     cls = classifier_class(model)
     engine = cls.trains_with_engine
+    if isinstance(masked, ShardedSet) and (limit is not None or not engine):
+        masked = masked.load(limit)  # a quick run, or a model that fits on arrays in memory (vectors)
+    elif not isinstance(masked, ShardedSet):
+        masked = masked if limit is None else masked.subset(slice(0, limit))
+    elif spawns(nproc) or external_launch():
+        raise VeilError(f"{model} trains from a shard folder in one process (drop --nproc, or run it without "
+                        "torchrun)")
+    params = {**(preset_params(model, preset) if preset else {}), **params}
+    masked.require_labels()
     for name, value in (("epochs", epochs), ("bf16", bf16)):
         if value:
             if not engine:
@@ -271,7 +297,11 @@ def train_classifier(masked: MaskedSet, model: str, out_dir, seed: int = 0, resu
 def _fit_classifier(work: Path | None, estimator, masked: MaskedSet, resume: bool, progress: bool):
     """`train_classifier` in one process of the run: every process trains, rank 0 (given `work`) saves."""
     kwargs = {"work_dir": work, "resume": resume, "progress": progress} if estimator.trains_with_engine else {}
-    estimator.fit(masked.data, masked.labels, class_names=masked.class_names, fingerprint=masked.fingerprint, **kwargs)
+    if isinstance(masked, ShardedSet):  # read a shard at a time
+        estimator.fit_parts(masked, **kwargs)
+    else:
+        estimator.fit(masked.data, masked.labels, class_names=masked.class_names, fingerprint=masked.fingerprint,
+                      **kwargs)
     if work is None:
         return None
     estimator.save(work)
@@ -285,24 +315,34 @@ def evaluate(model_dir, masked_file, json_file=None, force: bool = False) -> dic
 
     if json_file:
         refuse_overlap(json_file, [model_dir])
-    masked = MaskedSet.load(masked_file)
+    opened = open_masked(masked_file)
     estimator = load_classifier(model_dir)
-    figures = score(estimator, masked, where=masked_file)
+    figures = score_chunks(estimator, masked_chunks(opened), where=masked_file)
     if json_file:
         save_results(json_file, figures, force=force, reads=[model_dir], model=str(model_dir),
-                     params=estimator.get_params(), masked=str(masked_file), masked_with=masked.method)
+                     params=estimator.get_params(), masked=str(masked_file), masked_with=opened.method)
     return figures
 
 
 def score(estimator, masked: MaskedSet, where=None) -> dict:
     """A fitted classifier's figures on a masked set; another masker's data or other classes are refused."""
+    return score_chunks(estimator, [masked], where)
+
+
+def score_chunks(estimator, chunks, where=None) -> dict:
+    """`score` over a set given a part at a time (the shards of a folder): each part is checked and predicted
+    alone, so memory holds one part and the labels and predictions of all."""
+    import numpy as np
+
     from veil.metrics import classification_figures
 
-    labels = masked.require_labels(where)
-    if masked.class_names != estimator.class_names_:
-        raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names_}", where)
-    X = estimator.check_input(masked.data, masked.fingerprint, where)
-    return classification_figures(labels, estimator.predict(X))
+    labels, predicted = [], []
+    for masked in chunks:
+        labels.append(masked.require_labels(where))
+        if masked.class_names != estimator.class_names_:
+            raise VeilError(f"classes {masked.class_names} differ from the model's {estimator.class_names_}", where)
+        predicted.append(estimator.predict(estimator.check_input(masked.data, masked.fingerprint, where)))
+    return classification_figures(np.concatenate(labels), np.concatenate(predicted))
 
 
 def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: float = 0.2, seed: int = 0,

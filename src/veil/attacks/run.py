@@ -16,6 +16,7 @@ from veil.data import ImageSet
 from veil.errors import VeilError
 from veil.io.output import claim_output
 from veil.masked import MaskedSet
+from veil.shards import load_masked
 from veil.maskers.base import Masker, masker_class
 from veil.results import write_results
 
@@ -156,7 +157,7 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
 
     # under threat b, `victim_oracle` names what the scheme's oracle needs (a key, an encoder, or nothing)
     check_grants(threat, threat == "b" or masker_dir is not None or secret is not None, pairs is not None)
-    masked = MaskedSet.load(masked_file)
+    masked = load_masked(masked_file)
     attack_class(method).check_applies(masked.method, threat)
     with claim_output(out_dir, force, folder=True, writer="attack", reads=[masker_dir]) as tmp:  # before a long run
         oracle = victim_oracle(masked, masked_file, masker_dir, secret) if threat == "b" else None

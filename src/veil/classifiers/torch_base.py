@@ -5,6 +5,7 @@ Subclasses supply the network, the optimiser (and schedule) and the training los
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import tempfile
 import warnings
@@ -85,22 +86,62 @@ class TorchClassifier(MaskedClassifier):
         (X, y) is carved off. The best validation epoch's weights are kept; training stops after `patience`
         epochs without improvement."""
         # Ignite, here and below, only when training: a process that only predicts (veil serve) starts 1 s sooner
-        from veil.training import (check_bf16, distribute, fit_engine, make_evaluator, make_trainer, restore_best,
-                                   run_evaluator, set_seed, shard_loader, shuffled_loader)
+        from veil.training import shard_loader, shuffled_loader
 
+        self._start_device()
+        (X, y), (X_val, y_val) = self._split(self._prepare(X), y, validation)
+        self._start_module(X)
+        self._train(shuffled_loader(X, y, batch_size=self.batch_size, seed=self.seed),
+                    shard_loader(X, y, batch_size=EVAL_BATCH), shard_loader(X_val, y_val, batch_size=EVAL_BATCH),
+                    work_dir, resume, progress)
+
+    def fit_parts(self, parts, work_dir=None, resume: bool = False, progress: bool = False) -> "TorchClassifier":
+        """Train from a labelled set read a part at a time (`parts`: a `veil.shards.ShardedSet`, whose
+        `read_part(i)` gives float32 samples and labels of part i): memory holds a part, never the set.
+
+        Each epoch visits the parts in a new order and shuffles within each part (`veil.training.PartBatches`; a
+        resumed run sees each epoch's order again);
+        a `validation_fraction` of the samples, drawn at random (not stratified), is held out for validation;
+        statistics of the inputs (an image model's standardisation) come from the first part's training samples.
+        Trains in one process."""
+        from veil.training import PartBatches, check_single_process
+
+        check_single_process(f"{self.kind} trained from a shard folder")
+        self._check_params()
+        self.classes_, self.class_names_ = np.arange(len(parts.class_names)), list(parts.class_names)
+        self.fingerprint_, sizes = parts.fingerprint, parts.part_sizes()
+        held_out = np.random.default_rng(self.seed).random(sum(sizes)) < self.validation_fraction
+        self._start_device()
+        first = parts.read_part(0)[0][~held_out[:sizes[0]]]
+        self.input_shape_, self.n_features_in_ = tuple(first.shape[1:]), first.shape[1]
+        self._start_module(self._prepare(first))
+        batches = functools.partial(PartBatches, parts.read_part, sizes, prepare=self._prepare)
+        self._train(batches(~held_out, self.batch_size, shuffle=True, seed=self.seed),
+                    batches(~held_out, EVAL_BATCH), batches(held_out, EVAL_BATCH), work_dir, resume, progress)
+        return self
+
+    def _start_device(self) -> None:
         self.device_ = pick_device(self.device)
         if self.bf16:
+            from veil.training import check_bf16
+
             check_bf16(self.device_)
-        (X, y), (X_val, y_val) = self._split(self._prepare(X), y, validation)
+
+    def _start_module(self, X: np.ndarray) -> None:
+        """The untrained network on its device, seeded, with what depends on the training data (`_on_built(X)`)."""
+        from veil.training import set_seed
+
         set_seed(self.seed)
         self.module_ = self._build().to(self.device_)
         self._on_built(X)
-        loader = shuffled_loader(X, y, batch_size=self.batch_size, seed=self.seed)
+
+    def _train(self, loader, train_eval, val_eval, work_dir, resume: bool, progress: bool) -> None:
+        """The Ignite run over `loader`'s batches, scored on `train_eval` and `val_eval` after every epoch."""
+        from veil.training import distribute, fit_engine, make_evaluator, make_trainer, restore_best, run_evaluator
+
         optim = self._optimizer(len(loader))
         trainer = make_trainer(self._step(distribute(self.module_), **optim), self.seed)
         val_evaluator, stopper, best = self._validation(trainer)
-        train_eval = shard_loader(X, y, batch_size=EVAL_BATCH)
-        val_eval = shard_loader(X_val, y_val, batch_size=EVAL_BATCH)
         train_evaluator = make_evaluator(self.module_, self.device_)
 
         def evaluate(epoch):

@@ -56,11 +56,26 @@ def choose_splits(split: str | None, available: list[str], where) -> list[str]:
 
 
 def read_tree(entries, split: str | None, where: str, resize: Resize | None = None) -> Raw:
-    """Build a labelled set from (relative posix path, bytes-loader) pairs.
+    """Build a labelled set from (relative posix path, bytes-loader) pairs (layouts: see `tree_layout`). Each image
+    is resized as it is decoded when `resize` is given; without it, images of several sizes are refused."""
+    loaders, labels, class_names = tree_layout(entries, split, where)
+    return Raw(decode_named(loaders, where, resize), labels, class_names)
+
+
+def decode_named(loaders, where: str, resize: Resize | None = None) -> np.ndarray:
+    """uint8 (N, H, W, 3) of (name, bytes-loader) pairs, each image resized as it is decoded when `resize` is given;
+    images of several sizes without it are refused, naming the sizes."""
+    fit = resize.image if resize is not None else (lambda pixels: pixels)
+    return stack_images([fit(decode_image(load(), f"{where}/{name}")) for name, load in loaders], where)
+
+
+def tree_layout(entries, split: str | None, where: str) -> tuple[list, np.ndarray | None, list[str]]:
+    """The images of (relative posix path, payload) pairs, in order, as (name, payload) pairs, with their labels
+    (None when unlabelled) and the class names, decoding nothing: `read_tree`, and the chunked reader of
+    `veil.data.stream`, which decodes a chunk at a time.
 
     Layouts: `file` (unlabelled), `class/file`, `split/class/file`; `split` keeps one top-level part (or several,
-    "train+test"); a split/class/file tree with several parts needs it. Each image is resized as it is decoded when
-    `resize` is given; without it, images of several sizes are refused.
+    "train+test"); a split/class/file tree with several parts needs it.
     """
     files = sorted((parts, load) for parts, load in ((_parts(name), load) for name, load in entries)
                    if parts and os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES
@@ -76,14 +91,13 @@ def read_tree(entries, split: str | None, where: str, resize: Resize | None = No
     depth = depths.pop()
     if depth > 3:
         raise VeilError("too deeply nested; expected file, class/file or split/class/file", where)
-    fit = resize.image if resize is not None else (lambda pixels: pixels)
-    pixels = stack_images([fit(decode_image(load(), f"{where}/{'/'.join(p)}")) for p, load in files], where)
+    named = [("/".join(p), load) for p, load in files]
     if depth == 1:
-        return Raw(pixels, None, [])
+        return named, None, []
     names = [p[-2] for p, _ in files]
     class_names = sorted(set(names))
     index = {name: i for i, name in enumerate(class_names)}
-    return Raw(pixels, np.array([index[n] for n in names], dtype=np.int64), class_names)
+    return named, np.array([index[n] for n in names], dtype=np.int64), class_names
 
 
 def _parts(name: str) -> tuple[str, ...]:

@@ -55,24 +55,31 @@ class ImageSet:
 
     def select_classes(self, classes) -> "ImageSet":
         """Keep the named (or numbered) classes, relabelled 0..k-1 in the order given."""
-        labels = self.require_labels()
-        wanted = [self._class_index(c) for c in classes]
-        if len(set(wanted)) != len(wanted):
-            raise VeilError(f"a class is named twice in {list(classes)}", self.source or None)
-        keep = np.isin(labels, wanted)
-        remap = np.full(len(self.class_names), -1, dtype=np.int64)
-        remap[wanted] = np.arange(len(wanted))
-        return ImageSet(self.images[keep], remap[labels[keep]], [self.class_names[i] for i in wanted], self.source)
+        keep, labels, names = select_labels(self.require_labels(), self.class_names, classes, self.source or None)
+        return ImageSet(self.images[keep], labels, names, self.source)
 
-    def _class_index(self, name) -> int:
-        if isinstance(name, (int, np.integer)) or (isinstance(name, str) and name.isdigit() and name not in self.class_names):
-            index = int(name)
-            if not 0 <= index < len(self.class_names):
-                raise VeilError(f"class number {index} out of range (0..{len(self.class_names) - 1})", self.source or None)
-            return index
-        if name not in self.class_names:
-            raise VeilError(f"unknown class {name!r}; classes are {', '.join(self.class_names)}", self.source or None)
-        return self.class_names.index(name)
+
+def select_labels(labels: np.ndarray, class_names: list[str], classes, where=None):
+    """(mask of the samples kept, their labels 0..k-1 in the order of `classes`, the k class names): the classes
+    named (or numbered) in `classes` of a set labelled `labels` over `class_names`."""
+    wanted = [_class_index(c, class_names, where) for c in classes]
+    if len(set(wanted)) != len(wanted):
+        raise VeilError(f"a class is named twice in {list(classes)}", where)
+    keep = np.isin(labels, wanted)
+    remap = np.full(len(class_names), -1, dtype=np.int64)
+    remap[wanted] = np.arange(len(wanted))
+    return keep, remap[labels[keep]], [class_names[i] for i in wanted]
+
+
+def _class_index(name, class_names: list[str], where) -> int:
+    if isinstance(name, (int, np.integer)) or (isinstance(name, str) and name.isdigit() and name not in class_names):
+        index = int(name)
+        if not 0 <= index < len(class_names):
+            raise VeilError(f"class number {index} out of range (0..{len(class_names) - 1})", where)
+        return index
+    if name not in class_names:
+        raise VeilError(f"unknown class {name!r}; classes are {', '.join(class_names)}", where)
+    return class_names.index(name)
 
 
 def to_float_images(pixels: np.ndarray) -> np.ndarray:

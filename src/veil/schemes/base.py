@@ -92,6 +92,9 @@ class Capabilities:
     #: `transform` takes uint8 pixels as decoded, with no float copy of the whole set: implied by `exact_uint8`, and
     #: declared by a masker that scales each batch itself (the NumPy AAE)
     takes_uint8: ClassVar[bool] = False
+    #: the masked images are made to be JPEG-compressed (encryption-then-compression): a sharded set
+    #: (`veil.shards`) stores them as JPEG unless asked for lossless PNG; other exact schemes are stored as PNG
+    jpeg_compressible: ClassVar[bool] = False
     #: what `transform` returns: "images" (same shape and layout as its input) or "vectors" (N, features)
     output: ClassVar[str] = "images"
     #: how the masking acts, for the attacks that exploit it (`veil.attacks`): "blocks" (keyed permutations and value
@@ -143,7 +146,8 @@ class Scheme(MaskingFunction):
     capabilities from here (`SHOWN`)."""
 
     #: the class attributes the estimator of this scheme takes over
-    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "output", "options", "shard_unit")
+    SHOWN: ClassVar[tuple[str, ...]] = ("keyed", "invertible", "exact_uint8", "jpeg_compressible", "output", "options",
+                                        "shard_unit")
 
     @classmethod
     def check(cls, **parameters) -> None:

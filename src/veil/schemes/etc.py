@@ -54,6 +54,7 @@ class EtC(KeyedScheme):
     default_block = 16
     allowed_blocks = (4, 8, 16)
     puzzle = "blocks"
+    jpeg_compressible = True
 
     def masked_meta(self, masked) -> dict:
         """The configuration, and the key space at the masked images' size (`key_space_bits`)."""
