@@ -587,8 +587,7 @@ def _attack_commands(sub) -> None:
     p.add_argument("--threat", required=True, help="threat model a, b or c (see above); base or public for "
                    "model-key")
     p.add_argument("--masked", help="the victim's masked set (.npz or shard folder); the scheme comes from it "
-                   "(required but for "
-                   "model-key)")
+                   "(required but for model-key)")
     p.add_argument("--victim", required=True, help="the victim's plain images, in the masked set's order (scoring "
                    "and threat c's pairs only)")
     p.add_argument("--victim-split", help="part of --victim to use (train/test)")
