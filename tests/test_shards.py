@@ -349,3 +349,28 @@ def test_the_default_chunk_holds_about_64_mib_of_pixels_in_multiples_of_128(tmp_
     for side, chunk in ((224, 384), (32, 4096)):
         images = square_folder(tmp_path / f"s{side}", [side], count=2)
         assert open_stream(str(images)).chunk_size == chunk
+
+
+def test_a_224px_folder_masks_unmasks_trains_a_convmixer_and_evaluates_from_shards(tmp_path, capsys):
+    """Issue 25's end-to-end check, from the CLI: a 224x224 folder to lossless EtC shards (block 16), back bit-exactly,
+    a ConvMixer with patch = block trained on the shards and scored on them; a mixed-size folder is refused."""
+    images = tmp_path / "images"
+    for i, pixels in enumerate(np.random.default_rng(4).integers(0, 256, (8, 224, 224, 3), dtype=np.uint8)):
+        (images / ("ant" if i % 2 else "bee")).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(images / ("ant" if i % 2 else "bee") / f"{i:03d}.png")
+    assert mask(images, tmp_path / "shards", "etc", "--lossless", "--chunk-size", "4") == 0
+    assert json.loads((tmp_path / "shards" / "manifest.json").read_text())["sample_shape"] == [3, 224, 224]
+    assert main(["--quiet", "unmask", "--masked", str(tmp_path / "shards"), "--key-env", "VEIL_TEST_KEY",
+                 "--out", str(tmp_path / "plain")]) == 0
+    for i, original in enumerate(sorted(images.rglob("*.png"))):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "plain" / f"{i:06d}.png")),
+                              np.asarray(Image.open(original)))
+    tiny = json.dumps({"dim": 8, "depth": 1, "kernel": 3, "patch": 16})
+    assert main(["--quiet", "train", "--masked", str(tmp_path / "shards"), "--model", "convmixer", "--epochs", "1",
+                 "--params", tiny, "--out", str(tmp_path / "model")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--masked", str(tmp_path / "shards")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    mixed = square_folder(tmp_path / "mixed", [224, 32], count=2)
+    assert mask(mixed, tmp_path / "refused", "etc") == 2
+    assert "224x224" in capsys.readouterr().err
