@@ -8,10 +8,12 @@ import re
 import pytest
 
 from conftest import REPO
+from veil.results import COPIED_TREE
 
 RESULTS = REPO / "results"
 META = ("command", "commit", "seed", "wall_s", "machine")
-COMMIT = re.compile(r"[0-9a-f]{40}(-dirty)?")
+#: a checkout's commit, or the one a tree copied to another machine (a GPU run) names
+COMMIT = re.compile(rf"[0-9a-f]{{40}}(-dirty|{re.escape(COPIED_TREE)})?")
 #: folders that `veil reproduce` writes whole: one call, one commit
 REPRODUCTIONS = {"paper": "reproduce all", "baselines": "reproduce tradeoff"}
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from veil.io.write import write_json
 
 _START = time.time()
+#: what a commit named by $VEIL_SOURCE_COMMIT carries after it in `meta.commit`
+COPIED_TREE = " (copied tree, VEIL_SOURCE_COMMIT)"
 
 
 @functools.cache
@@ -27,7 +29,7 @@ def git_commit() -> str:
     here = Path(__file__).resolve().parent
     exported = os.environ.get("VEIL_SOURCE_COMMIT", "").strip()
     if exported:
-        return f"{exported} (copied tree, VEIL_SOURCE_COMMIT)"
+        return exported + COPIED_TREE
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
