@@ -91,6 +91,7 @@ def _require(command: str, **options) -> None:
 
 @dataclass(frozen=True)
 class TrainMaskerRequest:
+    """`veil train-masker`: an AAE masker trained on the images of `source` (labels unused)."""
     source: ImageSource
     out: str
     limit: int | None = None
@@ -123,6 +124,7 @@ def train_masker(request: TrainMaskerRequest) -> str:
 
 @dataclass(frozen=True)
 class ExportEncoderRequest:
+    """`veil export-encoder`: a copy of a masker folder without its decoder."""
     masker: str
     out: str
     force: bool = False
@@ -139,6 +141,7 @@ def export_encoder(request: ExportEncoderRequest) -> str:
 
 @dataclass(frozen=True)
 class KeygenRequest:
+    """`veil keygen`: a new random secret in a new owner-only file."""
     out: str
     force: bool = False
 
@@ -214,7 +217,7 @@ def _mask_to_shards(r: MaskRequest) -> str:
 
 @dataclass(frozen=True)
 class UnmaskRequest:
-    """`source.data` None: no source images, so no reconstruction MSE."""
+    """`veil unmask`; `source.data` None: no source images, so no reconstruction MSE."""
     masked: str
     out: str
     source: ImageSource
@@ -239,6 +242,7 @@ def unmask(request: UnmaskRequest) -> str:
 
 @dataclass(frozen=True)
 class TrainRequest:
+    """`veil train`: a classifier of kind `model` trained on a masked set (`params` override its recipe)."""
     masked: str
     model: str
     out: str
@@ -271,6 +275,7 @@ def train(request: TrainRequest) -> str:
 
 @dataclass(frozen=True)
 class EvaluateRequest:
+    """`veil evaluate`: a trained classifier scored on a masked set."""
     model: str
     masked: str
     json: str | None = None
@@ -286,6 +291,7 @@ def evaluate(request: EvaluateRequest) -> str:
 
 @dataclass(frozen=True)
 class TransformModelRequest:
+    """`veil transform-model`: a plain ViT or ConvMixer turned into one for a keyed scheme's images."""
     model: str
     out: str
     method: str
@@ -305,6 +311,7 @@ def transform_model(request: TransformModelRequest) -> str:
 
 @dataclass(frozen=True)
 class ServeRequest:
+    """`veil serve`: the HTTP prediction service of one model folder."""
     model: str
     max_batch: int
     max_body_mb: int
@@ -388,6 +395,7 @@ REPORTS = {"privacy": "every scheme attacked under every threat model, beside th
 
 @dataclass(frozen=True)
 class ReportRequest:
+    """`veil report NAME` (`REPORTS`): privacy needs `out`, privacy-table `report`."""
     name: str
     out: str | None = None
     report: str | None = None
@@ -421,6 +429,7 @@ def report(request: ReportRequest) -> str:
 
 @dataclass(frozen=True)
 class RecommendRequest:
+    """`veil recommend`: the schemes on a threat model's front that meet the constraints given."""
     report: str
     threat: str
     min_utility: float | None = None
@@ -440,6 +449,7 @@ def recommend(request: RecommendRequest) -> str:
 
 @dataclass(frozen=True)
 class CompressReportRequest:
+    """`veil compress-report`: JPEG and PNG sizes, plain and under each keyed scheme."""
     source: ImageSource
     out: str
     key: KeySource = KeySource()
@@ -462,6 +472,7 @@ def compress_report(request: CompressReportRequest) -> str:
 
 @dataclass(frozen=True)
 class BenchRequest:
+    """`veil bench NAME`: each benchmark takes those of the options it needs."""
     what: str
     json: str
     source: ImageSource
@@ -488,6 +499,7 @@ def bench(request: BenchRequest) -> str:
 
 @dataclass(frozen=True)
 class DemoRequest:
+    """`veil demo`: the whole pipeline on scikit-learn's digits."""
     out: str
     seed: int = 0
     force: bool = False
@@ -507,7 +519,7 @@ def demo(request: DemoRequest) -> str:
 
 @dataclass(frozen=True)
 class ReproduceRequest:
-    """`name` "list", or `parts` "list": the parts of every protocol (or of `name`) instead of a run."""
+    """`veil reproduce`; `name` "list", or `parts` "list": the parts of every protocol (or of `name`), not a run."""
     name: str
     out: str | None = None
     quick: bool = False
