@@ -118,11 +118,11 @@ def _force_arg(parser, what: str = "the output", folder: bool = False):
         if folder else ""))
 
 
-def _images(args, spec: str | None = None, split: str | None = None) -> ImageSource:
-    """--data (or `spec`, `split`) with --classes, --size and --resize, as the commands that take them have them."""
-    return ImageSource(args.data if spec is None else spec, split=args.split if spec is None else split,
-                       classes=getattr(args, "classes", None), size=getattr(args, "size", None),
-                       resize=getattr(args, "resize", None))
+def _images(args, data: str = "data", split: str = "split") -> ImageSource:
+    """The images named by the options `data` and `split` (--data, --split; --victim, --victim-split, ...), with
+    --classes, --size and --resize where the command has them."""
+    return ImageSource(getattr(args, data), split=getattr(args, split), classes=getattr(args, "classes", None),
+                       size=getattr(args, "size", None), resize=getattr(args, "resize", None))
 
 
 def _key(args) -> KeySource:
@@ -184,8 +184,8 @@ def cmd_serve(args):
 
 def cmd_attack(args):
     _print(commands.attack(AttackRequest(
-        args.method, args.threat, _images(args, spec=args.victim, split=args.victim_split),
-        _images(args, spec=args.public, split=args.public_split), masked=args.masked, out=args.out,
+        args.method, args.threat, _images(args, "victim", "victim_split"), _images(args, "public", "public_split"),
+        masked=args.masked, out=args.out,
         masker=args.masker, key=_key(args), pairs=args.pairs, train_images=args.train_images, epochs=args.epochs,
         quick=args.quick, seed=args.seed, force=args.force, progress=not args.quiet, model=args.model,
         base=args.base, json=args.json)))

@@ -506,7 +506,7 @@ class DemoRequest:
 
 
 def demo(request: DemoRequest) -> str:
-    from veil.experiments.demo import run_demo
+    from veil.experiments.lis2021.demo import run_demo
 
     figures = run_demo(request.out, seed=request.seed, force=request.force)
     lines = [f"\n{'model':<10}{'accuracy':>10}{'precision':>11}{'recall':>9}"]
