@@ -375,3 +375,13 @@ def test_the_attackers_own_aae_follows_the_recipe_the_masked_set_records():
     assert recipe == {"channels": 8, "batch_size": 16, "schedule": "constant", "gauss_dim": 384}
     bare = MaskedSet(vectors, None, [], "aae", "aae:x", {})
     assert victim_recipe(Knowledge("a", bare, ImageSet(np.zeros((1, 3, 32, 32), np.float32)))) == {"gauss_dim": 384}
+
+
+def test_every_attack_requires_only_declared_capabilities():
+    """`Attack.unmet` reads each requirement as a capability flag with no default: a name no masker declares
+    (`veil.schemes.base.Capabilities`) would be a typo that silently never matched."""
+    from veil.schemes.base import Capabilities
+
+    undeclared = {f"{name}: {flag}" for name in ATTACKS.names() for threat in ATTACKS.get(name).threats
+                  for flag in ATTACKS.get(name).requirements(threat) if not hasattr(Capabilities, flag)}
+    assert undeclared == set()

@@ -1,6 +1,6 @@
 import json
 
-from veil.experiments.demo import run_demo
+from veil.experiments.lis2021.demo import run_demo
 
 
 def test_demo_writes_results_and_figure(tmp_path):

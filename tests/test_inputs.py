@@ -398,3 +398,20 @@ def test_exact_unmask_prints_no_warning(keyed_set, tmp_path, capsys):
                              "--out", tmp_path / "r")
     assert code == 0 and err == "", err
     assert "reconstruction_mse   0.0000" in out and "psnr                 100.0000" in out
+
+
+@pytest.mark.parametrize("out", ["o.npz", "shards"])
+def test_a_link_in_an_archive_is_refused_alike_whole_and_streamed(tmp_path, capsys, out):
+    """The .npz reads the archive whole (`veil.data.formats`), a shard folder streams it (`veil.data.stream`): one
+    member check serves both, naming the kind of member."""
+    archive = tmp_path / "set.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in ("cat/0.png", "dog/1.png"):
+            info = tarfile.TarInfo(name)
+            info.size = len(data := png_bytes())
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("dog/2.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "1.png"
+        tar.addfile(link)
+    refused(capsys, mask_args(archive, tmp_path / out), "dog/2.png", "is a symlink; archives holding links or "
+            "special files are refused", out=tmp_path / out)

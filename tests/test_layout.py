@@ -86,7 +86,7 @@ def test_the_schemes_never_import_the_maskers_or_anything_above():
 #: share a layer; the modules named in no layer (veil.workflows, veil.masked, ...) are glue and are not ranked.
 LAYERS = (("veil.errors", "veil.io", "veil.keys", "veil.registry"), ("veil.data",),
           ("veil.schemes", "veil.maskers", "veil.models"), ("veil.classifiers",), ("veil.attacks",),
-          ("veil.experiments",), ("veil.serve",), ("veil.cli",))
+          ("veil.experiments",), ("veil.serve",), ("veil.commands",), ("veil.cli",))
 
 
 def in_package(module: str, package: str) -> bool:
@@ -162,3 +162,57 @@ def test_no_scheme_name_is_written_outside_its_module():
 def test_the_scheme_name_check_finds_a_name_written_elsewhere():
     assert scheme_name_literals("veil.workflows", "if method == 'etc':\n    pass\n") == ["veil.workflows:1 'etc'"]
     assert scheme_name_literals("veil.schemes.etc", "@register_scheme('etc')\nclass EtC: ...\n") == []
+
+
+def veil_names(tree: ast.Module) -> dict[str, str]:
+    """Name bound by an import from veil, anywhere in the module -> the module it comes from."""
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("veil"):
+            names |= {alias.asname or alias.name: node.module for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {(alias.asname or alias.name).split(".")[0]: alias.name for alias in node.names
+                      if alias.name.startswith("veil")}
+    return names
+
+
+def command_library_calls(source: str) -> dict[str, list[str]]:
+    """`cmd_*` function of a CLI module -> the veil library calls it makes, through the module's own helpers too.
+    Building a request (a class of `veil.commands`) is not a call into the library: it only holds the arguments."""
+    tree = ast.parse(source)
+    imported = veil_names(tree)
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+    def is_request(name: str) -> bool:
+        return imported.get(name) == "veil.commands" and name[:1].isupper()
+
+    def calls(function: ast.FunctionDef, seen: frozenset) -> list[str]:
+        found = []
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in imported:
+                found.append(f"{func.value.id}.{func.attr}")
+            elif isinstance(func, ast.Name) and func.id in imported and not is_request(func.id):
+                found.append(func.id)
+            elif isinstance(func, ast.Name) and func.id in functions and func.id not in seen:
+                found += calls(functions[func.id], seen | {func.id})
+        return found
+
+    return {name: calls(node, frozenset({name})) for name, node in functions.items() if name.startswith("cmd_")}
+
+
+def test_each_command_calls_one_library_function():
+    """cli.py parses, builds the command's request, calls the command's one door (`veil.commands`) and prints."""
+    calls = command_library_calls((SRC / "veil" / "cli.py").read_text())
+    assert len(calls) >= 14
+    assert {name: found for name, found in calls.items() if len(found) != 1} == {}
+
+
+def test_the_door_check_sees_a_second_call_through_a_helper():
+    source = ("from veil.commands import MaskRequest\nfrom veil.data import load\nfrom veil import workflows\n"
+              "def _data(args):\n    return load(args.data)\n"
+              "def cmd_mask(args):\n    print(workflows.mask(MaskRequest(_data(args))))\n"
+              "def cmd_keygen(args):\n    from veil.keyfiles import write_new_key\n    write_new_key(args.out)\n")
+    assert command_library_calls(source) == {"cmd_mask": ["workflows.mask", "load"], "cmd_keygen": ["write_new_key"]}

@@ -1,22 +1,22 @@
-"""The `veil` command: parses arguments, calls the library, prints. Errors: one line, exit code 2."""
+"""The `veil` command: parses arguments into a request, calls the command's one door (`veil.commands`), prints.
+Errors: one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 
-from veil import __version__, defaults
+from veil import __version__, commands, defaults
+from veil.commands import (REPORTS, AttackRequest, BenchRequest, CompressReportRequest, DemoRequest,
+                           EvaluateRequest, ExportEncoderRequest, ImageSource, KeygenRequest, KeySource, MaskRequest,
+                           RecommendRequest, ReportRequest, ReproduceRequest, ServeRequest, TrainMaskerRequest,
+                           TrainRequest, TransformModelRequest, UnmaskRequest)
 from veil.distributed import launch_rank
 from veil.errors import VeilError
 from veil.registry import ATTACKS, BENCHMARKS, CLASSIFIERS, MASKERS, PROTOCOLS, SCHEMES
 from veil import threads  # imported at start: the window of its idle-core measurement opens here
 
-#: `veil report NAME`: the reports there are, and what each one is
-REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps",
-           "privacy-table": "README's table of what each scheme protects against, from a privacy report's "
-                            "privacy.json (--report; --readme rewrites that file's marked block)"}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -118,270 +118,112 @@ def _force_arg(parser, what: str = "the output", folder: bool = False):
         if folder else ""))
 
 
-def _load_data(args, require_labels=True, limit: int | None = None, pixels: bool = False, spec: str | None = None,
-               split: str | None = None):
-    """The one way a command loads images: --data (or `spec`, `split`) with --classes, --size and --resize."""
-    from veil.data import load
-
-    size, resize = getattr(args, "size", None), getattr(args, "resize", None)
-    if resize is not None and size is None:
-        raise VeilError("--resize needs --size (the size to fit the images to)")
-    return load(args.data if spec is None else spec, split=args.split if spec is None else split,
-                classes=_class_names(args), require_labels=require_labels, limit=limit, pixels=pixels, size=size,
-                resize=resize or "squash")
+def _images(args, data: str = "data", split: str = "split") -> ImageSource:
+    """The images named by the options `data` and `split` (--data, --split; --victim, --victim-split, ...), with
+    --classes, --size and --resize where the command has them."""
+    return ImageSource(getattr(args, data), split=getattr(args, split), classes=getattr(args, "classes", None),
+                       size=getattr(args, "size", None), resize=getattr(args, "resize", None))
 
 
-def _class_names(args) -> list[str] | None:
-    """--classes as a list of names (or numbers); None keeps every class."""
-    classes = getattr(args, "classes", None)
-    return [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+def _key(args) -> KeySource:
+    return KeySource(args.key_file, args.key_env, insecure_permissions=args.insecure_key_permissions)
 
 
-def _print_figures(figures: dict) -> None:
-    width = max((len(k) for k in figures), default=0)
-    for name, value in figures.items():
-        print(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}")
+def _print(text: str) -> None:
+    print(text, end="")
 
 
 def cmd_train_masker(args):
-    from veil.workflows import train_masker
-
-    data = _load_data(args, require_labels=False, limit=args.limit)
-    masker = train_masker(data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                          resume=args.resume, device=args.device, force=args.force, progress=not args.quiet,
-                          preset=args.preset, nproc=args.nproc, bf16=args.bf16)
-    if masker is None:  # a torchrun process other than rank 0
-        return
-    _print_figures(masker.report_)
-    print(f"masker saved to {args.out}: keep the whole folder with the data owner (the decoder is the private key, "
-          "and anyone holding the encoder can train a decoder from public images)")
+    _print(commands.train_masker(TrainMaskerRequest(
+        _images(args), args.out, limit=args.limit, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        resume=args.resume, device=args.device, force=args.force, progress=not args.quiet, preset=args.preset,
+        nproc=args.nproc, bf16=args.bf16)))
 
 
 def cmd_export_encoder(args):
-    from veil.workflows import export_encoder
-
-    export_encoder(args.masker, args.out, force=args.force)
-    print(f"encoder only (no decoder) written to {args.out}. It is not safe to publish: anyone holding it can train a "
-          "decoder from public images (veil attack --method itn --threat b; results/privacy). Keep it on the data "
-          "owner's own masking machines.")
-
-
-def _secret(args):
-    """The secret named by --key-file / --key-env, or None when neither is given."""
-    from veil.keyfiles import read_secret
-
-    if args.key_file is None and args.key_env is None:
-        return None
-    return read_secret(args.key_file, args.key_env, insecure_permissions=args.insecure_key_permissions)
-
-
-def cmd_mask(args):
-    from veil.shards import is_shard_output
-
-    if is_shard_output(args.out, args.shards):
-        return _mask_to_shards(args)
-    if args.resume or args.lossless or args.jpeg_quality or args.chunk_size:
-        raise VeilError("mask: --resume, --lossless, --jpeg-quality and --chunk-size are for a shard folder "
-                        "(--out DIR or --shards), not an .npz")
-    from veil.maskers.masking import masks_pixels
-    from veil.workflows import mask
-
-    data = _load_data(args, require_labels=False, limit=args.limit, pixels=masks_pixels(args.method))
-    masked = mask(data, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
-                  force=args.force, nproc=args.nproc, block=args.block, kernel=args.kernel, seed=args.seed)
-    if masked is None:  # a torchrun process other than rank 0
-        return
-    _print_figures(masked.meta.get("latent_conformity", {}))
-    print(f"{len(masked)} images masked -> {args.out} ({masked.data.shape[1:]} per image, {masked.fingerprint[:24]})")
-
-
-def _mask_to_shards(args):
-    from veil.data.stream import open_stream
-    from veil.workflows import mask_stream
-
-    if args.resize is not None and args.size is None:
-        raise VeilError("--resize needs --size (the size to fit the images to)")
-    stream = open_stream(args.data, split=args.split, classes=_class_names(args), require_labels=False,
-                         limit=args.limit, chunk_size=args.chunk_size, size=args.size,
-                         resize=args.resize or "squash")
-    manifest = mask_stream(stream, args.out, method=args.method, masker_dir=args.masker, secret=_secret(args),
-                           force=args.force, resume=args.resume, nproc=args.nproc, lossless=args.lossless,
-                           jpeg_quality=args.jpeg_quality, progress=not args.quiet, block=args.block,
-                           kernel=args.kernel, seed=args.seed)
-    _print_figures(manifest["meta"].get("latent_conformity", {}))  # of the first shard
-    storage = manifest["storage"]
-    stored = f"{storage['ext']}" + (f" quality {storage['quality']}, lossy" if storage["lossy"] else "")
-    print(f"{manifest['count']} images masked -> {args.out} ({len(manifest['shards'])} shards, "
-          f"{tuple(manifest['sample_shape'])} per image as {stored}, {manifest['fingerprint'][:24]})")
-
-
-def cmd_unmask(args):
-    from veil.workflows import unmask
-
-    data = _load_data(args, require_labels=False) if args.data else None
-    figures = unmask(args.masked, args.out, masker_dir=args.masker, secret=_secret(args), data=data,
-                     limit=args.limit, force=args.force)
-    _print_figures(figures)
-    print(f"reconstructions written to {args.out}")
-
-
-def cmd_train(args):
-    from veil.shards import open_masked
-    from veil.workflows import train_classifier
-
-    masked = open_masked(args.masked)
-    estimator = train_classifier(masked, args.model, args.out, seed=args.seed, resume=args.resume, force=args.force,
-                                 epochs=args.epochs, limit=args.limit, preset=args.preset, progress=not args.quiet,
-                                 nproc=args.nproc, bf16=args.bf16, **(args.params or {}))
-    if estimator is None:  # a torchrun process other than rank 0
-        return
-    n = len(masked) if args.limit is None else min(args.limit, len(masked))
-    print(f"{estimator.kind} model trained on {n} masked samples -> {args.out}")
-
-
-def cmd_evaluate(args):
-    from veil.workflows import evaluate
-
-    _print_figures(evaluate(args.model, args.masked, json_file=args.json, force=args.force))
-
-
-def cmd_transform_model(args):
-    from veil.classifiers.transform import transform_model
-
-    model = transform_model(args.model, args.out, args.method, _secret(args), block=args.block, force=args.force)
-    print(f"{model.kind} transformed for {args.method} images (block {model.key_transform_['block']}) -> {args.out}; "
-          "this folder is secret-bearing: the key can be read off its weights with the plain model")
-
-
-def cmd_serve(args):
-    from veil.serve import run
-
-    run(args.model, host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
-        max_body=args.max_body_mb * 1_000_000)
-
-
-def _require(args, command: str, *names: str) -> None:
-    """Options that one form of a command needs (argparse's own message, for options it cannot require alone)."""
-    missing = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is None]
-    if missing:
-        raise VeilError(f"{command}: the following arguments are required: {', '.join(missing)}")
-
-
-def cmd_attack(args):
-    if args.method == "model-key":
-        cmd_attack_model(args)
-        return
-    from veil.attacks import Budget
-    from veil.attacks.run import attack_files
-
-    _require(args, "attack", "masked", "public", "out")
-
-    budget = Budget.quick() if args.quick else Budget()
-    overrides = {"train_images": args.train_images, "epochs": args.epochs}
-    budget = replace(budget, **{k: v for k, v in overrides.items() if v is not None})
-    victim = _load_data(args, spec=args.victim, split=args.victim_split)
-    public = _load_data(args, require_labels=False, spec=args.public, split=args.public_split)
-    secret = _secret(args)
-    figures = attack_files(args.method, args.threat, args.masked, victim, public, args.out, masker_dir=args.masker,
-                           secret=secret, pairs=args.pairs, seed=args.seed, budget=budget, force=args.force,
-                           progress=not args.quiet)
-    _print_figures(figures)
-    print(f"attack.json and grid.png written to {args.out}")
-
-
-def cmd_report(args):
-    from veil.experiments.privacy.protocol import run
-    from veil.experiments.privacy.verdicts import write_privacy_table
-
-    needed = "--report" if args.name == "privacy-table" else "--out"
-    if getattr(args, needed.removeprefix("--")) is None:
-        raise VeilError(f"report {args.name}: the following arguments are required: {needed}")
-    if args.name == "privacy-table":
-        print(write_privacy_table(args.report, args.readme), end="")
-        if args.readme:
-            print(f"the privacy-table block of {args.readme} rewritten")
-        return
-    figures = run(args.out, quick=args.quick, seed=args.seed, data=args.data, masker=args.masker, work=args.work,
-                  schemes=args.schemes, assemble_only=args.assemble, skip=args.skip, force=args.force)
-    print(f"{len(figures)} figures; privacy.json, report.md and plots written to {args.out}")
-
-
-def cmd_recommend(args):
-    from veil.experiments.privacy.verdicts import recommend
-
-    print(recommend(args.report, args.threat, args.min_utility, args.max_ssim, args.max_leakage))
-
-
-def cmd_demo(args):
-    from veil.experiments.demo import run_demo
-
-    figures = run_demo(args.out, seed=args.seed, force=args.force)
-    print(f"\n{'model':<10}{'accuracy':>10}{'precision':>11}{'recall':>9}")
-    for name in [key.removesuffix("_accuracy") for key in figures if key.endswith("_accuracy")]:
-        print(f"{name:<10}{figures[f'{name}_accuracy']:>10.3f}{figures[f'{name}_precision']:>11.3f}"
-              f"{figures[f'{name}_recall']:>9.3f}")
-    print(f"reconstruction MSE (matching decoder): {figures['reconstruction_mse']:.4f}")
-    print(f"results.json and fig1_masked_examples.png written to {args.out}")
-
-
-def cmd_compress_report(args):
-    from veil.experiments.kiya2022.compress import compress_report
-    from veil.keyfiles import experiment_secret
-
-    data = _load_data(args, require_labels=False)
-    secret = _secret(args) or experiment_secret(args.seed)
-    _print_figures(compress_report(data, args.out, secret, seed=args.seed, force=args.force, split=args.split,
-                                   classes=args.classes))
-    print(f"compress.json and compress.md written to {args.out}")
-
-
-def cmd_bench(args):
-    from veil.experiments.bench import run_benchmark
-
-    figures = run_benchmark(args.what, args.json, data=args.data, split=args.split, classes=_class_names(args),
-                            limit=args.limit, repeats=args.repeats, params=args.params, seed=args.seed,
-                            masker_dir=args.masker, model_dir=args.model, duration_s=args.duration,
-                            progress=not args.quiet, force=args.force)
-    _print_figures(figures)
-    print(f"written to {args.json}")
+    _print(commands.export_encoder(ExportEncoderRequest(args.masker, args.out, force=args.force)))
 
 
 def cmd_keygen(args):
-    from veil.keyfiles import write_new_key
+    _print(commands.keygen(KeygenRequest(args.out, force=args.force)))
 
-    print(f"new secret key written to {write_new_key(args.out, force=args.force)} (mode 0600; keep it private, "
-          "back it up)")
+
+def cmd_mask(args):
+    _print(commands.mask(MaskRequest(
+        _images(args), args.out, method=args.method, masker=args.masker, key=_key(args), limit=args.limit,
+        block=args.block, kernel=args.kernel, seed=args.seed, force=args.force, nproc=args.nproc, shards=args.shards,
+        chunk_size=args.chunk_size, resume=args.resume, lossless=args.lossless, jpeg_quality=args.jpeg_quality,
+        progress=not args.quiet)))
+
+
+def cmd_unmask(args):
+    _print(commands.unmask(UnmaskRequest(args.masked, args.out, _images(args), masker=args.masker, key=_key(args),
+                                         limit=args.limit, force=args.force)))
+
+
+def cmd_train(args):
+    _print(commands.train(TrainRequest(
+        args.masked, args.model, args.out, seed=args.seed, epochs=args.epochs, params=args.params,
+        preset=args.preset, limit=args.limit, resume=args.resume, force=args.force, progress=not args.quiet,
+        nproc=args.nproc, bf16=args.bf16)))
+
+
+def cmd_evaluate(args):
+    _print(commands.evaluate(EvaluateRequest(args.model, args.masked, json=args.json, force=args.force)))
+
+
+def cmd_transform_model(args):
+    _print(commands.transform_model(TransformModelRequest(args.model, args.out, args.method, _key(args),
+                                                          block=args.block, force=args.force)))
+
+
+def cmd_serve(args):
+    _print(commands.serve(ServeRequest(args.model, args.max_batch, args.max_body_mb, host=args.host, port=args.port,
+                                       workers=args.workers)))
+
+
+def cmd_attack(args):
+    _print(commands.attack(AttackRequest(
+        args.method, args.threat, _images(args, "victim", "victim_split"), _images(args, "public", "public_split"),
+        masked=args.masked, out=args.out,
+        masker=args.masker, key=_key(args), pairs=args.pairs, train_images=args.train_images, epochs=args.epochs,
+        quick=args.quick, seed=args.seed, force=args.force, progress=not args.quiet, model=args.model,
+        base=args.base, json=args.json)))
+
+
+def cmd_report(args):
+    _print(commands.report(ReportRequest(
+        args.name, out=args.out, report=args.report, readme=args.readme, data=args.data, masker=args.masker,
+        work=args.work, schemes=args.schemes, skip=args.skip, assemble=args.assemble, quick=args.quick,
+        seed=args.seed, force=args.force)))
+
+
+def cmd_recommend(args):
+    _print(commands.recommend(RecommendRequest(args.report, args.threat, min_utility=args.min_utility,
+                                               max_ssim=args.max_ssim, max_leakage=args.max_leakage)))
+
+
+def cmd_demo(args):
+    _print(commands.demo(DemoRequest(args.out, seed=args.seed, force=args.force)))
+
+
+def cmd_compress_report(args):
+    _print(commands.compress_report(CompressReportRequest(_images(args), args.out, key=_key(args), seed=args.seed,
+                                                          force=args.force)))
+
+
+def cmd_bench(args):
+    _print(commands.bench(BenchRequest(
+        args.what, args.json, _images(args), limit=args.limit, repeats=args.repeats, params=args.params,
+        seed=args.seed, masker=args.masker, model=args.model, duration=args.duration, progress=not args.quiet,
+        force=args.force)))
 
 
 def cmd_reproduce(args):
-    from veil.experiments import protocol_parts, run_protocol
-
-    if args.name == "list" or args.parts == "list":
-        for name in [args.name] if args.name != "list" else PROTOCOLS.names():
-            print(f"{name:<10} parts: {', '.join(protocol_parts(name))}")
-        return
-    if args.out is None:
-        raise VeilError("reproduce: the following arguments are required: --out")
-    options = {k: v for k, v in {"masker": args.masker, "data": args.data, "mnist": args.mnist,
-                                 "work": args.work, "parts": args.parts, "jobs": args.jobs,
-                                 "budget": args.budget, "seeds": args.seeds, "epochs": args.epochs,
-                                 "size": args.size, "resize": args.resize}.items() if v is not None}
-    figures = run_protocol(args.name, args.out, force=args.force, quick=args.quick, seed=args.seed, **options)
-    _print_figures(figures)
-    print(f"report and JSON written to {args.out}")
-
-
-def cmd_attack_model(args):
-    """`veil attack --method model-key`: read the key off a key-transformed model."""
-    from veil.attacks.model_key import model_key_files
-    from veil.data import load
-
-    _require(args, "attack --method model-key", "model", "base", "json")
-    victim = load(args.victim, split=args.victim_split, require_labels=False, pixels=True)
-    figures = model_key_files(args.model, args.base, args.threat, victim, _secret(args), args.json, seed=args.seed,
-                              force=args.force)
-    _print_figures(figures)
-    print(f"figures written to {args.json}")
+    _print(commands.reproduce(ReproduceRequest(
+        args.name, out=args.out, quick=args.quick, seed=args.seed, force=args.force, masker=args.masker,
+        data=args.data, mnist=args.mnist, work=args.work, parts=args.parts, jobs=args.jobs, budget=args.budget,
+        seeds=args.seeds, epochs=args.epochs, size=args.size, resize=args.resize)))
 
 
 def _nproc_arg(parser, batch: str, only: str = ""):

@@ -1,6 +1,7 @@
-"""The library functions behind each `veil` command: load, mask, train, evaluate, unmask.
+"""The library functions behind the masking and classifier commands: mask, train, evaluate, unmask.
 
-The CLI only parses arguments and prints; everything it does is reachable from here.
+Each `veil` command reaches them through its one door in `veil.commands`, which loads the images and reads the
+secret; the CLI only parses arguments and prints.
 """
 from __future__ import annotations
 

@@ -160,7 +160,7 @@ class Attack(ABC):
         missing = []
         for name, accepted in cls.requirements(threat).items():
             accepted = accepted if isinstance(accepted, tuple) else (accepted,)
-            if getattr(capabilities, name, None) not in accepted:
+            if getattr(capabilities, name) not in accepted:  # a flag every masker declares (`Capabilities`)
                 missing.append(f"{name}={'/'.join(map(str, accepted))}")
         return missing
 

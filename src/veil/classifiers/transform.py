@@ -172,7 +172,7 @@ def transform_classifier(model: ImageClassifier, scheme) -> ImageClassifier:
     if model.fingerprint_:
         raise VeilError(f"the model was trained on masked data ({model.fingerprint_[:20]}...); transform-model "
                         "starts from a model trained on plain images")
-    if getattr(scheme, "structure", None) != "blocks" or not scheme.keyed:
+    if scheme.structure != "blocks" or not scheme.keyed:
         raise VeilError(f"{scheme.method} is not a keyed block scheme; transform-model takes a key for one")
     check_patch(model.module_.network, scheme.block)
     shape = channels_first_shape(model.input_shape_)

@@ -251,18 +251,23 @@ def _checksums_match(data: bytes, offsets: list[int]) -> bool:
 
 
 def _tar_entries(handle, path: Path) -> list:
-    entries = []
     with tarfile.open(fileobj=handle, mode="r:*") as archive:
-        for member in archive:
-            _check_member(member.name, path)
-            if member.isdir():
-                continue
-            if not member.isfile():
-                kind = "hard link" if member.islnk() else _kind_name(_TAR_KINDS.get(member.type, 0))
-                raise VeilError(f"member {member.name!r} is a {kind}; archives holding links or special files are "
-                                "refused", path)
-            entries.append((member.name, _constant(archive.extractfile(member).read())))
-    return entries
+        return [(member.name, _constant(archive.extractfile(member).read())) for member in tar_files(archive, path)]
+
+
+def tar_files(archive: tarfile.TarFile, path: Path):
+    """The regular files of an open tar archive, in order, each name checked (`_check_member`); folders are passed
+    over, and a link or special file is refused. The one check of both readers: whole (here) and streamed
+    (`veil.data.stream`)."""
+    for member in archive:
+        _check_member(member.name, path)
+        if member.isdir():
+            continue
+        if not member.isfile():
+            kind = "hard link" if member.islnk() else _kind_name(_TAR_KINDS.get(member.type, 0))
+            raise VeilError(f"member {member.name!r} is a {kind}; archives holding links or special files are "
+                            "refused", path)
+        yield member
 
 
 _TAR_KINDS = {tarfile.SYMTYPE: stat.S_IFLNK, tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK,

@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from veil.data.convert import Resize
-from veil.data.formats import ARCHIVE_SUFFIXES, _check_member, decode_named, list_files, tree_layout
+from veil.data.formats import ARCHIVE_SUFFIXES, _check_member, decode_named, list_files, tar_files, tree_layout
 from veil.data.imageset import ImageSet, select_labels, to_float_images, to_pixel_images
 from veil.data.load import load
 from veil.errors import VeilError
@@ -251,11 +251,6 @@ def _zip_members(handle, path: Path):
 
 def _tar_members(handle, path: Path):
     with tarfile.open(fileobj=handle, mode="r|*") as archive:
-        for member in archive:
-            _check_member(member.name, path)
-            if member.isdir():
-                continue
-            if not member.isfile():
-                raise VeilError(f"member {member.name!r} is a link or special file; refused", path)
+        for member in tar_files(archive, path):
             data = archive.extractfile(member)
             yield member.name, data.read

@@ -114,6 +114,10 @@ class AAEMasker(AAECapabilities, Masker):
         """The training configuration (every parameter but the device), as saved in the manifest."""
         return AAEConfig(**{name: getattr(self, name) for name in AAEConfig.__dataclass_fields__})
 
+    @property
+    def recorded_config(self) -> dict:
+        return asdict(self.config)
+
     # the fitted networks, also under their pre-estimator names (None when absent: a decoder is not always loaded)
     encoder = property(lambda self: getattr(self, "encoder_", None), lambda self, net: setattr(self, "encoder_", net))
     decoder = property(lambda self: getattr(self, "decoder_", None), lambda self, net: setattr(self, "decoder_", net))
@@ -306,7 +310,7 @@ class AAEMasker(AAECapabilities, Masker):
         if include_decoder:
             _save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
-        write_manifest(directory, self.method, asdict(self.config), files, fingerprint=self.fingerprint,
+        write_manifest(directory, self.method, self.recorded_config, files, fingerprint=self.fingerprint,
                        seed=self.config.seed, training_data=self.training_data_,
                        secret_files=[name for name in files if name in self.secret_files], report=self.report_,
                        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

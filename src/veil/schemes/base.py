@@ -132,6 +132,12 @@ class MaskingFunction(Capabilities, ABC):
         return {}
 
     @property
+    def recorded_config(self) -> dict:
+        """`config` as a manifest or a results file records it, a dict whatever type `config` has (the AAE's is
+        its training recipe, `AAEConfig`)."""
+        return self.config
+
+    @property
     @abstractmethod
     def fingerprint(self) -> str:
         """One-way identifier of the masking function, stored with masked data."""

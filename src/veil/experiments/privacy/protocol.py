@@ -338,7 +338,7 @@ class PrivacyContext:
         spread = 1.5 * (q3 - q1)
         box = {"q1": q1, "med": median, "q3": q3, "mean": float(ssim.mean()),
                "whislo": float(ssim[ssim >= q1 - spread].min()), "whishi": float(ssim[ssim <= q3 + spread].max())}
-        recipe = masker.config if isinstance(masker.config, dict) else asdict(masker.config)
+        recipe = masker.recorded_config
         config = {**outcome.config, "scheme_name": scheme, "victim_seed": victim_seed, "victim_masker": recipe}
         write_results(path, outcome.figures, seed=self.seed, wall_s=outcome.config["attack_s"], config=config,
                       details={**outcome.details, **search.record()}, ssim_box=box)
