@@ -11,7 +11,7 @@ from veil import __version__, commands, defaults
 from veil.commands import (REPORTS, AttackRequest, BenchRequest, CompressReportRequest, DemoRequest,
                            EvaluateRequest, ExportEncoderRequest, ImageSource, KeygenRequest, KeySource, MaskRequest,
                            RecommendRequest, ReportRequest, ReproduceRequest, ServeRequest, TrainMaskerRequest,
-                           TrainRequest, TransformModelRequest, UnmaskRequest)
+                           TrainRequest, TrainingRun, TransformModelRequest, UnmaskRequest)
 from veil.distributed import launch_rank
 from veil.errors import VeilError
 from veil.registry import ATTACKS, BENCHMARKS, CLASSIFIERS, MASKERS, PROTOCOLS, SCHEMES
@@ -134,10 +134,8 @@ def _print(text: str) -> None:
 
 
 def cmd_train_masker(args):
-    _print(commands.train_masker(TrainMaskerRequest(
-        _images(args), args.out, limit=args.limit, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-        resume=args.resume, device=args.device, force=args.force, progress=not args.quiet, preset=args.preset,
-        nproc=args.nproc, bf16=args.bf16)))
+    _print(commands.train_masker(TrainMaskerRequest(_images(args), args.out, _training_run(args),
+                                                    batch_size=args.batch_size, device=args.device)))
 
 
 def cmd_export_encoder(args):
@@ -162,10 +160,12 @@ def cmd_unmask(args):
 
 
 def cmd_train(args):
-    _print(commands.train(TrainRequest(
-        args.masked, args.model, args.out, seed=args.seed, epochs=args.epochs, params=args.params,
-        preset=args.preset, limit=args.limit, resume=args.resume, force=args.force, progress=not args.quiet,
-        nproc=args.nproc, bf16=args.bf16)))
+    _print(commands.train(TrainRequest(args.masked, args.model, args.out, _training_run(args), params=args.params)))
+
+
+def _training_run(args) -> TrainingRun:
+    return TrainingRun(epochs=args.epochs, preset=args.preset, limit=args.limit, seed=args.seed, resume=args.resume,
+                       nproc=args.nproc, bf16=args.bf16, progress=not args.quiet, force=args.force)
 
 
 def cmd_evaluate(args):

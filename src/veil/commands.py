@@ -90,31 +90,41 @@ def _require(command: str, **options) -> None:
 
 
 @dataclass(frozen=True)
+class TrainingRun:
+    """How a training command runs, the same options for `train-masker` and `train`: epochs and recipe, the first
+    `limit` samples, seed, resuming, processes, bfloat16, progress, and whether `out` may be replaced."""
+    epochs: int | None = None
+    preset: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    resume: bool = False
+    nproc: int | None = None
+    bf16: bool = False
+    progress: bool = True
+    force: bool = False
+
+    def options(self) -> dict:
+        """The keyword arguments of the workflow's training function (all but `limit`, which picks the data)."""
+        return {"epochs": self.epochs, "preset": self.preset, "seed": self.seed, "resume": self.resume,
+                "nproc": self.nproc, "bf16": self.bf16, "progress": self.progress, "force": self.force}
+
+
+@dataclass(frozen=True)
 class TrainMaskerRequest:
     """`veil train-masker`: an AAE masker trained on the images of `source` (labels unused)."""
     source: ImageSource
     out: str
-    limit: int | None = None
-    epochs: int | None = None
+    run: TrainingRun
     batch_size: int | None = None
-    seed: int = 0
-    resume: bool = False
     device: str | None = None
-    force: bool = False
-    progress: bool = True
-    preset: str | None = None
-    nproc: int | None = None
-    bf16: bool = False
 
 
 def train_masker(request: TrainMaskerRequest) -> str:
     from veil import workflows
 
     r = request
-    data = r.source.load(require_labels=False, limit=r.limit)
-    masker = workflows.train_masker(data, r.out, epochs=r.epochs, batch_size=r.batch_size, seed=r.seed,
-                                    resume=r.resume, device=r.device, force=r.force, progress=r.progress,
-                                    preset=r.preset, nproc=r.nproc, bf16=r.bf16)
+    data = r.source.load(require_labels=False, limit=r.run.limit)
+    masker = workflows.train_masker(data, r.out, batch_size=r.batch_size, device=r.device, **r.run.options())
     if masker is None:  # a torchrun process other than rank 0
         return ""
     return _text(*figure_lines(masker.report_), f"masker saved to {r.out}: keep the whole folder with the data owner "
@@ -246,16 +256,8 @@ class TrainRequest:
     masked: str
     model: str
     out: str
-    seed: int = 0
-    epochs: int | None = None
+    run: TrainingRun
     params: dict | None = None
-    preset: str | None = None
-    limit: int | None = None
-    resume: bool = False
-    force: bool = False
-    progress: bool = True
-    nproc: int | None = None
-    bf16: bool = False
 
 
 def train(request: TrainRequest) -> str:
@@ -264,12 +266,11 @@ def train(request: TrainRequest) -> str:
 
     r = request
     masked = open_masked(r.masked)
-    estimator = workflows.train_classifier(masked, r.model, r.out, seed=r.seed, resume=r.resume, force=r.force,
-                                           epochs=r.epochs, limit=r.limit, preset=r.preset, progress=r.progress,
-                                           nproc=r.nproc, bf16=r.bf16, **(r.params or {}))
+    estimator = workflows.train_classifier(masked, r.model, r.out, limit=r.run.limit, **r.run.options(),
+                                           **(r.params or {}))
     if estimator is None:  # a torchrun process other than rank 0
         return ""
-    n = len(masked) if r.limit is None else min(r.limit, len(masked))
+    n = len(masked) if r.run.limit is None else min(r.run.limit, len(masked))
     return _text(f"{estimator.kind} model trained on {n} masked samples -> {r.out}")
 
 
