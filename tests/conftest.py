@@ -49,17 +49,21 @@ def image_tree(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tree_archives(image_tree, tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("archives")
-    files = sorted(p for p in image_tree.rglob("*.png"))
+def write_archives(folder: Path, out: Path) -> dict[str, Path]:
+    """The PNGs of `folder`, sorted, packed as `out`/set.tar.gz and `out`/set.zip under their relative paths."""
+    files = sorted(folder.rglob("*.png"))
     with tarfile.open(out / "set.tar.gz", "w:gz") as tar:
         for f in files:
-            tar.add(f, arcname=f.relative_to(image_tree).as_posix())
+            tar.add(f, arcname=f.relative_to(folder).as_posix())
     with zipfile.ZipFile(out / "set.zip", "w") as archive:
         for f in files:
-            archive.write(f, f.relative_to(image_tree).as_posix())
+            archive.write(f, f.relative_to(folder).as_posix())
     return {"tar.gz": out / "set.tar.gz", "zip": out / "set.zip"}
+
+
+@pytest.fixture(scope="session")
+def tree_archives(image_tree, tmp_path_factory) -> dict[str, Path]:
+    return write_archives(image_tree, tmp_path_factory.mktemp("archives"))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from veil.errors import VeilError
 from veil.masked import MaskedSet
 from veil.shards import ShardedSet, load_masked
 
-from conftest import random_pixels
+from conftest import random_pixels, write_archives
 
 KEY = "7" * 64
 
@@ -232,19 +232,11 @@ def test_images_of_other_sizes_in_a_later_chunk_are_refused_naming_both(tmp_path
 
 def test_streamed_chunks_are_the_images_load_gives(folder, tmp_path):
     """A folder, and a tar.gz and zip of it written in sorted order, stream the very pixels and labels of `load`."""
-    import zipfile
-
     from veil.data import load
 
-    files = sorted(folder.rglob("*.png"))
-    with tarfile.open(tmp_path / "set.tar.gz", "w:gz") as archive:
-        for file in files:
-            archive.add(file, arcname=file.relative_to(folder).as_posix())
-    with zipfile.ZipFile(tmp_path / "set.zip", "w") as archive:
-        for file in files:
-            archive.write(file, file.relative_to(folder).as_posix())
+    archives = write_archives(folder, tmp_path)
     whole = load(str(folder), pixels=True)
-    for source in (folder, tmp_path / "set.tar.gz", tmp_path / "set.zip"):
+    for source in (folder, archives["tar.gz"], archives["zip"]):
         stream = open_stream(str(source), chunk_size=4)
         chunks = list(stream.chunks(pixels=True))
         assert stream.order == "sorted" and max(len(chunk) for chunk in chunks) <= 4
