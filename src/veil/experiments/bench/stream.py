@@ -115,14 +115,16 @@ def _made(folder: Path) -> Path:
 
 def _write_inputs(folder: Path, cifar, indices) -> None:
     import simplejpeg
-    from PIL import Image
 
+    from veil.data.convert import Resize
+
+    fit = Resize((SIDE, SIDE))
     for index in indices:
         source = index % len(cifar)
         pixels = cifar.images[source].transpose(1, 2, 0)
         if (index // len(cifar)) % 2:
             pixels = pixels[:, ::-1]
-        large = np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((SIDE, SIDE), Image.BILINEAR))
+        large = fit.image(np.ascontiguousarray(pixels))
         name = cifar.class_names[cifar.labels[source]]
         (folder / name / f"{index:06d}.jpg").write_bytes(simplejpeg.encode_jpeg(np.ascontiguousarray(large),
                                                                                 quality=INPUT_QUALITY))
