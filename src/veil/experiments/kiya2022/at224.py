@@ -25,6 +25,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -221,10 +222,9 @@ class Experiment:
     def compare(self, part: str, file: str) -> PartOutcome:
         """Both arms of `part`'s recipe on this seed's training subset (resized), each scored on its test images."""
         recipe = getattr(self.budget, part)
-        train = draw(self.train, self.budget.n_train, self.seed, self.fit)
-        etc = masker_class("etc")(experiment_secret(self.seed), block=BLOCK)
+        train, (etc_train, etc_test) = self.train_subset, self.encrypted
         arms = {"plain": (train.images, self.test.images, recipe.plain),
-                "etc": (etc.transform(train.images), etc.transform(self.test.images), recipe.etc)}
+                "etc": (etc_train, etc_test, recipe.etc)}
         progress = progress_mode() is not None
         specs = {arm: (recipe.model, {**recipe.options, **extra}, train_x, test_x, self.work_dir / part / arm,
                        train.labels, list(train.class_names), self.test.labels, recipe.epochs, recipe.batch_size,
@@ -236,6 +236,18 @@ class Experiment:
         return PartOutcome(file, figures, runs, len(train),
                            {"recipe": asdict(recipe), "epochs_of": self.full_epochs(part), "etc_block": BLOCK,
                             "size": list(self.fit.size), "resize": self.fit.mode})
+
+    @cached_property
+    def train_subset(self) -> ImageSet:
+        """This seed's training images, resized: drawn once for both architectures."""
+        return draw(self.train, self.budget.n_train, self.seed, self.fit)
+
+    @cached_property
+    def encrypted(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training subset and the test images under this seed's stand-in EtC key, encrypted once for both
+        architectures."""
+        etc = masker_class("etc")(experiment_secret(self.seed), block=BLOCK)
+        return etc.transform(self.train_subset.images), etc.transform(self.test.images)
 
     def full_epochs(self, part: str) -> int:
         """The epochs of the named budget's recipe, before any `--epochs` cap."""
