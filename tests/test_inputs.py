@@ -415,3 +415,20 @@ def test_a_link_in_an_archive_is_refused_alike_whole_and_streamed(tmp_path, caps
         tar.addfile(link)
     refused(capsys, mask_args(archive, tmp_path / out), "dog/2.png", "is a symlink; archives holding links or "
             "special files are refused", out=tmp_path / out)
+
+
+@pytest.mark.parametrize("out", ["o.npz", "shards"])
+def test_a_link_in_a_zip_is_refused_alike_whole_and_streamed(tmp_path, capsys, out):
+    """As for a tar: one zip member check (`veil.data.formats.zip_files`) serves the whole and the streamed reader."""
+    import stat
+    import zipfile
+
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("cat/0.png", png_bytes())
+        handle.writestr("dog/1.png", png_bytes())
+        link = zipfile.ZipInfo("dog/2.png")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        handle.writestr(link, "1.png")
+    refused(capsys, mask_args(archive, tmp_path / out), "dog/2.png", "is a symlink; archives holding links or "
+            "special files are refused", out=tmp_path / out)

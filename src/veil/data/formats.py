@@ -182,18 +182,22 @@ def read_archive(path: Path, split: str | None, resize: Resize | None = None) ->
 
 
 def _zip_entries(handle, path: Path) -> list:
-    entries = []
     with zipfile.ZipFile(handle) as archive:
-        for info in archive.infolist():
-            _check_member(info.filename, path)
-            kind = stat.S_IFMT(info.external_attr >> 16)
-            if info.is_dir():
-                continue
-            if kind not in (0, stat.S_IFREG):
-                raise VeilError(f"member {info.filename!r} is a {_kind_name(kind)}; archives holding links or special "
-                                "files are refused", path)
-            entries.append((info.filename, _constant(archive.read(info))))
-    return entries
+        return [(info.filename, _constant(archive.read(info))) for info in zip_files(archive, path)]
+
+
+def zip_files(archive: zipfile.ZipFile, path: Path):
+    """The regular files of an open zip archive, as `tar_files` gives a tar's: each name checked, folders passed
+    over, a link or special file refused; for both readers, whole (here) and streamed (`veil.data.stream`)."""
+    for info in archive.infolist():
+        _check_member(info.filename, path)
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if info.is_dir():
+            continue
+        if kind not in (0, stat.S_IFREG):
+            raise VeilError(f"member {info.filename!r} is a {_kind_name(kind)}; archives holding links or special "
+                            "files are refused", path)
+        yield info
 
 
 TAR_BLOCK = 512

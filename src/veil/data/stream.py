@@ -10,7 +10,6 @@ handed on in chunks.
 """
 from __future__ import annotations
 
-import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from veil.data.convert import Resize
-from veil.data.formats import ARCHIVE_SUFFIXES, _check_member, decode_named, list_files, tar_files, tree_layout
+from veil.data.formats import ARCHIVE_SUFFIXES, decode_named, list_files, tar_files, tree_layout, zip_files
 from veil.data.imageset import ImageSet, select_labels, to_float_images, to_pixel_images
 from veil.data.load import load
 from veil.errors import VeilError
@@ -240,12 +239,7 @@ def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
 
 def _zip_members(handle, path: Path):
     with zipfile.ZipFile(handle) as archive:
-        for info in archive.infolist():
-            _check_member(info.filename, path)
-            if info.is_dir():
-                continue
-            if stat.S_IFMT(info.external_attr >> 16) not in (0, stat.S_IFREG):
-                raise VeilError(f"member {info.filename!r} is a link or special file; refused", path)
+        for info in zip_files(archive, path):
             yield info.filename, lambda info=info: archive.read(info)
 
 
