@@ -79,6 +79,11 @@ def _text(*lines: str) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def _reply(figures: dict, wrote: str) -> str:
+    """The reply of a door that measures and writes: its figures, one a line, then what it wrote where."""
+    return _text(*figure_lines(figures), wrote)
+
+
 def _require(command: str, **options) -> None:
     """Options that one form of a command needs (argparse's own message, for options it cannot require alone)."""
     missing = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is None]
@@ -244,7 +249,7 @@ def unmask(request: UnmaskRequest) -> str:
     data = r.source.load(require_labels=False) if r.source.data else None
     figures = workflows.unmask(r.masked, r.out, masker_dir=r.masker, secret=r.key.secret(), data=data, limit=r.limit,
                                force=r.force)
-    return _text(*figure_lines(figures), f"reconstructions written to {r.out}")
+    return _reply(figures, f"reconstructions written to {r.out}")
 
 
 # ---------------------------------------------------------------- classifiers
@@ -373,7 +378,7 @@ def attack(request: AttackRequest) -> str:
     figures = attack_files(r.method, r.threat, r.masked, victim, public, r.out, masker_dir=r.masker,
                            secret=r.key.secret(), pairs=r.pairs, seed=r.seed, budget=budget, force=r.force,
                            progress=r.progress)
-    return _text(*figure_lines(figures), f"attack.json and grid.png written to {r.out}")
+    return _reply(figures, f"attack.json and grid.png written to {r.out}")
 
 
 def _attack_model(r: AttackRequest) -> str:
@@ -385,7 +390,7 @@ def _attack_model(r: AttackRequest) -> str:
     _require("attack --method model-key", model=r.model, base=r.base, json=r.json)
     victim = load(r.victim.data, split=r.victim.split, require_labels=False, pixels=True)
     figures = model_key_files(r.model, r.base, r.threat, victim, r.key.secret(), r.json, seed=r.seed, force=r.force)
-    return _text(*figure_lines(figures), f"figures written to {r.json}")
+    return _reply(figures, f"figures written to {r.json}")
 
 
 #: `veil report NAME`: the reports there are, and what each one is
@@ -468,7 +473,7 @@ def compress_report(request: CompressReportRequest) -> str:
     secret = r.key.secret() or experiment_secret(r.seed)
     figures = write_report(data, r.out, secret, seed=r.seed, force=r.force, split=r.source.split,
                            classes=r.source.classes)
-    return _text(*figure_lines(figures), f"compress.json and compress.md written to {r.out}")
+    return _reply(figures, f"compress.json and compress.md written to {r.out}")
 
 
 @dataclass(frozen=True)
@@ -495,7 +500,7 @@ def bench(request: BenchRequest) -> str:
     figures = run_benchmark(r.what, r.json, data=r.source.data, split=r.source.split, classes=r.source.class_names,
                             limit=r.limit, repeats=r.repeats, params=r.params, seed=r.seed, masker_dir=r.masker,
                             model_dir=r.model, duration_s=r.duration, progress=r.progress, force=r.force)
-    return _text(*figure_lines(figures), f"written to {r.json}")
+    return _reply(figures, f"written to {r.json}")
 
 
 @dataclass(frozen=True)
@@ -552,4 +557,4 @@ def reproduce(request: ReproduceRequest) -> str:
                                  "parts": r.parts, "jobs": r.jobs, "budget": r.budget, "seeds": r.seeds,
                                  "epochs": r.epochs, "size": r.size, "resize": r.resize}.items() if v is not None}
     figures = run_protocol(r.name, r.out, force=r.force, quick=r.quick, seed=r.seed, **options)
-    return _text(*figure_lines(figures), f"report and JSON written to {r.out}")
+    return _reply(figures, f"report and JSON written to {r.out}")
