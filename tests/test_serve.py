@@ -306,6 +306,7 @@ def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "serve.json").read_text())
     assert set(doc["meta"]) >= {"command", "commit", "seed", "wall_s", "machine"}
     assert doc["config"]["duration_s"] == 1 and doc["config"]["model"]["fingerprint"] == FINGERPRINT
+    assert "--token-file" in doc["config"]["server"]  # its clients send the token, as any client must
 
 
 def test_a_process_that_only_serves_imports_no_training_code(models):

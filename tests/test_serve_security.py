@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import io
 import os
 import re
@@ -80,6 +81,17 @@ def test_a_request_without_the_token_is_refused_401(model_dir, headers, method, 
     presented = headers.get("authorization", "").partition(" ")[2]
     assert not presented or presented not in answer.text
     assert "probabilities" not in answer.text and FINGERPRINT not in answer.text
+
+
+def test_every_token_is_compared_as_a_digest_of_one_length(model_dir, monkeypatch):
+    """Whatever was sent (nothing, a shorter or a longer token), the comparison is `hmac.compare_digest` of two
+    SHA-256 digests: its time depends neither on the token nor on the length of what was sent."""
+    compared, compare = [], hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((len(a), len(b))) or compare(a, b))
+    http = TestClient(create_app(model_dir, access=Access(TOKEN.encode())))
+    statuses = [http.get("/model", headers=headers).status_code for headers in [*WRONG.values(), AUTH]]
+    assert statuses == [401] * len(WRONG) + [200]
+    assert compared == [(32, 32)] * (len(WRONG) + 1)
 
 
 def test_the_token_lets_a_request_in_and_health_needs_none(model_dir):

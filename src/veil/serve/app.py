@@ -162,7 +162,7 @@ def run(model_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         if workers == 1:
             uvicorn.run(app, host=host, port=port, **security.uvicorn_options())
         else:
-            shared = replace(security, token_file=token_path and str(token_path))
+            shared = replace(security, token_file=None if token_path is None else str(token_path))
             os.environ[CONFIG_ENV] = json.dumps({"model_dir": str(Path(model_dir).resolve()), "max_batch": max_batch,
                                                  "max_body": max_body, "security": asdict(shared)})
             uvicorn.run(f"{factory.__module__}:{factory.__name__}", factory=True, host=host, port=port,

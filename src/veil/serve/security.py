@@ -281,5 +281,4 @@ def _check_tls_pair(cert: str, key: str) -> None:
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
     except (ssl.SSLError, OSError) as exc:
-        raise VeilError(f"cannot load the TLS certificate and key ({exc.strerror or exc.reason or exc})",
-                        cert) from None
+        raise VeilError(f"cannot load the TLS certificate and key ({exc.strerror or exc})", cert) from None
