@@ -69,7 +69,7 @@ def _document_bearer(app) -> None:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            schema = build()
+            schema = build()  # FastAPI keeps it as app.openapi_schema: completed here in place, once
             schema.setdefault("components", {})["securitySchemes"] = {"token": {"type": "http", "scheme": "bearer"}}
             for path, operations in schema["paths"].items():
                 for operation in operations.values():
