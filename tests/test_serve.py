@@ -25,14 +25,19 @@ from veil.classifiers import classifier_class, load_classifier
 from veil.cli import main
 from veil.errors import VeilError
 from veil.experiments.bench.serve import bench_serve, free_port
-from veil.serve import Predictor, create_app
+from veil.serve import Access, Predictor, create_app
 from veil.serve.app import CONFIG_ENV, factory
 
 SRC = str(Path(veil.__file__).resolve().parents[1])
+#: the `veil` command in a new process (PYTHONPATH=SRC)
+VEIL = [sys.executable, "-c", "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))"]
 FINGERPRINT = "aae:serve-test"
 #: a vector value that must never reach a log or an answer
 MARK = 4242.4242
 NPY = "application/x-npy"
+TOKEN = "serve-test-token-0123456789abcdef"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+ACCESS = Access(TOKEN.encode())
 
 
 def _blobs(n=90, d=12, k=3, seed=0):
@@ -67,7 +72,7 @@ def models(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def client(models) -> TestClient:
-    return TestClient(create_app(models["nn"][0], max_batch=50, max_body=20_000))
+    return TestClient(create_app(models["nn"][0], max_batch=50, max_body=20_000, access=ACCESS), headers=AUTH)
 
 
 def _json_body(vectors, fingerprint=FINGERPRINT) -> dict:
@@ -117,7 +122,7 @@ def test_predictions_are_the_models_own(models, kind, encode):
     """Probabilities equal the saved model's predict_proba (to float32 rounding: the service predicts in a worker
     thread, where MKL may sum a small batch in another order); labels are the most probable class names."""
     folder, X = models[kind]
-    answer = TestClient(create_app(folder)).post("/predict", **encode(X[:7]))
+    answer = TestClient(create_app(folder, access=ACCESS), headers=AUTH).post("/predict", **encode(X[:7]))
     assert answer.status_code == 200, answer.text
     model = load_classifier(folder)
     expected = model.predict_proba(X[:7])
@@ -191,10 +196,11 @@ def test_health_answers_while_a_prediction_runs(models, monkeypatch):
         return {"labels": [], "probabilities": []}
 
     monkeypatch.setattr(Predictor, "predict", slow_predict)
-    app = create_app(models["nn"][0])
+    app = create_app(models["nn"][0], access=ACCESS)
 
     async def health_during_prediction() -> bool:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service",
+                                     headers=AUTH) as http:
             prediction = asyncio.create_task(http.post("/predict", **_json_body(np.zeros((1, 12)))))
             await asyncio.to_thread(running.wait, 10)
             assert (await http.get("/health")).status_code == 200
@@ -220,7 +226,7 @@ def test_a_model_without_a_fingerprint_is_not_served(tmp_path):
     X, y = _blobs()
     classifier_class("rf")(n_estimators=5).fit(X, y).save(tmp_path / "rf")
     with pytest.raises(VeilError, match="model.json: the model names no masker fingerprint"):
-        create_app(tmp_path / "rf")
+        create_app(tmp_path / "rf", access=ACCESS)
 
 
 def test_a_missing_model_is_one_error_line_exit_2(tmp_path, capsys):
@@ -238,22 +244,33 @@ def test_a_busy_port_is_one_error_line_exit_2(models, capsys):
     assert capsys.readouterr().err == f"veil: error: cannot listen on 127.0.0.1 port {port} (Address already in use)\n"
 
 
-def test_worker_processes_build_the_app_from_the_environment(models, monkeypatch):
-    monkeypatch.setenv(CONFIG_ENV, json.dumps({"model_dir": str(models["rf"][0]), "max_batch": 7, "max_body": 999}))
-    info = TestClient(factory()).get("/model").json()
+def write_token(path: Path) -> Path:
+    """TOKEN in a new owner-only file, as `veil serve --token-file` takes it."""
+    path.touch(mode=0o600)
+    path.write_text(TOKEN + "\n")
+    return path
+
+
+def test_worker_processes_build_the_app_from_the_environment(models, monkeypatch, tmp_path):
+    """Workers read the token from its file (the environment names the file, never the token)."""
+    security = {"token_file": str(write_token(tmp_path / "token")), "max_rps": 5.0}
+    monkeypatch.setenv(CONFIG_ENV, json.dumps({"model_dir": str(models["rf"][0]), "max_batch": 7, "max_body": 999,
+                                               "security": security}))
+    worker = TestClient(factory())
+    assert worker.get("/model").status_code == 401
+    info = worker.get("/model", headers=AUTH).json()
     assert (info["kind"], info["max_batch"]) == ("rf", 7)
 
 
 def test_veil_serve_answers_over_http(models, tmp_path):
-    """The real command on a loopback port: every endpoint, then a clean stop on SIGINT; its log holds access lines
-    and no vector value."""
-    port, log = free_port(), tmp_path / "serve.log"
-    command = [sys.executable, "-c", "import sys; from veil.cli import main; sys.exit(main(sys.argv[1:]))", "serve",
-               "--model", str(models["nn"][0]), "--port", str(port)]
+    """The real command on a loopback port, with the token: every endpoint, then a clean stop on SIGINT; its log
+    holds access lines, the token file's path and no vector value nor the token."""
+    port, log, token_file = free_port(), tmp_path / "serve.log", write_token(tmp_path / "token")
+    command = [*VEIL, "serve", "--model", str(models["nn"][0]), "--port", str(port), "--token-file", str(token_file)]
     with open(log, "wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=AUTH) as http:
             _wait_healthy(http, server)
             assert http.get("/model").json()["fingerprint"] == FINGERPRINT
             assert http.post("/predict", **_json_body(np.full((2, 12), MARK))).status_code == 200
@@ -267,6 +284,7 @@ def test_veil_serve_answers_over_http(models, tmp_path):
     text = log.read_text()
     assert code == 0, text
     assert '"POST /predict HTTP/1.1" 200' in text and str(MARK) not in text
+    assert f"token is in {token_file}" in text and TOKEN not in text
 
 
 def _wait_healthy(http: httpx.Client, server: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -288,12 +306,13 @@ def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "serve.json").read_text())
     assert set(doc["meta"]) >= {"command", "commit", "seed", "wall_s", "machine"}
     assert doc["config"]["duration_s"] == 1 and doc["config"]["model"]["fingerprint"] == FINGERPRINT
+    assert "--token-file" in doc["config"]["server"]  # its clients send the token, as any client must
 
 
 def test_a_process_that_only_serves_imports_no_training_code(models):
     """Ignite and veil.training come with the first fit, not with loading a model: a restarted service answers about
     a second sooner (`restart_s` in `veil bench serve`)."""
-    code = ("import sys\nfrom veil.serve import create_app\ncreate_app(sys.argv[1])\n"
+    code = ("import sys\nfrom veil.serve import Access, create_app\ncreate_app(sys.argv[1], access=Access(None))\n"
             "print([m for m in ('ignite', 'veil.training', 'skops') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code, str(models["nn"][0])], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": SRC}, timeout=120)

@@ -36,6 +36,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -179,7 +189,9 @@ def cmd_transform_model(args):
 
 def cmd_serve(args):
     _print(commands.serve(ServeRequest(args.model, args.max_batch, args.max_body_mb, host=args.host, port=args.port,
-                                       workers=args.workers)))
+                                       workers=args.workers, token_file=args.token_file, no_auth=args.no_auth,
+                                       tls_cert=args.tls_cert, tls_key=args.tls_key, max_rps=args.max_rps,
+                                       max_concurrent=args.max_concurrent, public_docs=args.public_docs)))
 
 
 def cmd_attack(args):
@@ -365,7 +377,8 @@ def _classifier_commands(sub) -> None:
     _force_arg(p, "the --out folder", folder=True)
 
     p = _command(sub, "serve", cmd_serve, help="serve a trained classifier's predictions over HTTP (GET /health, "
-                 "GET /model, POST /predict; the API is described at /docs)")
+                 "GET /model, POST /predict; the API is described at /docs); every endpoint but /health needs the "
+                 "token whose file it names at start")
     p.add_argument("--model", required=True, help="the trained model folder")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
@@ -375,6 +388,18 @@ def _classifier_commands(sub) -> None:
                    help="most rows per request (default %(default)s)")
     p.add_argument("--max-body-mb", type=_positive_int, default=defaults.SERVE_MAX_BODY // 1_000_000,
                    help="largest request body, in MB of 10^6 bytes (default %(default)s)")
+    p.add_argument("--token-file", help="file holding the token clients must send as 'Authorization: Bearer TOKEN', "
+                   "readable by its owner only (`veil keygen --out FILE` makes one; default: a new random token in a "
+                   "new owner-only file, whose path is printed)")
+    p.add_argument("--no-auth", action="store_true", help="no token (only with a loopback --host)")
+    p.add_argument("--tls-cert", help="TLS certificate (PEM), for HTTPS; with --tls-key")
+    p.add_argument("--tls-key", help="the TLS certificate's private key (PEM)")
+    p.add_argument("--max-rps", type=_positive_float, help="most requests per second per client address, beyond "
+                   "which the answer is 429 (default: no limit)")
+    p.add_argument("--max-concurrent", type=_positive_int, default=defaults.SERVE_MAX_CONCURRENT,
+                   help="most requests in progress at once (per worker), beyond which the answer is 503 (default "
+                   "%(default)s)")
+    p.add_argument("--public-docs", action="store_true", help="/docs and /openapi.json without the token")
 
 
 class _BenchmarkHelp(argparse.HelpFormatter):

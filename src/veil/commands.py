@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from veil.defaults import SERVE_MAX_CONCURRENT
 from veil.errors import VeilError
 
 
@@ -324,15 +325,25 @@ class ServeRequest:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    token_file: str | None = None
+    no_auth: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_rps: float | None = None
+    max_concurrent: int = SERVE_MAX_CONCURRENT
+    public_docs: bool = False
 
 
 def serve(request: ServeRequest) -> str:
-    """Serves until interrupted; prints nothing."""
+    """Serves until interrupted; prints only, on stderr, where the token is and whether the network sees it."""
     from veil.serve import run
+    from veil.serve.security import ServeSecurity
 
     r = request
+    security = ServeSecurity(token_file=r.token_file, no_auth=r.no_auth, tls_cert=r.tls_cert, tls_key=r.tls_key,
+                             max_rps=r.max_rps, max_concurrent=r.max_concurrent, public_docs=r.public_docs)
     run(r.model, host=r.host, port=r.port, workers=r.workers, max_batch=r.max_batch,
-        max_body=r.max_body_mb * 1_000_000)
+        max_body=r.max_body_mb * 1_000_000, security=security)
     return ""
 
 

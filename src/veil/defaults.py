@@ -12,6 +12,8 @@ MNIST = "../shared/data/mnist"
 #: of the default AAE's 404-wide vectors as JSON, about 80 MB, or of float32 images as .npy, 123 MB)
 SERVE_MAX_BATCH = 10_000
 SERVE_MAX_BODY = 128_000_000
+#: `veil serve`: the most requests in progress at once (each holds at most one body), beyond which it answers 503
+SERVE_MAX_CONCURRENT = 32
 
 
 def cache_dir() -> Path:

@@ -41,11 +41,13 @@ def read_secret(key_file=None, key_env: str | None = None, insecure_permissions:
     return secret
 
 
-def refuse_exposed_key(path: Path) -> None:
+def refuse_exposed_key(path: Path, what: str = "key file",
+                       remedy: str = " (or pass --insecure-key-permissions)") -> None:
+    """Refuse a secret-bearing file (`what`) that group or others may read; `remedy` follows the chmod advice."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise VeilError(f"key file is readable by group or others (mode {mode:04o}); run `chmod 600 {path}` "
-                        "(or pass --insecure-key-permissions)", path)
+        raise VeilError(f"{what} is readable by group or others (mode {mode:04o}); run `chmod 600 {path}`{remedy}",
+                        path)
 
 
 def write_new_key(path, force: bool = False) -> Path:

@@ -1,5 +1,6 @@
 """The prediction service over HTTP (FastAPI): `create_app` builds it for one saved model, `run` serves it with
-uvicorn. The OpenAPI schema is at /openapi.json, its pages at /docs.
+uvicorn. The OpenAPI schema is at /openapi.json, its pages at /docs. Who may call it, and how much, is
+`veil.serve.security`'s: a bearer token on every endpoint but /health, a rate limit, a bound on requests in progress.
 
 Logs are uvicorn's access lines only (method, path, status): no request body or vector reaches a log or an error
 message.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from fastapi import FastAPI, Header, Request
@@ -20,6 +22,7 @@ from veil import __version__
 from veil.defaults import SERVE_MAX_BATCH, SERVE_MAX_BODY
 from veil.errors import VeilError
 from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, Predictor, Refusal
+from veil.serve.security import Access, ServeSecurity, guard, remove_new_token
 
 #: how `run` hands the service's settings to uvicorn's worker processes, which build their app with `factory`
 CONFIG_ENV = "VEIL_SERVE_CONFIG"
@@ -68,12 +71,15 @@ image models) as an .npy body (`numpy.save`; Content-Type application/x-npy or a
 fingerprint in the `{FINGERPRINT_HEADER}` header. Data masked otherwise are refused (409)."""
 
 
-def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY) -> FastAPI:
+def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY, *,
+               access: Access) -> FastAPI:
     """The service for the model saved in `model_dir`: at most `max_batch` rows per request and `max_body` bytes
-    per body. A missing or invalid model is a VeilError naming its file."""
+    per body, to the callers `access` lets in (no default: an open service is asked for by `Access(token=None)`).
+    A missing or invalid model is a VeilError naming its file."""
     predictor = Predictor.load(model_dir, max_batch)
     app = FastAPI(title="veil prediction service", version=__version__, description=DESCRIPTION)
     app.add_exception_handler(Refusal, _refusal_response)
+    guard(app, access)
 
     @app.get("/health", response_model=Health)
     async def health():
@@ -132,23 +138,34 @@ def _check_address(host: str, port: int) -> None:
 
 
 def factory() -> FastAPI:
-    """The app of a uvicorn worker process, from the settings `run` left in the environment."""
-    return create_app(**json.loads(os.environ[CONFIG_ENV]))
+    """The app of a uvicorn worker process, from the settings `run` left in the environment (the token's file, never
+    the token)."""
+    config = json.loads(os.environ[CONFIG_ENV])
+    security = ServeSecurity(**config.pop("security"))
+    return create_app(**config, access=security.access(security.token_path()))
 
 
 def run(model_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-        max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY) -> None:
-    """Serve the model in `model_dir` until interrupted. The address and the model are checked here first, so that a
-    busy port or a missing or invalid model is one error before uvicorn starts; with several `workers`, each worker
-    process loads its own copy."""
+        max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY,
+        security: ServeSecurity = ServeSecurity()) -> None:
+    """Serve the model in `model_dir` until interrupted. The access options, the address and the model are checked
+    here first, so that each is one error before uvicorn starts; with several `workers`, each worker process loads
+    its own copy, and counts its own rate limit and requests in progress."""
     import uvicorn
 
+    security.check(host)
     _check_address(host, port)
-    app = create_app(model_dir, max_batch, max_body)
-    if workers == 1:
-        uvicorn.run(app, host=host, port=port)
-    else:
-        os.environ[CONFIG_ENV] = json.dumps({"model_dir": str(Path(model_dir).resolve()), "max_batch": max_batch,
-                                             "max_body": max_body})
-        uvicorn.run(f"{factory.__module__}:{factory.__name__}", factory=True, host=host, port=port,
-                    workers=workers)
+    token_path = security.token_path()
+    try:
+        app = create_app(model_dir, max_batch, max_body, access=security.access(token_path))
+        security.announce(host, token_path)
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, **security.uvicorn_options())
+        else:
+            shared = replace(security, token_file=None if token_path is None else str(token_path))
+            os.environ[CONFIG_ENV] = json.dumps({"model_dir": str(Path(model_dir).resolve()), "max_batch": max_batch,
+                                                 "max_body": max_body, "security": asdict(shared)})
+            uvicorn.run(f"{factory.__module__}:{factory.__name__}", factory=True, host=host, port=port,
+                        workers=workers, **security.uvicorn_options())
+    finally:
+        remove_new_token(security, token_path)

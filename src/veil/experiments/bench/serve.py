@@ -1,5 +1,6 @@
 """`veil bench serve`: the prediction service (`veil serve`, one worker) in a child process on a loopback port, driven
-by concurrent clients (httpx and asyncio) in this process, then killed and restarted under load.
+by concurrent clients (httpx and asyncio) in this process, then killed and restarted under load. The clients send
+the service's token, as any client must (`auth=False` serves with --no-auth instead, to measure what the token costs).
 
 Client and server share the machine's cores, which a deployment would not: on a small machine the figures are
 lower bounds of what the service does alone.
@@ -22,6 +23,7 @@ from veil.errors import VeilError
 from veil.experiments.bench import register_benchmark
 from veil.experiments.bench.pipeline import VEIL_PROCESS
 from veil.io.output import claim_output
+from veil.keyfiles import write_new_key
 from veil.results import write_results
 
 CLIENTS = 16
@@ -39,7 +41,7 @@ DIGITS_FINGERPRINT = "bench:digits-pixels"
 
 @register_benchmark("serve")
 def bench_serve(json_path, model_dir=None, duration_s: float = 30.0, repeats: int = 5, seed: int = 0,
-                force: bool = False) -> dict:
+                force: bool = False, auth: bool = True) -> dict:
     """`veil serve` under 16 concurrent clients: a 1,000-row request, requests per second, p99 latency, and a kill
     and restart under load
 
@@ -58,13 +60,16 @@ def bench_serve(json_path, model_dir=None, duration_s: float = 30.0, repeats: in
             model_dir, model = Path(work) / "model", _train_digits_model(Path(work) / "model", seed)
         else:
             model = {"dir": str(model_dir)}
-        server = ServiceProcess(model_dir, Path(work) / "server.log")
+        token_file = write_new_key(Path(work) / "token") if auth else None
+        server = ServiceProcess(model_dir, Path(work) / "server.log", token_file)
         try:
             figures, served = asyncio.run(_measure(server, duration_s, repeats, seed))
         finally:
             server.stop()
         write_results(tmp, figures, seed=seed, wall_s=time.time() - start, config={
-            "model": {**model, **served}, "server": "veil serve --model DIR --port PORT (1 worker, loopback)",
+            "model": {**model, **served}, "server": f"veil serve --model DIR --port PORT "
+                                                     f"{'--token-file FILE' if auth else '--no-auth'} (1 worker, "
+                                                     "loopback)",
             "clients": CLIENTS, "batch": BATCH, "large_batch": LARGE_BATCH, "duration_s": duration_s,
             "repeats": repeats, "body": "JSON" if len(served["input_shape"]) == 1 else ".npy",
             "restart": {"signal": "SIGKILL", "load_before_and_after_s": RESTART_LOAD_S,
@@ -98,10 +103,13 @@ class ServiceProcess:
     """`veil serve` in a child process on a free loopback port. Its output goes to a file: a pipe that nobody reads
     would fill with access log lines and stall the server."""
 
-    def __init__(self, model_dir, log_path: Path):
+    def __init__(self, model_dir, log_path: Path, token_file: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [*VEIL_PROCESS, "serve", "--model", str(model_dir), "--port", str(self.port)]
+        access = ["--token-file", str(token_file)] if token_file is not None else ["--no-auth"]
+        self.command = [*VEIL_PROCESS, "serve", "--model", str(model_dir), "--port", str(self.port), *access]
+        #: what every request but GET /health carries
+        self.headers = {} if token_file is None else {"authorization": f"Bearer {token_file.read_text().strip()}"}
         self.log_path = log_path
         self.process = None
 
@@ -150,7 +158,8 @@ async def _measure(server: ServiceProcess, duration_s: float, repeats: int, seed
     server.start()
     await server.until_healthy()
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT_S, limits=limits,
+                                 headers=server.headers) as client:
         served = (await client.get("/model")).json()
         rows = np.random.default_rng(seed).normal(size=(LARGE_BATCH, *served["input_shape"])).astype(np.float32)
         large, small = _request(served, rows), _request(served, rows[:BATCH])
