@@ -224,6 +224,18 @@ def test_tls_serves_https_with_a_self_signed_pair(model_dir, tmp_path):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
 
 
+def test_a_client_cannot_dodge_the_rate_limit_by_naming_another_address(model_dir, tmp_path):
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told not to: each request naming a new address would
+    get a bucket of its own, and the third request within a second would pass."""
+    port = free_port()
+    with _server(model_dir, tmp_path, port, "--max-rps", "2"):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            _wait_healthy(http)
+            codes = [http.get("/model", headers={**AUTH, "x-forwarded-for": f"10.0.0.{n}"}).status_code
+                     for n in range(4)]
+    assert codes[:2] == [200, 200] and codes[-1] == 429, codes
+
+
 @contextlib.contextmanager
 def _server(model_dir, tmp_path, port, *options):
     """`veil serve` on a loopback port with TOKEN, in a new process, stopped by SIGINT at the end."""

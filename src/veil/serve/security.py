@@ -251,7 +251,10 @@ class ServeSecurity:
                   flush=True)
 
     def uvicorn_options(self) -> dict:
-        return {} if self.tls_cert is None else {"ssl_certfile": self.tls_cert, "ssl_keyfile": self.tls_key}
+        """TLS when asked; proxy headers off, so the rate limit keys on the connection's own address and a client
+        cannot name another with X-Forwarded-For (uvicorn trusts it from 127.0.0.1 by default)."""
+        tls = {} if self.tls_cert is None else {"ssl_certfile": self.tls_cert, "ssl_keyfile": self.tls_key}
+        return {"proxy_headers": False, **tls}
 
     def access(self, token_path: Path | None) -> Access:
         return Access(None if token_path is None else read_token(token_path), max_rps=self.max_rps,
