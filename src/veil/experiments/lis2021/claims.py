@@ -185,9 +185,10 @@ def table2_test_size(doc: dict) -> int:
 
 #: what the paper says that bears on its RF figure for MNIST, stated wherever that figure is compared
 RF_UNEXPLAINED = ("Nothing in the paper explains its RF accuracy of 0.672: it states scikit-learn's default "
-                  "hyperparameters with 100 estimators, and that more estimators did not help; its precision of 0.920 "
-                  "beside accuracy and recall near 0.67 is not discussed. The depth presets are reported beside the default "
-                  "as before, not chosen by how near they come; no setting here is tuned toward 0.672.")
+                  "hyperparameters with 100 estimators, and that more estimators did not help; its precision of "
+                  "0.920 beside accuracy and recall near 0.67 is not discussed. The depth presets are reported "
+                  "beside the default as before, not chosen by how near they come; no setting here is tuned toward "
+                  "0.672.")
 
 
 def _mnist_claims(doc) -> list[Claim]:

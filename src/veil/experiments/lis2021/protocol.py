@@ -6,8 +6,9 @@ available, and veil's were once chosen on Table 2's test split).
 Dataset A (the AAE's training set) is the CIFAR-10 train split. The paper's set B is CIFAR-100, which is not
 available here, so B is the CIFAR-10 test split (disjoint from A); a CIFAR-100 python folder given with --data is
 used as B, as in the paper. Table 2 trains on MNIST's 60,000 training digits and tests on its 10,000 test digits,
-the sizes the paper gives (`MNIST_SPLITS`; the quick budget splits the test digits 8:2 instead). Masker instances are weights, so they go to a work folder (default runs/reproduce),
-never into the results folder; a finished instance with the same configuration is reused.
+the sizes the paper gives (`MNIST_SPLITS`; the quick budget splits the test digits 8:2 instead). Masker instances
+are weights, so they go to a work folder (default runs/reproduce), never into the results folder; a finished
+instance with the same configuration is reused.
 """
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ from veil.experiments.lis2021.values import CLASSIFIER_KINDS, METRICS, TEST_SHAR
 from veil.experiments.lis2021.report import paper_report
 from veil.errors import VeilError
 from veil.io.read import read_json
+from veil.masked import MaskedSet
 from veil.maskers import AAEMasker, load_masker
 from veil.maskers.aae import UNSTATED
 from veil.metrics import accuracy_interval, per_image_mse
 from veil.experiments.plots import curves, masked_examples, pair_grid
 from veil.results import write_results
-from veil.masked import MaskedSet
 from veil.workflows import aae_preset, holdout_scores, mask_images, split_scores, train_masker
 
 @dataclass
