@@ -201,7 +201,7 @@ def _mnist_claims(doc) -> list[Claim]:
             claims.append(untestable(f"mnist_{method}", statement, SOURCES["mnist"], f"{paper:.3f}", "table2 not run"))
             continue
         f, n = doc["figures"], table2_test_size(doc)
-        note = (f"Wilson interval over {n} test digits, trained on {doc['config']['n_train']} "
+        note = (f"Wilson interval over {n} test digits; trained on {doc['config']['n_train']} "
                 f"({doc['config']['split_description']})"
                 + (_rf_presets_note(f) + "; " + RF_UNEXPLAINED if method == "rf" else ""))
         claims.append(level(f"mnist_{method}", statement, SOURCES["mnist"], f[f"{method}_accuracy"],

@@ -63,9 +63,9 @@ class PaperSetup:
 #: how Table 2 divides MNIST into training and test digits, by `PaperSetup.mnist_split`
 MNIST_SPLITS = {
     # the paper: "MNIST [19] dataset containing 60000 training images and 10000 test images"
-    "official": "MNIST's official split: the 60,000 training digits and the 10,000 test digits",
+    "official": "MNIST's official split, as in the paper",
     # Table 2 before the training digits were available here; now only the quick budget's
-    "test-8:2": "a stratified 8:2 split of MNIST's 10,000 test digits (not the paper's protocol)",
+    "test-8:2": "a stratified 8:2 split of MNIST's test digits, not the paper's protocol",
 }
 
 SETUPS = {

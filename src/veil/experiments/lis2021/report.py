@@ -83,7 +83,7 @@ def _table2(doc) -> list[str]:
                  + (f" ({paper[m]:.3f})" if paper else "") for m, metric in enumerate(METRICS)]
         rows.append([label, *cells])
     config = doc["config"]
-    intro = (f"{run_line(doc)} {config['split_description']}: {config['n_train']} training and {n} test digits. "
+    intro = (f"{run_line(doc)} {config['n_train']} training and {n} test digits ({config['split_description']}). "
              "Cells: ours [95% Wilson interval over the test digits] (paper).")
     return _section("Table 2: MNIST (masked by the CIFAR-10 encoder)", intro, ["Method", "Accuracy", "Precision",
                                                                             "Recall"], rows)
@@ -124,8 +124,8 @@ def _mnist_split(doc) -> list[str]:
     if doc is None or doc["config"]["split"] == "official":
         return []
     config = doc["config"]
-    return [f"- MNIST: {config['split_description']}, {config['n_train']} training and {config['n_test']} test "
-            "digits (the paper: the official 60,000 training and 10,000 test digits)."]
+    return [f"- MNIST: {config['n_train']} training and {config['n_test']} test digits ({config['split_description']}; "
+            "the paper: the official 60,000 training and 10,000 test digits)."]
 
 
 def _pair_sizes(doc) -> list[str]:
