@@ -88,6 +88,28 @@ def test_shared_mnist_test_set():
     _check(load(str(SHARED_DATA / "mnist"), split="test"), 10000, size=(28, 28))
 
 
+#: md5 of the uncompressed training files, from ../shared/data/README.md
+MNIST_TRAIN_MD5 = {"train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+                   "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624"}
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist" / "train-labels-idx1-ubyte.gz").exists(),
+                    reason="shared MNIST training set not present")
+def test_shared_mnist_training_set():
+    """Table 2's training digits: the official 60,000, the files the data README names."""
+    import gzip
+    import hashlib
+
+    from veil.data.formats import read_idx
+
+    folder = SHARED_DATA / "mnist"
+    for name, md5 in MNIST_TRAIN_MD5.items():
+        assert hashlib.md5(gzip.decompress((folder / name).read_bytes())).hexdigest() == md5, name
+    labels = read_idx(folder / "train-labels-idx1-ubyte.gz", 1)
+    assert read_idx(folder / "train-images-idx3-ubyte.gz", 3).shape == (60000, 28, 28)
+    assert len(labels) == 60000 and set(labels.tolist()) == set(range(10))
+
+
 def test_seeded_helpers():
     names = [str(i) for i in range(10)]
     assert random_classes(names, 3, 7) == random_classes(names, 3, 7)

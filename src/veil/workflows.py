@@ -348,22 +348,30 @@ def score_chunks(estimator, chunks, where=None) -> dict:
 
 def holdout_scores(vectors, labels, models=("nn", "rf", "adaboost"), test_size: float = 0.2, seed: int = 0,
                    params: dict | None = None, class_names=None, progress: bool = False) -> tuple[dict, dict]:
-    """Stratified 8:2 split; each model trains on the 8 and is scored on the 2 (accuracy, macro precision and recall).
-    `progress` shows the epochs of the models trained in epochs.
+    """Stratified 8:2 split; each model trains on the 8 and is scored on the 2 (`split_scores`)."""
+    from veil.data import stratified_split
+
+    train, test = stratified_split(labels, test_size, seed)
+    return split_scores((vectors[train], labels[train]), (vectors[test], labels[test]), models, seed, params,
+                        class_names, progress)
+
+
+def split_scores(train, test, models=("nn", "rf", "adaboost"), seed: int = 0, params: dict | None = None,
+                 class_names=None, progress: bool = False) -> tuple[dict, dict]:
+    """Each model trains on `train` and is scored on `test` (both (vectors, labels)): accuracy, macro precision and
+    recall. `progress` shows the epochs of the models trained in epochs.
 
     Returns the figures (`{model}_{metric}`, without the sample count) and the fitted estimators by name.
     """
     from veil.classifiers import classifier_class
-    from veil.data import stratified_split
 
-    train, test = stratified_split(labels, test_size, seed)
     figures, fitted = {}, {}
     for name in models:
         cls = classifier_class(name)
         estimator = cls(seed=seed, **(params or {}).get(name, {}))
         shown = {"progress": progress} if cls.trains_with_engine else {}
-        fitted[name] = estimator.fit(vectors[train], labels[train], class_names=class_names, **shown)
-        for metric, value in estimator.evaluate(vectors[test], labels[test]).items():
+        fitted[name] = estimator.fit(*train, class_names=class_names, **shown)
+        for metric, value in estimator.evaluate(*test).items():
             if metric != "n":
                 figures[f"{name}_{metric}"] = value
     return figures, fitted
