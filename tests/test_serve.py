@@ -181,16 +181,16 @@ def test_other_content_types_are_refused_415(client):
 
 
 def test_health_answers_while_a_prediction_runs(models, monkeypatch):
-    """Predictions run in a worker thread: a slow one does not hold up the event loop that answers /health."""
+    """Model calls run in a thread of their own: a slow one does not hold up the event loop that answers /health."""
     running, finished = threading.Event(), threading.Event()
 
     def slow_predict(self, *args):
         running.set()
         time.sleep(1.5)
         finished.set()
-        return {"labels": [], "probabilities": []}
+        return np.full((1, 3), 1 / 3)
 
-    monkeypatch.setattr(Predictor, "predict", slow_predict)
+    monkeypatch.setattr(Predictor, "probabilities", slow_predict)
     app = create_app(models["nn"][0])
 
     async def health_during_prediction() -> bool:

@@ -12,6 +12,10 @@ MNIST = "../shared/data/mnist"
 #: of the default AAE's 404-wide vectors as JSON, about 80 MB, or of float32 images as .npy, 123 MB)
 SERVE_MAX_BATCH = 10_000
 SERVE_MAX_BODY = 128_000_000
+#: `veil serve` micro-batching (`veil.serve.batching`): the most rows of one model call, and the longest a request
+#: that finds the model idle waits for others to share its call
+SERVE_BATCH_ROWS = 4096
+SERVE_BATCH_WAIT_S = 0.002
 
 
 def cache_dir() -> Path:

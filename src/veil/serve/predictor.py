@@ -11,13 +11,15 @@ import math
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from veil.defaults import SERVE_MAX_BATCH
 from veil.errors import VeilError
 
 FINGERPRINT_HEADER = "X-Veil-Fingerprint"
 #: request media types and the body format each one carries
-MEDIA_TYPES = {"application/json": "json", "application/x-npy": "npy", "application/octet-stream": "npy"}
+NPY = "application/x-npy"
+MEDIA_TYPES = {"application/json": "json", NPY: "npy", "application/octet-stream": "npy"}
 
 
 class Refusal(Exception):
@@ -59,8 +61,6 @@ def _loads(body: bytes):
     """orjson parses a batch of numbers ten times as fast as the json module (0.4 against 4 ms for 32 rows of 404),
     which bounds the service's requests per second; the json module reads what orjson refuses, so that NaN and
     Infinity, which are not JSON, reach the check that names them."""
-    import orjson
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -102,6 +102,7 @@ class Predictor:
                             "serve a model trained by `veil train` on a masked set", where)
         self.model = model
         self.max_batch = max_batch
+        self._class_names = np.asarray(model.class_names_)
 
     @classmethod
     def load(cls, model_dir, max_batch: int = SERVE_MAX_BATCH) -> "Predictor":
@@ -116,13 +117,28 @@ class Predictor:
                 "fingerprint": self.model.fingerprint_, "input_shape": list(self.model.input_shape_),
                 "max_batch": self.max_batch}
 
-    def predict(self, body: bytes, media_type: str, header_fingerprint: str | None = None) -> dict:
-        """{"labels": class names, "probabilities": one row per sample, one column per class}."""
+    def samples(self, body: bytes, media_type: str, header_fingerprint: str | None = None) -> np.ndarray:
+        """The checked samples of one request body, ready for the model; a `Refusal` for anything else. Each request
+        is checked alone, before it shares a model call with others (`veil.serve.batching`)."""
         fingerprint, samples = parse_body(body, media_type, header_fingerprint)
         self._check_fingerprint(fingerprint, media_type)
-        probabilities = self.model.predict_proba(self._checked(samples))
-        names = np.asarray(self.model.class_names_)
-        return {"labels": names[probabilities.argmax(axis=1)].tolist(), "probabilities": probabilities.tolist()}
+        return self._checked(samples)
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """One row per sample, one column per class: the model call, on samples checked by `samples`."""
+        return self.model.predict_proba(samples)
+
+    def encode(self, probabilities: np.ndarray, accept: str = "") -> tuple[bytes, str]:
+        """(the answer's body, its media type): the probabilities as .npy when the Accept header names
+        application/x-npy (labels are the class of GET /model at each row's largest column), otherwise JSON
+        {"labels": class names, "probabilities": rows}, written from the array by orjson in one call."""
+        if NPY in {part.split(";")[0].strip().lower() for part in accept.split(",")}:
+            buffer = io.BytesIO()
+            np.save(buffer, probabilities)
+            return buffer.getvalue(), NPY
+        labels = self._class_names[probabilities.argmax(axis=1)].tolist()
+        return orjson.dumps({"labels": labels, "probabilities": np.ascontiguousarray(probabilities)},
+                            option=orjson.OPT_SERIALIZE_NUMPY), "application/json"
 
     def _check_fingerprint(self, fingerprint, media_type: str) -> None:
         if fingerprint is None:
