@@ -90,5 +90,6 @@ class MicroBatcher:
 
 
 def _call(predict: Callable[[np.ndarray], np.ndarray], parts: list[np.ndarray]) -> np.ndarray:
-    """`predict` on the parts joined (in the model thread: joining copies every row)."""
-    return predict(parts[0] if len(parts) == 1 else np.concatenate(parts))
+    """`predict` on the parts joined, in the model thread. Joining copies, even a single part: a request's samples
+    may be a read-only view of its body, which torch would warn of."""
+    return predict(np.concatenate(parts))
