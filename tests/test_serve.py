@@ -283,8 +283,12 @@ def _wait_healthy(http: httpx.Client, server: subprocess.Popen, timeout: float =
 def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", SRC)  # the server is a new `veil` process
     figures = bench_serve(tmp_path / "serve.json", model_dir=models["nn"][0], duration_s=1, repeats=1)
-    assert set(figures) == {"batch1000_s", "rps_c16", "p99_ms_c16", "errors", "restart_failed_requests", "restart_s"}
-    assert figures["errors"] == 0 and figures["rps_c16"] > 0 and figures["restart_s"] > 0
+    per_body = {"vectors_per_s_c16", "p99_ms_c16", "batch1000_s", "client_cpu_share_c16", "server_cpu_share_c16"}
+    assert set(figures) == per_body | {f"{name}_{body}" for name in per_body for body in ("json", "npy")} | {
+        "errors", "restart_failed_requests", "restart_s"}
+    assert figures["errors"] == 0 and figures["vectors_per_s_c16"] > 0 and figures["restart_s"] > 0
+    assert figures["vectors_per_s_c16"] == max(figures["vectors_per_s_c16_json"], figures["vectors_per_s_c16_npy"])
+    assert 0 < figures["client_cpu_share_c16_npy"] < 1
     doc = json.loads((tmp_path / "serve.json").read_text())
     assert set(doc["meta"]) >= {"command", "commit", "seed", "wall_s", "machine"}
     assert doc["config"]["duration_s"] == 1 and doc["config"]["model"]["fingerprint"] == FINGERPRINT
