@@ -27,6 +27,7 @@ from veil.errors import VeilError
 from veil.experiments.bench.serve import bench_serve, free_port
 from veil.serve import Predictor, create_app
 from veil.serve.app import CONFIG_ENV, factory
+from veil.serve.batching import MicroBatcher
 
 SRC = str(Path(veil.__file__).resolve().parents[1])
 FINGERPRINT = "aae:serve-test"
@@ -303,3 +304,116 @@ def test_a_process_that_only_serves_imports_no_training_code(models):
                           env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- the fast path: .npy answers, micro-batching
+
+
+@pytest.mark.parametrize("encode", [_json_body, _npy_body], ids=["json-in", "npy-in"])
+def test_npy_answers_on_accept_are_the_models_probabilities(models, client, encode):
+    folder, X = models["nn"]
+    request_ = encode(X[:5])
+    request_["headers"] = {**request_.get("headers", {}), "accept": f"{NPY}, application/json;q=0.5"}
+    answer = client.post("/predict", **request_)
+    assert answer.status_code == 200 and answer.headers["content-type"] == NPY, answer.text
+    np.testing.assert_allclose(np.load(io.BytesIO(answer.content)), load_classifier(folder).predict_proba(X[:5]),
+                               rtol=1e-5, atol=1e-7)
+
+
+def _served_concurrently(app, requests: list[dict]) -> list[httpx.Response]:
+    """Each request sent at once on its own task, as concurrent clients would."""
+    async def send_all():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service") as http:
+            return await asyncio.gather(*(http.post("/predict", **request_) for request_ in requests))
+
+    return asyncio.run(send_all())
+
+
+@pytest.fixture
+def model_calls(monkeypatch) -> list[int]:
+    """The rows of each model call the service makes."""
+    calls, real = [], Predictor.probabilities
+
+    def counted(self, samples):
+        calls.append(len(samples))
+        return real(self, samples)
+
+    monkeypatch.setattr(Predictor, "probabilities", counted)
+    return calls
+
+
+def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_rows(models, model_calls):
+    """8 concurrent requests of 1 to 8 rows, JSON and .npy, within the batching wait: one model call, and each
+    answer equal to a prediction of that request alone."""
+    folder, X = models["nn"]
+    parts = np.split(X[:36], np.cumsum(range(1, 8)))
+    app = create_app(folder, batch_wait_s=0.5)
+    answers = _served_concurrently(app, [(_json_body if i % 2 else _npy_body)(part) for i, part in enumerate(parts)])
+    assert model_calls == [36]
+    model = load_classifier(folder)
+    for part, answer in zip(parts, answers):
+        assert answer.status_code == 200, answer.text
+        expected = model.predict_proba(part)
+        np.testing.assert_allclose(answer.json()["probabilities"], expected, rtol=1e-5, atol=1e-7)
+        assert answer.json()["labels"] == [model.class_names_[i] for i in expected.argmax(axis=1)]
+
+
+def test_a_bad_request_never_fails_the_requests_batched_with_it(models, model_calls):
+    """Bad rows (NaN, another width, another masker) are refused with their own request; the good requests sent
+    alongside are answered from one model call that never saw them."""
+    folder, X = models["nn"]
+    good = [_json_body(X[:3]), _npy_body(X[3:7])]
+    bad = [_row_ending_with("NaN"), _npy_body(X[:2, :5]), _json_body(X[:2], fingerprint="aae:other")]
+    answers = _served_concurrently(create_app(folder, batch_wait_s=0.5), [good[0], *bad, good[1]])
+    assert [a.status_code for a in answers] == [200, 422, 422, 409, 200]
+    assert model_calls == [7]
+    model = load_classifier(folder)
+    for rows, answer in zip((X[:3], X[3:7]), (answers[0], answers[-1])):
+        np.testing.assert_allclose(answer.json()["probabilities"], model.predict_proba(rows), rtol=1e-5, atol=1e-7)
+
+
+def test_model_calls_hold_at_most_batch_rows_and_one_dtype():
+    """Requests queue in order; a call takes them up to the row cap, and never mixes uint8 images with float32
+    samples (a model scales uint8 pixels itself)."""
+    from veil.serve.batching import MicroBatcher
+
+    calls = []
+
+    def model(samples):
+        calls.append((len(samples), samples.dtype.name))
+        return samples.reshape(len(samples), -1).sum(axis=1, dtype=np.float64)
+
+    parts = [np.full((4, 3), i, dtype=np.uint8 if i == 2 else np.float32) for i in range(5)]
+
+    async def send_all():
+        batcher = MicroBatcher(model, max_rows=8, max_wait_s=0.2)
+        return await asyncio.gather(*(batcher.predict(part) for part in parts))
+
+    answers = asyncio.run(send_all())
+    assert calls == [(8, "float32"), (4, "uint8"), (8, "float32")]
+    for part, answer in zip(parts, answers):
+        np.testing.assert_array_equal(answer, part.sum(axis=1, dtype=np.float64))
+
+
+def test_large_bodies_are_parsed_off_the_event_loop(models, monkeypatch):
+    """A body over INLINE_PARSE_BYTES is parsed in a worker thread, so that it holds up neither other requests nor
+    /health; smaller ones on the event loop, where they cost less than a thread hand-off."""
+    import veil.serve.app as service
+
+    threads, real_samples, real_predict = {}, Predictor.samples, MicroBatcher.predict
+
+    def samples(self, *args):
+        threads["parse"] = threading.current_thread()
+        return real_samples(self, *args)
+
+    async def predict(self, samples):
+        threads["loop"] = threading.current_thread()
+        return await real_predict(self, samples)
+
+    monkeypatch.setattr(Predictor, "samples", samples)
+    monkeypatch.setattr(MicroBatcher, "predict", predict)
+    folder, X = models["nn"]
+    for limit, off_loop in ((10**6, False), (100, True)):
+        monkeypatch.setattr(service, "INLINE_PARSE_BYTES", limit)
+        assert TestClient(create_app(folder)).post("/predict", **_json_body(X[:2])).status_code == 200
+        assert (threads["parse"] is not threads["loop"]) == off_loop
