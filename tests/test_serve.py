@@ -417,3 +417,24 @@ def test_large_bodies_are_parsed_off_the_event_loop(models, monkeypatch):
         monkeypatch.setattr(service, "INLINE_PARSE_BYTES", limit)
         assert TestClient(create_app(folder)).post("/predict", **_json_body(X[:2])).status_code == 200
         assert (threads["parse"] is not threads["loop"]) == off_loop
+
+
+@pytest.mark.parametrize("chosen_by_user", [None, "3"])
+def test_model_calls_leave_a_core_to_the_event_loop(models, monkeypatch, chosen_by_user):
+    """Without VEIL_THREADS (or veil --threads), `veil serve` gives model calls the idle cores less one; a count
+    the user chose stays."""
+    import uvicorn
+
+    import veil.devices
+    import veil.serve.app as service
+
+    threads = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(veil.devices, "fix_threads", threads.append)
+    monkeypatch.setattr(service, "threads_per_process", lambda processes: 3 * processes)
+    if chosen_by_user:
+        monkeypatch.setenv("VEIL_THREADS", chosen_by_user)
+    else:
+        monkeypatch.delenv("VEIL_THREADS", raising=False)
+    service.run(models["nn"][0], port=free_port(), workers=1)
+    assert threads == ([] if chosen_by_user else [2])

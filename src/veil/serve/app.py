@@ -21,6 +21,7 @@ from veil.defaults import SERVE_BATCH_ROWS, SERVE_BATCH_WAIT_S, SERVE_MAX_BATCH,
 from veil.errors import VeilError
 from veil.serve.batching import MicroBatcher
 from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, NPY, Predictor, Refusal
+from veil.threads import ENV as THREADS_ENV, threads_per_process
 
 #: bodies up to this size are parsed on the event loop (32 rows of 404 as JSON: about 0.3 MB, 1 ms); larger ones in a
 #: worker thread, so that one large request does not hold up the others and /health
@@ -151,6 +152,17 @@ def _check_address(host: str, port: int) -> None:
             raise VeilError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
 
 
+def _keep_a_core_per_event_loop(workers: int) -> None:
+    """CPU threads of each worker's model calls, unless `veil --threads` or VEIL_THREADS chose: its share of the
+    idle cores less one, which its event loop keeps busy reading and answering requests meanwhile (a torch thread
+    that shares a core with a busy thread stalls every operation's barrier: see `veil.threads`). Set once the model
+    has loaded, for this process and, through the environment, for the worker processes."""
+    from veil.devices import fix_threads
+
+    if not os.environ.get(THREADS_ENV, "").strip():
+        fix_threads(max(1, threads_per_process(workers) - 1))
+
+
 def factory() -> FastAPI:
     """The app of a uvicorn worker process, from the settings `run` left in the environment."""
     return create_app(**json.loads(os.environ[CONFIG_ENV]))
@@ -165,6 +177,7 @@ def run(model_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
 
     _check_address(host, port)
     app = create_app(model_dir, max_batch, max_body)
+    _keep_a_core_per_event_loop(workers)
     if workers == 1:
         uvicorn.run(app, host=host, port=port)
     else:
