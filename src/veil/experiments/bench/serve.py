@@ -1,4 +1,4 @@
-"""`veil bench serve`: the prediction service (`veil serve`, one worker) in a child process on a loopback port, driven
+"""`veil bench serve`: the prediction service (`veil serve`, one worker unless told) in a child process on a loopback port, driven
 by 16 concurrent clients in this process with JSON and with .npy bodies, then killed and restarted under load.
 
 Client and server share the machine's cores, which a deployment would not: on a small machine the figures are
@@ -9,9 +9,11 @@ say how much they took (`client_cpu_share_c16_*`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -44,11 +46,12 @@ DIGITS_FINGERPRINT = "bench:digits-pixels"
 
 @register_benchmark("serve")
 def bench_serve(json_path, model_dir=None, duration_s: float = 30.0, repeats: int = 5, seed: int = 0,
-                force: bool = False) -> dict:
+                workers: int = 1, force: bool = False) -> dict:
     """`veil serve` under 16 concurrent clients with JSON and .npy bodies: vectors per second, p99 latency, a
     1,000-row request, and a kill and restart under load
 
-    Serve `model_dir` (default: an nn trained here on scikit-learn's digits) and measure it from 16 clients.
+    Serve `model_dir` (default: an nn trained here on scikit-learn's digits) with `workers` processes and measure
+    it from 16 clients.
 
     Figures, each with a `_json` and a `_npy` suffix for the body sent (image models: `_npy` only), and unsuffixed
     for the body of more vectors per second: `vectors_per_s_c16` and `p99_ms_c16` (rows answered per second and the
@@ -67,13 +70,13 @@ def bench_serve(json_path, model_dir=None, duration_s: float = 30.0, repeats: in
             model_dir, model = Path(work) / "model", _train_digits_model(Path(work) / "model", seed)
         else:
             model = {"dir": str(model_dir)}
-        server = ServiceProcess(model_dir, Path(work) / "server.log")
+        server = ServiceProcess(model_dir, Path(work) / "server.log", workers)
         try:
             figures, served = asyncio.run(_measure(server, duration_s, repeats, seed))
         finally:
             server.stop()
         write_results(tmp, figures, seed=seed, wall_s=time.time() - start, config={
-            "model": {**model, **served}, "server": "veil serve --model DIR --port PORT (1 worker, loopback)",
+            "model": {**model, **served}, "server": f"veil serve --model DIR --port PORT --workers {workers} (loopback)",
             "clients": CLIENTS, "batch": BATCH, "large_batch": LARGE_BATCH, "duration_s": duration_s,
             "repeats": repeats, "bodies": list(_bodies(served)), "cores": os.cpu_count(),
             "restart": {"signal": "SIGKILL", "load_before_and_after_s": RESTART_LOAD_S,
@@ -108,30 +111,37 @@ class ServiceProcess:
     """`veil serve` in a child process on a free loopback port. Its output goes to a file: a pipe that nobody reads
     would fill with access log lines and stall the server."""
 
-    def __init__(self, model_dir, log_path: Path):
+    def __init__(self, model_dir, log_path: Path, workers: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [*VEIL_PROCESS, "serve", "--model", str(model_dir), "--port", str(self.port)]
+        self.command = [*VEIL_PROCESS, "serve", "--model", str(model_dir), "--port", str(self.port), "--workers",
+                        str(workers)]
         self.log_path = log_path
         self.process = None
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
 
     def stop(self) -> None:
-        """Kill the server (SIGKILL: the benchmark's restart is a crash) and reap it."""
+        """Kill the server and its worker processes (SIGKILL to its process group: the benchmark's restart is a
+        crash) and reap it."""
         if self.process is not None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def cpu_seconds(self) -> float | None:
-        """The server's CPU time so far (all its threads; /proc), None where that cannot be read."""
+        """The CPU time so far of the server and its worker processes (all their threads; /proc), None where that
+        cannot be read."""
+        pid = self.process.pid
         try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            ticks = sum(_cpu_ticks(process) for process in [pid, *map(int, children)])
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     async def until_healthy(self) -> None:
         """Return once GET /health answers; a VeilError when the process exits or STARTUP_TIMEOUT_S passes."""
@@ -151,6 +161,12 @@ class ServiceProcess:
                     pass
                 await asyncio.sleep(0.05)
         raise VeilError(f"veil serve did not answer /health within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User and system CPU ticks of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 @dataclass
