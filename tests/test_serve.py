@@ -438,3 +438,21 @@ def test_model_calls_leave_a_core_to_the_event_loop(models, monkeypatch, chosen_
         monkeypatch.delenv("VEIL_THREADS", raising=False)
     service.run(models["nn"][0], port=free_port(), workers=1)
     assert threads == ([] if chosen_by_user else [2])
+
+
+def test_a_new_event_loop_finds_the_batcher_idle():
+    """A request abandoned while it waited on one event loop (whose timer then never fires) does not hold up the
+    requests of the next loop: a test client runs one loop per request."""
+    batcher = MicroBatcher(lambda samples: samples, max_rows=8, max_wait_s=60)
+
+    async def abandoned():
+        waiting = asyncio.ensure_future(batcher.predict(np.zeros((1, 2))))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+
+    async def answered():
+        return await asyncio.wait_for(batcher.predict(np.ones((1, 2))), 5)
+
+    asyncio.run(abandoned())
+    batcher.max_wait_s = 0.01
+    assert asyncio.run(answered()).tolist() == [[1.0, 1.0]]
