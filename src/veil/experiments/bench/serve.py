@@ -179,8 +179,8 @@ class Tally:
 
 class Connection:
     """One keep-alive HTTP/1.1 connection to the server, opened on first use and again after a failure. It sends
-    bytes prepared in advance and reads only the status line and Content-Length of the answer: httpx took about as
-    much CPU per request as the server."""
+    bytes prepared in advance and reads only the status line and Content-Length of the answer: 16 clients on httpx took
+    2.6 ms of CPU per request of 32 rows as .npy, three times the server's own, and these 0.07 ms."""
 
     def __init__(self, port: int):
         self.port = port
