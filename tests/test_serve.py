@@ -27,6 +27,7 @@ from veil.errors import VeilError
 from veil.experiments.bench.serve import bench_serve, free_port
 from veil.serve import Access, Predictor, create_app
 from veil.serve.app import CONFIG_ENV, factory
+from veil.serve.batching import MicroBatcher
 
 SRC = str(Path(veil.__file__).resolve().parents[1])
 #: the `veil` command in a new process (PYTHONPATH=SRC)
@@ -186,16 +187,16 @@ def test_other_content_types_are_refused_415(client):
 
 
 def test_health_answers_while_a_prediction_runs(models, monkeypatch):
-    """Predictions run in a worker thread: a slow one does not hold up the event loop that answers /health."""
+    """Model calls run in a thread of their own: a slow one does not hold up the event loop that answers /health."""
     running, finished = threading.Event(), threading.Event()
 
     def slow_predict(self, *args):
         running.set()
         time.sleep(1.5)
         finished.set()
-        return {"labels": [], "probabilities": []}
+        return np.full((1, 3), 1 / 3)
 
-    monkeypatch.setattr(Predictor, "predict", slow_predict)
+    monkeypatch.setattr(Predictor, "probabilities", slow_predict)
     app = create_app(models["nn"][0], access=ACCESS)
 
     async def health_during_prediction() -> bool:
@@ -301,8 +302,12 @@ def _wait_healthy(http: httpx.Client, server: subprocess.Popen, timeout: float =
 def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", SRC)  # the server is a new `veil` process
     figures = bench_serve(tmp_path / "serve.json", model_dir=models["nn"][0], duration_s=1, repeats=1)
-    assert set(figures) == {"batch1000_s", "rps_c16", "p99_ms_c16", "errors", "restart_failed_requests", "restart_s"}
-    assert figures["errors"] == 0 and figures["rps_c16"] > 0 and figures["restart_s"] > 0
+    per_body = {"vectors_per_s_c16", "p99_ms_c16", "batch1000_s", "client_cpu_share_c16", "server_cpu_share_c16"}
+    assert set(figures) == per_body | {f"{name}_{body}" for name in per_body for body in ("json", "npy")} | {
+        "errors", "restart_failed_requests", "restart_s"}
+    assert figures["errors"] == 0 and figures["vectors_per_s_c16"] > 0 and figures["restart_s"] > 0
+    assert figures["vectors_per_s_c16"] == max(figures["vectors_per_s_c16_json"], figures["vectors_per_s_c16_npy"])
+    assert 0 < figures["client_cpu_share_c16_npy"] < 1
     doc = json.loads((tmp_path / "serve.json").read_text())
     assert set(doc["meta"]) >= {"command", "commit", "seed", "wall_s", "machine"}
     assert doc["config"]["duration_s"] == 1 and doc["config"]["model"]["fingerprint"] == FINGERPRINT
@@ -318,3 +323,157 @@ def test_a_process_that_only_serves_imports_no_training_code(models):
                           env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- the fast path: .npy answers, micro-batching
+
+
+@pytest.mark.parametrize("encode", [_json_body, _npy_body], ids=["json-in", "npy-in"])
+def test_npy_answers_on_accept_are_the_models_probabilities(models, client, encode):
+    folder, X = models["nn"]
+    request_ = encode(X[:5])
+    request_["headers"] = {**request_.get("headers", {}), "accept": f"{NPY}, application/json;q=0.5"}
+    answer = client.post("/predict", **request_)
+    assert answer.status_code == 200 and answer.headers["content-type"] == NPY, answer.text
+    np.testing.assert_allclose(np.load(io.BytesIO(answer.content)), load_classifier(folder).predict_proba(X[:5]),
+                               rtol=1e-5, atol=1e-7)
+
+
+def _served_concurrently(app, requests: list[dict]) -> list[httpx.Response]:
+    """Each request sent at once on its own task, as concurrent clients would."""
+    async def send_all():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service",
+                                     headers=AUTH) as http:
+            return await asyncio.gather(*(http.post("/predict", **request_) for request_ in requests))
+
+    return asyncio.run(send_all())
+
+
+@pytest.fixture
+def model_calls(monkeypatch) -> list[int]:
+    """The rows of each model call the service makes."""
+    calls, real = [], Predictor.probabilities
+
+    def counted(self, samples):
+        calls.append(len(samples))
+        return real(self, samples)
+
+    monkeypatch.setattr(Predictor, "probabilities", counted)
+    return calls
+
+
+def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_rows(models, model_calls):
+    """8 concurrent requests of 1 to 8 rows, JSON and .npy, within the batching wait: one model call, and each
+    answer equal to a prediction of that request alone."""
+    folder, X = models["nn"]
+    parts = np.split(X[:36], np.cumsum(range(1, 8)))
+    app = create_app(folder, batch_wait_s=0.5, access=ACCESS)
+    answers = _served_concurrently(app, [(_json_body if i % 2 else _npy_body)(part) for i, part in enumerate(parts)])
+    assert model_calls == [36]
+    model = load_classifier(folder)
+    for part, answer in zip(parts, answers):
+        assert answer.status_code == 200, answer.text
+        expected = model.predict_proba(part)
+        np.testing.assert_allclose(answer.json()["probabilities"], expected, rtol=1e-5, atol=1e-7)
+        assert answer.json()["labels"] == [model.class_names_[i] for i in expected.argmax(axis=1)]
+
+
+def test_a_bad_request_never_fails_the_requests_batched_with_it(models, model_calls):
+    """Bad rows (NaN, another width, another masker) are refused with their own request; the good requests sent
+    alongside are answered from one model call that never saw them."""
+    folder, X = models["nn"]
+    good = [_json_body(X[:3]), _npy_body(X[3:7])]
+    bad = [_row_ending_with("NaN"), _npy_body(X[:2, :5]), _json_body(X[:2], fingerprint="aae:other")]
+    answers = _served_concurrently(create_app(folder, batch_wait_s=0.5, access=ACCESS), [good[0], *bad, good[1]])
+    assert [a.status_code for a in answers] == [200, 422, 422, 409, 200]
+    assert model_calls == [7]
+    model = load_classifier(folder)
+    for rows, answer in zip((X[:3], X[3:7]), (answers[0], answers[-1])):
+        np.testing.assert_allclose(answer.json()["probabilities"], model.predict_proba(rows), rtol=1e-5, atol=1e-7)
+
+
+def test_model_calls_hold_at_most_batch_rows_and_one_dtype():
+    """Requests queue in order; a call takes them up to the row cap, and never mixes uint8 images with float32
+    samples (a model scales uint8 pixels itself)."""
+    from veil.serve.batching import MicroBatcher
+
+    calls = []
+
+    def model(samples):
+        calls.append((len(samples), samples.dtype.name))
+        return samples.reshape(len(samples), -1).sum(axis=1, dtype=np.float64)
+
+    parts = [np.full((4, 3), i, dtype=np.uint8 if i == 2 else np.float32) for i in range(5)]
+
+    async def send_all():
+        batcher = MicroBatcher(model, max_rows=8, max_wait_s=0.2)
+        return await asyncio.gather(*(batcher.predict(part) for part in parts))
+
+    answers = asyncio.run(send_all())
+    assert calls == [(8, "float32"), (4, "uint8"), (8, "float32")]
+    for part, answer in zip(parts, answers):
+        np.testing.assert_array_equal(answer, part.sum(axis=1, dtype=np.float64))
+
+
+def test_large_bodies_are_parsed_off_the_event_loop(models, monkeypatch):
+    """A body over INLINE_PARSE_BYTES is parsed in a worker thread, so that it holds up neither other requests nor
+    /health; smaller ones on the event loop, where they cost less than a thread hand-off."""
+    import veil.serve.app as service
+
+    threads, real_samples, real_predict = {}, Predictor.samples, MicroBatcher.predict
+
+    def samples(self, *args):
+        threads["parse"] = threading.current_thread()
+        return real_samples(self, *args)
+
+    async def predict(self, samples):
+        threads["loop"] = threading.current_thread()
+        return await real_predict(self, samples)
+
+    monkeypatch.setattr(Predictor, "samples", samples)
+    monkeypatch.setattr(MicroBatcher, "predict", predict)
+    folder, X = models["nn"]
+    for limit, off_loop in ((10**6, False), (100, True)):
+        monkeypatch.setattr(service, "INLINE_PARSE_BYTES", limit)
+        http = TestClient(create_app(folder, access=ACCESS), headers=AUTH)
+        assert http.post("/predict", **_json_body(X[:2])).status_code == 200
+        assert (threads["parse"] is not threads["loop"]) == off_loop
+
+
+@pytest.mark.parametrize("chosen_by_user", [None, "3"])
+def test_model_calls_leave_a_core_to_the_event_loop(models, monkeypatch, chosen_by_user):
+    """Without VEIL_THREADS (or veil --threads), `veil serve` gives model calls the idle cores less one; a count
+    the user chose stays."""
+    import uvicorn
+
+    import veil.devices
+    import veil.serve.app as service
+
+    threads = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(veil.devices, "fix_threads", threads.append)
+    monkeypatch.setattr(service, "threads_per_process", lambda processes: 3 * processes)
+    if chosen_by_user:
+        monkeypatch.setenv("VEIL_THREADS", chosen_by_user)
+    else:
+        monkeypatch.delenv("VEIL_THREADS", raising=False)
+    service.run(models["nn"][0], port=free_port(), workers=1)
+    assert threads == ([] if chosen_by_user else [2])
+
+
+def test_a_new_event_loop_finds_the_batcher_idle():
+    """A request abandoned while it waited on one event loop (whose timer then never fires) does not hold up the
+    requests of the next loop: a test client runs one loop per request."""
+    batcher = MicroBatcher(lambda samples: samples, max_rows=8, max_wait_s=60)
+
+    async def abandoned():
+        waiting = asyncio.ensure_future(batcher.predict(np.zeros((1, 2))))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+
+    async def answered():
+        return await asyncio.wait_for(batcher.predict(np.ones((1, 2))), 5)
+
+    asyncio.run(abandoned())
+    batcher.max_wait_s = 0.01
+    assert asyncio.run(answered()).tolist() == [[1.0, 1.0]]

@@ -227,8 +227,8 @@ def cmd_compress_report(args):
 def cmd_bench(args):
     _print(commands.bench(BenchRequest(
         args.what, args.json, _images(args), limit=args.limit, repeats=args.repeats, params=args.params,
-        seed=args.seed, masker=args.masker, model=args.model, duration=args.duration, progress=not args.quiet,
-        force=args.force)))
+        seed=args.seed, masker=args.masker, model=args.model, duration=args.duration, workers=args.workers,
+        progress=not args.quiet, force=args.force)))
 
 
 def cmd_reproduce(args):
@@ -439,6 +439,7 @@ def _measurement_commands(sub) -> None:
                    "digits)")
     p.add_argument("--duration", type=_positive_int, default=30, help="serve: seconds of the 16-client load "
                    "(default 30)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="serve: the server's worker processes (default 1)")
     _force_arg(p, "the --json file")
 
 

@@ -500,6 +500,7 @@ class BenchRequest:
     masker: str | None = None
     model: str | None = None
     duration: int = 30
+    workers: int = 1
     progress: bool = True
     force: bool = False
 
@@ -510,7 +511,8 @@ def bench(request: BenchRequest) -> str:
     r = request
     figures = run_benchmark(r.what, r.json, data=r.source.data, split=r.source.split, classes=r.source.class_names,
                             limit=r.limit, repeats=r.repeats, params=r.params, seed=r.seed, masker_dir=r.masker,
-                            model_dir=r.model, duration_s=r.duration, progress=r.progress, force=r.force)
+                            model_dir=r.model, duration_s=r.duration, workers=r.workers, progress=r.progress,
+                            force=r.force)
     return _reply(figures, f"written to {r.json}")
 
 

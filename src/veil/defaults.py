@@ -14,6 +14,10 @@ SERVE_MAX_BATCH = 10_000
 SERVE_MAX_BODY = 128_000_000
 #: `veil serve`: the most requests in progress at once (each holds at most one body), beyond which it answers 503
 SERVE_MAX_CONCURRENT = 32
+#: `veil serve` micro-batching (`veil.serve.batching`): the most rows of one model call, and the longest a request
+#: that finds the model idle waits for others to share its call
+SERVE_BATCH_ROWS = 4096
+SERVE_BATCH_WAIT_S = 0.002
 
 
 def cache_dir() -> Path:

@@ -13,17 +13,22 @@ import socket
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from veil import __version__
-from veil.defaults import SERVE_MAX_BATCH, SERVE_MAX_BODY
+from veil.defaults import SERVE_BATCH_ROWS, SERVE_BATCH_WAIT_S, SERVE_MAX_BATCH, SERVE_MAX_BODY
 from veil.errors import VeilError
-from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, Predictor, Refusal
+from veil.serve.batching import MicroBatcher
+from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, NPY, Predictor, Refusal
 from veil.serve.security import Access, ServeSecurity, guard, remove_new_token
+from veil.threads import ENV as THREADS_ENV, threads_per_process
 
+#: bodies up to this size are parsed on the event loop (32 rows of 404 as JSON: about 0.3 MB, 1 ms); larger ones in a
+#: worker thread, so that one large request does not hold up the others and /health
+INLINE_PARSE_BYTES = 1_000_000
 #: how `run` hands the service's settings to uvicorn's worker processes, which build their app with `factory`
 CONFIG_ENV = "VEIL_SERVE_CONFIG"
 
@@ -56,9 +61,16 @@ class Problem(BaseModel):
 
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-PREDICT_BODY = {"requestBody": {"required": True, "content": {
+#: the request of POST /predict, declared here rather than as FastAPI parameters: solving a Header dependency took a
+#: fifth of the route's time in a profile
+PREDICT_REQUEST = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": VectorBatch.model_json_schema()},
-    "application/x-npy": _BINARY, "application/octet-stream": _BINARY}}}
+    NPY: _BINARY, "application/octet-stream": _BINARY}},
+    "parameters": [{"name": FINGERPRINT_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": "the fingerprint of an .npy body's data (JSON bodies state it in the body)"}]}
+ANSWER = {"model": Prediction, "content": {NPY: _BINARY},
+          "description": f"JSON, or with `Accept: {NPY}` the probabilities alone as .npy (one row per sample, one "
+                         "column per class of GET /model)"}
 REFUSALS = {409: "the request states no fingerprint, or another masker's or key's",
             413: "the body is over the size limit",
             415: "the Content-Type is neither JSON nor .npy",
@@ -68,15 +80,20 @@ DESCRIPTION = f"""Predictions of one classifier trained by `veil train`, on data
 
 Send vectors as JSON `{{"fingerprint": "...", "vectors": [[...], ...]}}`, or any model's samples (images for the
 image models) as an .npy body (`numpy.save`; Content-Type application/x-npy or application/octet-stream) with the
-fingerprint in the `{FINGERPRINT_HEADER}` header. Data masked otherwise are refused (409)."""
+fingerprint in the `{FINGERPRINT_HEADER}` header. Data masked otherwise are refused (409). The answer is JSON, or with
+`Accept: {NPY}` the probabilities as .npy. .npy bodies both ways are the fast path: JSON costs more to parse than
+the model costs to run. Concurrent requests share model calls (micro-batching); each answer is its own request's."""
 
 
-def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY, *,
+def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERVE_MAX_BODY,
+               batch_rows: int = SERVE_BATCH_ROWS, batch_wait_s: float = SERVE_BATCH_WAIT_S, *,
                access: Access) -> FastAPI:
     """The service for the model saved in `model_dir`: at most `max_batch` rows per request and `max_body` bytes
-    per body, to the callers `access` lets in (no default: an open service is asked for by `Access(token=None)`).
-    A missing or invalid model is a VeilError naming its file."""
+    per body; model calls of at most `batch_rows` rows, gathered for at most `batch_wait_s` (`MicroBatcher`); open
+    to the callers `access` lets in (no default: an open service is asked for by `Access(token=None)`). A missing or
+    invalid model is a VeilError naming its file."""
     predictor = Predictor.load(model_dir, max_batch)
+    batcher = MicroBatcher(predictor.probabilities, batch_rows, batch_wait_s)
     app = FastAPI(title="veil prediction service", version=__version__, description=DESCRIPTION)
     app.add_exception_handler(Refusal, _refusal_response)
     guard(app, access)
@@ -89,14 +106,18 @@ def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERV
     async def model():
         return predictor.describe()
 
-    @app.post("/predict", response_model=Prediction, openapi_extra=PREDICT_BODY,
-              responses={status: {"model": Problem, "description": text} for status, text in REFUSALS.items()})
-    async def predict(request: Request, x_veil_fingerprint: str | None = Header(
-            None, description="the fingerprint of an .npy body's data (JSON bodies state it in the body)")):
+    @app.post("/predict", response_class=Response, openapi_extra=PREDICT_REQUEST, responses={200: ANSWER, **{
+        status: {"model": Problem, "description": text} for status, text in REFUSALS.items()}})
+    async def predict(request: Request):
         media_type = _media_type(request)
         body = await _read_body(request, max_body)
-        # parsing and predicting are CPU-bound: in a worker thread, so that /health answers meanwhile
-        return await run_in_threadpool(predictor.predict, body, media_type, x_veil_fingerprint)
+        fingerprint = request.headers.get(FINGERPRINT_HEADER)
+        if len(body) <= INLINE_PARSE_BYTES:
+            samples = predictor.samples(body, media_type, fingerprint)
+        else:
+            samples = await run_in_threadpool(predictor.samples, body, media_type, fingerprint)
+        content, answer_type = predictor.encode(await batcher.predict(samples), request.headers.get("accept", ""))
+        return Response(content, media_type=answer_type)
 
     return app
 
@@ -137,6 +158,17 @@ def _check_address(host: str, port: int) -> None:
             raise VeilError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
 
 
+def _keep_a_core_per_event_loop(workers: int) -> None:
+    """CPU threads of each worker's model calls, unless `veil --threads` or VEIL_THREADS chose: its share of the
+    idle cores less one, which its event loop keeps busy reading and answering requests meanwhile (a torch thread
+    that shares a core with a busy thread stalls every operation's barrier: see `veil.threads`). Set once the model
+    has loaded, for this process and, through the environment, for the worker processes."""
+    from veil.devices import fix_threads
+
+    if not os.environ.get(THREADS_ENV, "").strip():
+        fix_threads(max(1, threads_per_process(workers) - 1))
+
+
 def factory() -> FastAPI:
     """The app of a uvicorn worker process, from the settings `run` left in the environment (the token's file, never
     the token)."""
@@ -158,6 +190,7 @@ def run(model_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
     token_path = security.token_path()
     try:
         app = create_app(model_dir, max_batch, max_body, access=security.access(token_path))
+        _keep_a_core_per_event_loop(workers)
         security.announce(host, token_path)
         if workers == 1:
             uvicorn.run(app, host=host, port=port, **security.uvicorn_options())
