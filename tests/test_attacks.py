@@ -399,3 +399,16 @@ def test_the_gan_recovers_an_identity_masker_by_training():
     trained = np.median(per_image(victim, GANAttack().reconstruct(knowledge))["ssim"])
     untrained = np.median(per_image(victim, predict(networks(victim.shape[1:])["g"], masked.data))["ssim"])
     assert trained > 0.5 and untrained < 0.2, (trained, untrained)
+
+
+def test_the_semantic_judge_recognises_plain_images_at_its_stated_accuracy():
+    """The judge at a tiny budget (600 digits, 3 epochs, widths 16/32, with its blur/grey/noise augmentation)
+    recognises held-out plain digits at 0.715 (measured); below 0.6 it could not tell a reconstruction's class."""
+    from veil.attacks.semantic import public_classifier, semantic_accuracy
+    from veil.data import load, stratified_split
+
+    digits = load("digits")
+    public_idx, victim_idx = stratified_split(digits.labels, 0.5, 0)
+    public, victim = digits.subset(public_idx), digits.subset(victim_idx)
+    judge = public_classifier(public, Budget(semantic_train=600, semantic_epochs=3, semantic_widths=(16, 32)))
+    assert semantic_accuracy(judge, victim.images, victim.labels, victim.class_names) > 0.6

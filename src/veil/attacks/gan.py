@@ -32,7 +32,7 @@ from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
 CYCLE_WEIGHT = 10.0
 #: CycleGAN's identity loss weight, relative to the cycle weight (image-shaped masked data only)
 IDENTITY_WEIGHT = 0.5
-#: translator size: small, for CPU budgets (a step costs about 1 CPU-second at batch 64 on 2 cores)
+#: translator size: small, for CPU budgets
 WIDTH, BLOCKS = 16, 2
 
 
