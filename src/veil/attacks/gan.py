@@ -2,7 +2,19 @@
 victim's masked data to public plain images. No pairs and no secret: a generator G (masked -> image) must make
 images a critic cannot tell from public ones, and a forward model F (image -> masked) closes the cycle
 (CycleGAN-style: F(G(m)) ~ m and G(F(x)) ~ x, L1), so that G keeps what the masked data says about each image.
-Least-squares GAN losses; Adam 2e-4, betas (0.5, 0.999), as in the public recipes.
+Least-squares GAN losses; Adam 2e-4, betas (0.5, 0.999), cycle weight 10, as in the public recipes.
+
+When the masked data is image-shaped (the same shape as the images), the attacker also uses CycleGAN's identity
+loss (weight 0.5 of the cycle weight, as in its recipe): G(x) ~ x for public images x and F(m) ~ m for masked
+samples m. Of all the maps the adversarial and cycle losses allow, it prefers the one that changes an image least:
+what a masking that keeps pixels where they are (a blur, a colour or sign change) leaves in place, G keeps, instead of
+drifting to another image the critic accepts. The attacker chooses it for every image-shaped scheme alike; under a
+scheme that moves pixels (block scrambling) it only adds a prior the adversarial loss then outweighs. The
+translator is CycleGAN's residual generator at full resolution (`veil.models.gan.Translator`).
+Measured on CIFAR-10 (10,000 public train images, one epoch: 156 steps at batch 64, victims from the test split):
+an identity masker's 64 victims come back at median SSIM 0.80 (0.23 without the identity loss and residual block,
+after 300 steps) and the default blur's 500 at 0.73 (-0.32 before); a step costs 0.96 CPU-seconds on one thread
+(0.68 before).
 
 For AAE vectors, G is the AAE decoder architecture and F the AAE encoder architecture, with a latent critic.
 """
@@ -22,6 +34,8 @@ from veil.models.gan import Critic, Translator
 from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
 
 CYCLE_WEIGHT = 10.0
+#: CycleGAN's identity loss weight, relative to the cycle weight (image-shaped masked data only)
+IDENTITY_WEIGHT = 0.5
 #: translator size: small, for CPU budgets
 WIDTH, BLOCKS = 16, 2
 
@@ -41,7 +55,8 @@ class GANAttack(Attack):
         batch = knowledge.budget.batch_size
         loader = tensor_loader(public, batch_size=batch, shuffle=True, drop_last=len(public) > batch)
         epochs = max(1, -(-knowledge.budget.gan_steps // len(loader)))
-        train_cycle(nets, loader, masked, epochs, knowledge.seed, self.progress)
+        train_cycle(nets, loader, masked, epochs, knowledge.seed, self.progress,
+                    image_shaped=masked.shape[1:] == public.shape[1:])
         self.details_.update({"steps": epochs * len(loader), "epochs": epochs, "public_images": len(public),
                               "train_s": round(time.time() - start, 1)})
         return predict(nets["g"], knowledge.masked.data)
@@ -73,7 +88,9 @@ def _ls(scores: torch.Tensor, target: float) -> torch.Tensor:
     return F_.mse_loss(scores, torch.full_like(scores, target))
 
 
-def train_cycle(nets: dict, loader, masked: torch.Tensor, epochs: int, seed: int, progress: bool) -> None:
+def train_cycle(nets: dict, loader, masked: torch.Tensor, epochs: int, seed: int, progress: bool,
+                image_shaped: bool) -> None:
+    """`image_shaped`: the masked samples have the images' shape, and the identity loss applies."""
     g, f, d_image, d_masked = nets["g"], nets["f"], nets["d_image"], nets["d_masked"]
     betas = (0.5, 0.999)
     opt_gen = torch.optim.Adam([*g.parameters(), *f.parameters()], lr=2e-4, betas=betas)
@@ -87,17 +104,19 @@ def train_cycle(nets: dict, loader, masked: torch.Tensor, epochs: int, seed: int
         fake_image, fake_masked = g(m), f(real)
         adversarial = _ls(d_image(fake_image), 1.0) + _ls(d_masked(fake_masked), 1.0)
         cycle = F_.l1_loss(f(fake_image), m) + F_.l1_loss(g(fake_masked), real)
+        identity = F_.l1_loss(g(real), real) + F_.l1_loss(f(m), m) if image_shaped else torch.zeros(())
         opt_gen.zero_grad(set_to_none=True)
-        (adversarial + CYCLE_WEIGHT * cycle).backward()
+        (adversarial + CYCLE_WEIGHT * (cycle + IDENTITY_WEIGHT * identity)).backward()
         opt_gen.step()
         critic = (_ls(d_image(real), 1.0) + _ls(d_image(fake_image.detach()), 0.0)
                   + _ls(d_masked(m), 1.0) + _ls(d_masked(fake_masked.detach()), 0.0))
         opt_critic.zero_grad(set_to_none=True)
         critic.backward()
         opt_critic.step()
-        return {"adversarial": adversarial.item(), "cycle": cycle.item(), "critic": critic.item()}
+        return {"adversarial": adversarial.item(), "cycle": cycle.item(), "identity": identity.item(),
+                "critic": critic.item()}
 
     with tempfile.TemporaryDirectory() as work:
         fit_engine(make_trainer(step, seed), loader, epochs=epochs, out_dir=work,
                    to_save={**nets, "opt_gen": opt_gen, "opt_critic": opt_critic},
-                   loss_names=["adversarial", "cycle", "critic"], progress=progress)
+                   loss_names=["adversarial", "cycle", "identity", "critic"], progress=progress)

@@ -1,5 +1,6 @@
 """Networks of the unpaired GAN attack (attacks/gan.py): a residual convolutional translator between 32x32
-image-shaped spaces, and a convolutional critic. For masked vectors (AAE) the attack uses the AAE encoder and
+image-shaped spaces (CycleGAN's ResNet generator at full resolution: reflection padding, instance normalisation in
+the residual blocks, no activation after their sum), and a convolutional critic. For masked vectors (AAE) the attack uses the AAE encoder and
 decoder architectures instead (models/aae.py)."""
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from torch import nn
 from veil.models.registry import register_model
 
 
+def _conv(width_in: int, width_out: int) -> nn.Sequential:
+    """A 3x3 convolution with reflection padding (no zero border for the translator to learn around)."""
+    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(width_in, width_out, 3))
+
+
 class ResidualBlock(nn.Module):
+    """CycleGAN's block. Instance normalisation, not batch normalisation: G sees batches of masked data and of F's
+    outputs, whose mixed running statistics would make its eval-mode output differ from what it was trained on."""
+
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width))
+        self.body = nn.Sequential(_conv(width, width), nn.InstanceNorm2d(width, affine=True), nn.ReLU(),
+                                  _conv(width, width), nn.InstanceNorm2d(width, affine=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.body(x))
+        return x + self.body(x)
 
 
 @register_model("gan-translator")
@@ -25,8 +34,9 @@ class Translator(nn.Module):
 
     def __init__(self, width: int = 32, blocks: int = 3, bounded: bool = True):
         super().__init__()
-        layers = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), *[ResidualBlock(width) for _ in range(blocks)],
-                  nn.Conv2d(width, 3, 3, padding=1)]
+        # no normalisation on the trunk, only inside the blocks: the trunk keeps each image's brightness and colour
+        layers = [_conv(3, width), nn.ReLU(),
+                  *[ResidualBlock(width) for _ in range(blocks)], _conv(width, 3)]
         self.net = nn.Sequential(*layers, *([nn.Sigmoid()] if bounded else []))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
