@@ -5,7 +5,9 @@ import gzip
 import json
 import os
 import pickle
+import subprocess
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -142,3 +144,18 @@ def assert_claims_table_matches_claims_json(out) -> None:
         assert f"**{claim['status']}**" in row
         expected = {None: "not testable here", 1.0: "held", 0.0: "NOT HELD"}[held]
         assert claim["status"].startswith(expected)
+
+
+def wait_healthy(http, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Return once `veil serve` in `server` answers GET /health on `http` (an httpx.Client); fail the test if the
+    process exits or `timeout` passes first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if http.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("veil serve never answered /health")

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import wait_healthy
 from fastapi.testclient import TestClient
 
 import veil
@@ -272,7 +273,7 @@ def test_veil_serve_answers_over_http(models, tmp_path):
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=AUTH) as http:
-            _wait_healthy(http, server)
+            wait_healthy(http, server)
             assert http.get("/model").json()["fingerprint"] == FINGERPRINT
             assert http.post("/predict", **_json_body(np.full((2, 12), MARK))).status_code == 200
             assert http.post("/predict", **_json_body(np.zeros((2, 12)), "aae:other")).status_code == 409
@@ -286,17 +287,6 @@ def test_veil_serve_answers_over_http(models, tmp_path):
     assert code == 0, text
     assert '"POST /predict HTTP/1.1" 200' in text and str(MARK) not in text
     assert f"token is in {token_file}" in text and TOKEN not in text
-
-
-def _wait_healthy(http: httpx.Client, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if http.get("/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail("veil serve never answered /health")
 
 
 def test_bench_serve_reports_its_figures(models, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import wait_healthy
 from fastapi.testclient import TestClient
 
 import veil
@@ -214,10 +215,10 @@ def test_start_names_the_token_file_and_warns_of_plain_http_on_the_network(model
 def test_tls_serves_https_with_a_self_signed_pair(model_dir, tmp_path):
     cert, key = _tls_pair(tmp_path)
     port = free_port()
-    with _server(model_dir, tmp_path, port, "--tls-cert", str(cert), "--tls-key", str(key)):
+    with _server(model_dir, tmp_path, port, "--tls-cert", str(cert), "--tls-key", str(key)) as server:
         trust = ssl.create_default_context(cafile=str(cert))
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust, timeout=10) as https:
-            _wait_healthy(https)
+            wait_healthy(https, server)
             assert https.get("/model", headers=AUTH).json()["fingerprint"] == FINGERPRINT
             assert https.get("/model").status_code == 401
         with pytest.raises(httpx.HTTPError):  # plain HTTP on the TLS port gets no answer
@@ -228,9 +229,9 @@ def test_a_client_cannot_dodge_the_rate_limit_by_naming_another_address(model_di
     """uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told not to: each request naming a new address would
     get a bucket of its own, and the third request within a second would pass."""
     port = free_port()
-    with _server(model_dir, tmp_path, port, "--max-rps", "2"):
+    with _server(model_dir, tmp_path, port, "--max-rps", "2") as server:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            _wait_healthy(http)
+            wait_healthy(http, server)
             codes = [http.get("/model", headers={**AUTH, "x-forwarded-for": f"10.0.0.{n}"}).status_code
                      for n in range(4)]
     assert codes[:2] == [200, 200] and codes[-1] == 429, codes
@@ -254,17 +255,6 @@ def _server(model_dir, tmp_path, port, *options):
             server.wait()
 
 
-def _wait_healthy(http: httpx.Client, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if http.get("/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail("veil serve never answered /health")
-
-
 FLOOD = 500
 MAX_CONCURRENT = 4
 #: each flood request's .npy body; 500 of them are 128 MB, which the server would hold if it read them all at once
@@ -281,7 +271,7 @@ def test_a_flood_leaves_health_answering_and_memory_bounded(model_dir, tmp_path)
     port = free_port()
     with _server(model_dir, tmp_path, port, "--max-concurrent", str(MAX_CONCURRENT), "--max-body-mb", "1") as server:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=AUTH) as http:
-            _wait_healthy(http)
+            wait_healthy(http, server)
             assert http.post("/predict", **_prediction()).status_code == 200  # warm: the first prediction allocates
         before_kb = _memory_kb(server.pid, "VmRSS")
         statuses, health_s = asyncio.run(_flood(port))
