@@ -228,7 +228,7 @@ def cmd_bench(args):
     _print(commands.bench(BenchRequest(
         args.what, args.json, _images(args), limit=args.limit, repeats=args.repeats, params=args.params,
         seed=args.seed, masker=args.masker, model=args.model, duration=args.duration, workers=args.workers,
-        progress=not args.quiet, force=args.force)))
+        auth=not args.no_auth, progress=not args.quiet, force=args.force)))
 
 
 def cmd_reproduce(args):
@@ -440,6 +440,8 @@ def _measurement_commands(sub) -> None:
     p.add_argument("--duration", type=_positive_int, default=30, help="serve: seconds of the 16-client load "
                    "(default 30)")
     p.add_argument("--workers", type=_positive_int, default=1, help="serve: the server's worker processes (default 1)")
+    p.add_argument("--no-auth", action="store_true", help="serve: serve with --no-auth and send no token, to measure "
+                   "what the token costs (default: the clients send the service's token)")
     _force_arg(p, "the --json file")
 
 

@@ -501,6 +501,7 @@ class BenchRequest:
     model: str | None = None
     duration: int = 30
     workers: int = 1
+    auth: bool = True
     progress: bool = True
     force: bool = False
 
@@ -511,8 +512,8 @@ def bench(request: BenchRequest) -> str:
     r = request
     figures = run_benchmark(r.what, r.json, data=r.source.data, split=r.source.split, classes=r.source.class_names,
                             limit=r.limit, repeats=r.repeats, params=r.params, seed=r.seed, masker_dir=r.masker,
-                            model_dir=r.model, duration_s=r.duration, workers=r.workers, progress=r.progress,
-                            force=r.force)
+                            model_dir=r.model, duration_s=r.duration, workers=r.workers, auth=r.auth,
+                            progress=r.progress, force=r.force)
     return _reply(figures, f"written to {r.json}")
 
 
