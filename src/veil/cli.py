@@ -135,7 +135,8 @@ def _print(text: str) -> None:
 
 def cmd_train_masker(args):
     _print(commands.train_masker(TrainMaskerRequest(_images(args), args.out, _training_run(args),
-                                                    batch_size=args.batch_size, device=args.device)))
+                                                    batch_size=args.batch_size, device=args.device,
+                                                    method=args.method, params=args.params)))
 
 
 def cmd_export_encoder(args):
@@ -252,7 +253,10 @@ def _command(sub, name: str, func, **kwargs):
 
 
 def _masker_commands(sub) -> None:
-    p = _command(sub, "train-masker", cmd_train_masker, help="train an AAE masker on public images (labels unused)")
+    p = _command(sub, "train-masker", cmd_train_masker, help="train a masker on the owner's images: the AAE (labels "
+                 "unused) or the privacy-trained obfuscator (with its labels)")
+    p.add_argument("--method", default="aae", choices=MASKERS.names(), help="the trained masker (default aae; "
+                   "obfuscator: trained with the labels against reconstruction adversaries)")
     _data_args(p, limit=True)
     p.add_argument("--out", required=True, help="new folder for the masker (encoder, decoder, manifest.json)")
     p.add_argument("--preset", choices=["paper"], help="a named recipe instead of the default one (paper: the "
@@ -260,6 +264,8 @@ def _masker_commands(sub) -> None:
                    "override it)")
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
+    p.add_argument("--params", type=_json_object, help="JSON object of the masker's other parameters, e.g. "
+                   "'{\"privacy_weight\": 3, \"noise\": 0.5}' for the obfuscator")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
                    "number of processes the run started with)")

@@ -111,24 +111,28 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class TrainMaskerRequest:
-    """`veil train-masker`: an AAE masker trained on the images of `source` (labels unused)."""
+    """`veil train-masker`: a masker of `method` trained on the images of `source` (an AAE: labels unused; the
+    obfuscator: trained with them)."""
     source: ImageSource
     out: str
     run: TrainingRun
     batch_size: int | None = None
     device: str | None = None
+    method: str = "aae"
+    params: dict | None = None  # the masker's other parameters, by name (e.g. the obfuscator's privacy_weight)
 
 
 def train_masker(request: TrainMaskerRequest) -> str:
     from veil import workflows
 
     r = request
-    data = r.source.load(require_labels=False, limit=r.run.limit)
-    masker = workflows.train_masker(data, r.out, batch_size=r.batch_size, device=r.device, **r.run.options())
+    data = r.source.load(require_labels=workflows.trainable_masker(r.method).fits_on_labels, limit=r.run.limit)
+    masker = workflows.train_masker(data, r.out, batch_size=r.batch_size, device=r.device, method=r.method,
+                                    **r.run.options(), **(r.params or {}))
     if masker is None:  # a torchrun process other than rank 0
         return ""
     return _text(*figure_lines(masker.report_), f"masker saved to {r.out}: keep the whole folder with the data owner "
-                 "(the decoder is the private key, and anyone holding the encoder can train a decoder from public "
+                 "(a decoder is a private key, and anyone holding the encoder can train a decoder from public "
                  "images)")
 
 

@@ -73,6 +73,9 @@ class AAEMasker(AAECapabilities, Masker):
     #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of results/paper as run at 4fe0e76
     #: (the committed privacy report used its optimiser and architecture at 5 epochs, batch 64), the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs)
     #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
+    #: the training report's figures written to training.json by `veil train-masker`
+    reported = ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob", "cat_used",
+                "epoch_s")
     presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
                          "batch_size": 16, "epochs": 10, "channels": 32, "decoder_channels": None}}
     invertible = True
