@@ -459,18 +459,23 @@ def _attack_commands(sub) -> None:
     _force_arg(p, "the --out folder (model-key: the --json file)", folder=True)
 
     p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
-                 "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report")
+                 "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report; "
+                 "`veil report frontier`: the obfuscator, the AAE's knobs and the keyed AAE swept and attacked")
     p.add_argument("name", choices=list(REPORTS), help="the report: " + "; ".join(
         f"{name}: {text}" for name, text in REPORTS.items()))
     p.add_argument("--out", help="privacy: folder for privacy.json, report.md, plots and runs/ (a report "
                    "interrupted there continues where it stopped)")
-    p.add_argument("--report", help="privacy-table: a privacy report folder (holding privacy.json)")
+    p.add_argument("--report", action="append", help="privacy-table: a privacy report folder (holding privacy.json), "
+                   "then optionally a frontier report folder (frontier.json), whose headline points join the table "
+                   "(repeat --report); frontier: a privacy report whose schemes are drawn beside the points")
     p.add_argument("--readme", help="privacy-table: also rewrite the privacy-table block of this README")
     p.add_argument("--data", help=f"source with train/test splits (default {defaults.CIFAR10}); victim = test, "
                    "public = train")
     p.add_argument("--masker", help="the victim's AAE masker folder (default: one trained under --work)")
-    p.add_argument("--work", help="where the victim's AAE is trained (default runs/privacy)")
-    p.add_argument("--schemes", help="comma-separated schemes to run (default all)")
+    p.add_argument("--work", help="where the victims are trained and the searches kept (default runs/privacy, "
+                   "runs/frontier)")
+    p.add_argument("--schemes", help="comma-separated schemes (frontier: points, e.g. obf-l3,aae-keyed) to run "
+                   "(default all)")
     p.add_argument("--skip", help="comma-separated runs to leave out, e.g. gan_a,itn_c100 (listed as missing)")
     p.add_argument("--assemble", action="store_true", help="run nothing: rebuild privacy.json, plots and report.md "
                    "from the runs in --out, listing the planned runs that are missing")
@@ -480,7 +485,9 @@ def _attack_commands(sub) -> None:
 
     p = _command(sub, "recommend", cmd_recommend, help="the schemes on a threat model's Pareto front (utility kept "
                  "against worst-case leakage, from a privacy report) that meet your constraints")
-    p.add_argument("--report", required=True, help="a privacy report folder (`veil report privacy --out`)")
+    p.add_argument("--report", required=True, action="append", help="a privacy report folder (`veil report privacy "
+                   "--out`) or a frontier report folder (`veil report frontier --out`); repeat to weigh both "
+                   "together")
     p.add_argument("--threat", required=True, help="the threat model you face: a (ciphertext-only), b (encoder or "
                    "oracle) or c (known pairs)")
     p.add_argument("--min-utility", type=float, help="least utility kept (masked / plain accuracy), in [0, 1]")

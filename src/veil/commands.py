@@ -395,15 +395,19 @@ def _attack_model(r: AttackRequest) -> str:
 #: `veil report NAME`: the reports there are, and what each one is
 REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps",
            "privacy-table": "README's table of what each scheme protects against, from a privacy report's "
-                            "privacy.json (--report; --readme rewrites that file's marked block)"}
+                            "privacy.json and optionally a frontier report's frontier.json (--report, repeated; "
+                            "--readme rewrites that file's marked block)",
+           "frontier": "the privacy-trained obfuscator, the AAE's noise and latent-size knobs and the keyed AAE, "
+                       "swept and attacked to saturation under threats a, b and c (--report: a privacy report "
+                       "drawn beside them; --schemes: the points to run)"}
 
 
 @dataclass(frozen=True)
 class ReportRequest:
-    """`veil report NAME` (`REPORTS`): privacy needs `out`, privacy-table `report`."""
+    """`veil report NAME` (`REPORTS`): privacy and frontier need `out`, privacy-table `report` (one or more)."""
     name: str
     out: str | None = None
-    report: str | None = None
+    report: tuple[str, ...] | None = None
     readme: str | None = None
     data: str | None = None
     masker: str | None = None
@@ -424,6 +428,16 @@ def report(request: ReportRequest) -> str:
         _require(f"report {r.name}", report=r.report)
         table = write_privacy_table(r.report, r.readme)
         return table + (_text(f"the privacy-table block of {r.readme} rewritten") if r.readme else "")
+    if r.name == "frontier":
+        from veil.experiments.frontier.sweep import run as frontier
+
+        _require(f"report {r.name}", out=r.out)
+        if r.report and len(r.report) > 1 or r.masker:
+            raise VeilError("report frontier takes one --report (a privacy report drawn beside it) and no --masker")
+        figures = frontier(r.out, work=r.work, quick=r.quick, seed=r.seed, data=r.data, points=r.schemes,
+                           skip=r.skip, privacy_report=r.report[0] if r.report else None, assemble_only=r.assemble,
+                           force=r.force)
+        return _text(f"{len(figures)} figures; frontier.json, report.md and plots written to {r.out}")
     from veil.experiments.privacy.protocol import run
 
     _require(f"report {r.name}", out=r.out)
@@ -434,8 +448,9 @@ def report(request: ReportRequest) -> str:
 
 @dataclass(frozen=True)
 class RecommendRequest:
-    """`veil recommend`: the schemes on a threat model's front that meet the constraints given."""
-    report: str
+    """`veil recommend`: the schemes on a threat model's front that meet the constraints given, from one or more
+    reports (a privacy report, a frontier report)."""
+    report: tuple[str, ...]
     threat: str
     min_utility: float | None = None
     max_ssim: float | None = None
