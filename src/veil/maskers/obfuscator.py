@@ -7,7 +7,9 @@ reconstruct the images from the latent and the encoder is pushed to make them fa
 (`privacy_weight`): loss = task - λ * mean adversary MSE. The adversaries train on every batch, first, on the latent
 as it is, and each is re-initialised every `reinit_every` epochs (staggered), so that the encoder cannot settle on
 fooling one decoder it has learnt to exploit (a co-trained decoder is fooled; a fresh one is not: issue 26's
-prototype). Options: a distance-correlation term between images and latents (`dcor_weight`, NoPeek), and Gaussian
+prototype). Options: a distance-correlation term (`dcor_weight`, after NoPeek) between the latents and the images'
+deviations from their class's mean in the batch (so that it penalises what the latent says beyond the label, which
+the task needs; a statistic of the batch, it cannot be fooled as a trained adversary can), and Gaussian
 noise of standard deviation `noise` added to the standardised latent, in training and at masking time alike (an
 information bottleneck: fresh noise on every masking, so masking the same image twice gives two vectors).
 
@@ -182,7 +184,7 @@ class ObfuscatorMasker(Masker):
             if self.privacy_weight:
                 loss = loss - self.privacy_weight * torch.stack([F.mse_loss(adv(latent), x) for adv in adversaries]).mean()
             if self.dcor_weight:
-                loss = loss + self.dcor_weight * distance_correlation(x.flatten(1), latent)
+                loss = loss + self.dcor_weight * distance_correlation(within_class(x.flatten(1), y), latent)
             opt_owner.zero_grad(set_to_none=True)
             loss.backward()
             opt_owner.step()
@@ -258,6 +260,13 @@ class ObfuscatorMasker(Masker):
         if manifest.get("fingerprint") != masker.fingerprint:
             raise VeilError("encoder weights do not match the manifest's fingerprint", directory / ENCODER_FILE)
         return masker
+
+
+def within_class(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each row of `x` minus the mean of the rows of its class `y` in the batch."""
+    counts = torch.zeros(int(y.max()) + 1, device=x.device).index_add_(0, y, torch.ones_like(y, dtype=torch.float))
+    sums = torch.zeros(len(counts), x.shape[1], device=x.device).index_add_(0, y, x.float())
+    return x - (sums / counts.clamp_min(1)[:, None])[y]
 
 
 def distance_correlation(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,8 @@ AAE_NOISE = (0.1, 0.25, 0.5, 1.0, 2.0)
 AAE_GAUSS = (4, 8, 16, 48, 128)
 #: the points trained and attacked once per victim seed
 HEADLINE = ("obf-l3", "obf-l10", "obf-s1", "aae-s0", "aae-s1", "aae-keyed")
+#: the points of a --quick run (without --schemes): each family's centre or an extreme, one per knob
+QUICK = ("obf-l0", "obf-l10", "obf-s1", "obf-d24", "aae-s0", "aae-s1", "aae-g16", "aae-keyed")
 #: threat c's known pairs (the issue's 1,000)
 PAIRS = (1000,)
 #: the plain CNN utility is measured against: the obfuscator encoder's first two widths
@@ -97,10 +99,11 @@ class FrontierSetup:
         return cls(replace(privacy, pairs=PAIRS), 8, None, (0, 1))
 
 
-def chosen_points(names: str | None) -> list[Point]:
+def chosen_points(names: str | None, quick: bool = False) -> list[Point]:
+    """The points named (comma-separated), else every point, or `QUICK`'s for a quick run."""
     every = sweep()
     if not names:
-        return every
+        return [p for p in every if p.name in QUICK] if quick else every
     known = {p.name: p for p in every}
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in known]
@@ -117,7 +120,7 @@ def run(out_dir, work: str | None = None, quick: bool = False, seed: int = 0, da
     points. An existing frontier folder is continued in place; `force` starts afresh beside it."""
     from veil.experiments.frontier.report import assemble
 
-    chosen = chosen_points(points)
+    chosen = chosen_points(points, quick)
     setup = FrontierSetup.make(quick)
     out_dir, work_dir = Path(out_dir), Path(work or "runs/frontier")
     if not force and is_occupied(out_dir) and not (out_dir / "runs").is_dir():
