@@ -2,7 +2,8 @@
 their knobs and each point attacked as `veil report privacy` attacks a scheme (issue 26).
 
 The points (`sweep`): the obfuscator along its privacy weight λ, its latent noise σ and its latent size (5 values
-each; the other knobs at the family's centre), one point with the distance-correlation term; the default AAE with
+each; the other knobs at the family's centre), and two points of the adversarial route alone (no distance
+correlation); the default AAE with
 Gaussian noise σ added at masking time (5 values) and with a smaller Gaussian latent (5 values); the keyed AAE over
 the default AAE (its base network public). The headline points (`HEADLINE`) are trained and attacked once per
 victim seed (two), the others once.
@@ -31,7 +32,7 @@ from veil.experiments.privacy.protocol import PrivacyContext, PrivacySetup, load
 from veil.io.output import claim_output, is_occupied
 
 #: the obfuscator's centre: every family varies one knob from it
-OBFUSCATOR = {"latent_dim": 64, "privacy_weight": 1.0, "noise": 0.0, "dcor_weight": 0.0, "adversaries": 2,
+OBFUSCATOR = {"latent_dim": 64, "privacy_weight": 1.0, "noise": 0.0, "dcor_weight": 1.0, "adversaries": 2,
               "reinit_every": 2}
 LAMBDAS = (0.0, 0.3, 1.0, 3.0, 10.0)
 OBFUSCATOR_NOISE = (0.1, 0.3, 0.5, 1.0, 2.0)
@@ -73,7 +74,8 @@ def sweep() -> list[Point]:
     points = [obfuscator(f"obf-l{_name(v)}", "privacy_weight", v, privacy_weight=v) for v in LAMBDAS]
     points += [obfuscator(f"obf-s{_name(v)}", "noise", v, noise=v) for v in OBFUSCATOR_NOISE]
     points += [obfuscator(f"obf-d{v}", "latent_dim", v, latent_dim=v) for v in OBFUSCATOR_LATENTS]
-    points.append(obfuscator("obf-dcor1", "dcor_weight", 1.0, dcor_weight=1.0))
+    points += [obfuscator(f"obf-adv-l{_name(v)}", "privacy_weight", v, privacy_weight=v, dcor_weight=0.0)
+               for v in (1.0, 10.0)]  # the adversarial route alone (issue 26: it fools its own adversaries only)
     points.append(Point("aae-s0", "aae-noise", "latent_noise", 0.0, "aae"))
     points += [Point(f"aae-s{_name(v)}", "aae-noise", "latent_noise", v, "aae", {"latent_noise": v}) for v in AAE_NOISE]
     points += [Point(f"aae-g{v}", "aae-latent", "gauss_dim", v, "aae", {"gauss_dim": v}) for v in AAE_GAUSS]
