@@ -4,6 +4,7 @@ it does measurably worse; the task survives both. Then the masker's estimator co
 load, the secret encoder file."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 from dataclasses import replace
@@ -95,3 +96,20 @@ def test_saved_encoder_is_secret_and_loads_to_the_same_vectors(tmp_path):
     noisy = ObfuscatorMasker(**{**masker.get_params(), "noise": 0.5})
     noisy.encoder_, noisy.device_ = masker.encoder_, masker.device_
     assert not np.allclose(noisy.transform(images[:4]), noisy.transform(images[:4]))  # fresh noise every masking
+
+
+def test_train_masker_trains_it_with_labels_and_mask_uses_it(tmp_path, capsys):
+    from veil.cli import main
+
+    out = tmp_path / "obf"
+    assert main(["train-masker", "--method", "obfuscator", "--data", "digits", "--limit", "60", "--epochs", "1",
+                 "--quiet", "--params", '{"latent_dim": 8, "adversaries": 1}', "--out", str(out)]) == 0
+    report = json.loads((out / "training.json").read_text())
+    assert "task_accuracy" in report["figures"] and report["config"]["masker"]["latent_dim"] == 8
+    assert json.loads((out / "manifest.json").read_text())["secret_files"] == [ENCODER_FILE]
+    capsys.readouterr()
+    assert main(["mask", "--method", "obfuscator", "--masker", str(out), "--data", "digits", "--limit", "20",
+                 "--out", str(tmp_path / "masked.npz")]) == 0
+    assert main(["train-masker", "--method", "etc", "--data", "digits", "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "etc is not a trained masker" in err and len(err.strip().splitlines()) == 1
