@@ -22,16 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from veil.errors import VeilError
-from veil.keys import SecretParameter, hkdf, key_fingerprint, normals, permutations, secret_bytes
+from veil.keys import hkdf, key_fingerprint, normals, permutations, secret_bytes
 from veil.maskers.aae_numpy import public_recipe
-from veil.maskers.base import Masker, register_masker
+from veil.maskers.base import register_masker
 from veil.maskers.files import read_manifest
+from veil.maskers.keyed import SecretMasker
 
 
 @register_masker("aae-keyed")
-class KeyedAAEMasker(Masker):
-    """Parameters: `secret` (bytes or a `veil.keys.Secret`, never shown) and `base` (the folder of a trained AAE
-    masker, the shared network). `fit` loads the base network and derives the key's map (`matrix_`); no data."""
+class KeyedAAEMasker(SecretMasker):
+    """Parameters: `secret` (bytes or a `veil.keys.Secret`, kept wrapped as every keyed masker keeps it: never
+    shown) and `base` (the folder of a trained AAE masker, the shared network). `fit` loads the base network and
+    derives the key's map (`matrix_`); no data. A `SecretMasker` with no NumPy scheme underneath: every step of the
+    scheme face is its own."""
 
     keyed = True
     fits_on_data = True  # a trained network underneath: loaded from its folder, never built from options alone
@@ -39,8 +42,6 @@ class KeyedAAEMasker(Masker):
     output = "vectors"
     structure = "latent"
     shard_unit = None  # the torch AAE masks (see `veil.maskers.aae.AAEMasker.shard_unit`)
-
-    secret = SecretParameter()
 
     def __init__(self, secret=None, base=None):
         self.secret = secret
