@@ -70,11 +70,14 @@ class KeyedAAEMasker(SecretMasker):
 
     @property
     def config(self) -> dict:
-        """The shared network: its folder and fingerprint (public by design); never the key."""
-        return {"base": str(self.base), "base_fingerprint": self._fitted().network_.fingerprint}
+        """The shared network's folder (public by design); never the key."""
+        return {"base": str(self.base)}
 
     def masked_meta(self, masked: np.ndarray) -> dict:
-        return {"config": self.config, "recipe": public_recipe(self._fitted().network_.recorded_config)}
+        """The configuration, the shared network's fingerprint and its recipe (public by design)."""
+        network = self._fitted().network_
+        return {"config": self.config, "base_fingerprint": network.fingerprint,
+                "recipe": public_recipe(network.recorded_config)}
 
     @property
     def fingerprint(self) -> str:
