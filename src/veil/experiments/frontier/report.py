@@ -106,8 +106,7 @@ def point_record(point, figures: dict) -> dict:
               "utility_kept_high": figures.get(f"{name}_utility_kept_high"),
               "owner_ssim": figures.get(f"{name}_owner_ssim"),
               "saturation": {run[len(name) + 1:-len("_saturated")]: value for run, value in figures.items()
-                             if run.startswith(f"{name}_") and run.endswith("_saturated")
-                             and "/" not in run and not run.endswith("_victim_seeds")}}
+                             if run.startswith(f"{name}_") and run.endswith("_saturated")}}
     for threat in THREAT_NAMES:
         v = verdict(figures, name, threat)
         record[threat] = None if v is None else {**{part: v.parts[part][0] for part in v.parts},
