@@ -81,3 +81,7 @@ def test_recommend_weighs_a_privacy_report_and_a_frontier_report_together(quick_
     assert "2 schemes attacked" in out and "obf-l0" in out
     assert main(["report", "privacy-table", "--report", str(privacy), "--report", str(quick_report)]) == 0
     assert "| open |" in capsys.readouterr().out  # obf-l0 is not a headline point: not in README's table
+    run(quick_report, work=str(quick_report.parent / "work"), quick=True, privacy_report=str(privacy),
+        assemble_only=True)
+    assert "(grey crosses), from" in (quick_report / "report.md").read_text()
+    assert "open" in (quick_report / "report.md").read_text().split("grey crosses")[1]

@@ -228,11 +228,19 @@ def report_text(doc: dict, records: list[dict], chosen: dict, reference: dict) -
                      + " | ".join(_threat_cell(r[t]) for t in THREAT_NAMES) + f" | {'yes' if r['meets_goal'] else 'no'} |")
     lines += ["", *_keyed_lines(figures), "",
               "![threat a](frontier_a.png) ![threat b](frontier_b.png) ![threat c](frontier_c.png)", "",
-              "Existing schemes drawn beside the points: "
-              + (f"from {config['privacy_report']}." if reference else "none (no --privacy-report given)."), "",
+              _reference_line(config["privacy_report"], reference), "",
               *(["Points not measured yet: " + ", ".join(config["missing_points"]) + "."]
                 if config["missing_points"] else [])]
     return "\n".join(lines) + "\n"
+
+
+def _reference_line(privacy_report, reference: dict) -> str:
+    if privacy_report is None:
+        return "Existing schemes drawn beside the points: none (no privacy report given, `--report`)."
+    drawn = sorted({name for schemes in reference.values() for name in schemes})
+    return (f"Existing schemes drawn beside the points (grey crosses), from {privacy_report}: "
+            + (", ".join(drawn) if drawn else "none: its privacy.json has no utility kept (a report made before "
+               "`utility_kept` existed)") + ".")
 
 
 def keyed_figures(figures: dict) -> dict:
