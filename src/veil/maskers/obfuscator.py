@@ -71,7 +71,8 @@ class ObfuscatorMasker(Masker):
     structure = "latent"
     shard_unit = None  # fresh masking noise: a set masked in shards is not the bytes of one masked whole
     secret_files = (ENCODER_FILE,)
-    #: the training report's figures written to training.json by `veil train-masker`
+    #: the training report's figures written to training.json by `veil train-masker`: the owner's head's accuracy
+    #: and the adversaries' MSE over the last epoch's training batches (not held out), and seconds per epoch
     reported: ClassVar[tuple[str, ...]] = ("task_accuracy", "adversary_mse", "epoch_s")
 
     def __init__(self, latent_dim: int = 64, channels: int = 16, privacy_weight: float = 1.0,
