@@ -315,9 +315,9 @@ class AAEMasker(AAECapabilities, Masker):
                             "copy: save to a new folder", directory)
         private_dir(directory)
         files = [ENCODER_FILE]
-        _save_module(self._require("encoder"), directory / ENCODER_FILE)
+        save_module(self._require("encoder"), directory / ENCODER_FILE)
         if include_decoder:
-            _save_module(self._require("decoder"), directory / DECODER_FILE)
+            save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
         write_manifest(directory, self.method, self.recorded_config, files, fingerprint=self.fingerprint,
                        seed=self.config.seed, training_data=self.training_data_,
@@ -384,7 +384,7 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def _save_module(module: torch.nn.Module, path: Path) -> None:
+def save_module(module: torch.nn.Module, path: Path) -> None:
     """The network's weights as a safetensors file readable by its owner only (every saved network is secret)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:

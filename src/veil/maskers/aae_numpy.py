@@ -132,13 +132,14 @@ class _Layer:
         np.maximum(result.reshape(out.shape), scaled.reshape(out.shape), out=out)
 
 
-def fingerprint(state: dict[str, np.ndarray]) -> str:
-    """The same one-way identifier as `AAEMasker.fingerprint`: sha256 over the sorted names and tensor bytes."""
+def fingerprint(state: dict[str, np.ndarray], prefix: str = "aae") -> str:
+    """The same one-way identifier as `AAEMasker.fingerprint`: sha256 over the sorted names and tensor bytes (also
+    the obfuscator's, under its own prefix)."""
     digest = hashlib.sha256()
     for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(tensor).tobytes())
-    return "aae:" + digest.hexdigest()[:32]
+    return f"{prefix}:" + digest.hexdigest()[:32]
 
 
 def _folded_conv(state: dict, conv: str, norm: str | None) -> tuple[np.ndarray, np.ndarray]:

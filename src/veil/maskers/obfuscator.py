@@ -30,7 +30,6 @@ Threat model and what the owner keeps secret:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import tempfile
 import time
 from pathlib import Path
@@ -43,8 +42,8 @@ import torch.nn.functional as F
 from veil.devices import pick_device
 from veil.errors import VeilError
 from veil.io.write import private_dir
-from veil.maskers.aae import _save_module
-from veil.maskers.aae_numpy import NOT_RECIPE, check_aae_size
+from veil.maskers.aae import save_module
+from veil.maskers.aae_numpy import NOT_RECIPE, check_aae_size, fingerprint as weights_fingerprint
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
 from veil.models.aae import Decoder
@@ -236,11 +235,8 @@ class ObfuscatorMasker(Masker):
     @property
     def fingerprint(self) -> str:
         state = self._require_encoder().state_dict()
-        digest = hashlib.sha256()
-        for name, tensor in sorted(state.items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return "obfuscator:" + digest.hexdigest()[:32]
+        return weights_fingerprint({name: tensor.detach().cpu().contiguous().numpy() for name, tensor in state.items()},
+                                   "obfuscator")
 
     # ------------------------------------------------------------------ persistence
 
@@ -248,7 +244,7 @@ class ObfuscatorMasker(Masker):
         """The encoder (secret: mode 0600, in a 0700 folder) and a manifest with its sha256."""
         directory = Path(directory)
         private_dir(directory)
-        _save_module(self._require_encoder(), directory / ENCODER_FILE)
+        save_module(self._require_encoder(), directory / ENCODER_FILE)
         write_manifest(directory, self.method, self.config, [ENCODER_FILE], fingerprint=self.fingerprint,
                        seed=self.seed, training_data=self.training_data_, secret_files=[ENCODER_FILE],
                        report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
