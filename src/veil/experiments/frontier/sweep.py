@@ -19,6 +19,13 @@ plain images at the same budget, because a learned encoder is itself a feature e
 Resumable as `veil report privacy` is: every trained victim lives in its own folder under `--work`, every run's
 JSON is written as it ends and not repeated, the saturation curves' points are kept under `--work`.
 `frontier.json`, the plots and `report.md` are rebuilt from the run files (`veil.experiments.frontier.report`).
+
+Cost, estimated on the 2-core development machine (not measured whole): at the full budget one measurement of
+ITN-b or mismatch-a on 10,000 victims takes about 100 to 120 s, so a search doubling to saturation stops by its
+2,400 CPU-s cap at x8 at most (about 1,500 CPU-s); seven runs per point (eight for the keyed AAE) over 29 points,
+the headline points' second victims at the budget found, 20 obfuscators of 8 epochs (about 130 s an epoch), 7 AAEs
+and the judge come to about 110 CPU-hours (150 if every search reaches its cap). `--quick` (8 points, smoke
+budgets): 33 minutes of wall time here.
 """
 from __future__ import annotations
 
