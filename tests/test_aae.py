@@ -188,3 +188,21 @@ def test_training_in_bf16_is_recorded_in_the_configuration(tmp_path):
     assert all(p.dtype == torch.float32 for p in masker.encoder.parameters())
     with pytest.raises(VeilError, match="bf16"):
         AAEMasker(bf16="yes").fit(images)
+
+
+def test_latent_noise_adds_fresh_noise_of_its_size_in_both_encoders(trained_masker):
+    """The frontier's noise knob: each masking draws new noise of standard deviation `latent_noise`, whether the
+    torch masker or `veil mask`'s NumPy encoder masks, and the recipe a masked set records states it."""
+    from veil.maskers.aae_numpy import NumpyAAE
+
+    folder, masker = trained_masker
+    images = load("digits").images[:64]
+    clean = masker.transform(images)
+    noisy = AAEMasker.load(folder, decoder=False)
+    noisy.latent_noise = 0.5
+    first, second = noisy.transform(images), noisy.transform(images)
+    assert not np.allclose(first, second) and abs(float((first - clean).std()) - 0.5) < 0.05
+    numpy_face = NumpyAAE.load(folder)
+    numpy_face.recipe["latent_noise"] = 0.5
+    assert abs(float((numpy_face.transform(images) - clean).std()) - 0.5) < 0.05
+    assert noisy.masked_meta(first)["recipe"]["latent_noise"] == 0.5

@@ -340,12 +340,14 @@ def test_attacks_apply_by_declared_capabilities():
         return {method for method in MASKERS.names() if attack_class(name).applies_to(method, threat)}
 
     blocks = {"etc", "le", "ele", "pe", "scramble"}
+    latent = {"aae", "obfuscator", "aae-keyed"}  # a learnt encoder's vectors
     assert applies("fr") == blocks and applies("jigsaw") == {"etc", "scramble"}
-    assert applies("latent-linear") == applies("mismatch") == {"aae"}
-    assert applies("itn", "a") == set(MASKERS.names()) - {"aae"} and "aae" in applies("itn", "c")
+    assert applies("latent-linear") == applies("mismatch") == latent
+    assert applies("itn", "a") == set(MASKERS.names()) - latent and latent <= applies("itn", "c")
     assert applies("gan") == set(MASKERS.names()) and not applies("latent-linear", "b")
     assert applies("deconv") == {"randfilter"}  # one keyed filter shared by the set; not the per-image iidfilter
-    assert applies("itn-prior", "c") == set(MASKERS.names()) - {"aae"} and not applies("itn-prior", "a")
+    assert applies("itn-prior", "c") == set(MASKERS.names()) - latent and not applies("itn-prior", "a")
+    assert applies("key-procrustes") == {"aae-keyed"}  # a keyed map of a learnt latent
 
 
 def test_budget_scaled_multiplies_only_the_named_fields():

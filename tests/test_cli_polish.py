@@ -155,9 +155,17 @@ def test_one_entry_point_masks_with_every_method(tmp_path, trained_masker, monke
     calls = []
     real = workflows.mask
     monkeypatch.setattr(workflows, "mask", lambda *a, **k: calls.append(k["method"]) or real(*a, **k))
+    from veil.data import load
+    from veil.maskers.obfuscator import ObfuscatorMasker
+
     monkeypatch.setenv("VEIL_KEY", "a passphrase of 16 bytes or more")
+    obfuscator = tmp_path / "obfuscator"
+    ObfuscatorMasker(latent_dim=8, epochs=1, adversaries=1, batch_size=16).fit(
+        load("digits").subset(slice(0, 40)), progress=False).save(obfuscator)
+    # the trained maskers' folders (the keyed AAE's is the AAE it shares), then the key of the keyed ones
+    folders = {"aae": trained_masker[0], "aae-keyed": trained_masker[0], "obfuscator": obfuscator}
     for method in MASKERS.names():
-        source = ["--masker", str(trained_masker[0])] if method == "aae" else (
+        source = (["--masker", str(folders[method])] if method in folders else []) + (
             ["--key-env", "VEIL_KEY"] if MASKERS.get(method).keyed else [])
         assert main(["mask", "--method", method, *source, "--data", "digits", "--limit", "8",
                      "--out", str(tmp_path / f"{method}.npz")]) == 0

@@ -9,8 +9,11 @@ masked data, and no value in the file may hold the secret.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +32,17 @@ UNKEYED = {"blur"}
 OPTIONS = {"etc": {"block": 8}, "le": {"block": 4}, "ele": {"block": 4}, "scramble": {"block": 8},
            "randfilter": {"kernel": 7}, "iidfilter": {"kernel": 3}}
 TINY_AAE = {"gauss_dim": 6, "cat_dim": 2, "channels": 4, "epochs": 1, "batch_size": 8, "device": "cpu"}
+#: each trained masker's tiny recipe (the keyed AAE's shared network is a tiny AAE, `tiny_base`)
+TINY = {"aae": TINY_AAE, "obfuscator": {"latent_dim": 6, "channels": 4, "epochs": 1, "batch_size": 8,
+                                        "adversaries": 1, "device": "cpu"}}
+
+
+@functools.cache
+def tiny_base() -> str:
+    """A tiny AAE trained once, in a folder of its own: the network a keyed AAE shares (public by design)."""
+    folder = Path(tempfile.mkdtemp()) / "base"
+    masker_class("aae")(**TINY_AAE).fit(tiny_images(), progress=False).save(folder)
+    return str(folder)
 
 
 def tiny_images(n: int = 24) -> ImageSet:
@@ -40,12 +54,13 @@ def victim_masker(method: str, images: ImageSet):
     """The victim's masker and the secret it holds: a fresh random key (as `veil keygen` writes one: 64 hex
     characters), or for the AAE a tiny masker trained under a seed of its own, whose secret is its encoder."""
     cls = masker_class(method)
-    if cls.fits_on_data:
-        masker = cls(**TINY_AAE, seed=1234).fit(images, progress=False)
+    if cls.fits_on_data and not cls.keyed:
+        masker = cls(**TINY[method], seed=1234).fit(images, progress=False)
         first_weights = next(iter(masker.encoder_.state_dict().values())).detach().cpu().numpy()
         return masker, first_weights.tobytes()[:64]
     secret = os.urandom(32).hex().encode()
-    return cls(secret, **OPTIONS.get(method, {})), secret
+    options = {"base": tiny_base()} if cls.fits_on_data else OPTIONS.get(method, {})
+    return cls(secret, **options), secret
 
 
 def file_strings(masked: MaskedSet) -> list[str]:
@@ -71,8 +86,8 @@ def attacker_outputs(masked: MaskedSet, images: ImageSet):
     """(what was tried, its masked data) for every masking function an attacker can build from the file and veil's
     defaults; one the file does not hold enough to build is skipped."""
     cls, config = masker_class(masked.method), dict(masked.meta.get("config", {}))
-    if cls.fits_on_data:  # the recipe is public (threat a); the seed is left at its default
-        yield "the recipe, default seed", cls(**TINY_AAE).fit(images, progress=False).transform(images.images)
+    if cls.fits_on_data and not cls.keyed:  # the recipe is public (threat a); the seed is left at its default
+        yield "the recipe, default seed", cls(**TINY[masked.method]).fit(images, progress=False).transform(images.images)
         return
     guesses = [b"", bytes(32), b"0" * 64, *(experiment_secret(seed) for seed in range(50)),
                *(text.encode() for text in file_strings(masked))]

@@ -98,10 +98,13 @@ def test_the_table_says_not_measured_for_absent_figures(report):
 
 
 def test_readme_table_is_the_one_generated_from_the_committed_report():
+    """From results/privacy, and results/frontier's headline points once that report is committed."""
     readme = (ROOT / "README.md").read_text()
-    expected = readme_with_table(readme, privacy_table(ROOT / "results" / "privacy"), "README.md")
-    assert readme == expected, ("README's privacy table differs from results/privacy/privacy.json; run `veil report "
-                                "privacy-table --report results/privacy --readme README.md`")
+    reports = [ROOT / "results" / name for name in ("privacy", "frontier") if (ROOT / "results" / name).is_dir()]
+    expected = readme_with_table(readme, privacy_table(reports), "README.md")
+    flags = " ".join(f"--report results/{path.name}" for path in reports)
+    assert readme == expected, (f"README's privacy table differs from {', '.join(p.name for p in reports)}; run "
+                                f"`veil report privacy-table {flags} --readme README.md`")
 
 
 def test_privacy_table_command_rewrites_only_the_marked_block(report, tmp_path, capsys):

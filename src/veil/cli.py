@@ -145,7 +145,8 @@ def _print(text: str) -> None:
 
 def cmd_train_masker(args):
     _print(commands.train_masker(TrainMaskerRequest(_images(args), args.out, _training_run(args),
-                                                    batch_size=args.batch_size, device=args.device)))
+                                                    batch_size=args.batch_size, device=args.device,
+                                                    method=args.method, params=args.params)))
 
 
 def cmd_export_encoder(args):
@@ -264,7 +265,10 @@ def _command(sub, name: str, func, **kwargs):
 
 
 def _masker_commands(sub) -> None:
-    p = _command(sub, "train-masker", cmd_train_masker, help="train an AAE masker on public images (labels unused)")
+    p = _command(sub, "train-masker", cmd_train_masker, help="train a masker on the owner's images: the AAE (labels "
+                 "unused) or the privacy-trained obfuscator (with its labels)")
+    p.add_argument("--method", default="aae", choices=MASKERS.names(), help="the trained masker (default aae; "
+                   "obfuscator: trained with the labels against reconstruction adversaries)")
     _data_args(p, limit=True)
     p.add_argument("--out", required=True, help="new folder for the masker (encoder, decoder, manifest.json)")
     p.add_argument("--preset", choices=["paper"], help="a named recipe instead of the default one (paper: the "
@@ -272,6 +276,8 @@ def _masker_commands(sub) -> None:
                    "override it)")
     p.add_argument("--epochs", type=_positive_int, help="training epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
+    p.add_argument("--params", type=_json_object, help="JSON object of the masker's other parameters, e.g. "
+                   "'{\"privacy_weight\": 3, \"noise\": 0.5}' for the obfuscator")
     p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
                    "number of processes the run started with)")
@@ -481,18 +487,23 @@ def _attack_commands(sub) -> None:
     _force_arg(p, "the --out folder (model-key: the --json file)", folder=True)
 
     p = _command(sub, "report", cmd_report, help="`veil report privacy`: every scheme attacked under every threat "
-                 "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report")
+                 "model, beside the utility it keeps; `veil report privacy-table`: README's table from such a report; "
+                 "`veil report frontier`: the obfuscator, the AAE's knobs and the keyed AAE swept and attacked")
     p.add_argument("name", choices=list(REPORTS), help="the report: " + "; ".join(
         f"{name}: {text}" for name, text in REPORTS.items()))
     p.add_argument("--out", help="privacy: folder for privacy.json, report.md, plots and runs/ (a report "
                    "interrupted there continues where it stopped)")
-    p.add_argument("--report", help="privacy-table: a privacy report folder (holding privacy.json)")
+    p.add_argument("--report", action="append", help="privacy-table: a privacy report folder (holding privacy.json), "
+                   "then optionally a frontier report folder (frontier.json), whose headline points join the table "
+                   "(repeat --report); frontier: a privacy report whose schemes are drawn beside the points")
     p.add_argument("--readme", help="privacy-table: also rewrite the privacy-table block of this README")
     p.add_argument("--data", help=f"source with train/test splits (default {defaults.CIFAR10}); victim = test, "
                    "public = train")
     p.add_argument("--masker", help="the victim's AAE masker folder (default: one trained under --work)")
-    p.add_argument("--work", help="where the victim's AAE is trained (default runs/privacy)")
-    p.add_argument("--schemes", help="comma-separated schemes to run (default all)")
+    p.add_argument("--work", help="where the victims are trained and the searches kept (default runs/privacy, "
+                   "runs/frontier)")
+    p.add_argument("--schemes", help="comma-separated schemes (frontier: points, e.g. obf-l3,aae-keyed) to run "
+                   "(default all)")
     p.add_argument("--skip", help="comma-separated runs to leave out, e.g. gan_a,itn_c100 (listed as missing)")
     p.add_argument("--assemble", action="store_true", help="run nothing: rebuild privacy.json, plots and report.md "
                    "from the runs in --out, listing the planned runs that are missing")
@@ -502,7 +513,9 @@ def _attack_commands(sub) -> None:
 
     p = _command(sub, "recommend", cmd_recommend, help="the schemes on a threat model's Pareto front (utility kept "
                  "against worst-case leakage, from a privacy report) that meet your constraints")
-    p.add_argument("--report", required=True, help="a privacy report folder (`veil report privacy --out`)")
+    p.add_argument("--report", required=True, action="append", help="a privacy report folder (`veil report privacy "
+                   "--out`) or a frontier report folder (`veil report frontier --out`); repeat to weigh both "
+                   "together")
     p.add_argument("--threat", required=True, help="the threat model you face: a (ciphertext-only), b (encoder or "
                    "oracle) or c (known pairs)")
     p.add_argument("--min-utility", type=float, help="least utility kept (masked / plain accuracy), in [0, 1]")

@@ -117,24 +117,28 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class TrainMaskerRequest:
-    """`veil train-masker`: an AAE masker trained on the images of `source` (labels unused)."""
+    """`veil train-masker`: a masker of `method` trained on the images of `source` (an AAE: labels unused; the
+    obfuscator: trained with them)."""
     source: ImageSource
     out: str
     run: TrainingRun
     batch_size: int | None = None
     device: str | None = None
+    method: str = "aae"
+    params: dict | None = None  # the masker's other parameters, by name (e.g. the obfuscator's privacy_weight)
 
 
 def train_masker(request: TrainMaskerRequest) -> str:
     from veil import workflows
 
     r = request
-    data = r.source.load(require_labels=False, limit=r.run.limit)
-    masker = workflows.train_masker(data, r.out, batch_size=r.batch_size, device=r.device, **r.run.options())
+    data = r.source.load(require_labels=workflows.trainable_masker(r.method).fits_on_labels, limit=r.run.limit)
+    masker = workflows.train_masker(data, r.out, batch_size=r.batch_size, device=r.device, method=r.method,
+                                    **r.run.options(), **(r.params or {}))
     if masker is None:  # a torchrun process other than rank 0
         return ""
     return _text(*figure_lines(masker.report_), f"masker saved to {r.out}: keep the whole folder with the data owner "
-                 "(the decoder is the private key, and anyone holding the encoder can train a decoder from public "
+                 "(a decoder is a private key, and anyone holding the encoder can train a decoder from public "
                  "images)")
 
 
@@ -407,15 +411,19 @@ def _attack_model(r: AttackRequest) -> str:
 #: `veil report NAME`: the reports there are, and what each one is
 REPORTS = {"privacy": "every scheme attacked under every threat model, beside the accuracy it keeps",
            "privacy-table": "README's table of what each scheme protects against, from a privacy report's "
-                            "privacy.json (--report; --readme rewrites that file's marked block)"}
+                            "privacy.json and optionally a frontier report's frontier.json (--report, repeated; "
+                            "--readme rewrites that file's marked block)",
+           "frontier": "the privacy-trained obfuscator, the AAE's noise and latent-size knobs and the keyed AAE, "
+                       "swept and attacked to saturation under threats a, b and c (--report: a privacy report "
+                       "drawn beside them; --schemes: the points to run)"}
 
 
 @dataclass(frozen=True)
 class ReportRequest:
-    """`veil report NAME` (`REPORTS`): privacy needs `out`, privacy-table `report`."""
+    """`veil report NAME` (`REPORTS`): privacy and frontier need `out`, privacy-table `report` (one or more)."""
     name: str
     out: str | None = None
-    report: str | None = None
+    report: tuple[str, ...] | None = None
     readme: str | None = None
     data: str | None = None
     masker: str | None = None
@@ -436,6 +444,16 @@ def report(request: ReportRequest) -> str:
         _require(f"report {r.name}", report=r.report)
         table = write_privacy_table(r.report, r.readme)
         return table + (_text(f"the privacy-table block of {r.readme} rewritten") if r.readme else "")
+    if r.name == "frontier":
+        from veil.experiments.frontier.sweep import run as frontier
+
+        _require(f"report {r.name}", out=r.out)
+        if r.report and len(r.report) > 1 or r.masker:
+            raise VeilError("report frontier takes one --report (a privacy report drawn beside it) and no --masker")
+        figures = frontier(r.out, work=r.work, quick=r.quick, seed=r.seed, data=r.data, points=r.schemes,
+                           skip=r.skip, privacy_report=r.report[0] if r.report else None, assemble_only=r.assemble,
+                           force=r.force)
+        return _text(f"{len(figures)} figures; frontier.json, report.md and plots written to {r.out}")
     from veil.experiments.privacy.protocol import run
 
     _require(f"report {r.name}", out=r.out)
@@ -446,8 +464,9 @@ def report(request: ReportRequest) -> str:
 
 @dataclass(frozen=True)
 class RecommendRequest:
-    """`veil recommend`: the schemes on a threat model's front that meet the constraints given."""
-    report: str
+    """`veil recommend`: the schemes on a threat model's front that meet the constraints given, from one or more
+    reports (a privacy report, a frontier report)."""
+    report: tuple[str, ...]
     threat: str
     min_utility: float | None = None
     max_ssim: float | None = None

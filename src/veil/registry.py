@@ -77,7 +77,8 @@ def _table(package: str, modules: dict[str, tuple[str, ...]]) -> dict[str, str]:
 SCHEMES = Registry("masking scheme", _table("veil.schemes", {
     "etc": ("etc",), "learnable": ("le", "ele", "pe"), "scramble": ("scramble",),
     "filters": ("blur", "randfilter", "iidfilter")}), tag="method")
-MASKERS = Registry("masking method", {"aae": "veil.maskers.aae",
+MASKERS = Registry("masking method", {"aae": "veil.maskers.aae", "obfuscator": "veil.maskers.obfuscator",
+                                      "aae-keyed": "veil.maskers.keyed_aae",
                                       **dict.fromkeys(SCHEMES.modules, "veil.maskers.faces")}, tag="method")
 CLASSIFIERS = Registry("model", _table("veil.classifiers", {
     "nn": ("nn",), "ensemble": ("rf", "adaboost"), "images": ("cnn", "convmixer", "vit", "descrambler-cnn")}),
@@ -85,11 +86,12 @@ CLASSIFIERS = Registry("model", _table("veil.classifiers", {
 ARCHITECTURES = Registry("architecture", _table("veil.models", {
     "aae": ("aae-encoder", "aae-decoder", "aae-discriminator"), "mlp": ("mlp",), "cnn": ("cnn",),
     "convmixer": ("convmixer",), "vit": ("vit",), "inverse": ("itn",), "gan": ("gan-translator", "gan-critic"),
-    "descrambler": ("descrambler-cnn",)}))
+    "descrambler": ("descrambler-cnn",), "obfuscator": ("obfuscator-encoder", "obfuscator-head")}))
 ATTACKS = Registry("attack", _table("veil.attacks", {
     "mismatch": ("mismatch",), "itn": ("itn",), "itn_prior": ("itn-prior",), "latent_align": ("latent-align",),
     "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
-    "neuracrypt": ("neuracrypt",), "deconv": ("deconv",), "model_key": ("model-key",)}), tag="name")
+    "neuracrypt": ("neuracrypt",), "deconv": ("deconv",), "model_key": ("model-key",),
+    "key_procrustes": ("key-procrustes",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",),
     "kiya2022.at224": ("at224",), "privacy.model_key": ("model-key",)}))

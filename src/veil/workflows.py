@@ -32,10 +32,11 @@ if TYPE_CHECKING:
 
 def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
                  resume: bool = False, progress: bool = True, device: str | None = None, force: bool = False,
-                 preset: str | None = None, nproc: int | None = None, bf16: bool = False,
+                 preset: str | None = None, nproc: int | None = None, bf16: bool = False, method: str = "aae",
                  **params) -> AAEMasker | None:
-    """Train an AAE masker on `data` (labels ignored); save it and `training.json` to `out_dir`. The parameters are
-    AAEMasker's defaults, or the named `preset`'s, overridden by `epochs`, `batch_size` and `params` when given.
+    """Train a masker of `method` (a trained one: the AAE, labels ignored, or the obfuscator, trained with them)
+    on `data`; save it and `training.json` to `out_dir`. The parameters are the masker's defaults, or the named
+    `preset`'s (the AAE's), overridden by `epochs`, `batch_size` and `params` when given.
 
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and merges it in at the end
@@ -45,18 +46,37 @@ def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size:
     `veil.distributed`): `batch_size` is a step's batch over all of them. Returns the masker (as saved, after a
     spawned run), and None on every process of a torchrun launch but rank 0.
     """
-    from veil.maskers import AAEMasker
     from veil.maskers.files import refuse_unfinished
 
+    cls = trainable_masker(method)
     start = time.time()
     # an interrupted run is resumed, not refused with only --force to offer
     check = None if resume or force else functools.partial(refuse_unfinished, out_dir)
     given = {name: value for name, value in {"epochs": epochs, "batch_size": batch_size}.items() if value is not None}
-    masker = AAEMasker(**{**aae_preset(preset), **given, **params, "seed": seed, "bf16": bf16, "device": device})
+    settings = {**masker_preset(cls, preset), **given, **params, "seed": seed, "device": device,
+                **({"bf16": bf16} if bf16 else {})}
+    try:
+        masker = cls(**settings)
+    except TypeError as exc:
+        raise VeilError(f"the {method} masker does not take these settings ({exc})") from None
+    if cls.fits_on_labels and data.labels is None:
+        raise VeilError(f"the {method} masker is trained with the owner's labels; these images have none",
+                        data.source)
     output = OutputClaim(out_dir, force, folder=True, writer="train-masker", resume=resume, in_place=True)
     fitted = launch(_fit_masker, masker, data, resume, progress, start, output=output, check=check, nproc=nproc,
                     device=device)
-    return AAEMasker.load(out_dir) if spawns(nproc) else fitted
+    return cls.load(out_dir) if spawns(nproc) else fitted
+
+
+def trainable_masker(method: str) -> type:
+    """The masker class of `method`, which must be one trained on images (not a keyed scheme or filter)."""
+    from veil.maskers.base import masker_class
+
+    cls = masker_class(method)
+    if not cls.fits_on_data or cls.keyed:
+        raise VeilError(f"{method} is not a trained masker (train-masker trains a masker fitted on images; "
+                        f"{method} is built from its key or options)")
+    return cls
 
 
 def _fit_masker(work: Path | None, masker: AAEMasker, data: ImageSet, resume: bool, progress: bool,
@@ -70,11 +90,9 @@ def _fit_masker(work: Path | None, masker: AAEMasker, data: ImageSet, resume: bo
     return masker
 
 
-def _write_training_report(masker: AAEMasker, path: Path, data: ImageSet, seed: int, wall_s: float) -> None:
+def _write_training_report(masker, path: Path, data: ImageSet, seed: int, wall_s: float) -> None:
     report = masker.report_
-    write_results(path, {k: report[k] for k in
-                  ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob",
-                   "cat_used", "epoch_s")}, seed=seed, wall_s=wall_s,
+    write_results(path, {k: report[k] for k in masker.reported}, seed=seed, wall_s=wall_s,
                   config={"masker": masker.get_params(), "training_data": masker.training_data_,
                           "n_images": len(data)},
                   details={"epochs": masker.history_})
@@ -84,9 +102,15 @@ def aae_preset(name: str | None) -> dict:
     """The parameters of an AAE masker recipe (`AAEMasker.presets`); {} for None (the defaults)."""
     from veil.maskers import AAEMasker
 
-    if name is not None and name not in AAEMasker.presets:
-        raise VeilError(f"the AAE masker has no preset {name!r} (presets: {', '.join(AAEMasker.presets)})")
-    return dict(AAEMasker.presets[name]) if name else {}
+    return masker_preset(AAEMasker, name)
+
+
+def masker_preset(cls: type, name: str | None) -> dict:
+    """The parameters of a trained masker's named recipe (its class's `presets`); {} for None (the defaults)."""
+    presets = getattr(cls, "presets", {})
+    if name is not None and name not in presets:
+        raise VeilError(f"the {cls.method} masker has no preset {name!r} (presets: {', '.join(presets) or 'none'})")
+    return dict(presets[name]) if name else {}
 
 
 def export_encoder(masker_dir, out_dir, force: bool = False) -> Path:

@@ -80,17 +80,26 @@ def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
 
 
 def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xlabel: str, ylabel: str,
-             title: str) -> None:
-    """One labelled point per scheme (x: leakage, y: utility kept); the schemes of `front` joined by a line."""
+             title: str, reference: dict[str, tuple[float, float]] | None = None,
+             goal: tuple[float, float] | None = None) -> None:
+    """One labelled point per scheme (x: leakage, y: utility kept); the schemes of `front` joined by a line.
+    `reference`: other schemes drawn as grey crosses (not on the front); `goal`: (largest x, least y), the corner
+    of the goal region, drawn as dashed lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for name, (x, y) in points.items():
         ax.scatter([x], [y], s=18, color="C3" if name in front else "C0")
         ax.annotate(name, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    for name, (x, y) in (reference or {}).items():
+        ax.scatter([x], [y], s=18, marker="x", color="0.5")
+        ax.annotate(name, (x, y), fontsize=6, color="0.4", xytext=(3, -8), textcoords="offset points")
+    if goal:
+        ax.axvline(goal[0], color="C2", ls="--", lw=0.8, label="goal")
+        ax.axhline(goal[1], color="C2", ls="--", lw=0.8)
     if front:
         ax.plot(*zip(*sorted(points[name] for name in front)), color="C3", lw=1, label="Pareto front")
         ax.legend(fontsize=8)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
-    xs = [x for x, _ in points.values()]
+    xs = [x for x, _ in [*points.values(), *(reference or {}).values()]]
     ax.set_xlim(min(-0.05, min(xs) - 0.05), max(1.05, max(xs) + 0.1))  # the normalised semantic part may pass 1
     ax.grid(alpha=0.3)
     save_figure(fig, path)

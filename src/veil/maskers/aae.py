@@ -29,6 +29,10 @@ on the categorical head (`cat_weight`), and channels-last convolutions on CPU, f
 channels in its first convolution (`channels`; 456k parameters, still over the paper's 400k) and its decoder 32
 (`decoder_channels`): masking costs the encoder alone, 3.3 MFLOP per image instead of 10.8 at 32 channels, and an
 epoch trains faster, with held-out MSE no worse (results/bench/train-masker.json and the search beside it).
+Two knobs serve as baselines of `veil report frontier` (issue 26): `latent_noise`, Gaussian noise of that standard
+deviation added to the latent at masking time (fresh each time, in the torch and the NumPy encoder alike), and a
+smaller latent (`gauss_dim`).
+
 `presets["paper"]` is the earlier, paper-style recipe (constant Adam 1e-3, batch 16, 32 channels throughout);
 results/paper uses the default.
 """
@@ -48,7 +52,8 @@ from safetensors.torch import save_file
 from veil.errors import VeilError
 from veil.io.write import atomic_path, make_private, private_dir
 from veil.maskers.aae_numpy import (DECODER_FILE, ENCODER_FILE, IMAGE_SIZE, UNSTATED, AAECapabilities, AAEConfig,
-                                     check_aae_size, check_config, fingerprint as weights_fingerprint, public_recipe)
+                                     check_aae_size, check_config, fingerprint as weights_fingerprint, public_recipe,
+                                     with_latent_noise)
 from veil.maskers.base import Masker, MaskerNotFitted, build_from_config, register_masker
 from veil.maskers.files import read_manifest, write_manifest
 from veil.metrics import latent_conformity, reconstruction_mse
@@ -73,6 +78,9 @@ class AAEMasker(AAECapabilities, Masker):
     #: named recipes (`veil train-masker --preset NAME`). "paper": the recipe of results/paper as run at 4fe0e76
     #: (the committed privacy report used its optimiser and architecture at 5 epochs, batch 64), the paper's optimiser (Adam 1e-3, constant rate, batch 16, 10 epochs)
     #: with veil's stabilisers above, and none of the default's speed-ups (one-cycle, decoder skip, categorical term)
+    #: the training report's figures written to training.json by `veil train-masker`
+    reported = ("reconstruction_mse", "gauss_ks", "gauss_mean_abs", "gauss_std_mean", "cat_mean_max_prob", "cat_used",
+                "epoch_s")
     presets = {"paper": {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "lr": 1e-3,
                          "batch_size": 16, "epochs": 10, "channels": 32, "decoder_channels": None}}
     invertible = True
@@ -86,7 +94,7 @@ class AAEMasker(AAECapabilities, Masker):
                  reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
                  label_smoothing: float = _D.label_smoothing, schedule: str = _D.schedule,
                  cat_weight: float = _D.cat_weight, joint_adv_weight: float = _D.joint_adv_weight, holdout: float = _D.holdout, seed: int = _D.seed,
-                 bf16: bool = _D.bf16, device: str | None = None):
+                 bf16: bool = _D.bf16, latent_noise: float = _D.latent_noise, device: str | None = None):
         self.gauss_dim = gauss_dim
         self.cat_dim = cat_dim
         self.channels = channels
@@ -107,6 +115,7 @@ class AAEMasker(AAECapabilities, Masker):
         self.holdout = holdout
         self.seed = seed
         self.bf16 = bf16
+        self.latent_noise = latent_noise
         self.device = device
 
     @property
@@ -251,7 +260,7 @@ class AAEMasker(AAECapabilities, Masker):
     @torch.inference_mode()
     def transform(self, X, batch_size: int = 1024) -> np.ndarray:
         """Images, either layout, uint8 or float -> masked vectors (N, gauss_dim + cat_dim), computed in
-        bounded-memory batches."""
+        bounded-memory batches, with fresh noise when `latent_noise` > 0 (`aae_numpy.with_latent_noise`)."""
         encoder = self._require("encoder").eval()
         pixels, device = as_images(X), self._device()
         check_aae_size(pixels)
@@ -259,7 +268,7 @@ class AAEMasker(AAECapabilities, Masker):
         for start in range(0, len(pixels), batch_size):
             gauss, cat = encoder(_to_device(torch.from_numpy(pixels[start:start + batch_size]), device))
             out[start:start + len(gauss)] = torch.cat([gauss, cat], 1).cpu().numpy()
-        return out
+        return with_latent_noise(out, self.config.latent_noise)
 
     @torch.inference_mode()
     def inverse_transform(self, X, batch_size: int = 1024) -> np.ndarray:
@@ -306,9 +315,9 @@ class AAEMasker(AAECapabilities, Masker):
                             "copy: save to a new folder", directory)
         private_dir(directory)
         files = [ENCODER_FILE]
-        _save_module(self._require("encoder"), directory / ENCODER_FILE)
+        save_module(self._require("encoder"), directory / ENCODER_FILE)
         if include_decoder:
-            _save_module(self._require("decoder"), directory / DECODER_FILE)
+            save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
         write_manifest(directory, self.method, self.recorded_config, files, fingerprint=self.fingerprint,
                        seed=self.config.seed, training_data=self.training_data_,
@@ -375,7 +384,7 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def _save_module(module: torch.nn.Module, path: Path) -> None:
+def save_module(module: torch.nn.Module, path: Path) -> None:
     """The network's weights as a safetensors file readable by its owner only (every saved network is secret)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:

@@ -132,13 +132,14 @@ class _Layer:
         np.maximum(result.reshape(out.shape), scaled.reshape(out.shape), out=out)
 
 
-def fingerprint(state: dict[str, np.ndarray]) -> str:
-    """The same one-way identifier as `AAEMasker.fingerprint`: sha256 over the sorted names and tensor bytes."""
+def fingerprint(state: dict[str, np.ndarray], prefix: str = "aae") -> str:
+    """The same one-way identifier as `AAEMasker.fingerprint`: sha256 over the sorted names and tensor bytes (also
+    the obfuscator's, under its own prefix)."""
     digest = hashlib.sha256()
     for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(tensor).tobytes())
-    return "aae:" + digest.hexdigest()[:32]
+    return f"{prefix}:" + digest.hexdigest()[:32]
 
 
 def _folded_conv(state: dict, conv: str, norm: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -186,11 +187,14 @@ class AAEConfig:
     holdout: float = 0.05
     seed: int = 0
     bf16: bool = False
+    #: standard deviation of Gaussian noise added to every latent number at masking time (fresh on every masking):
+    #: a baseline knob of `veil report frontier`, trading the owner's reconstruction for privacy; 0: none
+    latent_noise: float = 0.0
 
 
 #: what a manifest written before a parameter existed meant by leaving it out (so older maskers load as trained)
 UNSTATED = {"schedule": "constant", "decoder_skip": False, "cat_weight": 0.0, "joint_adv_weight": 0.0,
-            "decoder_channels": None, "bf16": False}
+            "decoder_channels": None, "bf16": False, "latent_noise": 0.0}
 
 
 def check_config(c: AAEConfig) -> None:
@@ -204,9 +208,11 @@ def check_config(c: AAEConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (limit and value > limit):
             raise VeilError(f"{name} must be an integer from 1{f' to {limit}' if limit else ' up'}, got {value!r}")
     for name in ("lr", "beta1", "beta2", "reg_lr", "adv_weight", "label_smoothing", "cat_weight", "joint_adv_weight",
-                 "holdout"):
+                 "holdout", "latent_noise"):
         if isinstance(getattr(c, name), bool) or not isinstance(getattr(c, name), (int, float)):
             raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
+    if c.latent_noise < 0:
+        raise VeilError(f"latent_noise must be >= 0, got {c.latent_noise}")
     if not isinstance(c.seed, int) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
                                                                                  c.bf16)):
         raise VeilError("seed must be an integer, standardize_gauss, decoder_skip and bf16 true or false")
@@ -269,13 +275,21 @@ class NumpyAAE(AAECapabilities, MaskingFunction):
         return self.encoder.fingerprint
 
     def transform(self, images) -> np.ndarray:
-        return self.encoder(images)
+        return with_latent_noise(self.encoder(images), self.recipe.get("latent_noise", 0.0))
 
     def masked_meta(self, masked: np.ndarray) -> dict:
         from veil.metrics import latent_conformity
 
         g = self.encoder.gauss_dim
         return {"latent_conformity": latent_conformity(masked[:, :g], masked[:, g:]), "recipe": self.recipe}
+
+
+def with_latent_noise(vectors: np.ndarray, sigma: float) -> np.ndarray:
+    """`vectors` plus N(0, sigma^2) noise on every number, from fresh OS entropy (an attacker must not be able to
+    replay it); `vectors` itself when sigma is 0."""
+    if not sigma:
+        return vectors
+    return (vectors + np.random.default_rng().normal(0.0, sigma, vectors.shape)).astype(np.float32)
 
 
 #: what an AAE's configuration holds that is not its recipe: the training seed (one of the run's secrets) and where

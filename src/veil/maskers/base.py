@@ -38,6 +38,8 @@ class Masker(TransformerMixin, BaseEstimator, MaskingFunction):
 
     #: files that must not leave the data owner (mode 0600, never in masked outputs); masking may read some of them
     secret_files: ClassVar[tuple[str, ...]] = ()
+    #: trained with the owner's labels as well as its images (`fit(X, y)`; `veil train-masker` loads them)
+    fits_on_labels: ClassVar[bool] = False
 
     def fit(self, X=None, y=None) -> "Masker":
         """Validate the parameters and derive the masking function from them; X and y are not used."""

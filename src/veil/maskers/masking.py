@@ -2,8 +2,10 @@
 face of the masking protocol (`veil.schemes.base.MaskingFunction`), which imports neither scikit-learn nor torch.
 
 A method that needs no training is its NumPy scheme (`veil.schemes`), built from a secret and options; a trained one
-(the AAE, the only one) is its encoder loaded from its directory and run in NumPy (`NumpyAAE`). Which of the two a
-method is follows from what its class declares (`fits_on_data`), never from its name."""
+is loaded from its directory: the AAE's encoder run in NumPy (`NumpyAAE`), any other trained masker (the obfuscator,
+the keyed AAE) as its torch estimator, imported only then. A trained masker that is also keyed (the keyed AAE: a
+shared network and a secret key) takes both the directory and the secret. Which a method is follows from what its
+class declares (`fits_on_data`, `keyed`), never from its name."""
 from __future__ import annotations
 
 from veil.errors import VeilError
@@ -19,9 +21,11 @@ def masking_class(method: str) -> type[MaskingFunction]:
     """The class that masks for `method`; imports no estimator."""
     if method in SCHEMES.names():
         return SCHEMES.get(method)
-    if method not in TRAINED:
+    if method in TRAINED:
+        return TRAINED[method]
+    if method not in MASKERS.names():
         raise VeilError(f"unknown masking method {method!r}; known: {', '.join(MASKERS.names())}")
-    return TRAINED[method]
+    return MASKERS.get(method)
 
 
 def masking_function(method: str, masker_dir=None, secret: bytes | None = None, **options) -> MaskingFunction:
@@ -41,6 +45,11 @@ def masks_pixels(method: str) -> bool:
 
 
 def _load_trained(cls, masker_dir, secret: bytes | None, options: dict) -> MaskingFunction:
+    if cls.keyed:
+        if masker_dir is None or secret is None or options:
+            raise VeilError(f"--method {cls.method} takes --masker DIR (the shared network) and its key (--key-file "
+                            "or --key-env), no other options")
+        return cls.load(masker_dir, secret=secret)
     if masker_dir is None or secret is not None or options:
         raise VeilError(f"--method {cls.method} takes --masker DIR only (a trained or exported masker; no key or "
                         "other options)")

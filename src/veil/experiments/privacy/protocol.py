@@ -95,10 +95,15 @@ def plan(scheme: str, pairs: tuple[int, ...] = PAIRS) -> list[tuple[str, str, in
     """(attack, threat, known pairs) runs for a scheme: every attack that applies, under each of its threat models;
     threat c once per pair count; not the (attack, threat) pairs in WEAKER. The GAN runs at each method's default strength only (it is the slowest)."""
     method = SCHEMES[scheme][0]
+    return plan_method(method, pairs, gan=scheme == method)
+
+
+def plan_method(method: str, pairs: tuple[int, ...], gan: bool = True) -> list[tuple[str, str, int | None]]:
+    """`plan` for a masking method: every attack that applies to it (the GAN only with `gan`)."""
     runs = []
     for name in ATTACKS.names():
         cls = ATTACKS.get(name)
-        if name == "gan" and scheme != method:
+        if name == "gan" and not gan:
             continue
         for threat in (t for t in cls.threats if cls.applies_to(method, t) and (name, t) not in WEAKER):
             runs += [(name, threat, n) for n in pairs] if threat == "c" else [(name, threat, None)]
@@ -226,7 +231,7 @@ class PrivacyContext:
         masked = mask_images(masker, self.victim)
         if not (folder / "accuracy.json").exists():
             self.accuracy(scheme, masker, masked, folder / "accuracy.json")
-        for attack, threat, pairs in plan(scheme, self.setup.pairs):
+        for attack, threat, pairs in self.plan(scheme):
             name = run_name(attack, threat, pairs)
             path = folder / f"{name}.json"
             if path.exists() or name in self.skip:
@@ -239,6 +244,13 @@ class PrivacyContext:
             outcome = self.measure(attack, threat, masked, oracle, known, search.budget)
             outcome.figures["saturated"] = int(search.saturated)
             self.write_run(path, scheme, outcome, masked, masker, victim_seed, search)
+
+    def plan(self, scheme: str) -> list[tuple[str, str, int | None]]:
+        return plan(scheme, self.setup.pairs)
+
+    def searched(self, scheme: str) -> bool:
+        """Whether the scheme's runs are searched to saturation (SATURATED), or keep the base budget."""
+        return scheme in SATURATED
 
     def measure(self, attack: str, threat: str, masked, oracle, known, budget: Budget) -> Outcome:
         """One attack at `budget` on every victim; the search's latest point is kept whole, so that the saturated
@@ -257,7 +269,7 @@ class PrivacyContext:
         with); the base budget, unsaturated, for the other strengths."""
         attack, threat, _ = planned
         self.measured = None
-        if scheme not in SATURATED:
+        if not self.searched(scheme):
             return Saturation(self.setup.attack, 1, False, "strength variant: base budget, not searched", [])
         if victim_seed != self.seed and (found := self.searched_budget(scheme, run_name(*planned))):
             return found
@@ -282,13 +294,13 @@ class PrivacyContext:
         n = min(self.setup.accuracy_train, len(self.owner) - len(self.owner.class_names))
         return self.owner.subset(stratified_split(self.owner.labels, n / len(self.owner), self.seed)[1])
 
-    def utility(self, model: str, train_x, train: ImageSet, test_x) -> dict:
+    def utility(self, model: str, train_x, train: ImageSet, test_x, params: dict | None = None) -> dict:
         """Accuracy (and its 95% interval) of `model` trained on train_x, scored on test_x against the victim's
         labels: the paper's MLP (its recipe, at batch 64) for vectors, paper 004's CNN for images. `correct` marks
         the victim images it classified right (a hex string of packed bits), for the paired bootstrap of the utility
         kept."""
-        params = {**(preset_params("nn", "paper") if model == "nn" else {"widths": (32, 64)}), "batch_size": 64,
-                  "epochs": self.setup.accuracy_epochs}
+        params = {**(preset_params("nn", "paper") if model == "nn" else {"widths": (32, 64)}), **(params or {}),
+                  "batch_size": 64, "epochs": self.setup.accuracy_epochs}
         estimator = classifier_class(model)(seed=self.seed, **params)
         estimator.fit(train_x, train.labels, class_names=train.class_names, progress=False)
         correct = estimator.predict(test_x) == self.victim.labels
@@ -296,11 +308,17 @@ class PrivacyContext:
         return {"accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high, "classifier": model,
                 "params": params, "train_images": len(train), "correct": np.packbits(correct).tobytes().hex()}
 
-    def plain_accuracy(self, model: str, path: Path) -> None:
+    def baseline(self, masked) -> tuple[Path, str, dict]:
+        """The plain baseline a scheme's accuracy is divided by: its run file, classifier and parameters (the same
+        classifier family as on the masked data, `utility_model`, at its default widths)."""
+        model = utility_model(masked.data)
+        return self.out_dir / "runs" / f"plain_{model}.json", model, {}
+
+    def plain_accuracy(self, model: str, path: Path, params: dict | None = None) -> None:
         """The baseline of `model` on plain images: the MLP on flattened pixels, the CNN on the images."""
         start, train = time.time(), self.utility_train()
         flat = (lambda images: images.reshape(len(images), -1)) if model == "nn" else (lambda images: images)
-        result = self.utility(model, flat(train.images), train, flat(self.victim.images))
+        result = self.utility(model, flat(train.images), train, flat(self.victim.images), params)
         write_results(path, {k: result[k] for k in ("accuracy", "accuracy_low", "accuracy_high")}, seed=self.seed,
                       wall_s=time.time() - start, config={**{k: result[k] for k in ("classifier", "params",
                                                                                     "train_images")},
@@ -311,14 +329,14 @@ class PrivacyContext:
         """The utility the scheme keeps (see `utility`), and how much the masked images resemble the victim's."""
         start, train = time.time(), self.utility_train()
         model = utility_model(masked.data)
-        baseline = self.out_dir / "runs" / f"plain_{model}.json"
+        baseline, plain_model, plain_params = self.baseline(masked)
         if not baseline.exists():
-            self.plain_accuracy(model, baseline)
+            self.plain_accuracy(plain_model, baseline, plain_params)
         result = self.utility(model, masker.transform(train), train, masked.data)
         figures = {f"masked_{k}": result[k] for k in ("accuracy", "accuracy_low", "accuracy_high")}
         if masked.data.ndim == 4:
             figures["masked_ssim_median"] = float(np.median(per_image(self.victim.images, masked.data)["ssim"]))
-        if masker.fits_on_data:  # the data owner's own reconstruction, with the decoder
+        if masker.fits_on_data and masker.invertible:  # the data owner's own reconstruction, with the decoder
             owner = per_image(self.victim.images, masker.inverse_transform(masked.data))
             figures["owner_ssim_median"] = float(np.median(owner["ssim"]))
         write_results(path, figures, seed=self.seed, wall_s=time.time() - start,

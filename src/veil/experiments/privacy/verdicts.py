@@ -148,18 +148,52 @@ def verdict_figures(figures: dict, schemes: list[str]) -> tuple[dict, dict]:
 
 # ---------------------------------------------------------------- reading a report
 
+#: the results file of each report whose schemes have verdicts: a privacy report, a frontier report (its points)
+REPORT_FILES = ("privacy.json", "frontier.json")
+
+
 def load_report(report_dir) -> dict:
-    """privacy.json of a report folder; a one-line error if the folder or the file is not one."""
+    """privacy.json (or a frontier report's frontier.json, whose points are schemes alike) of a report folder; a
+    one-line error if the folder or the file is not one."""
     folder = Path(report_dir)
     if not folder.is_dir():
         raise VeilError("no such report folder", folder)
-    path = folder / "privacy.json"
-    if not path.is_file():
-        raise VeilError("not a privacy report (no privacy.json; made by `veil report privacy`)", folder)
+    path = next((folder / name for name in REPORT_FILES if (folder / name).is_file()), None)
+    if path is None:
+        raise VeilError("not a privacy or frontier report (no privacy.json or frontier.json; made by `veil report "
+                        "privacy` or `veil report frontier`)", folder)
     doc = read_json(path)
     if not isinstance(doc, dict) or "figures" not in doc or "schemes" not in doc.get("config", {}):
-        raise VeilError("not a privacy report (privacy.json has no figures or no config.schemes)", path)
+        raise VeilError(f"not a {path.stem} report ({path.name} has no figures or no config.schemes)", path)
     return doc
+
+
+def table_schemes(doc: dict) -> list[str]:
+    """The schemes a report puts in README's table: a frontier report's headline points, a privacy report's all."""
+    return doc["config"].get("table_schemes", schemes_of(doc))
+
+
+def as_folders(report_dirs) -> list:
+    """One report folder or several, as a list."""
+    return [report_dirs] if isinstance(report_dirs, (str, Path)) else list(report_dirs)
+
+
+def reports_verdicts(report_dirs, threat: str, table: bool = False) -> list[Verdict]:
+    """Every scheme of every report under `threat`, each judged within its own report (its own judge and
+    baselines), with `on_front` set over all of them together. `table`: only the schemes a report puts in
+    README's table (a frontier report's headline points). A scheme named in two reports is refused."""
+    found, seen = [], {}
+    for folder in as_folders(report_dirs):
+        doc = load_report(folder)
+        for v in threat_verdicts(doc["figures"], table_schemes(doc) if table else schemes_of(doc), threat):
+            if v.scheme in seen:
+                raise VeilError(f"scheme {v.scheme!r} is in two reports ({seen[v.scheme]} and {folder})", folder)
+            seen[v.scheme] = folder
+            found.append(v)
+    front = set(pareto_front(found))
+    for v in found:
+        v.on_front = v.scheme in front
+    return found
 
 
 def _figure(value: float | None, lower_bound: bool = False) -> str:
@@ -193,19 +227,20 @@ def describe(v: Verdict) -> str:
 def recommend(report_dir, threat: str, min_utility: float | None = None, max_ssim: float | None = None,
               max_leakage: float | None = None) -> str:
     """The schemes on `threat`'s front that meet every constraint given, with their figures; if none does,
-    "none meets ..." and the nearest (the smallest total shortfall over the constraints)."""
+    "none meets ..." and the nearest (the smallest total shortfall over the constraints). `report_dir`: one report
+    folder or several (a privacy report and a frontier report), weighed together (`reports_verdicts`)."""
     if threat not in THREAT_NAMES:
         raise VeilError(f"unknown threat model {threat!r}; known: {', '.join(THREAT_NAMES)}")
     for flag, value in (("--min-utility", min_utility), ("--max-ssim", max_ssim), ("--max-leakage", max_leakage)):
         if value is not None and not 0 <= value <= 1:
             raise VeilError(f"{flag} must be between 0 and 1, got {value}")
-    doc = load_report(report_dir)
-    verdicts = threat_verdicts(doc["figures"], schemes_of(doc), threat)
+    verdicts = reports_verdicts(report_dir, threat)
     front = sorted((v for v in verdicts if v.on_front), key=lambda v: v.leakage)
     header = (f"threat {threat}: {len(front)} of {len(verdicts)} schemes attacked are on the front of utility kept "
               "against worst-case leakage (≥: a lower bound: not every run reached saturation)")
     if not front:
-        return header + f"\nno front: utility kept or leakage is {NOT_MEASURED} for every scheme in {report_dir}"
+        return header + (f"\nno front: utility kept or leakage is {NOT_MEASURED} for every scheme in "
+                         f"{', '.join(map(str, as_folders(report_dir)))}")
     constraints = {"--min-utility": min_utility, "--max-ssim": max_ssim, "--max-leakage": max_leakage}
     given = {flag: value for flag, value in constraints.items() if value is not None}
     asked = ", ".join(f"{flag} {value:g}" for flag, value in given.items())
@@ -228,10 +263,12 @@ def shortfall(v: Verdict, min_utility, max_ssim, max_leakage) -> float:
 # ---------------------------------------------------------------- README's table
 
 def privacy_table(report_dir) -> str:
-    """The Markdown table of README's "What each scheme protects against", from `report_dir`'s privacy.json."""
-    doc = load_report(report_dir)
-    figures, schemes = doc["figures"], schemes_of(doc)
-    by_threat = {t: {v.scheme: v for v in threat_verdicts(figures, schemes, t)} for t in THREAT_NAMES}
+    """The Markdown table of README's "What each scheme protects against", from `report_dir`'s privacy.json, or
+    from several reports (a privacy report, then a frontier report's headline points), fronts taken over all."""
+    folders = as_folders(report_dir)
+    figures = load_report(folders[0])["figures"]
+    by_threat = {t: {v.scheme: v for v in reports_verdicts(folders, t, table=True)} for t in THREAT_NAMES}
+    schemes = [name for folder in folders for name in table_schemes(load_report(folder))]
     judge = figures.get("semantic_accuracy_plain")
     lines = [f"Leakage: the largest over the attacks run of the median SSIM, the semantic figure (the public judge's "
              f"accuracy above chance over its accuracy on plain images above chance; its accuracy on plain images: "
@@ -240,7 +277,9 @@ def privacy_table(report_dir) -> str:
              "lower bound, with all its parts (not every run reached saturation). \\*: on the Pareto front of "
              "utility kept "
              "against leakage for that threat model. Utility kept: masked over plain accuracy of the same "
-             "classifier, with its 95% interval.", "",
+             "classifier, with its 95% interval."
+             + (" Rows of a frontier report (`veil report frontier`): utility kept against a plain CNN of the "
+                "encoder's size, leakage judged by that report's own judge." if len(folders) > 1 else ""), "",
              "| scheme | utility kept | threat a | threat b | threat c |", "|---|---|---|---|---|"]
     for scheme in schemes:
         verdicts = [by_threat[t].get(scheme) for t in THREAT_NAMES]
