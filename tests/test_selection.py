@@ -125,3 +125,25 @@ def test_tradeoff_runs_score_only_unseen_images(seen, tmp_path):
     experiment.scramble()
     assert seen["scored"] and seen["fit"]
     assert not seen["fit"] & seen["scored"]
+
+
+def test_the_width_choice_is_made_once_for_parts_run_by_separate_calls(tiny_mnist, tmp_path, monkeypatch):
+    """A second run on the same work folder (a later `--parts`) reads the choice the first one made; another seed
+    chooses again. Without the kept choice, each part of a reproduction spread over sessions would pay for it again."""
+    from dataclasses import replace
+
+    setup = replace(paper.SETUPS["quick"], nn_epochs=1, mnist_images=None)
+    calls = []
+    real = paper.choose_width
+    monkeypatch.setattr(paper, "choose_width", lambda *args: calls.append(args[2]) or real(*args))
+
+    def choice(seed: int) -> dict:
+        ctx = paper.PaperContext(tmp_path / f"out{len(calls)}", setup, seed, None, str(tiny_mnist), None,
+                                 tmp_path / "work")
+        monkeypatch.setattr(ctx, "masker", lambda index: Pixels())
+        return ctx.width_choice()
+
+    first = choice(0)
+    assert choice(0) == first and calls == [0]
+    choice(1)
+    assert calls == [0, 1]

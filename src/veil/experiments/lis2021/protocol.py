@@ -28,6 +28,7 @@ from veil.experiments.lis2021.values import CLASSIFIER_KINDS, METRICS, TEST_SHAR
 from veil.experiments.lis2021.report import paper_report
 from veil.errors import VeilError
 from veil.io.read import read_json
+from veil.io.write import write_json
 from veil.masked import MaskedSet
 from veil.maskers import AAEMasker, load_masker
 from veil.maskers.aae import UNSTATED
@@ -146,11 +147,22 @@ class PaperContext:
         return self._cache["mnist"]
 
     def width_choice(self) -> dict:
-        """The NN's hidden sizes, chosen once per run on a validation share of Table 2's training digits (see
-        `choose_width`: it is given no test digit); every part's NN uses them."""
+        """The NN's hidden sizes, chosen once on a validation share of Table 2's training digits (see `choose_width`:
+        it is given no test digit); every part's NN uses them. The choice is kept in the work folder with what
+        decided it (the masker, the digits, the seed, the recipe), so that parts run by separate calls (`--parts`,
+        as a long reproduction spread over sessions runs) share one choice instead of each making it again."""
         if "width" not in self._cache:
             train, _ = self.masked_mnist()
-            self._cache["width"] = choose_width(train.data, train.labels, self.seed, self.setup.nn_epochs)
+            basis = {"fingerprint": train.fingerprint, "digits": len(train), "mnist_split": self.setup.mnist_split,
+                     "seed": self.seed, "nn_epochs": self.setup.nn_epochs, "widths": [list(w) for w in WIDTHS]}
+            path = self.work / "width_choice.json"
+            saved = read_json(path) if path.exists() else {}
+            if saved.get("basis") != basis:
+                saved = {"basis": basis,
+                         "choice": choose_width(train.data, train.labels, self.seed, self.setup.nn_epochs)}
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_json(path, saved)
+            self._cache["width"] = saved["choice"]
         return self._cache["width"]
 
     def method_params(self) -> dict:
