@@ -129,6 +129,40 @@ def test_the_rate_limit_counts_each_client_and_refills():
     assert limit._take("10.0.0.1") and not limit._take("10.0.0.1")
 
 
+def test_many_addresses_keep_the_rate_table_small_and_a_limited_client_limited():
+    """A scan from 20,000 addresses, one request each at 1,000 a second (at 2 per second a bucket fills in a second),
+    while one client asks 4 times a second: the table never holds much more than two seconds' clients, and pruning
+    never hands the busy client a fresh bucket (it gets no more than its burst plus 2 a second)."""
+    now = [0.0]
+    limit = RateLimit(app=None, rate=2, clock=lambda: now[0])
+    largest, answers = 0, []
+    for i in range(20_000):
+        now[0] = i / 1_000
+        limit._take(f"2001:db8::{i:x}")
+        if i % 250 == 0:
+            answers.append(limit._take("10.0.0.1"))
+        largest = max(largest, len(limit.buckets))
+    assert largest <= 2_100
+    assert False in answers and sum(answers) <= limit.burst + limit.rate * now[0]
+
+
+def test_a_burst_from_many_addresses_costs_about_what_one_clients_burst_costs():
+    """12,000 requests in one instant, each from a new address, then all from one: each costs O(1), with no sweep of
+    the whole table per new address (which made a request cost milliseconds once the table was large)."""
+    addresses = [f"2001:db8::{i:x}" for i in range(12_000)]
+
+    def seconds(clients) -> float:
+        take = RateLimit(app=None, rate=2, clock=lambda: 0.0)._take
+        start = time.perf_counter()
+        for client in clients:
+            take(client)
+        return time.perf_counter() - start
+
+    many = min(seconds(addresses) for _ in range(3))
+    one = min(seconds(["10.0.0.1"] * len(addresses)) for _ in range(3))
+    assert many < 10 * one
+
+
 def test_the_rate_limit_answers_429_then_recovers(model_dir):
     http = TestClient(create_app(model_dir, access=Access(TOKEN.encode(), max_rps=2)), headers=AUTH)
     answers = [http.get("/model") for _ in range(4)]

@@ -116,17 +116,21 @@ def _bearer(scope) -> bytes | None:
 
 class RateLimit:
     """429 for a client (by address) past `rate` requests per second: a token bucket that holds one second's worth,
-    so a burst of `rate` requests passes and then one every 1/`rate` seconds. /health is not counted."""
+    so a burst of `rate` requests passes and then one every 1/`rate` seconds. /health is not counted.
 
-    #: buckets kept before the full ones (clients idle for a second or more) are dropped
-    MAX_CLIENTS = 10_000
+    The table of buckets is swept once per `refill` (the time an empty bucket takes to fill), dropping the full ones:
+    a full bucket is what a new client gets, so no client is let off early. Every bucket untouched for a `refill` is
+    full, so the table holds only the clients of the last two refills, and each request's bucket is looked at by two
+    sweeps at most: O(1) a request, amortised, whatever the number of addresses."""
 
     def __init__(self, app, rate: float, clock=time.monotonic):
         self.app = app
         self.rate = rate
         self.burst = max(rate, 1.0)
+        self.refill = self.burst / rate
         self.clock = clock
         self.buckets: dict[str, tuple[float, float]] = {}  # client -> (requests left, when counted)
+        self.next_sweep = clock() + self.refill
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -139,19 +143,20 @@ class RateLimit:
 
     def _take(self, client: str) -> bool:
         now = self.clock()
+        if now >= self.next_sweep:
+            self._forget_full(now)
         left, then = self.buckets.get(client, (self.burst, now))
         left = min(self.burst, left + (now - then) * self.rate)
-        if len(self.buckets) >= self.MAX_CLIENTS and client not in self.buckets:
-            self._forget_idle(now)
         if left < 1:
             self.buckets[client] = (left, now)
             return False
         self.buckets[client] = (left - 1, now)
         return True
 
-    def _forget_idle(self, now: float) -> None:
+    def _forget_full(self, now: float) -> None:
         self.buckets = {client: (left, then) for client, (left, then) in self.buckets.items()
                         if left + (now - then) * self.rate < self.burst}
+        self.next_sweep = now + self.refill
 
 
 class ConcurrencyBound:
