@@ -200,6 +200,7 @@ def _tls_pair(folder: Path, name: str = "server") -> tuple[Path, Path]:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                     "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    key.chmod(0o600)  # what OpenSSL 3 writes, whatever the openssl at hand does
     return cert, key
 
 
@@ -212,6 +213,17 @@ def test_half_a_tls_pair_or_a_mismatched_one_is_refused(model_dir, tmp_path, cap
     assert main([*serve, "--tls-cert", str(cert), "--tls-key", str(other_key)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"veil: error: {cert}: cannot load the TLS certificate and key") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604])
+def test_a_tls_key_others_may_read_is_refused_in_one_line_exit_2(model_dir, tmp_path, capsys, monkeypatch, mode):
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: None)  # were the key let through, nothing listens
+    cert, key = _tls_pair(tmp_path)
+    key.chmod(mode)
+    assert main(["serve", "--model", str(model_dir), "--port", str(free_port()), "--tls-cert", str(cert),
+                 "--tls-key", str(key)]) == 2
+    assert capsys.readouterr().err == (f"veil: error: {key}: TLS key file is readable by group or others (mode "
+                                       f"{mode:04o}); run `chmod 600 {key}`\n")
 
 
 @pytest.mark.parametrize("host,tls,warned", [("0.0.0.0", False, True), ("0.0.0.0", True, False),

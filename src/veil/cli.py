@@ -399,7 +399,7 @@ def _classifier_commands(sub) -> None:
                    "new owner-only file, whose path is printed)")
     p.add_argument("--no-auth", action="store_true", help="no token (only with a loopback --host)")
     p.add_argument("--tls-cert", help="TLS certificate (PEM), for HTTPS; with --tls-key")
-    p.add_argument("--tls-key", help="the TLS certificate's private key (PEM)")
+    p.add_argument("--tls-key", help="the TLS certificate's private key (PEM), readable by its owner only")
     p.add_argument("--max-rps", type=_positive_float, help="most requests per second per client address, beyond "
                    "which the answer is 429 (default: no limit)")
     p.add_argument("--max-concurrent", type=_positive_int, default=defaults.SERVE_MAX_CONCURRENT,

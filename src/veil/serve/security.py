@@ -3,8 +3,8 @@ client, a bound on the requests in progress, and the API's description (/docs, /
 
 Each is a plain ASGI middleware (no request object is built for a request it turns down), and each refusal is a
 one-line `{"detail": ...}` that never quotes what the client sent. `ServeSecurity` holds the command's options and
-checks them before anything listens: `--no-auth` only on a loopback address, a token file only if its owner alone can
-read it, a TLS pair only if it loads.
+checks them before anything listens: `--no-auth` only on a loopback address, a token file or TLS key only if its owner
+alone can read it, a TLS pair only if it loads.
 """
 from __future__ import annotations
 
@@ -223,8 +223,8 @@ class ServeSecurity:
     public_docs: bool = False
 
     def check(self, host: str) -> None:
-        """Refuse, in one line, what would expose the service: --no-auth off loopback, half a TLS pair or one that
-        does not load, --no-auth together with a token file."""
+        """Refuse, in one line, what would expose the service: --no-auth off loopback, half a TLS pair, a TLS key
+        that others may read, a pair that does not load, --no-auth together with a token file."""
         if self.no_auth and not is_loopback(host):
             raise VeilError(f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), not {host}: "
                             "anyone on the network could call the service")
@@ -282,10 +282,11 @@ def remove_new_token(security: ServeSecurity, token_path: Path | None) -> None:
 
 def _check_tls_pair(cert: str, key: str) -> None:
     """Load the pair as uvicorn will, so that a missing file or a key that does not match is one line, not a
-    traceback of uvicorn's."""
+    traceback of uvicorn's. A private key that group or others may read is refused, as a token file is."""
     for path in (cert, key):
         if not Path(path).is_file():
             raise VeilError("TLS file not found", path)
+    refuse_exposed_key(Path(key), what="TLS key file", remedy="")
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
     except (ssl.SSLError, OSError) as exc:
