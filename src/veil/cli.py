@@ -10,8 +10,8 @@ import sys
 from veil import __version__, commands, defaults
 from veil.commands import (REPORTS, AttackRequest, BenchRequest, CompressReportRequest, DemoRequest,
                            EvaluateRequest, ExportEncoderRequest, ImageSource, KeygenRequest, KeySource, MaskRequest,
-                           RecommendRequest, ReportRequest, ReproduceRequest, ServeRequest, TrainMaskerRequest,
-                           TrainRequest, TrainingRun, TransformModelRequest, UnmaskRequest)
+                           RecommendRequest, ReportRequest, ReproduceRequest, ServeOptions, ServeRequest,
+                           TrainMaskerRequest, TrainRequest, TrainingRun, TransformModelRequest, UnmaskRequest)
 from veil.distributed import launch_rank
 from veil.errors import VeilError
 from veil.registry import ATTACKS, BENCHMARKS, CLASSIFIERS, MASKERS, PROTOCOLS, SCHEMES
@@ -189,10 +189,11 @@ def cmd_transform_model(args):
 
 
 def cmd_serve(args):
+    security = ServeOptions(token_file=args.token_file, no_auth=args.no_auth, tls_cert=args.tls_cert,
+                           tls_key=args.tls_key, max_rps=args.max_rps, max_concurrent=args.max_concurrent,
+                           public_docs=args.public_docs)
     _print(commands.serve(ServeRequest(args.model, args.max_batch, args.max_body_mb, host=args.host, port=args.port,
-                                       workers=args.workers, token_file=args.token_file, no_auth=args.no_auth,
-                                       tls_cert=args.tls_cert, tls_key=args.tls_key, max_rps=args.max_rps,
-                                       max_concurrent=args.max_concurrent, public_docs=args.public_docs)))
+                                       workers=args.workers, security=security)))
 
 
 def cmd_attack(args):

@@ -4,14 +4,14 @@ carries it out and returns the text the command prints.
 The CLI (`veil.cli`) parses arguments into a request, calls its door and prints what comes back; everything else a
 command does (loading images, reading the secret, building an attack's budget, choosing between a command's forms)
 happens here. The library below is imported inside each door, so that `--help`, an argument error or a keyed mask
-never imports torch.
+never imports torch; only plain option values a request carries (`veil.serve.options`) are imported here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
-from veil.defaults import SERVE_MAX_CONCURRENT
 from veil.errors import VeilError
+from veil.serve.options import ServeOptions
 
 
 # ---------------------------------------------------------------- what several commands share
@@ -329,13 +329,7 @@ class ServeRequest:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    token_file: str | None = None
-    no_auth: bool = False
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    max_rps: float | None = None
-    max_concurrent: int = SERVE_MAX_CONCURRENT
-    public_docs: bool = False
+    security: ServeOptions = ServeOptions()
 
 
 def serve(request: ServeRequest) -> str:
@@ -344,10 +338,8 @@ def serve(request: ServeRequest) -> str:
     from veil.serve.security import ServeSecurity
 
     r = request
-    security = ServeSecurity(token_file=r.token_file, no_auth=r.no_auth, tls_cert=r.tls_cert, tls_key=r.tls_key,
-                             max_rps=r.max_rps, max_concurrent=r.max_concurrent, public_docs=r.public_docs)
     run(r.model, host=r.host, port=r.port, workers=r.workers, max_batch=r.max_batch,
-        max_body=r.max_body_mb * 1_000_000, security=security)
+        max_body=r.max_body_mb * 1_000_000, security=ServeSecurity(**asdict(r.security)))
     return ""
 
 

@@ -28,6 +28,7 @@ from veil.errors import VeilError
 from veil.io.write import make_private
 from veil.keyfiles import refuse_exposed_key
 from veil.keys import MIN_SECRET_BYTES
+from veil.serve.options import ServeOptions
 
 #: answered to anyone, whatever the limits: a liveness probe must see the service alive while a flood is refused
 OPEN_PATHS = frozenset({"/health"})
@@ -211,16 +212,8 @@ def read_token(path) -> bytes:
 
 
 @dataclass(frozen=True)
-class ServeSecurity:
-    """`veil serve`'s options of access and transport. Without `token_file`, a new random token is written to a new
-    owner-only folder at start and removed at a clean stop."""
-    token_file: str | None = None
-    no_auth: bool = False
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    max_rps: float | None = None
-    max_concurrent: int = SERVE_MAX_CONCURRENT
-    public_docs: bool = False
+class ServeSecurity(ServeOptions):
+    """`veil serve`'s options (`ServeOptions`), checked before anything listens and applied to the service."""
 
     def check(self, host: str) -> None:
         """Refuse, in one line, what would expose the service: --no-auth off loopback, half a TLS pair, a TLS key
