@@ -336,6 +336,7 @@ class ServeRequest:
     max_rps: float | None = None
     max_concurrent: int = SERVE_MAX_CONCURRENT
     public_docs: bool = False
+    access_log: bool = False
 
 
 def serve(request: ServeRequest) -> str:
@@ -347,7 +348,7 @@ def serve(request: ServeRequest) -> str:
     security = ServeSecurity(token_file=r.token_file, no_auth=r.no_auth, tls_cert=r.tls_cert, tls_key=r.tls_key,
                              max_rps=r.max_rps, max_concurrent=r.max_concurrent, public_docs=r.public_docs)
     run(r.model, host=r.host, port=r.port, workers=r.workers, max_batch=r.max_batch,
-        max_body=r.max_body_mb * 1_000_000, security=security)
+        max_body=r.max_body_mb * 1_000_000, security=security, access_log=r.access_log)
     return ""
 
 
