@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -111,9 +112,7 @@ def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERV
     async def model():
         return predictor.describe()
 
-    @app.post("/predict", response_class=Response, openapi_extra=PREDICT_REQUEST, responses={200: ANSWER, **{
-        status: {"model": Problem, "description": text} for status, text in REFUSALS.items()}})
-    async def predict(request: Request):
+    async def predict(request: Request) -> Response:
         media_type = _media_type(request)
         body = await _read_body(request, max_body)
         fingerprint = request.headers.get(FINGERPRINT_HEADER)
@@ -124,7 +123,20 @@ def create_app(model_dir, max_batch: int = SERVE_MAX_BATCH, max_body: int = SERV
         content, answer_type = predictor.encode(await batcher.predict(samples), request.headers.get("accept", ""))
         return Response(content, media_type=answer_type)
 
+    app.router.add_api_route("/predict", predict, methods=["POST"], route_class_override=PlainRoute,
+                             response_class=Response, openapi_extra=PREDICT_REQUEST, responses={200: ANSWER, **{
+                                 status: {"model": Problem, "description": text}
+                                 for status, text in REFUSALS.items()}})
     return app
+
+
+class PlainRoute(APIRoute):
+    """A route whose endpoint takes the Request and returns a Response itself: FastAPI calls it as it is, without
+    solving dependencies or validating a response model for it (a fifth of the event loop's time for POST /predict:
+    about 30 us a request). Its OpenAPI entry comes from the route's arguments as for any route."""
+
+    def get_route_handler(self):
+        return self.endpoint
 
 
 async def _refusal_response(request: Request, refusal: Refusal) -> JSONResponse:
