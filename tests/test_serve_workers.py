@@ -1,5 +1,6 @@
-"""`veil serve`'s processes and logs: `--workers N` gives each worker a socket of its own, so that every worker gets
-connections even while another is busy; the access log is off unless `--access-log` asks for it."""
+"""`veil serve`'s speed settings: `--workers N` gives each worker a socket of its own, so that every worker gets
+connections even while another is busy; the access log is off unless `--access-log` asks for it; a serving process
+hands the GIL to its model thread often; POST /predict skips FastAPI's dependency solving."""
 from __future__ import annotations
 
 import json
@@ -12,13 +13,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import fastapi.routing
 import httpx
+import numpy as np
 import pytest
+import uvicorn
+from fastapi.testclient import TestClient
 
 import veil
+import veil.serve.app as service
+from veil.classifiers import classifier_class
 from veil.cli import main
 from veil.errors import VeilError
 from veil.experiments.bench.serve import free_port
+from veil.serve import Access, create_app
 from veil.serve.app import CONFIG_ENV, GIL_SWITCH_S, factory
 from veil.serve.workers import serve_workers
 
@@ -95,10 +103,6 @@ def test_a_busy_port_stops_the_workers_before_they_start(capsys):
 def served_options(monkeypatch) -> list[dict]:
     """The uvicorn options `veil serve` would start with (uvicorn.run for one worker, serve_workers for more),
     without serving."""
-    import uvicorn
-
-    import veil.serve.app as service
-
     options = []
     monkeypatch.setenv(CONFIG_ENV, "{}")  # restored at teardown: `run` leaves the workers' settings there
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: options.append(kwargs))
@@ -108,10 +112,6 @@ def served_options(monkeypatch) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    import numpy as np
-
-    from veil.classifiers import classifier_class
-
     folder = tmp_path_factory.mktemp("served") / "rf"
     X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     classifier_class("rf")(seed=0, n_estimators=2).fit(X, np.arange(20) % 2, class_names=["a", "b"],
@@ -151,12 +151,6 @@ def test_a_serving_process_hands_the_gil_to_its_model_thread_often(model_dir, se
 def test_predict_skips_fastapis_dependency_solving_and_keeps_its_docs(model_dir, monkeypatch):
     """POST /predict is a PlainRoute: FastAPI calls its endpoint as it is (no dependencies solved: a fifth of the
     event loop's time per request), while /openapi.json still documents its bodies and refusals."""
-    import fastapi.routing
-    import numpy as np
-    from fastapi.testclient import TestClient
-
-    from veil.serve import Access, create_app
-
     solved, real = [], fastapi.routing.solve_dependencies
 
     async def counted(*args, **kwargs):
