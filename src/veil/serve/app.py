@@ -4,7 +4,8 @@ uvicorn. The OpenAPI schema is at /openapi.json, its pages at /docs. Who may cal
 
 Logs are uvicorn's start and stop lines, and with `access_log` its access lines (client address, method, path,
 status): no request body or vector reaches a log or an error message. The access log is off unless asked for, as in
-gunicorn: a line costs the event loop 15-60 us a request, a tenth of what the service spends on one.
+gunicorn: a line costs the event loop 15 us (formatted and written to a file, measured alone) to 60 us (in a profile of
+the server), against about 95 us for the app's own work on a request of 32 rows as .npy.
 """
 from __future__ import annotations
 
