@@ -266,9 +266,10 @@ def test_worker_processes_build_the_app_from_the_environment(models, monkeypatch
 
 def test_veil_serve_answers_over_http(models, tmp_path):
     """The real command on a loopback port, with the token: every endpoint, then a clean stop on SIGINT; its log
-    holds access lines, the token file's path and no vector value nor the token."""
+    holds access lines (--access-log), the token file's path and no vector value nor the token."""
     port, log, token_file = free_port(), tmp_path / "serve.log", write_token(tmp_path / "token")
-    command = [*VEIL, "serve", "--model", str(models["nn"][0]), "--port", str(port), "--token-file", str(token_file)]
+    command = [*VEIL, "serve", "--model", str(models["nn"][0]), "--port", str(port), "--token-file", str(token_file),
+               "--access-log"]
     with open(log, "wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": SRC})
     try:

@@ -330,6 +330,7 @@ class ServeRequest:
     port: int = 8000
     workers: int = 1
     security: ServeOptions = ServeOptions()
+    access_log: bool = False
 
 
 def serve(request: ServeRequest) -> str:
@@ -339,7 +340,7 @@ def serve(request: ServeRequest) -> str:
 
     r = request
     run(r.model, host=r.host, port=r.port, workers=r.workers, max_batch=r.max_batch,
-        max_body=r.max_body_mb * 1_000_000, security=ServeSecurity(**asdict(r.security)))
+        max_body=r.max_body_mb * 1_000_000, security=ServeSecurity(**asdict(r.security)), access_log=r.access_log)
     return ""
 
 
