@@ -14,7 +14,7 @@ RESULTS = REPO / "results"
 META = ("command", "commit", "seed", "wall_s", "machine")
 #: a checkout's commit, or the one a tree copied to another machine (a GPU run) names
 COMMIT = re.compile(rf"[0-9a-f]{{40}}(-dirty|{re.escape(COPIED_TREE)})?")
-#: folders that `veil reproduce` writes whole: one call, one commit
+#: folders that `veil reproduce` writes whole: one run (its parts may be separate calls, see `one_run`), one commit
 REPRODUCTIONS = {"paper": "reproduce all", "baselines": "reproduce tradeoff"}
 
 
@@ -43,8 +43,23 @@ def test_each_reproduction_comes_from_one_run_at_a_clean_commit(folder):
     metas = [json.loads(path.read_text())["meta"] for path in result_files() if path.parent == RESULTS / folder]
     assert metas
     assert {meta["commit"] for meta in metas} == {metas[0]["commit"]} and not metas[0]["commit"].endswith("-dirty")
-    assert {meta["command"] for meta in metas} == {metas[0]["command"]}
+    assert {one_run(meta["command"]) for meta in metas} == {one_run(metas[0]["command"])}
     assert runs_subcommand(metas[0]["command"], REPRODUCTIONS[folder]), metas[0]["command"]
+
+
+def one_run(command: str) -> str:
+    """The command with `--parts P` and `--force` left out: a run made one part per call (each call keeps its part
+    when it ends, so a run longer than a session resumes) is one run if every call is otherwise the same, with the
+    same --out and --work, at one commit."""
+    return re.sub(r" --force(?= |$)| --parts \S+", "", command)
+
+
+def test_calls_of_one_run_differ_only_in_their_parts():
+    calls = "veil --threads 2 reproduce all --parts {} --out o --work w"
+    assert one_run(calls.format("width")) == one_run(calls.format("table1") + " --force") == one_run(
+        "veil --threads 2 reproduce all --out o --work w")
+    assert one_run(calls.format("width")) != one_run(calls.format("width").replace("--out o", "--out other"))
+    assert one_run(calls.format("width")) != one_run(calls.format("width") + " --quick")
 
 
 def test_a_reproduction_command_is_recognised_after_global_options_only():
