@@ -191,9 +191,9 @@ def _hand_the_gil_over_often() -> None:
     """Let the model thread take Python's global lock back within GIL_SWITCH_S of asking. It drops the lock in every
     torch operation and needs it again in between, ten times a call; the event loop, busy reading requests, drops it
     only to wait for the network or when the switch interval forces it, 5 ms by default: a call of 2 ms could take
-    20. With 0.1 ms,
-    `veil bench serve --workers 2` answered 57,000-65,000 vectors/s against 41,000-50,000 (4 runs each, on a loaded
-    machine); 0.5 ms and 0.05 ms did less well. For this process only: set when it starts to serve."""
+    20. With 0.1 ms, `veil bench serve --workers 2` answered 57,000-65,000 vectors/s against 41,000-50,000 (4 runs
+    each, on a loaded machine); 0.5 ms and 0.05 ms did less well. For this process only: set when it starts to
+    serve (in `run`'s process it changes nothing that matters when workers serve)."""
     sys.setswitchinterval(GIL_SWITCH_S)
 
 
