@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,11 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from veil import __version__
 from veil.defaults import SERVE_BATCH_ROWS, SERVE_BATCH_WAIT_S, SERVE_MAX_BATCH, SERVE_MAX_BODY
-from veil.errors import VeilError
 from veil.serve.batching import MicroBatcher
 from veil.serve.predictor import FINGERPRINT_HEADER, MEDIA_TYPES, NPY, Predictor, Refusal
 from veil.serve.security import Access, ServeSecurity, guard, remove_new_token
-from veil.serve.workers import serve_workers
+from veil.serve.workers import bound_socket, serve_workers
 from veil.threads import ENV as THREADS_ENV, threads_per_process
 
 #: bodies up to this size are parsed on the event loop (32 rows of 404 as JSON: about 0.3 MB, 1 ms); larger ones in a
@@ -166,14 +164,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _check_address(host: str, port: int) -> None:
-    """Bind and release host:port as uvicorn will (SO_REUSEADDR), to refuse a busy port or an unknown host in one
-    line rather than in uvicorn's log."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise VeilError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
+    """Bind and release host:port, to refuse a busy port or an unknown host in one line rather than in uvicorn's
+    log."""
+    bound_socket(host, port).close()
 
 
 def _keep_a_core_per_event_loop(workers: int) -> None:

@@ -34,7 +34,7 @@ def serve_workers(app: str, host: str, port: int, workers: int, options: dict) -
     if not hasattr(socket, "SO_REUSEPORT"):
         raise VeilError("--workers N needs sockets that share a port (SO_REUSEPORT: Linux, macOS, BSD), which this "
                         "system lacks; use --workers 1")
-    listeners = [reuseport_socket(host, port) for _ in range(workers)]
+    listeners = [bound_socket(host, port, reuse_port=True) for _ in range(workers)]
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker, args=(app, listener, options), name=f"veil-serve-{n}")
                  for n, listener in enumerate(listeners)]
@@ -57,12 +57,13 @@ def serve_workers(app: str, host: str, port: int, workers: int, options: dict) -
                         "too: see the log above")
 
 
-def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port that other sockets of this user may bind too (SO_REUSEPORT); a VeilError
-    when the port is taken by any other socket."""
+def bound_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to host:port as uvicorn binds (SO_REUSEADDR), and with `reuse_port` one that other sockets
+    of this user may bind too (SO_REUSEPORT); a one-line VeilError for a busy port or an unknown host."""
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         listener.bind((host, port))
     except OSError as exc:
