@@ -26,6 +26,11 @@ def test_each_knob_is_swept_at_five_values_at_least_and_the_quick_points_exist()
     assert any(p.headline for p in points) and [p.name for p in chosen_points(None, quick=True)] == list(QUICK)
 
 
+def test_a_full_sweep_measures_the_headline_points_first():
+    order = [p.headline for p in chosen_points(None)]
+    assert order == sorted(order, reverse=True) and sorted(order) != order and len(order) == len(sweep())
+
+
 def record(name, utility, ssim, linkage, saturated=True):
     parts = {"ssim": ssim, "linkage": linkage, "saturated": saturated}
     return {"name": name, "utility_kept": utility, **{t: parts for t in "abc"}}

@@ -109,10 +109,11 @@ class FrontierSetup:
 
 
 def chosen_points(names: str | None, quick: bool = False) -> list[Point]:
-    """The points named (comma-separated), else every point, or `QUICK`'s for a quick run."""
+    """The points named (comma-separated), else every point with the headline points first (a sweep that spans
+    sessions has the goal's points measured before the rest), or `QUICK`'s for a quick run."""
     every = sweep()
     if not names:
-        return [p for p in every if p.name in QUICK] if quick else every
+        return [p for p in every if p.name in QUICK] if quick else sorted(every, key=lambda p: not p.headline)
     known = {p.name: p for p in every}
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in known]
