@@ -58,8 +58,7 @@ class ITNAttack(Attack):
         masked_inputs, images = training_pairs(knowledge, images_per_epoch)
         set_seed(knowledge.seed)
         if vectors:
-            gauss = masked_inputs.shape[1] - CAT_DIM
-            network = Decoder(gauss_dim=gauss, cat_dim=CAT_DIM)
+            network = vector_decoder(masked_inputs.shape[1])
         else:
             network = InverseNet()
             self.details_["ridge_strength"] = init_affine(network, masked_inputs, images, knowledge.rng("ridge"))
@@ -82,6 +81,12 @@ def training_pairs(knowledge: Knowledge, n: int) -> tuple[np.ndarray, np.ndarray
     groups = np.array_split(np.arange(len(images)), min(OWN_KEYS, len(images)))
     masked = np.concatenate([knowledge.own_masker(rng).transform(images[g]) for g in groups])
     return masked, images
+
+
+def vector_decoder(dim: int) -> Decoder:
+    """The AAE decoder architecture for vectors of `dim` values (it concatenates the Gaussian and categorical parts,
+    so where they split does not change the network)."""
+    return Decoder(gauss_dim=dim - CAT_DIM, cat_dim=CAT_DIM)
 
 
 def equal_steps_epochs(pairs: int, images: int, epochs: int, batch_size: int) -> int:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from veil.attacks.base import Knowledge, register_attack
-from veil.attacks.itn import CAT_DIM, predict, train_regression
+from veil.attacks.itn import predict, train_regression, vector_decoder
 from veil.attacks.latent_align import principal_axes
 from veil.attacks.own_aae import OwnAAEAttack, own_aae
-from veil.models.aae import Decoder
 from veil.training import set_seed
 
 
@@ -36,7 +35,7 @@ class NeuraCryptAttack(OwnAAEAttack):
         latents = [canonical(run.transform(images)) for run in runs]
         *seen, held_out = latents
         set_seed(knowledge.seed)
-        decoder = Decoder(gauss_dim=knowledge.masked.data.shape[1] - CAT_DIM, cat_dim=CAT_DIM)
+        decoder = vector_decoder(knowledge.masked.data.shape[1])
         train_regression(decoder, np.concatenate(seen), np.tile(images, (len(seen), 1, 1, 1)), budget.aae_epochs,
                          budget.batch_size, knowledge.seed, self.progress)
         self.details_.update({
