@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import ClassVar, Mapping
 
 import numpy as np
@@ -26,6 +27,9 @@ THREATS = {
          "victim's secret",
     "c": "known pairs: (a) plus n (image, masked) pairs of the victim",
 }
+#: an attack's `details_` entry: the CPU seconds that the models it reused (from `Knowledge.model_cache` or from
+#: memory) cost when they were trained, which a saturation search charges to the point that reused them
+REUSED_CPU = "reused_cpu_s"
 register_attack = ATTACKS.register
 attack_class = ATTACKS.get
 
@@ -86,6 +90,9 @@ class Knowledge:
     pairs: tuple[np.ndarray, np.ndarray] | None = None
     seed: int = 0
     budget: Budget = field(default_factory=Budget)
+    #: a folder where the models the attacker trains from public data alone (its own AAEs) are kept, so that a
+    #: resumed report loads them instead of training them again; None keeps them in memory for the process
+    model_cache: Path | None = None
 
     def __post_init__(self):
         check_grants(self.threat, self.oracle is not None, self.pairs is not None)

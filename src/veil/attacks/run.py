@@ -35,11 +35,12 @@ class Outcome:
 
 def run_attack(method: str, threat: str, masked: MaskedSet, victim: ImageSet, public: ImageSet,
                oracle: Masker | None = None, pairs: int | tuple | None = None, seed: int = 0,
-               budget: Budget | None = None, classifier=None, progress: bool = False) -> Outcome:
+               budget: Budget | None = None, classifier=None, progress: bool = False,
+               model_cache: Path | None = None) -> Outcome:
     """Attack `masked` (the victim's masked set) and score the result against `victim` (its plain images, in the
     same order). `pairs`: under threat c, either a number n of the victim's own (image, masked) pairs to reveal
     (those images are then not scored) or an explicit (images, masked) tuple. `classifier`: trained on plain
-    public images, for semantic leakage (see `attacks.semantic`)."""
+    public images, for semantic leakage (see `attacks.semantic`). `model_cache`: see `Knowledge.model_cache`."""
     budget = budget or Budget()
     check_grants(threat, oracle is not None, pairs is not None)
     attack = attack_class(method)(progress=progress)
@@ -53,7 +54,8 @@ def run_attack(method: str, threat: str, masked: MaskedSet, victim: ImageSet, pu
     known = pairs
     if isinstance(pairs, (int, np.integer)):
         scored, known = reveal_pairs(victim, masked, int(pairs), seed)
-    knowledge = Knowledge(threat, masked.subset(scored), public, oracle=oracle, pairs=known, seed=seed, budget=budget)
+    knowledge = Knowledge(threat, masked.subset(scored), public, oracle=oracle, pairs=known, seed=seed, budget=budget,
+                          model_cache=model_cache)
     start = time.time()
     recon = attack.reconstruct(knowledge)
     attack_s = time.time() - start
