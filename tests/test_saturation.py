@@ -2,7 +2,7 @@
 more than the tolerance, says "not saturated" when it runs out of scale or time, and resumes from its work folder."""
 from __future__ import annotations
 
-from veil.attacks.base import REUSED_CPU, Budget
+from veil.attacks.base import Budget
 from veil.experiments.privacy.saturation import Search, saturate
 
 
@@ -49,21 +49,6 @@ def test_a_search_whose_next_point_would_pass_its_time_cap_is_a_lower_bound(monk
     result = saturate(Curve({1: 0.1, 2: 0.2, 4: 0.3, 8: 0.4}), Budget(epochs=1), ("epochs",),
                       Search(max_scale=64, time_cap_s=350))
     assert not result.saturated and result.scale == 2 and "time cap" in result.reason
-
-
-def test_a_point_is_charged_what_its_reused_models_cost_to_train(monkeypatch):
-    # each point takes 100 CPU s and reuses a model that cost 150 s to train: the x2 point, predicted at twice the
-    # charged 250 s, would pass 600 s; without the charge (100 s a point) the search would go on to x4
-    clock = iter(range(0, 10_000, 100))
-    monkeypatch.setattr("veil.experiments.privacy.saturation.time.process_time", lambda: next(clock))
-
-    class Reusing(Curve):
-        def __call__(self, budget):
-            return {**super().__call__(budget), REUSED_CPU: 150.0}
-
-    result = saturate(Reusing({1: 0.1, 2: 0.2, 4: 0.3}), Budget(epochs=1), ("epochs",),
-                      Search(max_scale=64, time_cap_s=600))
-    assert [p["cpu_s"] for p in result.curve] == [250.0] and result.scale == 1 and "time cap" in result.reason
 
 
 def test_a_closed_form_attack_is_saturated_without_a_search():

@@ -27,9 +27,6 @@ THREATS = {
          "victim's secret",
     "c": "known pairs: (a) plus n (image, masked) pairs of the victim",
 }
-#: an attack's `details_` entry: the CPU seconds that the models it reused (from `Knowledge.model_cache` or from
-#: memory) cost when they were trained, which a saturation search charges to the point that reused them
-REUSED_CPU = "reused_cpu_s"
 register_attack = ATTACKS.register
 attack_class = ATTACKS.get
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from veil.attacks.base import Knowledge, register_attack
-from veil.attacks.own_aae import OwnAAEAttack
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 
 SAMPLE = 1000
 ITERATIONS = 10
@@ -26,7 +26,7 @@ class LatentAlignAttack(OwnAAEAttack):
     budget_fields = OwnAAEAttack.budget_fields + ("train_images",)
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
-        attacker = self.own(knowledge)
+        attacker = own_aae(knowledge, self.progress)
         victim = knowledge.masked.data.astype(np.float64)
         own = attacker.transform(knowledge.public_subset()).astype(np.float64)
         rotation, cost = wasserstein_procrustes(victim, own, knowledge.rng("latent-align"))

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from veil.attacks.base import Knowledge, register_attack
-from veil.attacks.own_aae import OwnAAEAttack
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 from veil.errors import VeilError
 
 #: gradient steps on the moment loss, from each start
@@ -68,7 +68,7 @@ class LatentLinearAttack(OwnAAEAttack):
     budget_fields = OwnAAEAttack.budget_fields + ("train_images",)
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
-        attacker = self.own(knowledge)
+        attacker = own_aae(knowledge, self.progress)
         victim = knowledge.masked.data.astype(np.float64)
         chosen = knowledge.public_indices()
         own = attacker.transform(knowledge.public.images[chosen]).astype(np.float64)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from veil.attacks.base import Knowledge, register_attack
-from veil.attacks.own_aae import OwnAAEAttack
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 
 
 @register_attack("mismatch")
 class MismatchAttack(OwnAAEAttack):
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
-        decoder_run = self.own(knowledge)
+        decoder_run = own_aae(knowledge, self.progress)
         self.details_.update({"decoder_seed": decoder_run.config.seed, "decoder_epochs": decoder_run.config.epochs,
                               "decoder_holdout_mse": decoder_run.report_.get("reconstruction_mse")})
         return decoder_run.inverse_transform(knowledge.masked.data)

@@ -20,7 +20,7 @@ import numpy as np
 from veil.attacks.base import Knowledge, register_attack
 from veil.attacks.itn import predict, train_regression, vector_decoder
 from veil.attacks.latent_align import principal_axes
-from veil.attacks.own_aae import OwnAAEAttack
+from veil.attacks.own_aae import OwnAAEAttack, own_aae
 from veil.training import set_seed
 
 
@@ -31,7 +31,7 @@ class NeuraCryptAttack(OwnAAEAttack):
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
         budget = knowledge.budget
         images = knowledge.public_subset(budget.aae_images)
-        runs = [self.own(knowledge, run) for run in range(budget.simulated_encoders)]
+        runs = [own_aae(knowledge, self.progress, run) for run in range(budget.simulated_encoders)]
         latents = [canonical(run.transform(images)) for run in runs]
         *seen, held_out = latents
         set_seed(knowledge.seed)

@@ -4,24 +4,21 @@ another training run" of the masking paper's test, and the starting point of the
 Trained once per (public images, recipe, budget, seed) and reused by the attacks that need it: kept in memory for
 the process and, when the attacker has a model cache (`Knowledge.model_cache`; a report's work folder), on disk, so
 that a report resumed in a new process loads its AAEs instead of training them again. These AAEs come from public
-images and the attacker's own seeds only: they hold nothing of the victim's. An attack that reuses one, from memory
-or from disk, records what its training cost (`REUSED_CPU`), so that a saturation search charges it the same
-whether the AAE was trained for it or before it."""
+images and the attacker's own seeds only: they hold nothing of the victim's. A resumed report thus pays for its AAEs
+what one uninterrupted process would have paid, which keeps where its saturation searches stop (their time cap
+counts CPU seconds) independent of where the sessions were cut."""
 from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from dataclasses import fields
 from pathlib import Path
 
-from veil.attacks.base import REUSED_CPU, Attack, Knowledge
-from veil.io.read import read_json
+from veil.attacks.base import Attack, Knowledge
 from veil.io.write import write_json
 from veil.maskers.aae import AAEConfig, AAEMasker
 
-#: key -> (the attacker's AAE, the CPU seconds its training took)
-_TRAINED: dict[tuple, tuple[AAEMasker, float]] = {}
+_TRAINED: dict[tuple, AAEMasker] = {}
 #: what the attacker never copies from a recorded recipe: its own seed, and the budget's epochs
 NOT_RECIPE = ("seed", "epochs")
 #: written last into a cached AAE's folder: a folder without it was interrupted and is trained again
@@ -39,41 +36,38 @@ def victim_recipe(knowledge: Knowledge) -> dict:
     return {**recorded, "gauss_dim": gauss}
 
 
-def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> tuple[AAEMasker, float, bool]:
+def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMasker:
     """The attacker's `run`-th AAE (seed: the attack seed + 1 + run, never the victim's training seed 0 by
-    default), trained for the budget's `aae_epochs` on `aae_images` public images; with the CPU seconds its
-    training took and whether it was reused (from memory or the model cache) rather than trained by this call."""
+    default), trained for the budget's `aae_epochs` on `aae_images` public images, or reused (from memory, else
+    from the model cache)."""
     budget = knowledge.budget
     seed = knowledge.seed + 1 + run
     recipe = victim_recipe(knowledge)
     key = (knowledge.public.source, len(knowledge.public), budget.aae_images, budget.aae_epochs,
            tuple(sorted(recipe.items())), seed)
-    if key in _TRAINED:
-        return *_TRAINED[key], True
-    folder = None if knowledge.model_cache is None else cache_folder(Path(knowledge.model_cache), key)
-    if folder is not None and (folder / TRAINED_FILE).exists():
-        _TRAINED[key] = AAEMasker.load(folder), read_json(folder / TRAINED_FILE)["cpu_s"]
-        return *_TRAINED[key], True
-    start = time.process_time()
-    masker = AAEMasker(**{**recipe, "epochs": budget.aae_epochs, "seed": seed})
-    masker.fit(knowledge.public_subset(budget.aae_images), progress=progress)
-    _TRAINED[key] = masker, time.process_time() - start
-    if folder is not None:
-        keep(masker, _TRAINED[key][1], key, folder)
-    return *_TRAINED[key], False
+    if key not in _TRAINED:
+        folder = None if knowledge.model_cache is None else cache_folder(Path(knowledge.model_cache), key)
+        if folder is not None and (folder / TRAINED_FILE).exists():
+            _TRAINED[key] = AAEMasker.load(folder)
+        else:
+            masker = AAEMasker(**{**recipe, "epochs": budget.aae_epochs, "seed": seed})
+            _TRAINED[key] = masker.fit(knowledge.public_subset(budget.aae_images), progress=progress)
+            if folder is not None:
+                keep(masker, key, folder)
+    return _TRAINED[key]
 
 
 def cache_folder(cache: Path, key: tuple) -> Path:
     return cache / "own-aae" / hashlib.sha256(repr(key).encode()).hexdigest()[:24]
 
 
-def keep(masker: AAEMasker, cpu_s: float, key: tuple, folder: Path) -> None:
+def keep(masker: AAEMasker, key: tuple, folder: Path) -> None:
     """Save the AAE under a temporary name, then move it into place, so that an interrupted save is never read
     back as a trained AAE (the folder appears whole, `TRAINED_FILE` included, or not at all)."""
     partial = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # this key's save, interrupted in an earlier process
     masker.save(partial)
-    write_json(partial / TRAINED_FILE, {"key": repr(key), "cpu_s": round(cpu_s, 1)})
+    write_json(partial / TRAINED_FILE, {"key": repr(key)})
     partial.rename(folder)
 
 
@@ -84,10 +78,3 @@ class OwnAAEAttack(Attack):
     requires = {"structure": "latent"}
     budget_fields = ("aae_images", "aae_epochs")
     image_sizes = ((32, 32),)  # the AAE is the paper's 32x32 network
-
-    def own(self, knowledge: Knowledge, run: int = 0) -> AAEMasker:
-        """`own_aae`, with what a reused AAE cost to train added to the run's `REUSED_CPU`."""
-        masker, cpu_s, reused = own_aae(knowledge, self.progress, run)
-        if reused:
-            self.details_[REUSED_CPU] = round(self.details_.get(REUSED_CPU, 0.0) + cpu_s, 1)
-        return masker

@@ -38,7 +38,7 @@ import numpy as np
 
 from veil import defaults
 from veil.attacks import Budget, run_attack
-from veil.attacks.base import ATTACKS, REUSED_CPU, attack_class
+from veil.attacks.base import ATTACKS, attack_class
 from veil.attacks.run import Outcome
 from veil.attacks.scoring import per_image
 from veil.experiments.privacy.saturation import Saturation, Search, saturate
@@ -275,11 +275,8 @@ class PrivacyContext:
         if victim_seed != self.seed and (found := self.searched_budget(scheme, run_name(*planned))):
             return found
         work = self.work_dir / "saturation" / f"{scheme}-seed{victim_seed}" / run_name(*planned)
-        def measured(budget: Budget) -> dict:
-            outcome = self.measure(attack, threat, masked, oracle, known, budget)
-            return {**outcome.figures, REUSED_CPU: outcome.details.get(REUSED_CPU, 0.0)}
-
-        return saturate(measured, self.setup.attack, attack_class(attack).budget_fields, self.setup.search, work)
+        return saturate(lambda budget: self.measure(attack, threat, masked, oracle, known, budget).figures,
+                        self.setup.attack, attack_class(attack).budget_fields, self.setup.search, work)
 
     def searched_budget(self, scheme: str, name: str) -> Saturation | None:
         """The saturation the report's own victim seed found for run `name` of `scheme` (None before it ran)."""

@@ -11,10 +11,10 @@ masked victims themselves (the GAN, the blind deconvolution) are given all the a
 A search that would pass its time cap with its next point (predicted to take twice the last one, since the budget
 doubles), or that reaches its largest scale first, is not saturated: its figure is a lower bound, and says so
 (`saturated` 0). The cap counts the process's CPU seconds (all its threads), not wall time, so that the same commit
-stops at the same point whether or not the machine is shared; each point records both (`cpu_s`, `s`). For the same
-reason a point is charged what the models it reused cost to train, as if it had trained them itself (`REUSED_CPU`,
-which `measure` may return beside its figures: an AAE of the attacker's own, trained for an earlier run or before a
-restart and loaded from the attacker's cache), so that where a search stops does not depend on what ran before it.
+stops at the same point whether or not the machine is shared; each point records both (`cpu_s`, `s`). A point that
+reuses a model an earlier run trained (an AAE of the attacker's own, `veil.attacks.own_aae`) does not pay for it
+again; that model is kept in the work folder, so a report resumed in a new process pays what one uninterrupted
+process would have paid (except the point interrupted after training its model, which finds it there when redone).
 
 Each point of the curve is written to the work folder as soon as it is measured, so an interrupted search resumes.
 """
@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from veil.attacks.base import REUSED_CPU, Budget
+from veil.attacks.base import Budget
 from veil.io.read import read_json
 
 from veil.io.write import write_json
 
 #: the figures whose gain decides saturation (semantic accuracy only when a judge scored the run)
 WATCHED = ("ssim_median", "semantic_accuracy")
+
 
 @dataclass(frozen=True)
 class Search:
@@ -103,8 +104,8 @@ def _point(measure: Callable[[Budget], dict], budget: Budget, scale: int, work: 
     start, cpu_start = time.time(), time.process_time()
     figures = measure(budget)
     point = {"scale": scale, **{name: figures[name] for name in WATCHED if name in figures},
-             "s": round(time.time() - start, 1),
-             "cpu_s": round(time.process_time() - cpu_start + figures.get(REUSED_CPU, 0.0), 1), "budget": asdict(budget)}
+             "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1),
+             "budget": asdict(budget)}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, point)
