@@ -406,6 +406,27 @@ def test_the_attackers_own_aae_is_kept_in_its_model_cache_for_a_resumed_run(tmp_
     assert fit_calls == [1] and (folder / own_aae.TRAINED_FILE).exists()
 
 
+def test_the_attackers_own_aae_is_trained_once_for_every_masking_time_noise(monkeypatch):
+    """Latent noise acts when masking, not in training: victims that differ only in it (the frontier's noise points)
+    share the attacker's trained AAE, and each gets it with its own noise applied."""
+    from veil.attacks import own_aae
+
+    monkeypatch.setattr(own_aae, "_TRAINED", {})
+    public = ImageSet(textures(64, 2))
+
+    def knowledge(noise):
+        recipe = {"channels": 4, "batch_size": 32, "latent_noise": noise}
+        masked = MaskedSet(np.zeros((4, 24), np.float32), None, [], "aae", "aae:x", {"recipe": recipe})
+        return Knowledge("a", masked, public, budget=Budget(aae_images=64, aae_epochs=1))
+
+    quiet, noisy = own_aae.own_aae(knowledge(0.0)), own_aae.own_aae(knowledge(0.5))
+    assert len(own_aae._TRAINED) == 1 and noisy.encoder is quiet.encoder
+    assert (quiet.latent_noise, noisy.latent_noise) == (0.0, 0.5)
+    images = textures(8, 3)
+    assert np.array_equal(quiet.transform(images), quiet.transform(images))
+    assert 0.4 < (noisy.transform(images) - quiet.transform(images)).std() < 0.6  # N(0, 0.5^2) added
+
+
 def test_every_attack_requires_only_declared_capabilities():
     """`Attack.unmet` reads each requirement as a capability flag with no default: a name no masker declares
     (`veil.schemes.base.Capabilities`) would be a typo that silently never matched."""

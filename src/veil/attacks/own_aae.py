@@ -9,6 +9,7 @@ what one uninterrupted process would have paid, which keeps where its saturation
 counts CPU seconds) independent of where the sessions were cut."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import shutil
 from dataclasses import fields
@@ -21,6 +22,9 @@ from veil.maskers.aae import AAEConfig, AAEMasker
 _TRAINED: dict[tuple, AAEMasker] = {}
 #: what the attacker never copies from a recorded recipe: its own seed, and the budget's epochs
 NOT_RECIPE = ("seed", "epochs")
+#: recipe fields that act when masking, not in training: one trained AAE serves every value, each caller getting a
+#: copy that applies its own (the frontier's noise points share their attacker's AAEs as they share the victim's)
+MASKING_TIME = ("latent_noise",)
 #: written last into a cached AAE's folder: a folder without it was interrupted and is trained again
 TRAINED_FILE = "trained.json"
 
@@ -43,18 +47,30 @@ def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMa
     budget = knowledge.budget
     seed = knowledge.seed + 1 + run
     recipe = victim_recipe(knowledge)
+    trained = {name: value for name, value in recipe.items() if name not in MASKING_TIME}
     key = (knowledge.public.source, len(knowledge.public), budget.aae_images, budget.aae_epochs,
-           tuple(sorted(recipe.items())), seed)
+           tuple(sorted(trained.items())), seed)
     if key not in _TRAINED:
         folder = None if knowledge.model_cache is None else cache_folder(Path(knowledge.model_cache), key)
         if folder is not None and (folder / TRAINED_FILE).exists():
             _TRAINED[key] = AAEMasker.load(folder)
         else:
-            masker = AAEMasker(**{**recipe, "epochs": budget.aae_epochs, "seed": seed})
+            masker = AAEMasker(**{**trained, "epochs": budget.aae_epochs, "seed": seed})
             _TRAINED[key] = masker.fit(knowledge.public_subset(budget.aae_images), progress=progress)
             if folder is not None:
                 keep(masker, key, folder)
-    return _TRAINED[key]
+    return with_masking_time(_TRAINED[key], recipe)
+
+
+def with_masking_time(masker: AAEMasker, recipe: dict) -> AAEMasker:
+    """`masker` itself, or a copy sharing its networks that applies the recipe's masking-time fields."""
+    changed = {name: recipe[name] for name in MASKING_TIME if name in recipe and recipe[name] != getattr(masker, name)}
+    if not changed:
+        return masker
+    applied = copy.copy(masker)
+    for name, value in changed.items():
+        setattr(applied, name, value)
+    return applied
 
 
 def cache_folder(cache: Path, key: tuple) -> Path:
