@@ -177,6 +177,30 @@ def test_the_encoder_lets_an_attacker_decode_aae_vectors(trained_masker, tmp_pat
     assert with_encoder.figures["ssim_median"] > other_run.figures["ssim_median"] + 0.1
 
 
+def test_veil_attack_work_keeps_the_attackers_aae_for_the_next_attack(trained_masker, pe_files, tmp_path,
+                                                                      monkeypatch):
+    """`veil attack --work W`: a later attack (a new process) with the same public images, recipe, budget and seed
+    loads the attacker's AAE from W instead of training it, and scores the same."""
+    from veil.attacks import own_aae
+
+    masker_dir, _ = trained_masker
+    masked = tmp_path / "aae.npz"
+    assert main(["mask", "--masker", str(masker_dir), "--data", str(pe_files / "victim.npz"), "--out",
+                 str(masked)]) == 0
+    args = ["attack", "--method", "mismatch", "--threat", "a", "--masked", str(masked), "--victim",
+            str(pe_files / "victim.npz"), "--public", str(pe_files / "public.npz"), "--quick", "--work",
+            str(tmp_path / "work")]
+    monkeypatch.setattr(own_aae, "_TRAINED", {})
+    assert main([*args, "--out", str(tmp_path / "first")]) == 0
+    assert len(list((tmp_path / "work" / "own-aae").glob("*/trained.json"))) == 1
+
+    monkeypatch.setattr(own_aae, "_TRAINED", {})  # a new process
+    monkeypatch.setattr(own_aae.AAEMasker, "fit", lambda *a, **k: pytest.fail("trained again"))
+    assert main([*args, "--out", str(tmp_path / "again")]) == 0
+    first, again = (json.loads((tmp_path / name / "attack.json").read_text())["figures"] for name in ("first", "again"))
+    assert again["ssim_median"] == first["ssim_median"]
+
+
 def test_the_canonical_frame_does_not_depend_on_the_run():
     """Two AAE runs may differ by a rotation of the latent space; the NeuraCrypt-style attack's canonical frame
     must be the same for both (distinct variances and skewed axes make it unique)."""

@@ -202,7 +202,7 @@ def cmd_attack(args):
         masked=args.masked, out=args.out,
         masker=args.masker, key=_key(args), pairs=args.pairs, train_images=args.train_images, epochs=args.epochs,
         quick=args.quick, seed=args.seed, force=args.force, progress=not args.quiet, model=args.model,
-        base=args.base, json=args.json)))
+        base=args.base, json=args.json, work=args.work)))
 
 
 def cmd_report(args):
@@ -482,6 +482,8 @@ def _attack_commands(sub) -> None:
     p.add_argument("--epochs", type=_positive_int, help="epochs of a trained attack (default 3)")
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the attack (default 0)")
+    p.add_argument("--work", help="a folder where the attacker keeps the AAEs it trains on public images, so that "
+                   "later attacks with the same public images, recipe, budget and seed load them (default: none)")
     p.add_argument("--out", help="new folder for attack.json and grid.png (required but for model-key)")
     p.add_argument("--model", help="model-key: the key-transformed model folder")
     p.add_argument("--base", help="model-key: a plain model folder: the one the transformed model was made from "

@@ -368,6 +368,7 @@ class AttackRequest:
     model: str | None = None
     base: str | None = None
     json: str | None = None
+    work: str | None = None
 
 
 def attack(request: AttackRequest) -> str:
@@ -385,7 +386,7 @@ def attack(request: AttackRequest) -> str:
     public = r.public.load(require_labels=False)
     figures = attack_files(r.method, r.threat, r.masked, victim, public, r.out, masker_dir=r.masker,
                            secret=r.key.secret(), pairs=r.pairs, seed=r.seed, budget=budget, force=r.force,
-                           progress=r.progress)
+                           progress=r.progress, model_cache=r.work)
     return _reply(figures, f"attack.json and grid.png written to {r.out}")
 
 
