@@ -24,8 +24,11 @@ Cost, estimated on the 2-core development machine (not measured whole): at the f
 ITN-b or mismatch-a on 10,000 victims takes about 100 to 120 s, so a search doubling to saturation stops by its
 2,400 CPU-s cap at x8 at most (about 1,500 CPU-s); seven runs per point (eight for the keyed AAE) over 29 points,
 the headline points' second victims at the budget found, 20 obfuscators of 8 epochs (about 130 s an epoch), 7 AAEs
-and the judge come to about 110 CPU-hours (150 if every search reaches its cap). `--quick` (8 points, smoke
-budgets): 33 minutes of wall time here.
+and the judge come to about 110 CPU-hours (150 if every search reaches its cap). That estimate counts each point's
+attacker AAEs as its own; they are shared (`veil.attacks.own_aae`: one per latent size, budget and seed, kept under
+the work folder), by the 12 obfuscator points of latent size 64 and by the AAE's 6 noise points and the keyed AAE,
+and the default AAE's victims are the privacy report's (same recipe, data half and seeds), so the sweep costs less,
+by an amount not measured. `--quick` (8 points, smoke budgets): 33 minutes of wall time here.
 """
 from __future__ import annotations
 
