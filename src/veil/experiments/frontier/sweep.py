@@ -27,8 +27,9 @@ the headline points' second victims at the budget found, 20 obfuscators of 8 epo
 and the judge come to about 110 CPU-hours (150 if every search reaches its cap). That estimate counts each point's
 attacker AAEs as its own; they are shared (`veil.attacks.own_aae`: one per latent size, budget and seed, kept under
 the work folder), by the 12 obfuscator points of latent size 64 and by the AAE's 6 noise points and the keyed AAE,
-and the default AAE's victims are the privacy report's (same recipe, data half and seeds), so the sweep costs less,
-by an amount not measured. `--quick` (8 points, smoke budgets): 33 minutes of wall time here.
+so the sweep costs less, by an amount not measured. The default AAE's victims (`victim-aae-seed<N>`) are trained as
+the privacy report trains its own (same recipe, data half and seeds): copied from its work folder into this one,
+they are loaded instead of trained again. `--quick` (8 points, smoke budgets): 33 minutes of wall time here.
 """
 from __future__ import annotations
 
