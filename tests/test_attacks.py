@@ -405,7 +405,8 @@ def test_the_attackers_own_aae_follows_the_recipe_the_masked_set_records():
 
 def test_the_attackers_own_aae_is_kept_in_its_model_cache_for_a_resumed_run(tmp_path, monkeypatch):
     """A report resumed in a new process loads the attacker's AAEs from its model cache instead of training them
-    again, and gets the same network (the same vectors); a save that was interrupted is never read back."""
+    again, and gets the same network (the same vectors); a save that was interrupted is never read back, and other
+    public images of the same number and source get an AAE of their own."""
     from veil.attacks import own_aae
 
     monkeypatch.setattr(own_aae, "_TRAINED", {})
@@ -428,6 +429,9 @@ def test_the_attackers_own_aae_is_kept_in_its_model_cache_for_a_resumed_run(tmp_
     folder.rename(folder.with_name(f".{folder.name}.partial"))  # as an interrupted save leaves it
     own_aae.own_aae(knowledge)
     assert fit_calls == [1] and (folder / own_aae.TRAINED_FILE).exists()
+    other = Knowledge("a", masked, ImageSet(textures(64, 5)), budget=budget, model_cache=tmp_path)
+    own_aae.own_aae(other)
+    assert fit_calls == [1, 1] and len(list((tmp_path / "own-aae").iterdir())) == 2
 
 
 def test_the_attackers_own_aae_is_trained_once_for_every_masking_time_noise(monkeypatch):

@@ -1,7 +1,7 @@
 """An AAE of the victim's recipe, trained by the attacker on public images with a seed of its own: the "decoder of
 another training run" of the masking paper's test, and the starting point of the latent attacks.
 
-Trained once per (public images, recipe, budget, seed) and reused by the attacks that need it: kept in memory for
+Trained once per (training images, recipe, epochs, seed) and reused by the attacks that need it: kept in memory for
 the process and, when the attacker has a model cache (`Knowledge.model_cache`; a report's work folder), on disk, so
 that a report resumed in a new process loads its AAEs instead of training them again. These AAEs come from public
 images and the attacker's own seeds only: they hold nothing of the victim's. A resumed report thus pays for its AAEs
@@ -15,6 +15,8 @@ import shutil
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
+
 from veil.attacks.base import Attack, Knowledge
 from veil.io.write import write_json
 from veil.maskers.aae import AAEConfig, AAEMasker
@@ -25,7 +27,7 @@ NOT_RECIPE = ("seed", "epochs")
 #: recipe fields that act when masking, not in training: one trained AAE serves every value, each caller getting a
 #: copy that applies its own (the frontier's noise points share their attacker's AAEs as they share the victim's)
 MASKING_TIME = ("latent_noise",)
-#: written last into a cached AAE's folder: a folder without it was interrupted and is trained again
+#: in a cached AAE's folder beside the AAE itself: the key it was trained for
 TRAINED_FILE = "trained.json"
 
 
@@ -48,15 +50,15 @@ def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMa
     seed = knowledge.seed + 1 + run
     recipe = victim_recipe(knowledge)
     trained = {name: value for name, value in recipe.items() if name not in MASKING_TIME}
-    key = (knowledge.public.source, len(knowledge.public), budget.aae_images, budget.aae_epochs,
-           tuple(sorted(trained.items())), seed)
+    images = knowledge.public_subset(budget.aae_images)
+    key = (hashlib.sha256(np.ascontiguousarray(images).data).hexdigest(), budget.aae_epochs, tuple(sorted(trained.items())), seed)
     if key not in _TRAINED:
         folder = None if knowledge.model_cache is None else cache_folder(Path(knowledge.model_cache), key)
         if folder is not None and (folder / TRAINED_FILE).exists():
             _TRAINED[key] = AAEMasker.load(folder)
         else:
             masker = AAEMasker(**{**trained, "epochs": budget.aae_epochs, "seed": seed})
-            _TRAINED[key] = masker.fit(knowledge.public_subset(budget.aae_images), progress=progress)
+            _TRAINED[key] = masker.fit(images, progress=progress)
             if folder is not None:
                 keep(masker, key, folder)
     return with_masking_time(_TRAINED[key], recipe)
