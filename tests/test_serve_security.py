@@ -306,8 +306,8 @@ MAX_CONCURRENT = 4
 BODY_ROWS = 1_000_000 // (4 * 13)
 #: how far the server's peak memory may rise over its resident size before the flood. With the bound, what a refused
 #: connection holds is what the event loop read before the 503 (flow control, not the body's size): the rise was
-#: 30-67 MB on a loaded 2-core machine with bodies of a quarter of this size. Without the bound (--max-concurrent
-#: 10000) the bodies themselves are held, hundreds of MB
+#: 24-27 MB with these bodies (30-67 MB on a loaded 2-core machine with bodies of a quarter of this size). Without
+#: the bound (--max-concurrent 10000) the bodies themselves are held: 468 MB
 MEMORY_RISE_LIMIT_MB = 128
 
 

@@ -478,8 +478,8 @@ def _attack_commands(sub) -> None:
     p.add_argument("--masker", help="threat b against an AAE: the victim's masker folder (its encoder only is read)")
     _key_args(p)
     p.add_argument("--train-images", type=_positive_int,
-                   help="public images a trained attack learns from (default 20000)")
-    p.add_argument("--epochs", type=_positive_int, help="epochs of a trained attack (default 3)")
+                   help="public images a trained attack learns from (default 10000)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs of a trained attack (default 1)")
     p.add_argument("--quick", action="store_true", help="a small budget (a smoke run)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the attack (default 0)")
     p.add_argument("--work", help="a folder where the attacker keeps the AAEs it trains on public images, so that "
@@ -530,7 +530,7 @@ def _attack_commands(sub) -> None:
 
 
 def _paper_commands(sub) -> None:
-    p = _command(sub, "demo", cmd_demo, help="the whole pipeline on scikit-learn's digits (about 2 minutes on 2 "
+    p = _command(sub, "demo", cmd_demo, help="the whole pipeline on scikit-learn's digits (about 30 s on 2 "
                  "cores)")
     p.add_argument("--out", default="out/demo", help="folder for results.json and the figure (default out/demo)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the whole demo (default 0)")

@@ -1,6 +1,6 @@
 """The papers' protocols (demo, tables, pair test, trade-off curves), built from the library pieces: one sub-package
-per reproduced work (lis2021, kiya2022, manolakos, privacy) and the benchmarks (bench), beside the modules they share
-(claims, run_accuracy, plots, demo).
+per reproduced work (lis2021, with the demo; kiya2022; manolakos), the privacy and frontier reports (privacy,
+frontier) and the benchmarks (bench), beside the modules they share (claims, run_accuracy, plots).
 
 `veil reproduce NAME` looks NAME up in PROTOCOLS; each protocol module registers itself with `register_protocol`.
 A protocol is `run(out_dir, quick=False, seed=0, **options) -> dict` and writes its JSON/PNG/Markdown to out_dir.
