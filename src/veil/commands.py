@@ -9,6 +9,7 @@ never imports torch; only plain option values a request carries (`veil.serve.opt
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from veil.errors import VeilError
 from veil.serve.options import ServeOptions
@@ -386,7 +387,7 @@ def attack(request: AttackRequest) -> str:
     public = r.public.load(require_labels=False)
     figures = attack_files(r.method, r.threat, r.masked, victim, public, r.out, masker_dir=r.masker,
                            secret=r.key.secret(), pairs=r.pairs, seed=r.seed, budget=budget, force=r.force,
-                           progress=r.progress, model_cache=r.work)
+                           progress=r.progress, model_cache=None if r.work is None else Path(r.work))
     return _reply(figures, f"attack.json and grid.png written to {r.out}")
 
 

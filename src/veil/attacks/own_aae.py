@@ -51,9 +51,10 @@ def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMa
     recipe = victim_recipe(knowledge)
     trained = {name: value for name, value in recipe.items() if name not in MASKING_TIME}
     images = knowledge.public_subset(budget.aae_images)
-    key = (hashlib.sha256(np.ascontiguousarray(images).data).hexdigest(), budget.aae_epochs, tuple(sorted(trained.items())), seed)
+    digest = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()
+    key = (digest, budget.aae_epochs, tuple(sorted(trained.items())), seed)
     if key not in _TRAINED:
-        folder = None if knowledge.model_cache is None else cache_folder(Path(knowledge.model_cache), key)
+        folder = None if knowledge.model_cache is None else cache_folder(knowledge.model_cache, key)
         if folder is not None and (folder / TRAINED_FILE).exists():
             _TRAINED[key] = AAEMasker.load(folder)
         else:

@@ -153,7 +153,7 @@ def victim_oracle(masked: MaskedSet, masked_file, masker_dir=None, secret: bytes
 def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public: ImageSet, out_dir,
                  masker_dir=None, secret: bytes | None = None, pairs: int | None = None, seed: int = 0,
                  budget: Budget | None = None, progress: bool = True, force: bool = False,
-                 model_cache=None) -> dict:
+                 model_cache: Path | None = None) -> dict:
     """`veil attack`: load the masked set, grant what the threat model allows, attack, score, write the output (a
     new folder; `force`: into an existing one, see `veil.io.output.claim_output`). `model_cache`: see
     `Knowledge.model_cache`."""
@@ -168,6 +168,6 @@ def attack_files(method: str, threat: str, masked_file, victim: ImageSet, public
         budget = budget or Budget()
         classifier = public_classifier(public, budget, seed, progress) if public.labels is not None else None
         outcome = run_attack(method, threat, masked, victim, public, oracle, pairs, seed, budget, classifier,
-                             progress, None if model_cache is None else Path(model_cache))
+                             progress, model_cache)
         fill_attack_folder(tmp, outcome, victim, masked, seed)
     return outcome.figures
