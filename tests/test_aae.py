@@ -125,6 +125,27 @@ def test_resume_continues_to_more_epochs(tmp_path):
     np.testing.assert_allclose(resumed.transform(images), straight.transform(images), atol=1e-5)
 
 
+def test_a_run_without_a_seed_draws_one_keeps_it_secret_and_resumes_with_it(tmp_path):
+    """No seed given: the run draws a large one (a guessable default would let an attacker train an AAE whose
+    latent space lines up with the victim's), keeps it owner-only in the folder for --resume, and the manifest
+    records the one it used: that seed given back reproduces the run."""
+    from veil.training import SEED_FILE
+    from veil.workflows import train_masker
+
+    images = load("digits").subset(slice(0, 200))
+    options = {"batch_size": 50, "progress": False, "channels": 8, "preset": "paper"}
+    train_masker(images, tmp_path / "m", epochs=1, **options)
+    resumed = train_masker(images, tmp_path / "m", epochs=2, resume=True, **options)
+    seed = json.loads((tmp_path / "m" / "manifest.json").read_text())["config"]["seed"]
+    kept = tmp_path / "m" / SEED_FILE
+    assert json.loads(kept.read_text())["seed"] == seed and kept.stat().st_mode & 0o777 == 0o600
+    assert seed >= 2 ** 32  # not a small integer (a 63-bit draw falls below 2**32 once in 2**31)
+    straight = train_masker(images, tmp_path / "s", epochs=2, seed=seed, **options)
+    np.testing.assert_allclose(resumed.transform(images), straight.transform(images), atol=1e-5)
+    other = train_masker(images, tmp_path / "o", epochs=1, **options)
+    assert other.seed_ != seed
+
+
 def test_bad_parameters_are_clear():
     """An unknown name fails in the constructor (as for any Python callable); values are checked by `fit`."""
     with pytest.raises(TypeError, match="colour"):

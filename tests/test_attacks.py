@@ -490,3 +490,23 @@ def test_the_semantic_judge_recognises_plain_images_at_its_stated_accuracy():
     public, victim = digits.subset(public_idx), digits.subset(victim_idx)
     judge = public_classifier(public, Budget(semantic_train=600, semantic_epochs=3, semantic_widths=(16, 32)))
     assert semantic_accuracy(judge, victim.images, victim.labels, victim.class_names) > 0.6
+
+
+def test_seed_guess_finds_a_typed_training_seed_and_not_a_drawn_one(tmp_path):
+    """A victim AAE trained under a small seed its owner typed is found by the seed-guess attacker, whose own AAE of
+    that seed, trained on other images, decodes the victim's vectors far better than the best guess against a victim
+    whose seed was drawn at random (the default), where no guess can hit."""
+    from veil.data import load, stratified_split
+    from veil.workflows import mask_images, train_masker
+
+    digits = load("digits")
+    public_idx, owner_idx = stratified_split(digits.labels, 0.5, 0)
+    public, owner = digits.subset(public_idx), digits.subset(owner_idx)
+    victim, owner_train = owner.subset(np.arange(200)), owner.subset(np.arange(200, len(owner)))
+    budget = Budget(aae_images=400, aae_epochs=3, batch_size=32, guessed_seeds=3)
+    outcomes = {}
+    for name, seed in (("typed", 2), ("drawn", None)):
+        masker = train_masker(owner_train, tmp_path / name, epochs=3, batch_size=32, seed=seed, progress=False)
+        outcomes[name] = run_attack("seed-guess", "a", mask_images(masker, victim), victim, public, budget=budget)
+    assert outcomes["typed"].details["guessed_seed"] == 2
+    assert outcomes["typed"].figures["ssim_median"] > outcomes["drawn"].figures["ssim_median"] + 0.1

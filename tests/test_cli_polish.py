@@ -138,7 +138,11 @@ def test_train_masker_limit_and_quiet(tmp_path, capsys):
     assert main(["train-masker", "--data", "digits", "--limit", "40", "--epochs", "1", "--quiet",
                  "--out", str(tmp_path / "m")]) == 0
     assert json.loads((tmp_path / "m" / "training.json").read_text())["config"]["n_images"] == 40
-    assert "\r" not in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "seed you gave" not in captured.out
+    assert main(["train-masker", "--data", "digits", "--limit", "40", "--epochs", "1", "--quiet", "--seed", "7",
+                 "--out", str(tmp_path / "typed")]) == 0
+    assert "the seed you gave (7) is now as secret as the folder" in capsys.readouterr().out
 
 
 def test_mask_refuses_an_option_the_method_does_not_take(tmp_path, capsys):

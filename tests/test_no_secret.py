@@ -3,9 +3,10 @@ who knows veil would read it, does not give back the masking function that made 
 
 The attacker rebuilds the masker from everything the file holds (data, meta, configuration, fingerprint) and from
 the defaults anyone can guess: no key, an empty or all-zero key, any string the file holds used as a key, veil's
-stand-in experiment keys for seeds 0 to 49, or, for the AAE, a masker of the recipe the file records trained with
-the default seed (on the victim's own images, more than a threat-a attacker has). None may reproduce the victim's
-masked data, and no value in the file may hold the secret.
+stand-in experiment keys for seeds 0 to 49, or, for a trained masker, one of the recipe the file records trained with
+the default seed or a seed from 0 to 7 (on the victim's own images, more than a threat-a attacker has). The victim is
+made as users make theirs: a trained masker with its default seed, a keyed one with a random key. None may reproduce
+the victim's masked data, and no value in the file may hold the secret.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ UNKEYED = {"blur"}
 OPTIONS = {"etc": {"block": 8}, "le": {"block": 4}, "ele": {"block": 4}, "scramble": {"block": 8},
            "randfilter": {"kernel": 7}, "iidfilter": {"kernel": 3}}
 TINY_AAE = {"gauss_dim": 6, "cat_dim": 2, "channels": 4, "epochs": 1, "batch_size": 8, "device": "cpu"}
+#: the training seeds 0, 1, ... an attacker tries, as a user may have typed one (`veil attack --method seed-guess`)
+GUESSED_SEEDS = 8
 #: each trained masker's tiny recipe (the keyed AAE's shared network is a tiny AAE, `tiny_base`)
 TINY = {"aae": TINY_AAE, "obfuscator": {"latent_dim": 6, "channels": 4, "epochs": 1, "batch_size": 8,
                                         "adversaries": 1, "device": "cpu"}}
@@ -52,10 +55,10 @@ def tiny_images(n: int = 24) -> ImageSet:
 
 def victim_masker(method: str, images: ImageSet):
     """The victim's masker and the secret it holds: a fresh random key (as `veil keygen` writes one: 64 hex
-    characters), or for the AAE a tiny masker trained under a seed of its own, whose secret is its encoder."""
+    characters), or a tiny trained masker with the default seed, whose secret is its encoder."""
     cls = masker_class(method)
     if cls.fits_on_data and not cls.keyed:
-        masker = cls(**TINY[method], seed=1234).fit(images, progress=False)
+        masker = cls(**TINY[method]).fit(images, progress=False)
         first_weights = next(iter(masker.encoder_.state_dict().values())).detach().cpu().numpy()
         return masker, first_weights.tobytes()[:64]
     secret = os.urandom(32).hex().encode()
@@ -86,8 +89,10 @@ def attacker_outputs(masked: MaskedSet, images: ImageSet):
     """(what was tried, its masked data) for every masking function an attacker can build from the file and veil's
     defaults; one the file does not hold enough to build is skipped."""
     cls, config = masker_class(masked.method), dict(masked.meta.get("config", {}))
-    if cls.fits_on_data and not cls.keyed:  # the recipe is public (threat a); the seed is left at its default
-        yield "the recipe, default seed", cls(**TINY[masked.method]).fit(images, progress=False).transform(images.images)
+    if cls.fits_on_data and not cls.keyed:  # the recipe is public (threat a); the seed is guessed
+        for seed in (None, *range(GUESSED_SEEDS)):
+            guess = cls(**TINY[masked.method], seed=seed).fit(images, progress=False)
+            yield f"the recipe, seed {seed}", guess.transform(images.images)
         return
     guesses = [b"", bytes(32), b"0" * 64, *(experiment_secret(seed) for seed in range(50)),
                *(text.encode() for text in file_strings(masked))]

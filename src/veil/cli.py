@@ -279,7 +279,10 @@ def _masker_commands(sub) -> None:
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default: the recipe's)")
     p.add_argument("--params", type=_json_object, help="JSON object of the masker's other parameters, e.g. "
                    "'{\"privacy_weight\": 3, \"noise\": 0.5}' for the obfuscator")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of initialisation and shuffling (default 0)")
+    p.add_argument("--seed", type=_seed, help="a fixed seed of initialisation and shuffling, for a reproducible run; "
+                   "it is then as secret as the masker, since an AAE trained with the same seed on other images "
+                   "decodes its vectors (veil attack --method seed-guess) (default: drawn from the operating "
+                   "system's randomness and kept, secret, in --out)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
                    "number of processes the run started with)")
     _force_arg(p, "the masker in --out (its decoder is lost: what it masked can no longer be unmasked)", folder=True)

@@ -91,7 +91,7 @@ ATTACKS = Registry("attack", _table("veil.attacks", {
     "mismatch": ("mismatch",), "itn": ("itn",), "itn_prior": ("itn-prior",), "latent_align": ("latent-align",),
     "latent_linear": ("latent-linear",), "fr": ("fr",), "jigsaw": ("jigsaw",), "gan": ("gan",),
     "neuracrypt": ("neuracrypt",), "deconv": ("deconv",), "model_key": ("model-key",),
-    "key_procrustes": ("key-procrustes",)}), tag="name")
+    "key_procrustes": ("key-procrustes",), "seed_guess": ("seed-guess",)}), tag="name")
 PROTOCOLS = Registry("protocol", _table("veil.experiments", {
     "lis2021.protocol": ("table1", "table2", "pairs", "width", "all"), "manolakos.tradeoff": ("tradeoff",),
     "kiya2022.at224": ("at224",), "privacy.model_key": ("model-key",)}))

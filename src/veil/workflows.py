@@ -30,13 +30,16 @@ if TYPE_CHECKING:
 # only), and every error before the work starts, stays fast.
 
 
-def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
+def train_masker(data: ImageSet, out_dir, epochs: int | None = None, batch_size: int | None = None,
+                 seed: int | None = None,
                  resume: bool = False, progress: bool = True, device: str | None = None, force: bool = False,
                  preset: str | None = None, nproc: int | None = None, bf16: bool = False, method: str = "aae",
                  **params) -> AAEMasker | None:
     """Train a masker of `method` (a trained one: the AAE, labels ignored, or the obfuscator, trained with them)
     on `data`; save it and `training.json` to `out_dir`. The parameters are the masker's defaults, or the named
-    `preset`'s (the AAE's), overridden by `epochs`, `batch_size` and `params` when given.
+    `preset`'s (the AAE's), overridden by `epochs`, `batch_size` and `params` when given. Without `seed`, the
+    training draws one from the operating system's randomness and keeps it, secret, in `out_dir`
+    (`veil.training.training_seed` says why a guessable seed would be a leak).
 
     A new run trains in `out_dir` itself, so that a killed run can be resumed (`resume`) from its checkpoints; an
     existing folder is refused unless `resume` or `force`, and `force` trains beside it and merges it in at the end
@@ -86,7 +89,7 @@ def _fit_masker(work: Path | None, masker: AAEMasker, data: ImageSet, resume: bo
     if work is None:
         return None
     masker.save(work)
-    _write_training_report(masker, work / "training.json", data, masker.seed, time.time() - start)
+    _write_training_report(masker, work / "training.json", data, masker.seed_, time.time() - start)
     return masker
 
 

@@ -5,8 +5,8 @@
 - c, known pairs: (a) plus n (image, masked) pairs of the victim.
 
 Attacks (`veil attack --method`): mismatch, itn, itn-prior, latent-align, latent-linear, neuracrypt, fr, jigsaw,
-gan, deconv. Each declares the masker capabilities it needs (`Attack.requires`) and the budget fields that drive it
-(`budget_fields`).
+gan, deconv, key-procrustes, seed-guess. Each declares the masker capabilities it needs (`Attack.requires`) and the
+budget fields that drive it (`budget_fields`).
 """
 from veil.attacks.base import (ATTACKS, THREATS, Attack, Budget, Knowledge, attack_class, check_grants,
                                register_attack)

@@ -42,6 +42,7 @@ class Budget:
     aae_epochs: int = 5
     gan_steps: int = 300  # generator updates of the GAN attack
     simulated_encoders: int = 3  # AAEs of its own a NeuraCrypt-style attacker trains (one held out to check transfer)
+    guessed_seeds: int = 8  # training seeds 0, 1, ... the seed-guess attacker tries, an AAE of its own for each
     semantic_train: int = 50000  # public images the semantic-leakage judge trains on (veil.attacks.semantic)
     semantic_epochs: int = 30  # measured: 0.804 on plain CIFAR-10 test images, 4347 s on 2 cores
     semantic_widths: tuple[int, int] = (64, 128)  # the judge's CNN
@@ -51,7 +52,8 @@ class Budget:
     @classmethod
     def quick(cls) -> "Budget":
         return cls(train_images=400, epochs=1, batch_size=32, aae_images=400, aae_epochs=2, gan_steps=20,
-                   simulated_encoders=2, semantic_train=400, semantic_epochs=2, semantic_widths=(32, 64))
+                   simulated_encoders=2, guessed_seeds=3, semantic_train=400, semantic_epochs=2,
+                   semantic_widths=(32, 64))
 
     def scaled(self, factor: float, names) -> "Budget":
         """This budget with the fields `names` (an attack's `budget_fields`) multiplied by `factor`, rounded, at

@@ -2,7 +2,8 @@
 (the same architecture and recipe, another seed, trained on public images).
 
 Threat a (ciphertext-only): the attacker holds the masked vectors, the architecture and public images, no secret.
-It is the weakest attack here: it assumes that latent spaces of two runs line up by chance."""
+It is the weakest attack here: it assumes that latent spaces of two runs line up by chance. They nearly do when the
+two runs share a training seed, which `seed-guess` exploits."""
 from __future__ import annotations
 
 import numpy as np

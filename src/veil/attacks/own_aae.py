@@ -42,12 +42,11 @@ def victim_recipe(knowledge: Knowledge) -> dict:
     return {**recorded, "gauss_dim": gauss}
 
 
-def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0) -> AAEMasker:
-    """The attacker's `run`-th AAE (seed: the attack seed + 1 + run, never the victim's training seed 0 by
-    default), trained for the budget's `aae_epochs` on `aae_images` public images, or reused (from memory, else
-    from the model cache)."""
+def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0, seed: int | None = None) -> AAEMasker:
+    """The attacker's `run`-th AAE (seed: `seed`, else the attack seed + 1 + run), trained for the budget's
+    `aae_epochs` on `aae_images` public images, or reused (from memory, else from the model cache)."""
     budget = knowledge.budget
-    seed = knowledge.seed + 1 + run
+    seed = knowledge.seed + 1 + run if seed is None else seed
     recipe = victim_recipe(knowledge)
     trained = {name: value for name, value in recipe.items() if name not in MASKING_TIME}
     images = knowledge.public_subset(budget.aae_images)

@@ -93,7 +93,7 @@ class AAEMasker(AAECapabilities, Masker):
                  batch_size: int = _D.batch_size, lr: float = _D.lr, beta1: float = _D.beta1, beta2: float = _D.beta2,
                  reg_lr: float = _D.reg_lr, adv_weight: float = _D.adv_weight,
                  label_smoothing: float = _D.label_smoothing, schedule: str = _D.schedule,
-                 cat_weight: float = _D.cat_weight, joint_adv_weight: float = _D.joint_adv_weight, holdout: float = _D.holdout, seed: int = _D.seed,
+                 cat_weight: float = _D.cat_weight, joint_adv_weight: float = _D.joint_adv_weight, holdout: float = _D.holdout, seed: int | None = _D.seed,
                  bf16: bool = _D.bf16, latent_noise: float = _D.latent_noise, device: str | None = None):
         self.gauss_dim = gauss_dim
         self.cat_dim = cat_dim
@@ -125,7 +125,8 @@ class AAEMasker(AAECapabilities, Masker):
 
     @property
     def recorded_config(self) -> dict:
-        return asdict(self.config)
+        """The configuration as the manifest records it, with the seed the training drew when it was given none."""
+        return {**asdict(self.config), "seed": getattr(self, "seed_", self.seed)}
 
     # the fitted networks, also under their pre-estimator names (None when absent: a decoder is not always loaded)
     encoder = property(lambda self: getattr(self, "encoder_", None), lambda self, net: setattr(self, "encoder_", net))
@@ -152,7 +153,8 @@ class AAEMasker(AAECapabilities, Masker):
 
     def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "AAEMasker":
         """Train on images X, either layout (y, labels, is ignored). Checkpoints and the epoch log go to `work_dir`."""
-        from veil.training import check_bf16, distribute, fit_engine, make_trainer, set_seed, shuffled_loader
+        from veil.training import (check_bf16, distribute, fit_engine, make_trainer, set_seed, shuffled_loader,
+                                    training_seed)
 
         self._validate()
         self.device_ = pick_device(self.device)
@@ -164,10 +166,11 @@ class AAEMasker(AAECapabilities, Masker):
         self.training_data_ = getattr(X, "source", "") or f"array of {len(pixels)} images"
         if len(pixels) < 20:
             raise VeilError(f"need at least 20 images to train a masker, got {len(pixels)}")
-        split = np.random.default_rng(c.seed).permutation(len(pixels))
+        self.seed_ = seed = training_seed(c.seed, work_dir, resume)
+        split = np.random.default_rng(seed).permutation(len(pixels))
         n_hold = max(1, int(round(c.holdout * len(pixels))))
         train, held = pixels[np.sort(split[n_hold:])], pixels[np.sort(split[:n_hold])]
-        set_seed(c.seed)
+        set_seed(seed)
         self.encoder_, self.decoder_ = self._nets()
         d_gauss = Discriminator(c.gauss_dim).to(self.device_)
         d_cat = Discriminator(c.cat_dim, hidden=64).to(self.device_)
@@ -175,13 +178,13 @@ class AAEMasker(AAECapabilities, Masker):
         opt_ae = torch.optim.Adam([*self.encoder_.parameters(), *self.decoder_.parameters()], lr=c.lr, betas=betas)
         opt_disc = torch.optim.Adam([*d_gauss.parameters(), *d_cat.parameters()], lr=c.reg_lr, betas=betas)
         opt_gen = torch.optim.Adam(self.encoder_.parameters(), lr=c.reg_lr, betas=betas)
-        loader = shuffled_loader(train, batch_size=c.batch_size, seed=c.seed, drop_last=len(train) > c.batch_size)
+        loader = shuffled_loader(train, batch_size=c.batch_size, seed=seed, drop_last=len(train) > c.batch_size)
         # a joint generator loss goes through opt_ae: opt_gen then never steps, and gets no schedule
         stepped = {"ae": opt_ae, "disc": opt_disc, **({} if c.joint_adv_weight else {"gen": opt_gen})}
         schedules = _lr_schedules(c, c.epochs * len(loader), *stepped.values())
         nets = [distribute(net) for net in (self.encoder_, self.decoder_, d_gauss, d_cat)]
         step = self._step(nets, opt_ae, opt_disc, opt_gen, schedules)
-        trainer = make_trainer(step, c.seed)
+        trainer = make_trainer(step, seed)
         to_save = {"encoder": self.encoder_, "decoder": self.decoder_, "d_gauss": d_gauss, "d_cat": d_cat,
                    "opt_ae": opt_ae, "opt_disc": opt_disc, "opt_gen": opt_gen,
                    **{f"schedule_{name}": sch for name, sch in zip(stepped, schedules)}}
@@ -320,7 +323,7 @@ class AAEMasker(AAECapabilities, Masker):
             save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
         write_manifest(directory, self.method, self.recorded_config, files, fingerprint=self.fingerprint,
-                       seed=self.config.seed, training_data=self.training_data_,
+                       seed=getattr(self, "seed_", self.seed), training_data=self.training_data_,
                        secret_files=[name for name in files if name in self.secret_files], report=self.report_,
                        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 

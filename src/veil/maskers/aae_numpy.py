@@ -185,7 +185,7 @@ class AAEConfig:
     cat_weight: float = 0.01
     joint_adv_weight: float = 0.0
     holdout: float = 0.05
-    seed: int = 0
+    seed: int | None = None  # None: drawn from the OS's randomness at training (`veil.training.training_seed`)
     bf16: bool = False
     #: standard deviation of Gaussian noise added to every latent number at masking time (fresh on every masking):
     #: a baseline knob of `veil report frontier`, trading the owner's reconstruction for privacy; 0: none
@@ -213,9 +213,9 @@ def check_config(c: AAEConfig) -> None:
             raise VeilError(f"{name} must be a number, got {getattr(c, name)!r}")
     if c.latent_noise < 0:
         raise VeilError(f"latent_noise must be >= 0, got {c.latent_noise}")
-    if not isinstance(c.seed, int) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
+    if not (c.seed is None or isinstance(c.seed, int)) or not all(isinstance(v, bool) for v in (c.standardize_gauss, c.decoder_skip,
                                                                                  c.bf16)):
-        raise VeilError("seed must be an integer, standardize_gauss, decoder_skip and bf16 true or false")
+        raise VeilError("seed must be an integer or null, standardize_gauss, decoder_skip and bf16 true or false")
     if c.decoder_channels is not None and (isinstance(c.decoder_channels, bool)
                                            or not isinstance(c.decoder_channels, int)
                                            or not 1 <= c.decoder_channels <= 1 << 10):

@@ -76,7 +76,7 @@ class ObfuscatorMasker(Masker):
 
     def __init__(self, latent_dim: int = 64, channels: int = 16, privacy_weight: float = 1.0,
                  dcor_weight: float = 1.0, noise: float = 0.0, adversaries: int = 2, reinit_every: int = 2,
-                 epochs: int = 8, batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device: str | None = None):
+                 epochs: int = 8, batch_size: int = 128, lr: float = 2e-3, seed: int | None = None, device: str | None = None):
         self.latent_dim = latent_dim
         self.channels = channels
         self.privacy_weight = privacy_weight
@@ -108,8 +108,8 @@ class ObfuscatorMasker(Masker):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise VeilError(f"{name} must be a number >= 0, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise VeilError(f"seed must be an integer, got {self.seed!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise VeilError(f"seed must be an integer or null, got {self.seed!r}")
 
     def _device(self) -> torch.device:
         return getattr(self, "device_", None) or pick_device(self.device)
@@ -123,7 +123,7 @@ class ObfuscatorMasker(Masker):
 
     def fit(self, X, y=None, work_dir=None, resume: bool = False, progress: bool = True) -> "ObfuscatorMasker":
         """Train on images X (either layout) with their labels y (see the module); checkpoints go to `work_dir`."""
-        from veil.training import fit_engine, make_trainer, set_seed, shuffled_loader
+        from veil.training import fit_engine, make_trainer, set_seed, shuffled_loader, training_seed
 
         self._validate()
         labels = getattr(X, "labels", None) if y is None else y
@@ -137,15 +137,16 @@ class ObfuscatorMasker(Masker):
         self.training_data_ = getattr(X, "source", "") or f"array of {len(pixels)} images"
         self.n_classes_ = int(labels.max()) + 1
         self.device_ = pick_device(self.device)
-        set_seed(self.seed)
+        self.seed_ = seed = training_seed(self.seed, work_dir, resume)
+        set_seed(seed)
         self.encoder_ = ObfuscatorEncoder(self.channels, self.latent_dim).to(self.device_)
         head = TaskHead(self.latent_dim, self.n_classes_).to(self.device_)
         adversaries = [self._adversary() for _ in range(self.adversaries)]
         opt_owner = torch.optim.Adam([*self.encoder_.parameters(), *head.parameters()], lr=self.lr)
         opt_adversaries = [torch.optim.Adam(adv.parameters(), lr=self.lr) for adv in adversaries]
-        loader = shuffled_loader(pixels, labels, batch_size=self.batch_size, seed=self.seed,
+        loader = shuffled_loader(pixels, labels, batch_size=self.batch_size, seed=seed,
                                  drop_last=len(pixels) > self.batch_size)
-        trainer = make_trainer(self._step(head, adversaries, opt_owner, opt_adversaries), self.seed)
+        trainer = make_trainer(self._step(head, adversaries, opt_owner, opt_adversaries), seed)
         self._reinitialise_on_schedule(trainer, adversaries, opt_adversaries)
         to_save = {"encoder": self.encoder_, "head": head, "opt_owner": opt_owner,
                    **{f"adversary{k}": adv for k, adv in enumerate(adversaries)},
@@ -252,8 +253,10 @@ class ObfuscatorMasker(Masker):
         directory = Path(directory)
         private_dir(directory)
         save_module(self._require_encoder(), directory / ENCODER_FILE)
-        write_manifest(directory, self.method, self.config, [ENCODER_FILE], fingerprint=self.fingerprint,
-                       seed=self.seed, training_data=self.training_data_, secret_files=[ENCODER_FILE],
+        seed = getattr(self, "seed_", self.seed)  # the one the training drew when it was given none
+        write_manifest(directory, self.method, {**self.config, "seed": seed}, [ENCODER_FILE],
+                       fingerprint=self.fingerprint, seed=seed, training_data=self.training_data_,
+                       secret_files=[ENCODER_FILE],
                        report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
     @classmethod

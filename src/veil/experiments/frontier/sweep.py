@@ -193,28 +193,29 @@ class FrontierContext(PrivacyContext):
     def victim_masker(self, scheme: str, victim_seed: int):
         point = self.points[scheme]
         if point.method == "obfuscator":
-            return self.trained(f"victim-{scheme}-seed{victim_seed}", "obfuscator", victim_seed,
+            return self.trained(f"victim-{scheme}-seed{victim_seed}", "obfuscator",
                                 epochs=self.frontier.obfuscator_epochs, **point.params)
         if point.method == "aae-keyed":
             from veil.maskers.base import masker_class
 
-            self.trained(f"victim-aae-seed{victim_seed}", "aae", victim_seed, epochs=self.frontier.aae_epochs)
+            self.trained(f"victim-aae-seed{victim_seed}", "aae", epochs=self.frontier.aae_epochs)
             return masker_class("aae-keyed")(self.victim_secret(), str(self.work_dir / f"victim-aae-seed{victim_seed}"))
         noise = point.params.get("latent_noise", 0.0)
         trained = {k: v for k, v in point.params.items() if k != "latent_noise"}
         folder = "victim-aae" + "".join(f"-{k}{v}" for k, v in sorted(trained.items())) + f"-seed{victim_seed}"
-        masker = self.trained(folder, "aae", victim_seed, epochs=self.frontier.aae_epochs, **trained)
+        masker = self.trained(folder, "aae", epochs=self.frontier.aae_epochs, **trained)
         masker.latent_noise = noise  # masking-time noise: the same trained network, noisier vectors
         return masker
 
-    def trained(self, folder: str, method: str, victim_seed: int, **params):
+    def trained(self, folder: str, method: str, **params):
         """The victim masker trained on the owner's images in `folder` under the work folder (loaded when done,
-        resumed when interrupted)."""
+        resumed when interrupted), with a training seed drawn at random as a user's is (the victim's number only
+        names the folder)."""
         from veil.maskers import load_masker
         from veil.workflows import train_masker
 
         where = self.work_dir / folder
         if (where / "manifest.json").exists():
             return load_masker(where)
-        return train_masker(self.owner, where, seed=victim_seed, resume=True, method=method, progress=False,
+        return train_masker(self.owner, where, resume=True, method=method, progress=False,
                             **params)

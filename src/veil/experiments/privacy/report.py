@@ -233,6 +233,11 @@ def _differences(doc: dict) -> list[str]:
             "for the first seed.",
             "- Threat c always adds a public prior to the known pairs (`itn-prior` for images, `latent-linear` for "
             "the AAE); paper 003's ITN learns from the pairs alone, which the report does not run.",
+            "- `seed-guess` (threat a: an AAE of the recipe for each small seed a user may have typed, the best "
+            "fit kept) is not run: each victim AAE draws its training seed from 63 random bits, as `veil "
+            "train-masker` does by default, so a guess hits with probability at most guessed_seeds / 2^63. "
+            "Against a typed or old default seed, one run of the same seed decodes another's vectors (see "
+            "`veil.training.training_seed`).",
             "- The ITN starts from the closed-form least-squares (ridge) inverse of its pairs and refines it with a "
             "small convolutional network; Ito et al. train a network from scratch with SGD. The GAN is a small "
             "CycleGAN-style translator (unpaired, cycle-consistent), not SIA-GAN's exact architecture; it runs at "
