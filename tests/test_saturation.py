@@ -27,6 +27,13 @@ def test_doubling_stops_once_a_doubling_gains_no_more_than_the_tolerance():
     assert result.budget.epochs == 4 and result.record()["saturated"] == 1
 
 
+def test_the_figure_is_the_strongest_point_when_more_budget_did_worse():
+    """A doubling that loses (a GAN that drifts) has saturated, and its weaker point is not the figure."""
+    result = saturate(Curve({1: 0.08, 2: 0.05, 4: 0.5}), Budget(epochs=1), ("epochs",), Search(max_scale=64))
+    assert result.saturated and result.scale == 1 and result.budget.epochs == 1
+    assert [point["scale"] for point in result.curve] == [1, 2] and "x1 was the strongest" in result.reason
+
+
 def test_a_gain_in_semantic_accuracy_alone_keeps_the_search_going():
     class Semantic(Curve):
         def __call__(self, budget):

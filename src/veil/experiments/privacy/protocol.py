@@ -44,7 +44,7 @@ from veil.attacks import Budget, run_attack
 from veil.attacks.base import ATTACKS, attack_class
 from veil.attacks.run import Outcome
 from veil.attacks.scoring import per_image
-from veil.experiments.privacy.saturation import Saturation, Search, saturate
+from veil.experiments.privacy.saturation import Saturation, Search, saturate, strength
 from veil.metrics import proportion_interval, t_interval
 from veil.attacks.semantic import public_classifier
 from veil.classifiers import classifier_class, preset_params
@@ -259,15 +259,16 @@ class PrivacyContext:
         return scheme in SATURATED
 
     def measure(self, attack: str, threat: str, masked, oracle, known, budget: Budget) -> Outcome:
-        """One attack at `budget` on every victim; the search's latest point is kept whole, so that the saturated
-        point is the run's figure without training it again (a search resumed from its work folder measures it
-        anew)."""
+        """One attack at `budget` on every victim; the search's strongest point so far (`saturation.strength`) is
+        kept whole, so that the point the search picks is the run's figure without training it again (a search
+        resumed from its work folder measures it anew)."""
         if self.measured is not None and self.measured[0] == budget:
             return self.measured[1]
         outcome = run_attack(attack, threat, masked, self.victim, self.public, oracle=oracle, pairs=known,
                              seed=self.seed, budget=budget, classifier=self.classifier,
                              model_cache=self.work_dir / "attacker-models")
-        self.measured = (budget, outcome)
+        if self.measured is None or strength(outcome.figures) > strength(self.measured[1].figures):
+            self.measured = (budget, outcome)
         return outcome
 
     def saturation(self, scheme: str, victim_seed: int, planned: tuple, masked, oracle, known) -> Saturation:

@@ -3,7 +3,9 @@ doubled until more budget stops helping, and only then is the figure taken.
 
 For one (scheme, attack, threat): run the attack at budget scale 1, 2, 4, ... (the attack's own `budget_fields`
 multiplied), until neither the median SSIM nor the semantic accuracy gains more than `tolerance` (0.02) over the
-previous scale. That scale is the saturated budget, and its point is the figure. Every point is measured on all the
+previous scale. The figure is then the curve's strongest point (the highest median SSIM, then semantic accuracy),
+usually the last: more budget can also do worse (a GAN that drifts, a fit that overfits its pairs), and the
+strongest attack found is the figure, never a weaker later one. Every point is measured on all the
 victims, not on a subset: an attack's cost is its training, which does not depend on how many victims are scored,
 so a subset would save little and the final figure would have to be trained again; and attacks that learn from the
 masked victims themselves (the GAN, the blind deconvolution) are given all the attacker holds at every point.
@@ -64,6 +66,11 @@ class Saturation:
                 "budget_curve": self.curve}
 
 
+def strength(figures: dict) -> tuple[float, ...]:
+    """How strong an attack's point is, to compare points: its median SSIM, then its semantic accuracy."""
+    return tuple(figures.get(name, 0.0) for name in WATCHED)
+
+
 def gains(previous: dict, current: dict) -> dict[str, float]:
     """The gain of every watched figure both points have."""
     return {name: current[name] - previous[name] for name in WATCHED if name in previous and name in current}
@@ -78,21 +85,29 @@ def saturate(measure: Callable[[Budget], dict], base: Budget, fields: tuple[str,
         return Saturation(base, 1, True, "closed form: no budget to raise", [])
     curve, spent, scale = [], 0.0, 1
     while True:
-        budget = base.scaled(scale, fields)
-        point = _point(measure, budget, scale, work)
+        point = _point(measure, base.scaled(scale, fields), scale, work)
         curve.append(point)
         spent += point["cpu_s"]
         if len(curve) > 1:
             gained = gains(curve[-2], point)
             if all(value <= search.tolerance for value in gained.values()):
-                return Saturation(budget, scale, True, f"doubling to x{scale} gained at most {search.tolerance}",
-                                  curve)
+                return _strongest(base, fields, curve, True, f"doubling to x{scale} gained at most "
+                                                             f"{search.tolerance}")
         if scale * 2 > search.max_scale:
-            return Saturation(budget, scale, False, f"largest scale x{scale} reached before saturating", curve)
+            return _strongest(base, fields, curve, False, f"largest scale x{scale} reached before saturating")
         if spent + 2 * point["cpu_s"] > search.time_cap_s:
-            return Saturation(budget, scale, False, f"x{scale * 2} would pass the time cap of "
-                                                    f"{search.time_cap_s:.0f} CPU s", curve)
+            return _strongest(base, fields, curve, False, f"x{scale * 2} would pass the time cap of "
+                                                          f"{search.time_cap_s:.0f} CPU s")
         scale *= 2
+
+
+def _strongest(base: Budget, fields: tuple[str, ...], curve: list[dict], saturated: bool,
+               reason: str) -> Saturation:
+    """The search's outcome at its strongest point: the highest median SSIM, then semantic accuracy."""
+    best = max(curve, key=strength)
+    if best is not curve[-1]:
+        reason += f"; x{best['scale']} was the strongest point"
+    return Saturation(base.scaled(best["scale"], fields), best["scale"], saturated, reason, curve)
 
 
 def _point(measure: Callable[[Budget], dict], budget: Budget, scale: int, work: Path | None) -> dict:
