@@ -139,8 +139,8 @@ def train_masker(request: TrainMaskerRequest) -> str:
     if masker is None:  # a torchrun process other than rank 0
         return ""
     given_seed = () if r.run.seed is None else (
-        f"the seed you gave ({r.run.seed}) is now as secret as the folder: anyone who knows or guesses it trains a "
-        "masker whose decoder reads your vectors (veil attack --method seed-guess); leave --seed out to draw one",)
+        "the --seed you gave is now as secret as the folder: anyone who knows or guesses it trains a masker whose "
+        "decoder reads your vectors (veil attack --method seed-guess); leave --seed out to draw one",)
     return _text(*figure_lines(masker.report_), f"masker saved to {r.out}: keep the whole folder with the data owner "
                  "(a decoder is a private key, and anyone holding the encoder can train a decoder from public "
                  "images)", *given_seed)
