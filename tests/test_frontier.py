@@ -72,6 +72,10 @@ def test_a_quick_run_writes_every_goal_figure_and_each_point_s_saturation(quick_
     assert (quick_report / "frontier_b.png").is_file() and "obf-l0" in (quick_report / "report.md").read_text()
     # mismatch's AAE is kept in the work folder's model cache, for a resumed run to load
     assert list((quick_report.parent / "work" / "attacker-models" / "own-aae").glob("*/trained.json"))
+    # the victim's training seed was drawn (a secret, kept in the work folder) and no result names it
+    kept = quick_report.parent / "work" / "victim-obf-l0-seed0" / "training-seed.json"
+    seed = str(json.loads(kept.read_text())["seed"])
+    assert len(seed) > 9 and not any(seed in path.read_text() for path in quick_report.rglob("*.json"))
 
 
 @pytest.mark.slow

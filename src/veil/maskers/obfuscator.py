@@ -94,8 +94,9 @@ class ObfuscatorMasker(Masker):
 
     @property
     def config(self) -> dict:
-        """Every parameter but the device, as the manifest records it."""
-        return {name: value for name, value in self.get_params(deep=False).items() if name != "device"}
+        """Every parameter but the device, as the manifest records it: the seed the training drew when given none."""
+        params = {name: value for name, value in self.get_params(deep=False).items() if name != "device"}
+        return {**params, "seed": getattr(self, "seed_", self.seed)}
 
     def _validate(self) -> None:
         for name, low, high in (("latent_dim", 1, 1 << 14), ("channels", 1, 1 << 10), ("adversaries", 1, 16),
@@ -253,9 +254,8 @@ class ObfuscatorMasker(Masker):
         directory = Path(directory)
         private_dir(directory)
         save_module(self._require_encoder(), directory / ENCODER_FILE)
-        seed = getattr(self, "seed_", self.seed)  # the one the training drew when it was given none
-        write_manifest(directory, self.method, {**self.config, "seed": seed}, [ENCODER_FILE],
-                       fingerprint=self.fingerprint, seed=seed, training_data=self.training_data_,
+        write_manifest(directory, self.method, self.config, [ENCODER_FILE], fingerprint=self.fingerprint,
+                       seed=self.config["seed"], training_data=self.training_data_,
                        secret_files=[ENCODER_FILE],
                        report=self.report_, saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 

@@ -53,6 +53,7 @@ from veil.errors import VeilError
 from veil.io.output import claim_output, is_occupied
 from veil.io.read import read_json
 from veil.io.write import write_bytes
+from veil.maskers.aae_numpy import public_recipe
 from veil.maskers.base import masker_class
 from veil.results import write_results
 
@@ -356,7 +357,8 @@ class PrivacyContext:
     def write_run(self, path: Path, scheme: str, outcome: Outcome, masked, masker, victim_seed: int,
                   search: Saturation) -> None:
         """The run's JSON (its figures with `saturated`; the victim's masker configuration, for an AAE its whole
-        recipe, under config; the saturation curve under details) and its PNG grid."""
+        recipe, under config, without the training seed, a secret; the saturation curve under details) and its PNG
+        grid."""
         from veil.attacks.grid import attack_grid
 
         ssim = outcome.per_image["ssim"]
@@ -364,7 +366,7 @@ class PrivacyContext:
         spread = 1.5 * (q3 - q1)
         box = {"q1": q1, "med": median, "q3": q3, "mean": float(ssim.mean()),
                "whislo": float(ssim[ssim >= q1 - spread].min()), "whishi": float(ssim[ssim <= q3 + spread].max())}
-        recipe = masker.recorded_config
+        recipe = public_recipe(masker.recorded_config)
         config = {**outcome.config, "scheme_name": scheme, "victim_seed": victim_seed, "victim_masker": recipe}
         write_results(path, outcome.figures, seed=self.seed, wall_s=outcome.config["attack_s"], config=config,
                       details={**outcome.details, **search.record()}, ssim_box=box)
