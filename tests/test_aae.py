@@ -146,6 +146,18 @@ def test_a_run_without_a_seed_draws_one_keeps_it_secret_and_resumes_with_it(tmp_
     assert other.seed_ != seed
 
 
+def test_a_run_started_before_seeds_were_drawn_is_resumed_only_with_its_seed(tmp_path):
+    """A checkpoint without a kept seed came from a run seeded as given (0 by default then): resuming it under a new
+    draw would change its holdout and its data order, so the seed is asked for, in one line."""
+    from veil.training import CHECKPOINT_DIR, training_seed
+
+    (tmp_path / CHECKPOINT_DIR).mkdir()
+    (tmp_path / CHECKPOINT_DIR / "checkpoint_1.pt").write_bytes(b"")
+    with pytest.raises(VeilError, match="resume it with the --seed it started with"):
+        training_seed(None, tmp_path, resume=True)
+    assert training_seed(0, tmp_path, resume=True) == 0
+
+
 def test_bad_parameters_are_clear():
     """An unknown name fails in the constructor (as for any Python callable); values are checked by `fit`."""
     with pytest.raises(TypeError, match="colour"):

@@ -367,6 +367,9 @@ def training_seed(seed: int | None, work_dir=None, resume: bool = False) -> int:
             from veil.io.read import read_json
 
             drawn = int(read_json(path)["seed"])
+        elif resume and path is not None and any((path.parent / CHECKPOINT_DIR).glob("*.pt")):
+            raise VeilError("this run started before veil drew and kept training seeds: resume it with the --seed "
+                            "it started with (0 unless one was given)", path.parent)
         else:
             drawn = secrets.randbits(63)
             if path is not None:
