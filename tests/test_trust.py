@@ -144,6 +144,7 @@ def test_checkpoint_never_unpickles(tmp_path, capsys):
     marker = tmp_path / "pwned"
     (tmp_path / "m" / "checkpoints").mkdir(parents=True)
     torch.save({"trainer": Payload(marker)}, tmp_path / "m" / "checkpoints" / "checkpoint_1.pt")
+    (tmp_path / "m" / "training-seed.json").write_text('{"seed": 12345678901}')  # as a run of today keeps it
     assert_clean_error(capsys, ["train-masker", "--data", "digits", "--out", tmp_path / "m", "--epochs", "2", "--resume"],
                        f"{tmp_path / 'm' / 'checkpoints' / 'checkpoint_1.pt'}: cannot resume from this checkpoint "
                        "(UnpicklingError: Weights only load failed")
