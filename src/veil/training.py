@@ -357,28 +357,32 @@ def training_seed(seed: int | None, work_dir=None, resume: bool = False) -> int:
     A trained masker is secret, and so is its seed: two AAEs of one recipe and one seed, trained on different images,
     end up with latent spaces that nearly line up, so the seed alone lets an attacker decode the victim's vectors
     (measured on CIFAR-10: median SSIM 0.567 with the victim's seed, 0.033 with another; `veil attack --method
-    seed-guess`). A default seed such as 0 is the first one an attacker tries, so none is drawn by default."""
+    seed-guess`). A fixed default such as 0 is the first seed an attacker tries, so there is none."""
     if seed is not None:
         return seed
-    drawn = 0
-    if idist.get_rank() == 0:
-        path = None if work_dir is None else Path(work_dir) / SEED_FILE
-        if resume and path is not None and path.exists():
-            from veil.io.read import read_json
-
-            drawn = int(read_json(path)["seed"])
-        elif resume and path is not None and any((path.parent / CHECKPOINT_DIR).glob("*.pt")):
-            raise VeilError("this run started before veil drew and kept training seeds: resume it with the --seed "
-                            "it started with (0 unless one was given)", path.parent)
-        else:
-            drawn = secrets.randbits(63)
-            if path is not None:
-                private_dir(path.parent)
-                write_json(path, {"seed": drawn})
-                make_private(path)
+    drawn = _kept_or_new_seed(work_dir, resume) if idist.get_rank() == 0 else 0
     if idist.get_world_size() == 1:
         return drawn
     return int(idist.broadcast(torch.tensor([drawn], dtype=torch.int64), src=0, safe_mode=True).item())
+
+
+def _kept_or_new_seed(work_dir, resume: bool) -> int:
+    """Rank 0's part of `training_seed`: the seed kept in `work_dir` when resuming, else a new one, kept there."""
+    if work_dir is None:
+        return secrets.randbits(63)
+    path = Path(work_dir) / SEED_FILE
+    if resume and path.exists():
+        from veil.io.read import read_json
+
+        return int(read_json(path)["seed"])
+    if resume and any((path.parent / CHECKPOINT_DIR).glob("*.pt")):
+        raise VeilError("this run started before veil drew and kept training seeds: resume it with the --seed it "
+                        "started with (0 unless one was given)", path.parent)
+    drawn = secrets.randbits(63)
+    private_dir(path.parent)
+    write_json(path, {"seed": drawn})
+    make_private(path)
+    return drawn
 
 
 def set_seed(seed: int) -> None:

@@ -31,9 +31,11 @@ class SeedGuessAttack(OwnAAEAttack):
     budget_fields = ("aae_images", "aae_epochs", "guessed_seeds")
 
     def reconstruct(self, knowledge: Knowledge) -> np.ndarray:
-        scores = {}
-        for seed in range(knowledge.budget.guessed_seeds):
-            scores[seed] = fit_score(knowledge, own_aae(knowledge, self.progress, seed=seed))
+        indices = knowledge.public_indices(knowledge.budget.aae_images)  # the images each guessed AAE learnt from
+        public = (knowledge.public.images[indices], None if knowledge.public.labels is None
+                  else knowledge.public.labels[indices])
+        scores = {seed: fit_score(knowledge, own_aae(knowledge, self.progress, seed=seed), *public)
+                  for seed in range(knowledge.budget.guessed_seeds)}
         best = max(scores, key=scores.get)
         self.details_.update({"guessed_seed": best, "seed_scores": {str(s): v for s, v in scores.items()},
                               "score": "label accuracy of public latent centroids" if has_labels(knowledge)
@@ -45,14 +47,13 @@ def has_labels(knowledge: Knowledge) -> bool:
     return knowledge.masked.labels is not None and knowledge.public.labels is not None
 
 
-def fit_score(knowledge: Knowledge, guessed) -> float:
-    """How well the victim's vectors fit the latent space of the guessed AAE (higher: better), from public images and
-    the labels that travel with the masked set."""
-    indices = knowledge.public_indices(knowledge.budget.aae_images)
-    public = guessed.transform(knowledge.public.images[indices])
+def fit_score(knowledge: Knowledge, guessed, images: np.ndarray, labels: np.ndarray | None) -> float:
+    """How well the victim's vectors fit the latent space of the guessed AAE (higher: better), from public images (and
+    their labels) and the labels that travel with the masked set."""
+    public = guessed.transform(images)
     victim = knowledge.masked.data
     if has_labels(knowledge):
-        centroids = NearestCentroid().fit(public, knowledge.public.labels[indices])
+        centroids = NearestCentroid().fit(public, labels)
         return float(np.mean(centroids.predict(victim) == knowledge.masked.labels))
     sample = knowledge.rng("seed-guess").choice(len(victim), min(len(victim), UNLABELLED_SCORED), replace=False)
     distances, _ = NearestNeighbors(n_neighbors=1).fit(public).kneighbors(victim[sample])

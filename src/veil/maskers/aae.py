@@ -322,8 +322,9 @@ class AAEMasker(AAECapabilities, Masker):
         if include_decoder:
             save_module(self._require("decoder"), directory / DECODER_FILE)
             files.append(DECODER_FILE)
-        write_manifest(directory, self.method, self.recorded_config, files, fingerprint=self.fingerprint,
-                       seed=getattr(self, "seed_", self.seed), training_data=self.training_data_,
+        config = self.recorded_config
+        write_manifest(directory, self.method, config, files, fingerprint=self.fingerprint,
+                       seed=config["seed"], training_data=self.training_data_,
                        secret_files=[name for name in files if name in self.secret_files], report=self.report_,
                        saved_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 

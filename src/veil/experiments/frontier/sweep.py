@@ -217,5 +217,4 @@ class FrontierContext(PrivacyContext):
         where = self.work_dir / folder
         if (where / "manifest.json").exists():
             return load_masker(where)
-        return train_masker(self.owner, where, resume=True, method=method, progress=False,
-                            **params)
+        return train_masker(self.owner, where, resume=True, method=method, progress=False, **params)

@@ -228,8 +228,8 @@ def _differences(doc: dict) -> list[str]:
             "- Budgets start from CPU budgets far below the papers' 50 (ITN) and 25 (GAN) epochs and are doubled "
             "until a doubling gains no more than 0.02 in median SSIM and semantic accuracy (each run's "
             "`budget_curve`, each point on every victim), and the figure is the curve's strongest point (the "
-            "highest median SSIM), which a larger budget does not always reach; a run whose next point would have passed the search's "
-            "time cap, or that reached its largest scale first, is marked a lower bound (`saturated` 0), as is "
+            "highest median SSIM), which a larger budget does not always reach; a run whose next point would have "
+            "passed the search's time cap, or that reached its largest scale first, is marked a lower bound (`saturated` 0), as is "
             "every strength variant kept at the base budget. The AAE's other victim seeds take the budget found "
             "for the first seed.",
             "- Threat c always adds a public prior to the known pairs (`itn-prior` for images, `latent-linear` for "
