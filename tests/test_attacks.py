@@ -201,6 +201,21 @@ def test_veil_attack_work_keeps_the_attackers_aae_for_the_next_attack(trained_ma
     assert again["ssim_median"] == first["ssim_median"]
 
 
+def test_veil_attack_seed_guess_finds_the_seed_a_masker_was_trained_with(trained_masker, pe_files, tmp_path):
+    """From the command line: the suite's masker was trained with --seed 0, the first guess, and seed-guess names it
+    and decodes through it."""
+    masker_dir, _ = trained_masker
+    masked = tmp_path / "aae.npz"
+    assert main(["mask", "--masker", str(masker_dir), "--data", str(pe_files / "victim.npz"), "--out",
+                 str(masked)]) == 0
+    assert main(["attack", "--method", "seed-guess", "--threat", "a", "--masked", str(masked), "--victim",
+                 str(pe_files / "victim.npz"), "--public", str(pe_files / "public.npz"), "--quick", "--out",
+                 str(tmp_path / "guess")]) == 0
+    doc = json.loads((tmp_path / "guess" / "attack.json").read_text())
+    assert doc["details"]["guessed_seed"] == 0 and set(doc["details"]["seed_scores"]) == {"0", "1", "2"}
+    assert doc["figures"]["ssim_median"] > 0.3
+
+
 def test_the_canonical_frame_does_not_depend_on_the_run():
     """Two AAE runs may differ by a rotation of the latent space; the NeuraCrypt-style attack's canonical frame
     must be the same for both (distinct variances and skewed axes make it unique)."""
