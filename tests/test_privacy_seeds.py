@@ -31,6 +31,15 @@ def test_runs_are_averaged_over_victim_seeds_with_a_t_interval(tmp_path):
     assert figures["aae_mismatch_a_saturated"] == 0  # one seed's search did not saturate: a lower bound
 
 
+def test_a_shares_interval_over_few_seeds_stays_within_zero_and_one(tmp_path):
+    folder = tmp_path / "runs" / "aae"
+    for where, ssim in ((folder, 0.0), (folder / "seed1", 0.0), (folder / "seed2", 0.1)):
+        write_run(where, "gan_a", ssim)  # linkage 0, 0, 0.05: the plain t interval reaches -0.04
+    figures = over_victim_seeds(folder, "aae")
+    assert figures["aae_gan_a_linkage_seeds_low"] == 0.0
+    assert figures["aae_gan_a_ssim_seeds_low"] < 0.0  # SSIM can be negative, so it is not cut at 0
+
+
 def test_a_scheme_without_seed_folders_has_no_seed_figures(tmp_path):
     write_run(tmp_path / "runs" / "pe", "itn_b", 0.9)
     assert over_victim_seeds(tmp_path / "runs" / "pe", "pe") == {}

@@ -118,8 +118,10 @@ def accuracy_interval(accuracy: float, n: int) -> tuple[float, float]:
     return proportion_interval(int(round(accuracy * n)), n)
 
 
-def t_interval(values) -> tuple[float, float]:
-    """95% Student-t interval of the mean of independent values (draws, seeds); the mean itself for one value."""
+def t_interval(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float]:
+    """95% Student-t interval of the mean of independent values (draws, seeds); the mean itself for one value. With
+    `bounds`, the range the quantity can take, the interval is cut to it: few seeds give a wide symmetric interval
+    that would otherwise claim, say, a negative share."""
     from scipy.stats import t  # not needed to mask
 
     values = np.asarray(values, np.float64)
@@ -127,7 +129,7 @@ def t_interval(values) -> tuple[float, float]:
     if len(values) < 2:
         return mean, mean
     half = float(t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return mean - half, mean + half
+    return max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def t_interval_from_summary(mean: float, std: float, n: int) -> tuple[float, float]:

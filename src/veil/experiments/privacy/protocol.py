@@ -408,7 +408,8 @@ def missing_runs(out_dir: Path, setup: PrivacySetup, seed: int = 0) -> list[str]
 
 
 #: figures averaged over a trained scheme's victim seeds (the headline rows), each with a t interval over the seeds
-SEEDED_FIGURES = ("ssim", "semantic", "linkage")
+#: cut to the range the figure can take
+SEEDED_FIGURES = {"ssim": (-1.0, 1.0), "semantic": (0.0, 1.0), "linkage": (0.0, 1.0)}
 
 
 def over_victim_seeds(folder: Path, scheme: str) -> dict:
@@ -423,10 +424,10 @@ def over_victim_seeds(folder: Path, scheme: str) -> dict:
         docs = [read_json(where / path.name)["figures"] for where in [folder, *others] if (where / path.name).exists()]
         prefix = f"{scheme}_{path.stem}"
         figures[f"{prefix}_victim_seeds"] = len(docs)
-        for name in SEEDED_FIGURES:
+        for name, bounds in SEEDED_FIGURES.items():
             values = [doc[RUN_FIGURES[name]] for doc in docs if RUN_FIGURES[name] in doc]
             if len(values) > 1:
-                low, high = t_interval(values)
+                low, high = t_interval(values, bounds)
                 figures.update({f"{prefix}_{name}_seeds": float(np.mean(values)), f"{prefix}_{name}_seeds_low": low,
                                 f"{prefix}_{name}_seeds_high": high})
         figures[f"{prefix}_saturated"] = int(all(doc.get("saturated", 0) == 1 for doc in docs))
