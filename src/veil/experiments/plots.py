@@ -81,14 +81,17 @@ def scheme_examples(path, rows: dict[str, np.ndarray], pad: int = 2) -> None:
 
 def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xlabel: str, ylabel: str,
              title: str, reference: dict[str, tuple[float, float]] | None = None,
-             goal: tuple[float, float] | None = None) -> None:
+             goal: tuple[float, float] | None = None, lower_bounds: frozenset[str] = frozenset()) -> None:
     """One labelled point per scheme (x: leakage, y: utility kept); the schemes of `front` joined by a line.
     `reference`: other schemes drawn as grey crosses (not on the front); `goal`: (largest x, least y), the corner
-    of the goal region, drawn as dashed lines."""
+    of the goal region, drawn as dashed lines; `lower_bounds`: points whose leakage is a lower bound (a run did not
+    saturate), drawn hollow and labelled with ≥, as the tables label them."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for name, (x, y) in points.items():
-        ax.scatter([x], [y], s=18, color="C3" if name in front else "C0")
-        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+        color = "C3" if name in front else "C0"
+        bound = name in lower_bounds
+        ax.scatter([x], [y], s=18, edgecolors=color, facecolors="none" if bound else color)
+        ax.annotate(f"{name} (≥)" if bound else name, (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
     for name, (x, y) in (reference or {}).items():
         ax.scatter([x], [y], s=18, marker="x", color="0.5")
         ax.annotate(name, (x, y), fontsize=6, color="0.4", xytext=(3, -8), textcoords="offset points")
@@ -97,6 +100,9 @@ def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xla
         ax.axhline(goal[1], color="C2", ls="--", lw=0.8)
     if front:
         ax.plot(*zip(*sorted(points[name] for name in front)), color="C3", lw=1, label="Pareto front")
+    if lower_bounds & points.keys():
+        ax.scatter([], [], s=18, edgecolors="0.3", facecolors="none", label="(≥) leakage is a lower bound")
+    if front or goal or lower_bounds & points.keys():
         ax.legend(fontsize=8)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
     xs = [x for x, _ in [*points.values(), *(reference or {}).values()]]

@@ -188,7 +188,8 @@ def write_plots(out_dir: Path, records: list[dict], figures: dict, reference: di
                      f"best attack's median SSIM under threat {threat}",
                      "utility kept (vectors' MLP / plain CNN of the encoder's size)",
                      f"threat {threat}: the sweep (goal: SSIM ≤ {goal_x:.3f}, utility ≥ {GOAL_UTILITY})",
-                     reference=reference.get(threat), goal=(goal_x, GOAL_UTILITY))
+                     reference=reference.get(threat), goal=(goal_x, GOAL_UTILITY),
+                     lower_bounds=frozenset(r["name"] for r in records if r[threat] and not r[threat]["saturated"]))
 
 
 def _f(value, digits: int = 3) -> str:

@@ -48,7 +48,8 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
             frontier(out_dir / f"frontier_{threat}.png", {v.scheme: (v.leakage, v.utility[0]) for v in measured},
                      doc["details"]["pareto"][threat], "worst-case leakage (max of SSIM, semantic, linkage)",
                      "utility kept (masked / plain accuracy, same classifier)",
-                     f"threat {threat} ({THREATS[threat].split(':')[0]}): utility kept vs worst-case leakage")
+                     f"threat {threat} ({THREATS[threat].split(':')[0]}): utility kept vs worst-case leakage",
+                     lower_bounds=frozenset(v.scheme for v in measured if v.lower_bound))
     boxes = [(f"{s} {name}", run["ssim_box"]) for (s, name), run in runs.items()]
     box_stats(out_dir / "ssim_boxes.png", boxes, "SSIM (victim vs reconstruction)",
               f"SSIM of every attack's reconstructions ({int(runs[next(iter(runs))]['figures']['n_scored'])} victim "
