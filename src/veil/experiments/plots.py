@@ -100,9 +100,10 @@ def frontier(path, points: dict[str, tuple[float, float]], front: list[str], xla
         ax.axhline(goal[1], color="C2", ls="--", lw=0.8)
     if front:
         ax.plot(*zip(*sorted(points[name] for name in front)), color="C3", lw=1, label="Pareto front")
-    if lower_bounds & points.keys():
+    bounded = lower_bounds & points.keys()
+    if bounded:
         ax.scatter([], [], s=18, edgecolors="0.3", facecolors="none", label="(≥) leakage is a lower bound")
-    if front or goal or lower_bounds & points.keys():
+    if front or goal or bounded:
         ax.legend(fontsize=8)
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(title, fontsize=10)
     xs = [x for x, _ in [*points.values(), *(reference or {}).values()]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from veil.attacks.base import THREATS
-from veil.experiments.privacy.verdicts import run_figure
+from veil.experiments.privacy.verdicts import privacy_table, run_figure, scheme_runs, threat_verdicts, verdict
 from veil.io.read import read_json
 from veil.schemes.etc import key_space_bits
 
@@ -37,7 +37,6 @@ def recovers(doc: dict) -> bool:
 
 def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
     from veil.experiments.plots import box_stats, frontier
-    from veil.experiments.privacy.verdicts import privacy_table, threat_verdicts
 
     doc = read_json(out_dir / "privacy.json")
     schemes = sorted({scheme for scheme, _ in runs}, key=list(doc["config"]["schemes"]).index)
@@ -69,9 +68,9 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
              f"{_interval(figures, 'plain_accuracy_cnn')}. Utility kept: masked over plain accuracy of the same "
              "classifier, with a 95% paired bootstrap interval over the victim images; above 1 where the masking is "
              "itself a learned feature extractor (the AAE), whose vectors are an easier input for the MLP than raw "
-             "pixels. SSIM: median over the victim images of the best attack (its name in brackets), for a trained AAE the mean over its victim seeds; "
-             "≥: a lower bound (a run under that threat model did not reach saturation). Semantic: accuracy of the "
-             "judge, a CNN trained on "
+             "pixels. SSIM: median over the victim images of the best attack (its name in brackets), for a trained "
+             "AAE the mean over its victim seeds; ≥: a lower bound (a run under that threat model did not reach "
+             "saturation). Semantic: accuracy of the judge, a CNN trained on "
              f"plain public images, on those reconstructions ({_judge(runs)}; chance is "
              f"{_f(_first(runs, 'semantic_chance'))})."
              + (f" The AAE owner's own decoder reaches a median SSIM of {_f(figures['aae_owner_ssim'])}."
@@ -80,7 +79,7 @@ def write_report(out_dir: Path, figures: dict, runs: dict) -> str:
              "| best b | best c |", "|---|---|---|---|---|---|---|---|"]
     for s in schemes:
         acc = accuracy[s]["figures"]
-        cells = [_best(figures, runs, s, t) for t in "abc"]
+        cells = [_best(figures, s, t) for t in "abc"]
         lines.append(f"| {s} | {accuracy[s]['config']['classifier']} | {_interval(acc, 'masked_accuracy')} | "
                      f"{_interval(figures, f'{s}_utility_kept')} | {_f(acc.get('masked_ssim_median'))} | "
                      + " | ".join(cells) + " |")
@@ -100,15 +99,15 @@ def _first(runs: dict, name: str):
     return next((run["figures"][name] for run in runs.values() if name in run["figures"]), None)
 
 
-def _best(figures: dict, runs: dict, scheme: str, threat: str) -> str:
+def _best(figures: dict, scheme: str, threat: str) -> str:
     """The run of highest median SSIM under `threat`, read as the leakage table reads it (`run_figure`: a trained
-    AAE's mean over its victim seeds), marked ≥ when any run under `threat` is a lower bound."""
-    names = [name for (s, name), run in runs.items() if s == scheme and run["config"]["threat"] == threat]
-    if not names:
+    AAE's mean over its victim seeds), marked ≥ when the threat's verdict is a lower bound."""
+    found = verdict(figures, scheme, threat)
+    if found is None:
         return "n/a"
-    name = max(names, key=lambda n: run_figure(figures, scheme, n, "ssim"))
-    bound = "≥ " if any(figures.get(f"{scheme}_{n}_saturated") != 1 for n in names) else ""
-    return (f"{bound}{run_figure(figures, scheme, name, 'ssim'):.3f} "
+    names = [name for name, t in scheme_runs(figures, scheme).items() if t == threat]
+    ssim, name = max((run_figure(figures, scheme, n, "ssim"), n) for n in names)
+    return (f"{'≥ ' if found.lower_bound else ''}{ssim:.3f} "
             f"({_f(run_figure(figures, scheme, name, 'semantic'), 2)}) [{name}]")
 
 
@@ -237,9 +236,9 @@ def _differences(doc: dict) -> list[str]:
             "until a doubling gains no more than 0.02 in median SSIM and semantic accuracy (each run's "
             "`budget_curve`, each point on every victim), and the figure is the curve's strongest point (the "
             "highest median SSIM), which a larger budget does not always reach; a run whose next point would have "
-            "passed the search's time cap, or that reached its largest scale first, is marked a lower bound (`saturated` 0), as is "
-            "every strength variant kept at the base budget. The AAE's other victim seeds take the budget found "
-            "for the first seed.",
+            "passed the search's time cap, or that reached its largest scale first, is marked a lower bound "
+            "(`saturated` 0), as is every strength variant kept at the base budget. The AAE's other victim seeds "
+            "take the budget found for the first seed.",
             "- Threat c always adds a public prior to the known pairs (`itn-prior` for images, `latent-linear` for "
             "the AAE); paper 003's ITN learns from the pairs alone, which the report does not run.",
             "- `seed-guess` (threat a: an AAE of the recipe for each small seed a user may have typed, the best "
