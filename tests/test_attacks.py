@@ -413,9 +413,34 @@ def test_the_attackers_own_aae_follows_the_recipe_the_masked_set_records():
     assert "seed" not in recorded
     masked = MaskedSet(vectors, None, [], "aae", "aae:x", {"recipe": recorded})
     recipe = victim_recipe(Knowledge("a", masked, ImageSet(np.zeros((1, 3, 32, 32), np.float32))))
-    assert recipe == {"channels": 8, "batch_size": 16, "schedule": "constant", "gauss_dim": 384}
+    assert recipe == {"channels": 8, "batch_size": 16, "schedule": "constant", "gauss_dim": 384, "cat_dim": 20}
     bare = MaskedSet(vectors, None, [], "aae", "aae:x", {})
-    assert victim_recipe(Knowledge("a", bare, ImageSet(np.zeros((1, 3, 32, 32), np.float32)))) == {"gauss_dim": 384}
+    assert victim_recipe(Knowledge("a", bare, ImageSet(np.zeros((1, 3, 32, 32), np.float32)))) == {
+        "gauss_dim": 384, "cat_dim": 20}
+
+
+def test_latent_attacks_run_on_vectors_shorter_than_the_aaes_categorical_part():
+    """An obfuscator of 8 numbers (the frontier sweeps 8 to 64): every attack that builds an AAE-shaped model of
+    the vectors splits them in half instead of asking for 20 categories of 8 numbers (which gave no Gaussian part
+    and a failed network). Its 40 victims give latent-linear a map of rank 1 (one direction per 40 vectors), whose
+    class covariances must stay matrices."""
+    from veil.attacks.own_aae import latent_split
+    from veil.data import load
+    from veil.maskers.obfuscator import ObfuscatorMasker
+    from veil.workflows import mask_images
+
+    assert latent_split(404) == (384, 20) and latent_split(24) == (12, 12) and latent_split(8) == (4, 4)
+    with pytest.raises(VeilError, match="too short"):
+        latent_split(1)
+    data = load("digits")
+    public, victim = data.subset(slice(0, 300)), data.subset(slice(300, 340))
+    masker = ObfuscatorMasker(latent_dim=8, channels=4, epochs=1, batch_size=32, adversaries=1, seed=0).fit(
+        public.images, public.labels, progress=False)
+    masked = mask_images(masker, victim)
+    for method, threat, oracle in (("gan", "a", None), ("mismatch", "a", None), ("latent-linear", "a", None),
+                                   ("itn", "b", masker), ("neuracrypt", "a", None)):
+        outcome = run_attack(method, threat, masked, victim, public, oracle=oracle, budget=Budget.quick())
+        assert np.isfinite(outcome.figures["ssim_median"]), method
 
 
 def test_the_attackers_own_aae_is_kept_in_its_model_cache_for_a_resumed_run(tmp_path, monkeypatch):

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F_
 
 from veil.attacks.base import Attack, Knowledge, register_attack
-from veil.attacks.itn import CAT_DIM, predict
+from veil.attacks.itn import predict
+from veil.attacks.own_aae import recipe_split
 from veil.models.aae import Decoder, Discriminator, Encoder
 from veil.models.gan import Critic, Translator
 from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
@@ -50,7 +51,7 @@ class GANAttack(Attack):
         start = time.time()
         set_seed(knowledge.seed)
         masked = torch.from_numpy(np.ascontiguousarray(knowledge.masked.data, np.float32))
-        nets = networks(masked.shape[1:])
+        nets = networks(masked.shape[1:], recipe_split(knowledge) if masked.ndim == 2 else None)
         public = knowledge.public_subset()
         batch = knowledge.budget.batch_size
         loader = tensor_loader(public, batch_size=batch, shuffle=True, drop_last=len(public) > batch)
@@ -62,12 +63,13 @@ class GANAttack(Attack):
         return predict(nets["g"], knowledge.masked.data)
 
 
-def networks(masked_shape: tuple) -> dict[str, torch.nn.Module]:
-    """G, F and the two critics for masked data of this per-sample shape."""
+def networks(masked_shape: tuple, split: tuple[int, int] | None = None) -> dict[str, torch.nn.Module]:
+    """G, F and the two critics for masked data of this per-sample shape; for vectors, `split` is their (Gaussian,
+    categorical) sizes."""
     if len(masked_shape) == 1:
-        gauss = masked_shape[0] - CAT_DIM
-        forward_model = _VectorEncoder(gauss)
-        return {"g": Decoder(gauss_dim=gauss, cat_dim=CAT_DIM), "f": forward_model, "d_image": Critic(),
+        gauss, cat = split
+        forward_model = _VectorEncoder(gauss, cat)
+        return {"g": Decoder(gauss_dim=gauss, cat_dim=cat), "f": forward_model, "d_image": Critic(),
                 "d_masked": Discriminator(masked_shape[0])}
     return {"g": Translator(WIDTH, BLOCKS), "f": Translator(WIDTH, BLOCKS, bounded=False), "d_image": Critic(),
             "d_masked": Critic()}
@@ -76,9 +78,9 @@ def networks(masked_shape: tuple) -> dict[str, torch.nn.Module]:
 class _VectorEncoder(torch.nn.Module):
     """The AAE encoder architecture, its two heads concatenated as the masked vector."""
 
-    def __init__(self, gauss: int):
+    def __init__(self, gauss: int, cat: int):
         super().__init__()
-        self.encoder = Encoder(gauss_dim=gauss, cat_dim=CAT_DIM)
+        self.encoder = Encoder(gauss_dim=gauss, cat_dim=cat)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.cat(self.encoder(images), 1)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from veil.attacks.base import Attack, Knowledge, register_attack
+from veil.attacks.own_aae import latent_split
 from veil.models.aae import Decoder
 from veil.models.inverse import InverseNet
 from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
@@ -30,7 +31,6 @@ from veil.training import fit_engine, make_trainer, set_seed, tensor_loader
 #: how many secrets of its own a ciphertext-only attacker masks its public images with
 OWN_KEYS = 100
 RIDGE_STRENGTHS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-CAT_DIM = 20
 
 
 @register_attack("itn")
@@ -86,7 +86,8 @@ def training_pairs(knowledge: Knowledge, n: int) -> tuple[np.ndarray, np.ndarray
 def vector_decoder(dim: int) -> Decoder:
     """The AAE decoder architecture for vectors of `dim` values (it concatenates the Gaussian and categorical parts,
     so where they split does not change the network)."""
-    return Decoder(gauss_dim=dim - CAT_DIM, cat_dim=CAT_DIM)
+    gauss, cat = latent_split(dim)
+    return Decoder(gauss_dim=gauss, cat_dim=cat)
 
 
 def equal_steps_epochs(pairs: int, images: int, epochs: int, batch_size: int) -> int:

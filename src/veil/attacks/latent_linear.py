@@ -149,8 +149,8 @@ class ClassMoments:
     def of(cls, z: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> "ClassMoments":
         members = [z[labels == k] for k in classes]
         return cls(np.array([len(m) for m in members]) / len(z), np.stack([m.mean(0) for m in members]),
-                   np.stack([np.cov(m, rowvar=False) if len(m) > 1 else np.zeros((z.shape[1],) * 2)
-                             for m in members]))
+                   np.stack([np.atleast_2d(np.cov(m, rowvar=False)) if len(m) > 1 else np.zeros((z.shape[1],) * 2)
+                             for m in members]))  # atleast_2d: np.cov of one direction is a scalar
 
 
 def joint_diagonal_start(source: ClassMoments, target: ClassMoments, weights: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from veil.attacks.base import Attack, Knowledge
+from veil.errors import VeilError
 from veil.io.write import write_json
 from veil.maskers.aae import AAEConfig, AAEMasker
 
@@ -38,8 +39,25 @@ def victim_recipe(knowledge: Knowledge) -> dict:
     recipe = knowledge.masked.meta.get("recipe", knowledge.config)
     recorded = {name: value for name, value in recipe.items()
                 if name in {f.name for f in fields(AAEConfig)} and name not in NOT_RECIPE}
-    gauss = knowledge.masked.data.shape[1] - recorded.get("cat_dim", AAEConfig.cat_dim)
-    return {**recorded, "gauss_dim": gauss}
+    dim = knowledge.masked.data.shape[1]
+    cat = recorded["cat_dim"] if "cat_dim" in recorded else latent_split(dim)[1]
+    return {**recorded, "gauss_dim": dim - cat, "cat_dim": cat}
+
+
+def recipe_split(knowledge: Knowledge) -> tuple[int, int]:
+    """The masked vectors' (Gaussian, categorical) sizes, as the victim's recipe splits them (the attacker knows it)."""
+    recipe = victim_recipe(knowledge)
+    return recipe["gauss_dim"], recipe["cat_dim"]
+
+
+def latent_split(dim: int) -> tuple[int, int]:
+    """(Gaussian, categorical) sizes of an AAE-shaped model for vectors of `dim` numbers whose split is not recorded
+    (an obfuscator's): the default recipe's 20 categories, but never more than half the vector, so that an
+    obfuscator's 16 numbers give 8 and 8 instead of no Gaussian part at all."""
+    if dim < 2:
+        raise VeilError(f"vectors of {dim} number(s) are too short for an AAE-shaped attacker (2 at least)")
+    cat = min(AAEConfig.cat_dim, dim // 2)
+    return dim - cat, cat
 
 
 def own_aae(knowledge: Knowledge, progress: bool = False, run: int = 0, seed: int | None = None) -> AAEMasker:
