@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from veil.data import load, random_classes, stratified_split
 from veil.errors import VeilError
@@ -188,3 +189,57 @@ def test_a_damaged_tar_header_goes_to_tarfile_and_its_error(tmp_path):
         assert formats._plain_tar_entries(handle, Path(path)) is None
     with pytest.raises(VeilError, match="corrupt or truncated archive"):
         load(str(path), split="train")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=60), st.integers(1, 70))
+def test_limit_keeps_the_first_of_each_class_in_proportion(labels, n):
+    """`--limit N`: N positions (all if fewer), ascending, each class's first ones, each class's share within one
+    of its proportion."""
+    from veil.data import limit_indices
+
+    labels = np.array(labels)
+    kept = limit_indices(n, len(labels), labels)
+    assert len(kept) == min(n, len(labels)) and np.all(np.diff(kept) > 0)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        mine = kept[labels[kept] == label]
+        assert np.array_equal(mine, members[:len(mine)])
+        assert abs(len(mine) - len(members) * len(kept) / len(labels)) < 1
+    assert np.array_equal(limit_indices(n, len(labels)), np.arange(min(n, len(labels))))  # no labels: the first N
+
+
+def test_limit_on_a_source_listed_class_by_class_sees_every_class(image_tree, tree_archives):
+    """The fixture's train split is listed cat, dog, emu (6 each): `--limit 6` loads two of each, not six cats,
+    and the archive's stream keeps the same images."""
+    from veil.data.stream import open_stream
+
+    loaded = load(str(image_tree), split="train", limit=6)
+    assert np.bincount(loaded.labels).tolist() == [2, 2, 2]
+    stream = open_stream(str(tree_archives["tar.gz"]), split="train", limit=6)
+    assert np.array_equal(stream.labels, loaded.labels) and stream.count == 6
+
+
+def test_unmask_pairs_a_limited_masked_set_with_its_sources(image_tree, tmp_path):
+    """A set masked with --limit and unmasked against the whole source compares each image with its own original
+    (EtC is exact: error 0), and `veil train --limit` and a shard folder's `load(limit)` keep every class too."""
+    import json
+
+    from veil.cli import main
+    from veil.masked import MaskedSet
+    from veil.shards import ShardedSet
+
+    key = tmp_path / "k.key"
+    assert main(["keygen", "--out", str(key)]) == 0
+    source = ["--data", str(image_tree), "--split", "train"]
+    masked = tmp_path / "m.npz"
+    assert main(["mask", "--method", "etc", "--block", "8", "--key-file", str(key), *source, "--limit", "6",
+                 "--out", str(masked)]) == 0
+    assert main(["unmask", "--masked", str(masked), "--key-file", str(key), *source, "--out", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "mse.json").read_text())["figures"]["reconstruction_mse"] == 0.0
+    whole = MaskedSet.load(masked)
+    assert np.bincount(whole.limited(3).labels).tolist() == [1, 1, 1]
+    shards = tmp_path / "s"
+    assert main(["mask", "--method", "etc", "--block", "8", "--key-file", str(key), *source, "--out", str(shards),
+                 "--chunk-size", "4"]) == 0
+    assert np.bincount(ShardedSet(shards).load(6).labels).tolist() == [2, 2, 2]

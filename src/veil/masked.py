@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from veil.data.splits import limit_indices
 from veil.errors import VeilError
 from veil.io.read import load_npz, string_list
 from veil.io.write import save_npz
@@ -47,6 +48,11 @@ class MaskedSet:
     def subset(self, index) -> "MaskedSet":
         labels = None if self.labels is None else self.labels[index]
         return MaskedSet(self.data[index], labels, list(self.class_names), self.method, self.fingerprint, dict(self.meta))
+
+    def limited(self, limit: int | None) -> "MaskedSet":
+        """The samples `--limit` keeps (all for None): the first of each class in proportion
+        (`veil.data.splits.limit_indices`), in this set's order."""
+        return self if limit is None else self.subset(limit_indices(limit, len(self), self.labels))
 
     def save(self, path) -> None:
         meta = {"format": FORMAT, "method": self.method, "fingerprint": self.fingerprint, **self.meta}

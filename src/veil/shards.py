@@ -31,6 +31,7 @@ import numpy as np
 from veil.errors import VeilError
 from veil.io.read import read_json, sha256_file, verify_sha256
 from veil.io.write import atomic_path, write_json
+from veil.data.splits import limit_indices
 from veil.masked import UINT8_STORAGE, MaskedSet
 
 FORMAT = "veil-shards/1"
@@ -206,16 +207,23 @@ class ShardedSet:
                             dict(self.meta))
 
     def load(self, limit: int | None = None) -> MaskedSet:
-        """Every shard (or the first `limit` samples, reading only the shards that hold them) in one MaskedSet: for
-        sets that fit in memory (the vectors of an AAE, a small image set)."""
-        parts, count = [], 0
+        """Every shard (or the samples `--limit` keeps, `MaskedSet.limited`: the first of each class in proportion,
+        which needs every shard's labels when the set has them, else the first `limit`, reading only the shards
+        that hold them) in one MaskedSet: for sets that fit in memory (the vectors of an AAE, a small image set)."""
+        keep = None
+        if limit is not None:
+            labels = np.concatenate([self.read_shard(shard)[1] for shard in self.shards]) if self.labelled else None
+            keep = limit_indices(limit, len(self), labels)
+        parts, first = [], 0
         for shard in self.shards:
-            if limit is not None and count >= limit:
-                break
-            parts.append(self.read_shard(shard))
-            count += shard["count"]
-        labels = np.concatenate([part[1] for part in parts])[:limit] if self.labelled else None
-        return MaskedSet(_as_float(np.concatenate([part[0] for part in parts])[:limit]), labels,
+            mine = slice(None) if keep is None else keep[(keep >= first) & (keep < first + shard["count"])] - first
+            first += shard["count"]
+            if keep is not None and not len(mine):
+                continue
+            data, labels = self.read_shard(shard)
+            parts.append((data[mine], None if labels is None else labels[mine]))
+        labels = np.concatenate([part[1] for part in parts]) if self.labelled else None
+        return MaskedSet(_as_float(np.concatenate([part[0] for part in parts])), labels,
                          list(self.class_names), self.method, self.fingerprint, dict(self.meta))
 
     def part_sizes(self) -> list[int]:

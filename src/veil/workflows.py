@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from veil.data import ImageSet, to_uint8_images
+from veil.data import ImageSet, limit_indices, to_uint8_images
 from veil.distributed import external_launch, launch, spawns
 from veil.errors import VeilError
 from veil.io.output import OutputClaim, claim_output, refuse_overlap
@@ -242,8 +242,8 @@ def _keyed_masker_for(masked: MaskedSet, masked_file, secret: bytes):
 
 def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | None = None, limit: int | None = None,
                           provenance: dict | None = None, force: bool = False, reads=()) -> dict:
-    """Invert the first `limit` masked samples to PNGs in a new folder `out_dir`; with `data`, also `mse.json`
-    against them (`provenance` names the inputs in it)."""
+    """Invert the `limit` masked samples that `MaskedSet.limited` keeps to PNGs in a new folder `out_dir`, named
+    in order; with `data`, also `mse.json` against them (`provenance` names the inputs in it)."""
     if limit is not None and limit < 1:
         raise VeilError(f"the limit must be a positive number of images, got {limit}")
     with claim_output(out_dir, force, folder=True, writer="unmask", reads=reads) as tmp:
@@ -253,23 +253,29 @@ def write_reconstructions(masker, masked: MaskedSet, out_dir, data: ImageSet | N
 def _reconstruct_into(tmp: Path, masker, masked: MaskedSet, data, limit, provenance) -> dict:
     from veil.metrics import per_image_mse, ssim_psnr
 
-    count = len(masked) if limit is None else min(limit, len(masked))
-    recon = masker.inverse_transform(masked.data[:count])
+    kept = limit_indices(len(masked) if limit is None else limit, len(masked), masked.labels)
+    recon = masker.inverse_transform(masked.data[kept])
     figures = {}
     if data is not None:
-        if len(data) < count:
-            raise VeilError(f"{len(data)} source images for {count} masked ones", data.source)
-        originals = data.images[:count]
+        originals = _sources_of(masked, data).images[kept]
         if originals.shape[1:] != recon.shape[1:]:
             raise VeilError(f"the source images are {_shape_text(originals)}, the reconstructions "
                             f"{_shape_text(recon)}; give --size to match", data.source)
         figures = {"reconstruction_mse": float(per_image_mse(originals, recon).mean()), **ssim_psnr(originals, recon),
-                   "n": count, "matched_fingerprint": float(masked.fingerprint == masker.fingerprint)}
+                   "n": len(kept), "matched_fingerprint": float(masked.fingerprint == masker.fingerprint)}
     for i, pixels in enumerate(to_uint8_images(recon)):
         Image.fromarray(pixels).save(tmp / f"{i:06d}.png")
     if figures:
         write_results(tmp / "mse.json", figures, seed=None, config=provenance or {})
     return figures
+
+
+def _sources_of(masked: MaskedSet, data: ImageSet) -> ImageSet:
+    """The source images of `masked`, position by position: `data` itself, or, when it holds more, the images that
+    `veil mask --limit` kept of it (the same rule on the same labels picks the same images)."""
+    if len(data) < len(masked):
+        raise VeilError(f"{len(data)} source images for {len(masked)} masked ones", data.source)
+    return data if len(data) == len(masked) else data.subset(limit_indices(len(masked), len(data), data.labels))
 
 
 def _shape_text(images) -> str:
@@ -279,7 +285,8 @@ def _shape_text(images) -> str:
 def train_classifier(masked: MaskedSet | ShardedSet, model: str, out_dir, seed: int = 0, resume: bool = False,
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
                      preset: str | None = None, nproc: int | None = None, bf16: bool = False, **params):
-    """`veil train`, for every model: fit a classifier on a masked set (its first `limit` samples) and save it;
+    """`veil train`, for every model: fit a classifier on a masked set (the `limit` samples `MaskedSet.limited`
+    keeps) and save it;
     it remembers the masker fingerprint. `masked` may be a shard folder (`veil.shards.ShardedSet`): the models
     trained in epochs then read it a shard at a time (`fit_parts`), the others load it whole. `epochs`, `nproc`
     and `bf16` are for the models trained in epochs (`trains_with_engine`); `preset` names one of the model's
@@ -299,7 +306,7 @@ def train_classifier(masked: MaskedSet | ShardedSet, model: str, out_dir, seed: 
     if isinstance(masked, ShardedSet) and (limit is not None or not engine):
         masked = masked.load(limit)  # a quick run, or a model that fits on arrays in memory (vectors)
     elif not isinstance(masked, ShardedSet):
-        masked = masked if limit is None else masked.subset(slice(0, limit))
+        masked = masked.limited(limit)
     elif spawns(nproc) or external_launch():
         raise VeilError(f"{model} trains from a shard folder in one process (drop --nproc, or run it without "
                         "torchrun)")

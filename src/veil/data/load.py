@@ -12,6 +12,7 @@ from veil.data.convert import Resize
 from veil.data.formats import (ARCHIVE_SUFFIXES, Raw, is_cifar_folder, is_mnist, list_files, read_archive,
                                read_cifar, read_digits, read_folder, read_mnist, read_npz)
 from veil.data.imageset import ImageSet, to_float_images, to_pixel_images
+from veil.data.splits import limit_indices
 from veil.errors import VeilError
 from veil.defaults import cache_dir
 from veil.io.read import read_error
@@ -25,7 +26,8 @@ def load(spec: str, split: str | None = None, classes=None, require_labels: bool
     """Load SPEC (a folder, archive, CIFAR or MNIST folder, .npz, `digits` or `skimage-photos`) as float32 RGB images.
 
     `split` picks a top-level part (train/test); `classes` keeps those classes, relabelled in that order; `limit`
-    keeps the first N of what remains (a quick run on part of a set). `pixels`: the uint8 pixels as decoded
+    keeps N of what remains, the first of each class in proportion (`splits.limit_indices`; a quick run on part of
+    a set). `pixels`: the uint8 pixels as decoded
     instead of floats (for the exact 8-bit schemes). Images keep their own size unless `size` (N or (H, W)) is
     given, when `resize` ("squash", "crop" or "pad"; see `veil.data.convert.Resize`) fits every image to it; a
     source whose images differ in size needs `size`.
@@ -43,7 +45,7 @@ def load(spec: str, split: str | None = None, classes=None, require_labels: bool
         images = images.select_classes(classes)
         if len(images) == 0:
             raise VeilError("no images in the chosen classes", spec)
-    return images if limit is None else images.subset(slice(0, limit))
+    return images if limit is None else images.subset(limit_indices(limit, len(images), images.labels))
 
 
 def _read(spec: str, split: str | None, resize: Resize | None) -> Raw:

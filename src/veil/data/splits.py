@@ -1,4 +1,5 @@
-"""Seeded subset helpers: k random classes, stratified train/test splits and subsamples."""
+"""Subset helpers: k random classes, stratified train/test splits and subsamples (seeded), and `--limit`'s first
+images of each class (`limit_indices`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,3 +39,20 @@ def _check_classes(labels: np.ndarray) -> None:
         raise VeilError(f"need at least two classes, got {len(values)}")
     if counts.min() < 2:
         raise VeilError(f"class {values[counts.argmin()]} has a single image; a stratified split needs two per class")
+
+
+def limit_indices(n: int, total: int, labels: np.ndarray | None = None) -> np.ndarray:
+    """The positions among `total` samples that `--limit N` keeps, in ascending order: N samples spread over the
+    classes (`labels`) in proportion to their counts (largest remainders), the first ones of each class in the
+    source's order; without labels, the first N. Not simply the first N: an archive listed class by class
+    (CIFAR-10's) would give its first classes only, and a quick run on them would say nothing of the others."""
+    if labels is None or n >= total:
+        return np.arange(min(n, total))
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * n / total
+    take = np.floor(quota).astype(int)
+    take[np.argsort(take - quota, kind="stable")[:n - take.sum()]] += 1
+    keep = np.zeros(total, bool)
+    for label, count in zip(classes, take):
+        keep[np.flatnonzero(labels == label)[:count]] = True
+    return np.flatnonzero(keep)

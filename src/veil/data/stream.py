@@ -4,7 +4,8 @@ one at a time (`decode_chunk`), in this process or in a worker, so that memory h
 
 Order: a folder's images come in `load`'s order (sorted paths), and so does every source read whole. An archive is
 read front to back, in the order of its members (that of `load` when the archive was written sorted, as `tar` of a
-sorted listing is), since a compressed tar cannot be read out of order; `--limit` keeps the first N in that order.
+sorted listing is), since a compressed tar cannot be read out of order; `--limit` keeps the first images of each class in that
+order (`veil.data.splits.limit_indices`).
 Folders and archives stream; an .npz, CIFAR or MNIST folder or `digits` is one array, which is read whole and then
 handed on in chunks.
 """
@@ -22,6 +23,7 @@ from veil.data.convert import Resize
 from veil.data.formats import ARCHIVE_SUFFIXES, decode_named, list_files, tar_files, tree_layout, zip_files
 from veil.data.imageset import ImageSet, select_labels, to_float_images, to_pixel_images
 from veil.data.load import load
+from veil.data.splits import limit_indices
 from veil.errors import VeilError
 from veil.io.read import open_for_reading, read_bytes, read_error
 
@@ -166,7 +168,8 @@ def _chosen(named: list, labels, class_names, classes, limit, where):
         if not named:
             raise VeilError("no images in the chosen classes", where)
     if limit is not None:
-        named, labels = named[:limit], None if labels is None else labels[:limit]
+        kept = limit_indices(limit, len(named), labels)
+        named, labels = [named[i] for i in kept], None if labels is None else labels[kept]
     return named, labels, class_names
 
 
