@@ -91,8 +91,8 @@ def saturate(measure: Callable[[Budget], dict], base: Budget, fields: tuple[str,
         if len(curve) > 1:
             gained = gains(curve[-2], point)
             if all(value <= search.tolerance for value in gained.values()):
-                return _strongest(base, fields, curve, True, f"doubling to x{scale} gained at most "
-                                                             f"{search.tolerance}")
+                return _strongest(base, fields, curve, True, f"doubling from x{scale // 2} to x{scale} gained at "
+                                                             f"most {search.tolerance}")
         if scale * 2 > search.max_scale:
             return _strongest(base, fields, curve, False, f"largest scale x{scale} reached before saturating")
         if spent + 2 * point["cpu_s"] > search.time_cap_s:
