@@ -28,10 +28,10 @@ from typing import Iterator
 
 import numpy as np
 
+from veil.data.splits import limit_indices
 from veil.errors import VeilError
 from veil.io.read import read_json, sha256_file, verify_sha256
 from veil.io.write import atomic_path, write_json
-from veil.data.splits import limit_indices
 from veil.masked import UINT8_STORAGE, MaskedSet
 
 FORMAT = "veil-shards/1"

@@ -286,11 +286,10 @@ def train_classifier(masked: MaskedSet | ShardedSet, model: str, out_dir, seed: 
                      progress: bool = True, force: bool = False, epochs: int | None = None, limit: int | None = None,
                      preset: str | None = None, nproc: int | None = None, bf16: bool = False, **params):
     """`veil train`, for every model: fit a classifier on a masked set (the `limit` samples `MaskedSet.limited`
-    keeps) and save it;
-    it remembers the masker fingerprint. `masked` may be a shard folder (`veil.shards.ShardedSet`): the models
-    trained in epochs then read it a shard at a time (`fit_parts`), the others load it whole. `epochs`, `nproc`
-    and `bf16` are for the models trained in epochs (`trains_with_engine`); `preset` names one of the model's
-    recipes (`params` and `epochs` override its values).
+    keeps) and save it; it remembers the masker fingerprint. `masked` may be a shard folder
+    (`veil.shards.ShardedSet`): the models trained in epochs then read it a shard at a time (`fit_parts`), the
+    others load it whole. `epochs`, `nproc` and `bf16` are for the models trained in epochs (`trains_with_engine`);
+    `preset` names one of the model's recipes (`params` and `epochs` override its values).
 
     An existing `out_dir` is refused before training, unless `resume` (continue its checkpoints) or `force` (train
     beside it, then put it in place: its files replace the old model's, and what an earlier `veil train` wrote there
