@@ -14,8 +14,8 @@ latents. Against a plain CNN (16, 32) at 0.571 and class means at SSIM 0.115, λ
 SSIM and linkage of 0.548, 0.244, 0.149 at 64 numbers; 0.538, 0.184, 0.045 at 16; 0.510, 0.166, 0.035 at 10
 (0.564, 0.188, 0.097 at 10 with λ = 0). Noise and λ buy the rest at a price in accuracy: at 16, σ = 0.25 gave 0.490,
 0.152, 0.028 and λ = 10 0.423, 0.134, 0.028. So λ and σ are swept at 16, σ over smaller values than the AAE's, and
-the latent size from 8 to 64 (below 16 the attacker's AAE-shaped models split the vector in half,
-`veil.attacks.own_aae.latent_split`).
+the latent size from 8 to 64 (the attacker's AAE-shaped models split a vector of under 40 numbers in half,
+`veil.attacks.own_aae.latent_split`, where the AAE's recipe puts 20 in its categorical part).
 
 Every point is measured exactly as `veil report privacy` measures a scheme (`PrivacyContext`, reused): the same
 data split (public half, owner half, test split as victim), the same attacks that its capabilities make applicable,
