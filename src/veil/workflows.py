@@ -196,9 +196,9 @@ def _mask_into(tmp: Path | None, masker, data: ImageSet, nproc: int | None = Non
 
 def unmask(masked_file, out_dir, masker_dir=None, secret: bytes | None = None, data: ImageSet | None = None,
            limit: int | None = None, force: bool = False) -> dict:
-    """`veil unmask`, for every invertible method: reconstruct the first `limit` images of a masked file to PNGs
-    in a new folder, with the private part of a trained masker (`masker_dir`) or the key of a keyed one
-    (`secret`); with `data` (the source images), also `mse.json`."""
+    """`veil unmask`, for every invertible method: reconstruct the images of a masked file that `limit` keeps
+    (`MaskedSet.limited`; all for None) to PNGs in a new folder, with the private part of a trained masker
+    (`masker_dir`) or the key of a keyed one (`secret`); with `data` (the source images), also `mse.json`."""
     if (masker_dir is None) == (secret is None):
         raise VeilError("give --masker DIR (a trained masker with its private part) or the key (--key-file / "
                         "--key-env) of a keyed scheme, not both")
