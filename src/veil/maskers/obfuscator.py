@@ -58,7 +58,7 @@ ADVERSARY_CHANNELS = 32
 
 @register_masker("obfuscator")
 class ObfuscatorMasker(Masker):
-    """A privacy-trained encoder (see the module). Parameters: `latent_dim` (16 by default, the frontier's centre:
+    """A privacy-trained encoder (see the module). Parameters: `latent_dim` (10 by default, the frontier's centre:
     `veil.experiments.frontier.sweep` says why), `channels` (first convolution), `privacy_weight` (λ), `dcor_weight`
     (the distance correlation's weight within the privacy loss), `noise` (σ on the standardised latent),
     `adversaries`, `reinit_every` (epochs; 0: never), `epochs`, `batch_size`, `lr`, `seed`, `device`.
@@ -75,7 +75,7 @@ class ObfuscatorMasker(Masker):
     #: and the adversaries' MSE over the last epoch's training batches (not held out), and seconds per epoch
     reported: ClassVar[tuple[str, ...]] = ("task_accuracy", "adversary_mse", "epoch_s")
 
-    def __init__(self, latent_dim: int = 16, channels: int = 16, privacy_weight: float = 1.0,
+    def __init__(self, latent_dim: int = 10, channels: int = 16, privacy_weight: float = 1.0,
                  dcor_weight: float = 1.0, noise: float = 0.0, adversaries: int = 2, reinit_every: int = 2,
                  epochs: int = 8, batch_size: int = 128, lr: float = 2e-3, seed: int | None = None, device: str | None = None):
         self.latent_dim = latent_dim

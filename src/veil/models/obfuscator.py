@@ -15,7 +15,7 @@ class ObfuscatorEncoder(nn.Module):
     """32x32 RGB -> a latent of `latent_dim` numbers, each standardised by a BatchNorm without affine terms: its
     scale is fixed, so the encoder cannot defeat the adversary (or the noise) by shrinking or inflating it."""
 
-    def __init__(self, channels: int = 16, latent_dim: int = 16):
+    def __init__(self, channels: int = 16, latent_dim: int = 10):
         super().__init__()
         c = channels
         self.features = nn.Sequential(
@@ -32,7 +32,7 @@ class ObfuscatorEncoder(nn.Module):
 class TaskHead(nn.Module):
     """The owner's classifier on the latent during training (one hidden layer); the third party trains its own."""
 
-    def __init__(self, latent_dim: int = 16, n_classes: int = 10, hidden: int = 128):
+    def __init__(self, latent_dim: int = 10, n_classes: int = 10, hidden: int = 128):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 

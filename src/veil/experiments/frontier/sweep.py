@@ -7,15 +7,17 @@ correlation); the default AAE with Gaussian noise σ added at masking time (5 va
 latent (5 values); the keyed AAE over the default AAE (its base network public). The headline points (`HEADLINE`)
 are trained and attacked once per victim seed (two), the others once.
 
-Why the obfuscator's centre has 16 numbers, not 64: a probe on the owner's images alone (the CIFAR-10 test split
-never read; obfuscators of 4 epochs on 15,000 owner images, 2,000 other owner images as victims, ITN-b at the base
-budget, unsaturated; a throwaway script, so these figures appear in no result) put the goal's region at small
-latents. Against a plain CNN (16, 32) at 0.571 and class means at SSIM 0.115, λ = 1 gave accuracy, ITN-b median
-SSIM and linkage of 0.548, 0.244, 0.149 at 64 numbers; 0.538, 0.184, 0.045 at 16; 0.510, 0.166, 0.035 at 10
-(0.564, 0.188, 0.097 at 10 with λ = 0). Noise and λ buy the rest at a price in accuracy: at 16, σ = 0.25 gave 0.490,
-0.152, 0.028 and λ = 10 0.423, 0.134, 0.028. So λ and σ are swept at 16, σ over smaller values than the AAE's, and
-the latent size from 8 to 64 (the attacker's AAE-shaped models split a vector of under 40 numbers in half,
-`veil.attacks.own_aae.latent_split`, where the AAE's recipe puts 20 in its categorical part).
+Why the obfuscator's centre has 10 numbers, not 64: probes on the owner's images alone (the CIFAR-10 test split
+never read; obfuscators trained on 15,000 owner images, 2,000 other owner images as victims, ITN-b at the base
+budget, unsaturated; a throwaway script, so these figures appear in no result) put the goal's region there.
+Against a plain CNN (16, 32) at 0.571 and class means at SSIM 0.115, λ = 1 and 4 epochs gave accuracy, ITN-b
+median SSIM and linkage of 0.548, 0.244, 0.149 at 64 numbers; 0.538, 0.184, 0.045 at 16; 0.510, 0.166, 0.035 at
+10 (0.564, 0.188, 0.097 at 10 with λ = 0). At 8 epochs, as the sweep trains: 0.562, 0.162, 0.043 at 16 and 0.571,
+0.156, 0.032 at 10; at 10, λ = 3 gave 0.544, 0.144, 0.024, σ = 0.25 0.535, 0.140, 0.025 and σ = 0.5 0.499, 0.128,
+0.018. The goal (0.95 of the CNN, SSIM within 0.03 of the class means, linkage 0.02) lies between those, so λ and
+σ are swept at 10 with their values close together there, and the latent size from 8 to 64 (the attacker's
+AAE-shaped models split a vector of under 40 numbers in half, `veil.attacks.own_aae.latent_split`, where the AAE's
+recipe puts 20 in its categorical part).
 
 Every point is measured exactly as `veil report privacy` measures a scheme (`PrivacyContext`, reused): the same
 data split (public half, owner half, test split as victim), the same attacks that its capabilities make applicable,
@@ -35,7 +37,7 @@ ITN-b or mismatch-a on 10,000 victims takes about 100 to 120 s, so a search doub
 the headline points' second victims at the budget found, 21 obfuscators of 8 epochs (about 130 s an epoch), 7 AAEs
 and the judge come to about 110 CPU-hours (150 if every search reaches its cap). That estimate counts each point's
 attacker AAEs as its own; they are shared (`veil.attacks.own_aae`: one per latent size, budget and seed, kept under
-the work folder), by the 12 obfuscator points of latent size 16 and by the AAE's 6 noise points and the keyed AAE,
+the work folder), by the 12 obfuscator points of latent size 10 and by the AAE's 6 noise points and the keyed AAE,
 so the sweep costs less, by an amount not measured. The default AAE's victims (`victim-aae-seed<N>`) are trained as
 the privacy report trains its own (same recipe, data half and seeds): copied from its work folder into this one,
 they are loaded instead of trained again. `--quick` (8 points, smoke budgets): 33 minutes of wall time here.
@@ -52,17 +54,17 @@ from veil.experiments.privacy.protocol import PrivacyContext, PrivacySetup, load
 from veil.io.output import claim_output, is_occupied
 
 #: the obfuscator's centre: every family varies one knob from it
-OBFUSCATOR = {"latent_dim": 16, "privacy_weight": 1.0, "noise": 0.0, "dcor_weight": 1.0, "adversaries": 2,
+OBFUSCATOR = {"latent_dim": 10, "privacy_weight": 1.0, "noise": 0.0, "dcor_weight": 1.0, "adversaries": 2,
               "reinit_every": 2}
-LAMBDAS = (0.0, 0.3, 1.0, 3.0, 10.0)
-OBFUSCATOR_NOISE = (0.05, 0.1, 0.25, 0.5, 1.0)
-OBFUSCATOR_LATENTS = (8, 10, 24, 32, 64)
+LAMBDAS = (0.0, 1.0, 2.0, 3.0, 10.0)
+OBFUSCATOR_NOISE = (0.1, 0.25, 0.35, 0.5, 1.0)
+OBFUSCATOR_LATENTS = (8, 16, 24, 32, 64)
 AAE_NOISE = (0.1, 0.25, 0.5, 1.0, 2.0)
 AAE_GAUSS = (4, 8, 16, 48, 128)
 #: the points trained and attacked once per victim seed
-HEADLINE = ("obf-l3", "obf-l10", "obf-s0p25", "obf-d10", "aae-s0", "aae-s1", "aae-keyed")
+HEADLINE = ("obf-l2", "obf-l3", "obf-s0p25", "obf-s0p35", "aae-s0", "aae-s1", "aae-keyed")
 #: the points of a --quick run (without --schemes): each family's centre or an extreme, one per knob
-QUICK = ("obf-l0", "obf-l10", "obf-s0p25", "obf-d10", "aae-s0", "aae-s1", "aae-g16", "aae-keyed")
+QUICK = ("obf-l0", "obf-l3", "obf-s0p35", "obf-d16", "aae-s0", "aae-s1", "aae-g16", "aae-keyed")
 #: threat c's known pairs (the issue's 1,000)
 PAIRS = (1000,)
 #: the plain CNN utility is measured against: the obfuscator encoder's first two widths
