@@ -16,9 +16,9 @@ median SSIM and linkage of 0.548, 0.244, 0.149 at 64 numbers; 0.538, 0.184, 0.04
 0.156, 0.032 at 10; at 10, λ = 3 gave 0.544, 0.144, 0.024, σ = 0.25 0.535, 0.140, 0.025 and σ = 0.5 0.499, 0.128,
 0.018; λ = 2 with σ = 0.25 gave 0.509, 0.134, 0.017 (the knobs combined cost accuracy faster than either alone, so
 no combined point). The goal (0.95 of the CNN, SSIM within 0.03 of the class means, linkage 0.02) lies between
-those, so λ and σ are swept at 10 with their values close together there, and the latent size from 8 to 64 (the attacker's
-AAE-shaped models split a vector of under 40 numbers in half, `veil.attacks.own_aae.latent_split`, where the AAE's
-recipe puts 20 in its categorical part).
+those, so λ and σ are swept at 10 with their values close together there, and the latent size from 8 to 64 (the
+attacker's AAE-shaped models split a vector of under 40 numbers in half, `veil.attacks.own_aae.latent_split`, where
+the AAE's recipe puts 20 in its categorical part).
 
 Every point is measured exactly as `veil report privacy` measures a scheme (`PrivacyContext`, reused): the same
 data split (public half, owner half, test split as victim), the same attacks that its capabilities make applicable,
