@@ -35,7 +35,8 @@ TRAINED_FILE = "trained.json"
 def victim_recipe(knowledge: Knowledge) -> dict:
     """The victim's training recipe (the attacker knows the algorithm): the recipe the masked set records (an AAE's
     masked set records it without the seed, `veil.maskers.aae_numpy.public_recipe`), else `AAEMasker()`'s defaults,
-    which README's train-masker example trains; the latent size always follows the masked vectors."""
+    which README's train-masker example trains; the latent size always follows the masked vectors, split as the
+    recipe records it or else by `latent_split`."""
     recipe = knowledge.masked.meta.get("recipe", knowledge.config)
     recorded = {name: value for name, value in recipe.items()
                 if name in {f.name for f in fields(AAEConfig)} and name not in NOT_RECIPE}
