@@ -12,7 +12,8 @@ report --force` runs nothing and only rewrites the report):
 - `compress`: JPEG (QF 85, 80) and PNG file sizes of every image of the source (both splits), plain and under each
   keyed scheme with the first seed's stand-in key (paper 003's Table IV; `veil.experiments.kiya2022.compress`) ->
   compress.json and compress.md
-Then report.md (every figure present in the folder) and examples.png (one image under each scheme).
+Then report.md (every figure present in the folder) and examples.png (one image of each of six classes under each
+scheme).
 
 The budgets are far below the papers' (300 epochs for ConvMixer): subsets of the CIFAR-10 train split, a few epochs,
 and small models (`BUDGETS`); the test subset comes from the test split. Plain and masked runs of one comparison
@@ -43,7 +44,7 @@ import numpy as np
 from veil import defaults
 from veil.classifiers import classifier_class
 from veil.experiments.kiya2022.compress import compress_into, jpeg_roundtrip
-from veil.data import ImageSet, load, stratified_split, stratified_subsample, to_float_images, to_uint8_images
+from veil.data import ImageSet, limit_indices, load, stratified_split, stratified_subsample, to_float_images, to_uint8_images
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
@@ -129,7 +130,8 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, pa
     for part in chosen:
         done = compress_part(source, seed_list[0], out_dir) if part == "compress" else run_part(experiments, part)
         figures.update({f"{part}/{name}": value for name, value in done.items()})
-    scheme_examples(out_dir / "examples.png", example_rows(experiments[0].test.images[:6], experiments[0].secret))
+    shown = experiments[0].test.images[limit_indices(6, len(experiments[0].test), experiments[0].test.labels)]
+    scheme_examples(out_dir / "examples.png", example_rows(shown, experiments[0].secret))
     write_bytes(out_dir / "report.md", report(out_dir, chosen_budget, seed_list).encode())
     return figures
 
