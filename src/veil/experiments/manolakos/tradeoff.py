@@ -44,7 +44,8 @@ import numpy as np
 from veil import defaults
 from veil.classifiers import classifier_class
 from veil.experiments.kiya2022.compress import compress_into, jpeg_roundtrip
-from veil.data import ImageSet, limit_indices, load, stratified_split, stratified_subsample, to_float_images, to_uint8_images
+from veil.data import (ImageSet, limit_indices, load, stratified_split, stratified_subsample, to_float_images,
+                       to_uint8_images)
 from veil.devices import fix_threads
 from veil.errors import VeilError
 from veil.experiments import register_protocol
