@@ -8,7 +8,8 @@ import pytest
 
 from veil.cli import main
 from veil.experiments import protocol
-from veil.experiments.manolakos.tradeoff import CURVES, DOCS, baseline_claims
+from veil.data import ImageSet
+from veil.experiments.manolakos.tradeoff import CURVES, DOCS, baseline_claims, example_images
 from veil.metrics import t_interval
 
 
@@ -201,3 +202,10 @@ def test_blur_trend_claim_holds_only_when_wider_blur_scores_lower():
                                     [0.60, 0.59, 0.60]))
     assert flat["blur_trend"].status == "NOT HELD" and "no difference" in flat["blur_trend"].note
     assert flat["blur_drop"].status == "NOT HELD"
+
+
+def test_the_examples_come_from_six_classes_of_a_split_listed_class_by_class():
+    labels = np.repeat(np.arange(10), 5)
+    images = (labels[:, None, None, None] / 10 + np.zeros((1, 3, 4, 4))).astype(np.float32)
+    shown = example_images(ImageSet(images, labels, [str(k) for k in range(10)]))
+    assert len(shown) == 6 and len(np.unique(shown[:, 0, 0, 0])) == 6

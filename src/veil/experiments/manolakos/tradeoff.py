@@ -131,8 +131,7 @@ def run(out_dir, quick: bool = False, seed: int = 0, data: str | None = None, pa
     for part in chosen:
         done = compress_part(source, seed_list[0], out_dir) if part == "compress" else run_part(experiments, part)
         figures.update({f"{part}/{name}": value for name, value in done.items()})
-    shown = experiments[0].test.images[limit_indices(6, len(experiments[0].test), experiments[0].test.labels)]
-    scheme_examples(out_dir / "examples.png", example_rows(shown, experiments[0].secret))
+    scheme_examples(out_dir / "examples.png", example_rows(example_images(experiments[0].test), experiments[0].secret))
     write_bytes(out_dir / "report.md", report(out_dir, chosen_budget, seed_list).encode())
     return figures
 
@@ -352,6 +351,12 @@ class Experiment:
         figures = {f"{name}_accuracy": run["accuracy"] for name, run in runs.items()}
         figures["epochs"] = epochs
         return PartOutcome("tradeoff.json", figures, runs, len(train), {"model": model})
+
+
+def example_images(test: ImageSet) -> np.ndarray:
+    """The six images examples.png shows, one from each of six classes: the test split is listed class by class,
+    so its first six would all be airplanes."""
+    return test.images[limit_indices(6, len(test), test.labels)]
 
 
 def example_rows(images: np.ndarray, secret: bytes) -> dict:
