@@ -98,7 +98,8 @@ def _data_args(parser, required: bool = True, default: str = "", limit: bool = F
     parser.add_argument("--split", help="top-level part to use (train/test)")
     parser.add_argument("--classes", help="comma-separated class names (or numbers) to keep")
     if limit:
-        parser.add_argument("--limit", type=_positive_int, help="use only N images, the first of each class in proportion (a quick run)")
+        parser.add_argument("--limit", type=_positive_int,
+                            help="use only N images, the first of each class in proportion (a quick run)")
     if sizes:
         _size_args(parser)
 
@@ -358,7 +359,8 @@ def _classifier_commands(sub) -> None:
                    help="JSON object of model parameters, e.g. '{\"n_estimators\": 200}'")
     p.add_argument("--preset", help="a named recipe of the model, which --params and --epochs override (nn: paper, "
                    "the paper's batch-4 recipe; without it, the model's default recipe)")
-    p.add_argument("--limit", type=_positive_int, help="train on N masked samples only, the first of each class in proportion (a quick run)")
+    p.add_argument("--limit", type=_positive_int,
+                   help="train on N masked samples only, the first of each class in proportion (a quick run)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out (with the "
                    "number of processes the run started with)")
     _force_arg(p, "the model folder --out", folder=True)

@@ -4,5 +4,5 @@ from veil.data.imageset import ImageSet, to_float_images, to_pixel_images, to_ui
 from veil.data.load import cache_dir, load
 from veil.data.splits import limit_indices, random_classes, stratified_split, stratified_subsample
 
-__all__ = ["ImageSet", "load", "cache_dir", "limit_indices", "random_classes", "stratified_split", "stratified_subsample",
-           "to_float_images", "to_pixel_images", "to_uint8_images"]
+__all__ = ["ImageSet", "load", "cache_dir", "limit_indices", "random_classes", "stratified_split",
+           "stratified_subsample", "to_float_images", "to_pixel_images", "to_uint8_images"]

@@ -4,8 +4,8 @@ one at a time (`decode_chunk`), in this process or in a worker, so that memory h
 
 Order: a folder's images come in `load`'s order (sorted paths), and so does every source read whole. An archive is
 read front to back, in the order of its members (that of `load` when the archive was written sorted, as `tar` of a
-sorted listing is), since a compressed tar cannot be read out of order; `--limit` keeps the first images of each class in that
-order (`veil.data.splits.limit_indices`).
+sorted listing is), since a compressed tar cannot be read out of order; `--limit` keeps the first images of each
+class in that order (`veil.data.splits.limit_indices`).
 Folders and archives stream; an .npz, CIFAR or MNIST folder or `digits` is one array, which is read whole and then
 handed on in chunks.
 """
