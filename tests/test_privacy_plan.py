@@ -1,12 +1,13 @@
-"""What the privacy report spends its budget on: threat c always with a public prior, a searched run's figure is the
-search's saturated point (not trained a second time), and a trained scheme's other victim seeds take the budget
-that the report's own seed's search found."""
+"""What the privacy report spends its budget on: threat c always with a public prior (the ITN on the pairs alone only
+where none fits), a searched run's figure is the search's saturated point (not trained a second time), and a trained
+scheme's other victim seeds take the budget that the report's own seed's search found."""
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from veil.attacks.base import Budget
 from veil.attacks.run import Outcome
@@ -23,6 +24,18 @@ def test_threat_c_runs_always_combine_the_pairs_with_a_public_prior():
         assert attacks_c <= {"itn-prior", "latent-linear", "deconv"}, (scheme, attacks_c)
     assert {pairs for attack, threat, pairs in plan("aae") if attack == "latent-linear" and threat == "c"} == set(
         privacy.PAIRS)
+
+
+
+def test_the_obfuscator_alone_is_attacked_by_the_itn_on_the_known_pairs():
+    """No attack gives the obfuscator a public prior of its own recipe (latent-linear's is an AAE), so the ITN on the
+    pairs alone is the one attack under c that learns its inverse; the AAE keeps latent-linear alone."""
+    def itn_c(method):
+        return {pairs for attack, threat, pairs in privacy.plan_method(method, (100, 1000))
+                if (attack, threat) == ("itn", "c")}
+
+    assert itn_c("obfuscator") == {100, 1000}
+    assert itn_c("aae") == itn_c("aae-keyed") == set()
 
 
 def fake_context(tmp_path, seed=0) -> Context:
@@ -68,3 +81,23 @@ def test_a_strength_variant_keeps_the_base_budget_unsaturated(tmp_path):
     found = fake_context(tmp_path).saturation("etc4", 0, ("itn", "b", None), masked=None, oracle=None, known=None)
     assert found.budget == Budget(epochs=1) and not found.saturated and "not searched" in found.reason
 
+
+
+def test_a_victim_whose_runs_are_all_written_is_not_loaded_or_trained_again(tmp_path, monkeypatch):
+    """A report resumed without its work folder (the victims' maskers gone) skips a finished victim outright, and
+    trains one that still has a run to do."""
+    trained = []
+    context = fake_context(tmp_path)
+    context.skip, context.setup.pairs = {"itn-prior_c100"}, privacy.PAIRS
+    monkeypatch.setattr(context, "victim_masker", lambda scheme, seed: trained.append(seed) or 1 / 0)
+    folder = context.out_dir / "runs" / "etc"
+    folder.mkdir(parents=True)
+    for name in ["accuracy", *(privacy.run_name(*run) for run in plan("etc"))]:
+        if name != "itn-prior_c100":
+            (folder / f"{name}.json").write_text("{}")
+    context.attack_victim("etc", 0, folder)
+    assert trained == []
+    (folder / "jigsaw_a.json").unlink()
+    with pytest.raises(ZeroDivisionError):
+        context.attack_victim("etc", 0, folder)
+    assert trained == [0]

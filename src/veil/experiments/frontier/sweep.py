@@ -20,28 +20,33 @@ those, so λ and σ are swept at 10 with their values close together there, and 
 attacker's AAE-shaped models split a vector of under 40 numbers in half, `veil.attacks.own_aae.latent_split`, where
 the AAE's recipe puts 20 in its categorical part).
 
-Every point is measured exactly as `veil report privacy` measures a scheme (`PrivacyContext`, reused): the same
-data split (public half, owner half, test split as victim), the same attacks that its capabilities make applicable,
-each searched to saturation (`veil.experiments.privacy.saturation`), threat b with the victim's encoder as an oracle
-on public images, threat c with 1,000 of the owner's other images as known pairs, the same linkage (100 same-class
-candidates) and semantic judge. Utility kept differs on purpose: the masked vectors' MLP accuracy is divided by the
-accuracy of a plain CNN of the encoder's size (widths 16 and 32, the encoder's first two convolutions) trained on
-plain images at the same budget, because a learned encoder is itself a feature extractor.
+Every point is measured exactly as `veil report privacy` measures a scheme (`PrivacyContext`, reused): the same data
+split (public half, owner half, test split as victim), the same attacks that its capabilities make applicable, each
+searched to saturation (`veil.experiments.privacy.saturation`), threat b with the victim's encoder as an oracle on
+public images, threat c with 1,000 of the owner's other images as known pairs, the same linkage (100 same-class
+candidates) and semantic judge. Under c the obfuscator is also attacked by the ITN on the pairs alone
+(`protocol.NO_PUBLIC_PRIOR`): latent-linear's prior is an AAE of the victim's recipe, which the obfuscator's is not, and
+on the first headline point it scored below the class means (median SSIM 0.107 against 0.115). Utility kept differs on
+purpose: the masked vectors' MLP accuracy is divided by the accuracy of a plain CNN of the encoder's size (widths 16 and
+32, the encoder's first two convolutions) trained on plain images at the same budget, because a learned encoder is
+itself a feature extractor.
 
 Resumable as `veil report privacy` is: every trained victim lives in its own folder under `--work`, every run's
-JSON is written as it ends and not repeated, the saturation curves' points are kept under `--work`.
+JSON is written as it ends and not repeated, the saturation curves' points are kept under `--work`. A victim whose
+runs are all written is skipped without its masker, so a run continued from its `runs/` alone (the work folder lost)
+trains again only the victims it has still to attack.
 `frontier.json`, the plots and `report.md` are rebuilt from the run files (`veil.experiments.frontier.report`).
 
-Cost, estimated on the 2-core development machine (not measured whole): at the full budget one measurement of
-ITN-b or mismatch-a on 10,000 victims takes about 100 to 120 s, so a search doubling to saturation stops by its
-2,400 CPU-s cap at x8 at most (about 1,500 CPU-s); seven runs per point (eight for the keyed AAE) over 29 points,
-the headline points' second victims at the budget found, 21 obfuscators of 8 epochs (about 130 s an epoch), 7 AAEs
-and the judge come to about 110 CPU-hours (150 if every search reaches its cap). That estimate counts each point's
-attacker AAEs as its own; they are shared (`veil.attacks.own_aae`: one per latent size, budget and seed, kept under
-the work folder), by the 12 obfuscator points of latent size 10 and by the AAE's 6 noise points and the keyed AAE,
-so the sweep costs less, by an amount not measured. The default AAE's victims (`victim-aae-seed<N>`) are trained as
-the privacy report trains its own (same recipe, data half and seeds): copied from its work folder into this one,
-they are loaded instead of trained again. `--quick` (8 points, smoke budgets): 33 minutes of wall time here.
+Cost, estimated on the 2-core development machine (not measured whole): at the full budget one measurement of ITN-b or
+mismatch-a on 10,000 victims takes about 100 to 120 s, so a search doubling to saturation stops by its 2,400 CPU-s cap
+at x8 at most (about 1,500 CPU-s); seven runs per AAE point (eight for the keyed AAE and the obfuscator) over 29 points,
+the headline points' second victims at the budget found, 21 obfuscators of 8 epochs (about 130 s an epoch), 7 AAEs and
+the judge come to about 110 CPU-hours (150 if every search reaches its cap). That estimate counts each point's attacker
+AAEs as its own; they are shared (`veil.attacks.own_aae`: one per latent size, budget and seed, kept under the work
+folder), by the 12 obfuscator points of latent size 10 and by the AAE's 6 noise points and the keyed AAE, so the sweep
+costs less, by an amount not measured. The default AAE's victims (`victim-aae-seed<N>`) are trained as the privacy
+report trains its own (same recipe, data half and seeds): copied from its work folder into this one, they are loaded
+instead of trained again. `--quick` (8 points, smoke budgets): 33 minutes of wall time here.
 """
 from __future__ import annotations
 
