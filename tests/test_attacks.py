@@ -316,6 +316,38 @@ def test_linkage_without_labels_draws_from_the_whole_set_and_states_chance_per_i
     assert small_classes["linkage_chance"] == pytest.approx((10 * 1 / 10 + 20 * 1 / 20) / 30)
 
 
+class NoisyProjection:
+    """A masker that projects images to 10 numbers, with fresh Gaussian noise of `noise` on every call."""
+
+    def __init__(self, noise: float):
+        self.noise, self.calls = noise, 0
+        self.weights = np.random.default_rng(0).normal(size=(3 * 32 * 32, 10)) / 32
+        self.rng = np.random.default_rng(1)
+
+    def transform(self, images):
+        self.calls += 1
+        vectors = images.reshape(len(images), -1) @ self.weights
+        return vectors + self.noise * self.rng.normal(size=vectors.shape)
+
+
+def test_encoder_linkage_confirms_a_deterministic_masker_s_images_and_averages_fresh_noise_away():
+    from veil.attacks.scoring import encoder_linkage
+    from veil.data import load
+
+    digits = load("digits")
+    exact = NoisyProjection(0.0)
+    found = encoder_linkage(exact, digits.images, exact.transform(digits.images), digits.labels)
+    assert found["encoder_linkage"] == 1.0 and exact.calls == 3  # two queries show it deterministic
+    noisy = NoisyProjection(0.2)
+    masked = noisy.transform(digits.images)
+    twice = encoder_linkage(noisy, digits.images, masked, digits.labels, queries=2)["encoder_linkage"]
+    averaged = encoder_linkage(noisy, digits.images, masked, digits.labels)["encoder_linkage"]
+    assert twice + 0.1 < averaged  # averaging 16 queries removes more of the candidates' own noise
+    drowned = NoisyProjection(100.0)
+    chance = encoder_linkage(drowned, digits.images, drowned.transform(digits.images), digits.labels)
+    assert chance["encoder_linkage_low"] <= 0.01 <= chance["encoder_linkage_high"]
+
+
 def class_latents(n: int, seed: int, dim: int = 8, classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Latents with class structure: per class its own mean and its own axis scales, mixed by one fixed matrix
     (the same distribution for every seed; `seed` draws the samples)."""

@@ -69,6 +69,8 @@ def test_a_quick_run_writes_every_goal_figure_and_each_point_s_saturation(quick_
     assert set(point["saturation"]) == {"itn_b", "mismatch_a"}
     assert point["c"] is None and not point["meets_goal"]  # threat c left out: the goal cannot be met
     assert doc["figures"]["obf-l0_itn_b_saturated"] in (0.0, 1.0)
+    # without masking noise the encoder's holder confirms every victim among its candidates, whatever λ hides
+    assert point["encoder_linkage"] == doc["figures"]["best_encoder_linkage_b_at_goal"] == 1.0
     assert (quick_report / "frontier_b.png").is_file() and "obf-l0" in (quick_report / "report.md").read_text()
     # mismatch's AAE is kept in the work folder's model cache, for a resumed run to load
     assert list((quick_report.parent / "work" / "attacker-models" / "own-aae").glob("*/trained.json"))

@@ -20,6 +20,8 @@ PSNR_CAP = 100.0
 EXACT = 0.5 / 255
 #: linkage: the true original and this many candidates in all (chance is 1 / LINKAGE_CANDIDATES)
 LINKAGE_CANDIDATES = 100
+#: how many times `encoder_linkage` masks each candidate when the masking draws fresh noise (averaged)
+ENCODER_QUERIES = 16
 
 
 def per_image(victim: np.ndarray, recon: np.ndarray) -> dict[str, np.ndarray]:
@@ -71,20 +73,45 @@ def linkage(victim: np.ndarray, recon: np.ndarray, labels: np.ndarray | None, se
     same class make the criterion about the image, not its label. Without labels (`labels` None) the candidates are
     drawn from the whole victim set: distinguishing images of other classes is easier, so the figure then errs
     towards more leakage. A tie with the true original counts as a share 1 / (tied + 1) of a hit."""
-    victim = np.asarray(victim, np.float32)
     recon = np.clip(np.asarray(recon, np.float32), 0.0, 1.0)
-    groups = np.zeros(len(victim), int) if labels is None else np.asarray(labels)
+    return nearest_candidate(np.asarray(victim, np.float32), recon, labels, seed, candidates)
+
+
+def encoder_linkage(masker, images: np.ndarray, masked: np.ndarray, labels: np.ndarray | None, seed: int = 0,
+                    queries: int = ENCODER_QUERIES) -> dict[str, float]:
+    """Linkage without a reconstruction, for an attacker who holds the masking function (threat b) and the candidate
+    images: it masks each candidate itself and takes the one whose masked form is nearest (MSE) the victim's as its
+    original. A masking with fresh noise is queried `queries` times (at least 2) per candidate and averaged, which
+    an oracle allows; a deterministic one (two queries alike) is taken as it is. A deterministic masker therefore scores 1: its output
+    fingerprints the image for whoever can compute it. Figures as `linkage`'s, prefixed `encoder_`."""
+    reference = masker.transform(images).astype(np.float64)
+    again = masker.transform(images).astype(np.float64)
+    if not np.array_equal(reference, again):
+        reference += again
+        for _ in range(max(queries, 2) - 2):
+            reference += masker.transform(images)
+        reference /= max(queries, 2)
+    found = nearest_candidate(reference.astype(np.float32), np.asarray(masked, np.float32), labels, seed,
+                              LINKAGE_CANDIDATES)
+    return {f"encoder_{name}": value for name, value in found.items()}
+
+
+def nearest_candidate(originals: np.ndarray, guesses: np.ndarray, labels: np.ndarray | None, seed: int,
+                      candidates: int) -> dict[str, float]:
+    """`linkage`'s ranking: for each guess, whether its own original is the nearest (MSE) of `candidates` originals
+    of its class."""
+    groups = np.zeros(len(originals), int) if labels is None else np.asarray(labels)
     rng = np.random.default_rng([seed, 23])
-    hits, chance = np.zeros(len(victim)), np.zeros(len(victim))
+    hits, chance = np.zeros(len(originals)), np.zeros(len(originals))
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
         drawn = min(candidates, len(members)) - 1
         for position, index in enumerate(members):
             others = np.delete(members, position)[rng.choice(len(members) - 1, drawn, replace=False)]
-            distance = per_image_mse(victim[np.concatenate([[index], others])], recon[index][None])
+            distance = per_image_mse(originals[np.concatenate([[index], others])], guesses[index][None])
             closer, tied = (distance[1:] < distance[0]).sum(), (distance[1:] == distance[0]).sum()
             hits[index] = 0.0 if closer else 1.0 / (tied + 1)
             chance[index] = 1.0 / (drawn + 1)
-    low, high = proportion_interval(int(round(hits.sum())), len(victim))
+    low, high = proportion_interval(int(round(hits.sum())), len(originals))
     return {"linkage": float(hits.mean()), "linkage_low": low, "linkage_high": high,
             "linkage_chance": float(chance.mean())}

@@ -45,7 +45,7 @@ from veil import defaults
 from veil.attacks import Budget, run_attack
 from veil.attacks.base import ATTACKS, attack_class
 from veil.attacks.run import Outcome
-from veil.attacks.scoring import per_image
+from veil.attacks.scoring import encoder_linkage, per_image
 from veil.experiments.privacy.saturation import Saturation, Search, saturate, strength
 from veil.metrics import proportion_interval, t_interval
 from veil.attacks.semantic import public_classifier
@@ -350,7 +350,9 @@ class PrivacyContext:
                       details={"correct": result["correct"]})
 
     def accuracy(self, scheme: str, masker, masked, path: Path) -> None:
-        """The utility the scheme keeps (see `utility`), and how much the masked images resemble the victim's."""
+        """The utility the scheme keeps (see `utility`), how much the masked images resemble the victim's, and what
+        the masked form gives away to whoever holds the masking function: the owner's decoding (a trained AAE) and
+        `encoder_linkage` (threat b's confirmation of an image among candidates, reconstruction-free)."""
         start, train = time.time(), self.utility_train()
         model = utility_model(masked.data)
         baseline, plain_model, plain_params = self.baseline(masked)
@@ -363,6 +365,7 @@ class PrivacyContext:
         if masker.fits_on_data and masker.invertible:  # the data owner's own reconstruction, with the decoder
             owner = per_image(self.victim.images, masker.inverse_transform(masked.data))
             figures["owner_ssim_median"] = float(np.median(owner["ssim"]))
+        figures.update(encoder_linkage(masker, self.victim.images, masked.data, self.victim.labels, self.seed))
         write_results(path, figures, seed=self.seed, wall_s=time.time() - start,
                       config={"scheme": scheme, "method": masked.method, "scheme_config": masked.meta.get("config"),
                               **{k: result[k] for k in ("classifier", "params", "train_images")},
@@ -504,6 +507,8 @@ def scheme_figures(out_dir: Path, scheme: str, runs: dict) -> dict:
         figures.update({f"{scheme}_{name}": value for name, value in kept.items()})
     if "owner_ssim_median" in accuracy["figures"]:
         figures[f"{scheme}_owner_ssim"] = accuracy["figures"]["owner_ssim_median"]
+    figures.update({f"{scheme}_{name}": value for name, value in accuracy["figures"].items()
+                    if name.startswith("encoder_linkage")})
     for path in sorted(folder.glob("*_*.json")):
         doc = runs[(scheme, path.stem)] = read_json(path)
         figures.update({f"{scheme}_{path.stem}_{name}": doc["figures"][key] for name, key in RUN_FIGURES.items()
