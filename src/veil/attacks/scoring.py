@@ -82,8 +82,9 @@ def encoder_linkage(masker, images: np.ndarray, masked: np.ndarray, labels: np.n
     """Linkage without a reconstruction, for an attacker who holds the masking function (threat b) and the candidate
     images: it masks each candidate itself and takes the one whose masked form is nearest (MSE) the victim's as its
     original. A masking with fresh noise is queried `queries` times (at least 2) per candidate and averaged, which
-    an oracle allows; a deterministic one (two queries alike) is taken as it is. A deterministic masker therefore scores 1: its output
-    fingerprints the image for whoever can compute it. Figures as `linkage`'s, prefixed `encoder_`."""
+    an oracle allows; a deterministic one (two queries alike) is taken as it is. A deterministic masker therefore
+    scores 1: its output fingerprints the image for whoever can compute it. Figures as `linkage`'s, prefixed
+    `encoder_`."""
     reference = masker.transform(images).astype(np.float64)
     again = masker.transform(images).astype(np.float64)
     if not np.array_equal(reference, again):
