@@ -8,7 +8,7 @@ import json
 import pytest
 
 from veil.cli import main
-from veil.experiments.frontier.report import GOAL_LINKAGE, GOAL_SSIM_MARGIN, goal_point, shortfall
+from veil.experiments.frontier.report import GOAL_LINKAGE, GOAL_SSIM_MARGIN, goal_point, shortfall, shortfall_parts
 from veil.experiments.frontier.sweep import QUICK, chosen_points, run, sweep
 
 #: every attack the quick run leaves out, so that it trains one obfuscator and runs ITN-b and mismatch-a only
@@ -52,6 +52,13 @@ def test_the_goal_takes_the_most_useful_point_that_meets_it_else_the_nearest():
         == "near"
 
 
+def test_what_limits_a_point_names_each_missed_constraint_by_its_amount():
+    limits = shortfall_parts(record("near", 0.9, 0.3, 0.01) | {"c": None}, classmean=0.2)
+    assert limits == pytest.approx({"utility kept": 0.05, "threat a SSIM": 0.07, "threat b SSIM": 0.07,
+                                    "threat c not measured": 1.0})
+    assert shortfall(record("near", 0.9, 0.3, 0.01) | {"c": None}, 0.2) == pytest.approx(1.19)
+
+
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("frontier")
@@ -71,7 +78,9 @@ def test_a_quick_run_writes_every_goal_figure_and_each_point_s_saturation(quick_
     assert doc["figures"]["obf-l0_itn_b_saturated"] in (0.0, 1.0)
     # without masking noise the encoder's holder confirms every victim among its candidates, whatever λ hides
     assert point["encoder_linkage"] == doc["figures"]["best_encoder_linkage_b_at_goal"] == 1.0
-    assert (quick_report / "frontier_b.png").is_file() and "obf-l0" in (quick_report / "report.md").read_text()
+    report = (quick_report / "report.md").read_text()
+    assert (quick_report / "frontier_b.png").is_file() and "obf-l0" in report
+    assert "What limits it:" in report and "threat c not measured by 1.000" in report
     # mismatch's AAE is kept in the work folder's model cache, for a resumed run to load
     assert list((quick_report.parent / "work" / "attacker-models" / "own-aae").glob("*/trained.json"))
     # the victim's training seed was drawn (a secret, kept in the work folder) and no result names it

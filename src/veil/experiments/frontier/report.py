@@ -128,15 +128,22 @@ def point_record(point, figures: dict) -> dict:
 
 def shortfall(record: dict, classmean: float) -> float:
     """How far a point misses the goal's figures in all (0: it meets them); a threat not measured misses by 1."""
+    return float(sum(shortfall_parts(record, classmean).values()))
+
+
+def shortfall_parts(record: dict, classmean: float) -> dict[str, float]:
+    """Each of the goal's constraints that a point misses, with by how much: what limits it (report.md lists them
+    for the nearest point when none meets the goal)."""
     utility = record["utility_kept"]
-    missed = 1.0 if utility is None else max(0.0, GOAL_UTILITY - utility)
+    missed = {"utility kept": 1.0 if utility is None else max(0.0, GOAL_UTILITY - utility)}
     for threat in THREAT_NAMES:
         parts = record[threat]
         if not parts or "ssim" not in parts or "linkage" not in parts:
-            missed += 1.0
+            missed[f"threat {threat} not measured"] = 1.0
             continue
-        missed += max(0.0, parts["ssim"] - classmean - GOAL_SSIM_MARGIN) + max(0.0, parts["linkage"] - GOAL_LINKAGE)
-    return float(missed)
+        missed[f"threat {threat} SSIM"] = max(0.0, parts["ssim"] - classmean - GOAL_SSIM_MARGIN)
+        missed[f"threat {threat} linkage"] = max(0.0, parts["linkage"] - GOAL_LINKAGE)
+    return {name: amount for name, amount in missed.items() if amount > 0}
 
 
 def goal_point(records: list[dict]) -> dict:
@@ -209,12 +216,20 @@ def _threat_cell(parts: dict | None) -> str:
     return " · ".join(f"{part} {bound}{_f(parts.get(part))}" for part in PARTS)
 
 
+def _limits(record: dict, classmean: float) -> str:
+    """The goal's constraints a point misses, by how much, and whether its figures are lower bounds."""
+    missed = [f"{name} by {_f(amount)}" for name, amount in shortfall_parts(record, classmean).items()]
+    if not all(record[t] and record[t]["saturated"] for t in THREAT_NAMES):
+        missed.append("not every run saturated (its figures are lower bounds)")
+    return "; ".join(missed)
+
+
 def report_text(doc: dict, records: list[dict], chosen: dict, reference: dict) -> str:
     figures, meta, config = doc["figures"], doc["meta"], doc["config"]
     classmean = figures["classmean_ssim"]
     verdict_line = (f"**The goal is met** by `{chosen['name']}`." if chosen["meets_goal"] else
                     f"**No point meets the goal.** The nearest is `{chosen['name']}` (total shortfall "
-                    f"{_f(chosen['shortfall'])}).")
+                    f"{_f(chosen['shortfall'])}). What limits it: {_limits(chosen, classmean)}.")
     lines = ["# The privacy frontier: learned obfuscation, AAE knobs and the keyed AAE", "",
              f"Produced by `{meta['command']}` (commit {meta['commit']}, seed {meta['seed']}).", "",
              f"Goal, at saturation under threats a, b and c: utility kept ≥ {GOAL_UTILITY}; the best attack's median "
