@@ -93,8 +93,11 @@ def test_a_quick_run_writes_every_goal_figure_and_each_point_s_saturation(quick_
 def test_recommend_weighs_a_privacy_report_and_a_frontier_report_together(quick_report, tmp_path, capsys):
     privacy = tmp_path / "privacy"
     privacy.mkdir()
-    figures = {"semantic_accuracy_plain": 0.8, "semantic_chance": 0.1, "open_utility_kept": 0.2,
-               "open_utility_kept_low": 0.1, "open_utility_kept_high": 0.3, "open_itn_b_ssim": 0.99,
+    # `open` keeps no utility, so it dominates no point of the quick run: the quick obfuscator's utility kept varies
+    # with the seed it draws (0.30 to 0.77 seen) and its semantic leakage can pass 1 (1.095 seen), so against an
+    # `open` that kept 0.2 it fell off the front at some seeds
+    figures = {"semantic_accuracy_plain": 0.8, "semantic_chance": 0.1, "open_utility_kept": 0.0,
+               "open_utility_kept_low": 0.0, "open_utility_kept_high": 0.05, "open_itn_b_ssim": 0.99,
                "open_itn_b_linkage": 1.0, "open_itn_b_saturated": 1}
     (privacy / "privacy.json").write_text(json.dumps({"figures": figures,
                                                       "config": {"schemes": {"open": {"method": "open"}}}}))
