@@ -3,6 +3,8 @@ digits (one point, two attacks) that writes frontier.json with every figure the 
 reading a privacy report and a frontier report together."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -62,7 +64,12 @@ def test_what_limits_a_point_names_each_missed_constraint_by_its_amount():
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("frontier")
-    run(root / "out", work=str(root / "work"), quick=True, data="digits", points="obf-l0", skip=SKIP)
+    printed = io.StringIO()  # progress on, as in a user's run whose output goes to a file
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed), \
+            contextlib.redirect_stderr(printed):
+        patch.delenv("VEIL_NO_PROGRESS", raising=False)
+        run(root / "out", work=str(root / "work"), quick=True, data="digits", points="obf-l0", skip=SKIP)
+    (root / "printed.txt").write_text(printed.getvalue())
     return root / "out"
 
 
@@ -79,6 +86,8 @@ def test_a_quick_run_writes_every_goal_figure_and_each_point_s_saturation(quick_
     # without masking noise the encoder's holder confirms every victim among its candidates, whatever λ hides
     assert point["encoder_linkage"] == doc["figures"]["best_encoder_linkage_b_at_goal"] == 1.0
     report = (quick_report / "report.md").read_text()
+    printed = (quick_report.parent / "printed.txt").read_text()  # a long run's log says what it is doing
+    assert printed.split("[frontier] training the victim obfuscator", 1)[1].splitlines()[1].startswith("epoch 1/")
     assert (quick_report / "frontier_b.png").is_file() and "obf-l0" in report
     assert "What limits it:" in report and "threat c not measured by 1.000" in report
     # mismatch's AAE is kept in the work folder's model cache, for a resumed run to load

@@ -234,4 +234,5 @@ class FrontierContext(PrivacyContext):
         where = self.work_dir / folder
         if (where / "manifest.json").exists():
             return load_masker(where)
-        return train_masker(self.owner, where, resume=True, method=method, progress=False, **params)
+        print(f"[frontier] training the victim {method} in {where} (resumed if interrupted)", flush=True)
+        return train_masker(self.owner, where, resume=True, method=method, **params)
