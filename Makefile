@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/veil demo --out out/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --durations=15 tests
 
 bench: $(STAMP)
 	$(BIN)/veil bench encrypt --json results/bench/encrypt.json
