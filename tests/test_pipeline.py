@@ -19,4 +19,4 @@ def test_the_readme_quick_start_runs(capsys):
     assert accuracy > 0.5, out  # ten classes: chance is 0.1
     folds = re.search(r"EtC \+ ConvMixer, 3-fold accuracy: \[([^\]]*)\]", out).group(1).split()
     assert len(folds) == 3 and min(map(float, folds)) > 0.2, out
-    assert "best: {'clf__hidden'" in out
+    assert "best: {'mask__gauss_dim'" in out
