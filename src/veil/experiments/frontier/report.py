@@ -50,7 +50,7 @@ def classmean_record(public, victim) -> tuple[dict, dict]:
             {"public": public.source, "victim_scored": len(victim)})
 
 
-def assemble(out_dir: Path, setup, seed: int, public_dir=None, privacy_report=None) -> dict:
+def assemble(out_dir: Path, setup, seed: int, privacy_report=None) -> dict:
     """frontier.json (figures, meta, config; each point's record under details), plots and report.md."""
     from veil.experiments.frontier.sweep import sweep
 

@@ -165,7 +165,7 @@ def run(out_dir, work: str | None = None, quick: bool = False, seed: int = 0, da
                                       skip={name.strip() for name in (skip or "").split(",") if name.strip()})
             for point in chosen:
                 context.point(point)
-        return assemble(out, setup, seed, public_dir=work_dir, privacy_report=privacy_report)
+        return assemble(out, setup, seed, privacy_report=privacy_report)
 
 
 class FrontierContext(PrivacyContext):
